@@ -1,0 +1,2 @@
+//! placeholder: replaced once storage lands.
+fn main() {}

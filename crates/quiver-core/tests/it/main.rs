@@ -1,0 +1,1 @@
+//! The one integration-test binary of quiver-core; each module is a behaviour.
