@@ -23,4 +23,5 @@ mod point;
 pub mod storage;
 
 pub use error::{Error, ErrorKind, Result};
+pub use filter::{FieldType, Filter, PayloadIndexes, Plan};
 pub use point::PointId;
