@@ -1,1 +1,2 @@
 //! The one integration-test binary of quiver-core; each module is a behaviour.
+mod filter_semantics;
