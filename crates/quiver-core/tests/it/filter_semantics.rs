@@ -6,13 +6,13 @@ use quiver_core::{ErrorKind, PointId};
 use serde_json::{Map, Value, json};
 
 fn filter(v: Value) -> Filter {
-    let f: Filter = serde_json::from_value(v).unwrap();
-    f.validate().unwrap();
+    let f: Filter = serde_json::from_value(v).expect("test data is well-formed");
+    f.validate().expect("test data is well-formed");
     f
 }
 
 fn payload(v: Value) -> Map<String, Value> {
-    v.as_object().unwrap().clone()
+    v.as_object().expect("test data is well-formed").clone()
 }
 
 fn hits(f: Value, p: Value) -> bool {
@@ -340,14 +340,16 @@ fn qdrant_request_shapes_deserialise_and_round_trip() {
 }
 
 fn validation_error(v: Value) -> String {
-    let f: Filter = serde_json::from_value(v).unwrap();
-    let e = f.validate().unwrap_err();
+    let f: Filter = serde_json::from_value(v).expect("test data is well-formed");
+    let e = f.validate().expect_err("test data is invalid");
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     e.to_string()
 }
 
 fn parse_error(v: Value) -> String {
-    serde_json::from_value::<Filter>(v).unwrap_err().to_string()
+    serde_json::from_value::<Filter>(v)
+        .expect_err("test data is invalid")
+        .to_string()
 }
 
 #[test]
