@@ -208,12 +208,11 @@ impl Condition {
             Condition::HasId(c) => c.has_id.contains(id),
             Condition::Nested(c) => {
                 let values = values_at(payload, &c.nested.key);
+                // Qdrant reads `key[]`: only objects inside an array count.
                 values
                     .iter()
-                    .flat_map(|v| match v {
-                        Value::Array(items) => items.iter().collect::<Vec<_>>(),
-                        other => vec![*other],
-                    })
+                    .filter_map(|v| v.as_array())
+                    .flatten()
                     .filter_map(Value::as_object)
                     .any(|object| c.nested.filter.matches(id, object))
             }
