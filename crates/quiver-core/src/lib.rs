@@ -24,3 +24,7 @@ pub mod storage;
 
 pub use error::{Error, ErrorKind, Result};
 pub use point::PointId;
+pub use storage::{
+    DurabilityMode, LogPayloadStorage, MmapStorage, PayloadStorage, StorageMetrics,
+    VectorSliceGuard, VectorStorage,
+};
