@@ -153,7 +153,9 @@ impl MmapStorage {
             .open(dir.join(DATA_FILE))?;
         if data.metadata()?.len() == 0 {
             data.set_len(INITIAL_CAPACITY_BYTES)?;
-            sync_dir(&dir)?;
+            if mode != DurabilityMode::FlushOnly {
+                sync_dir(&dir)?;
+            }
         }
         let mmap = map_file(&data)?;
 

@@ -1,5 +1,8 @@
 //! The one integration-test binary of quiver-core; each module is a behaviour.
 
+mod storage_compaction_crash;
 mod storage_contract;
+mod storage_corruption;
 mod storage_crash;
+mod storage_model;
 mod storage_support;

@@ -6,6 +6,8 @@
 //! The child is this same test binary, re-run with `CHILD_ENV` set and
 //! filtered to [`crash_child_entry`].
 
+#![cfg(test)]
+
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::Path;

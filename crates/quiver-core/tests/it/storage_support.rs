@@ -1,6 +1,8 @@
 //! Shared helpers of the storage tests: deterministic vectors whose values
 //! encode their id and version, so a torn or misplaced vector is detectable.
 
+#![cfg(test)]
+
 use quiver_core::storage::MmapStorage;
 
 fn splitmix(mut x: u64) -> u64 {
