@@ -372,24 +372,23 @@ impl MmapStorage {
         offset: u64,
         map_len: usize,
     ) -> io::Result<Range<usize>> {
-        let path = self.dir.join(INDEX_FILE);
+        // Built only on the error path: this runs on every read and write.
+        let bad = |problem: String| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{}: the entry of id {id} points at byte {offset} of {DATA_FILE}, {problem}",
+                    self.dir.join(INDEX_FILE).display()
+                ),
+            )
+        };
         if !offset.is_multiple_of(4) {
-            return Err(corrupt(
-                &path,
-                offset,
-                format!("index entry of id {id}: offset is not 4-byte aligned"),
-            ));
+            return Err(bad("which is not 4-byte aligned".to_owned()));
         }
         let end = offset
             .checked_add(self.slot_bytes)
             .filter(|&end| end <= map_len as u64)
-            .ok_or_else(|| {
-                corrupt(
-                    &path,
-                    offset,
-                    format!("index entry of id {id}: vector lies past the end of vectors.dat ({map_len} bytes)"),
-                )
-            })?;
+            .ok_or_else(|| bad(format!("past the end of the file ({map_len} bytes)")))?;
         // Both fit in usize: end <= map_len.
         Ok(offset as usize..end as usize)
     }
