@@ -19,6 +19,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use memmap2::{MmapMut, MmapOptions};
@@ -102,6 +104,11 @@ pub struct MmapStorage {
     /// failed half way, or a compaction that failed after its commit point):
     /// writes are refused and `Drop` leaves the files to open-time repair.
     pub(super) failed: bool,
+    /// Bumped by every change of the index or the data; a compaction plan
+    /// prepared at another value is stale.
+    pub(super) change_seq: u64,
+    /// Set while a `CompactionPlan` of this store exists.
+    pub(super) compacting: Arc<AtomicBool>,
 }
 
 impl MmapStorage {
@@ -202,6 +209,8 @@ impl MmapStorage {
             scratch: Vec::new(),
             // Until replay finishes, a drop must not checkpoint a half-replayed state.
             failed: true,
+            change_seq: 0,
+            compacting: Arc::new(AtomicBool::new(false)),
         };
 
         let mut replayed = 0usize;
@@ -457,6 +466,7 @@ impl MmapStorage {
             self.next_slot += 1;
         }
         self.dirty = true;
+        self.change_seq += 1;
         Ok(())
     }
 
@@ -464,6 +474,7 @@ impl MmapStorage {
         if let Some(offset) = self.offsets.remove(&id) {
             self.pending_release.push(offset);
             self.dirty = true;
+            self.change_seq += 1;
         }
     }
 

@@ -69,6 +69,7 @@ mod wal;
 use std::io;
 use std::path::Path;
 
+pub use compaction::CompactionPlan;
 pub use guard::VectorSliceGuard;
 pub use metrics::{LatencyStats, StorageMetrics};
 pub use mmap::MmapStorage;

@@ -478,3 +478,70 @@ fn disk_and_memory_accounting_move_with_the_data() {
     assert!(s.disk_bytes().unwrap() >= empty_disk + 2000 * 1024);
     assert!(s.memory_bytes() >= 2000 * 16);
 }
+
+#[test]
+fn reads_run_while_compaction_is_prepared_and_stale_plans_are_redone() {
+    use parking_lot::RwLock;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let dim = 64;
+    let mut s = MmapStorage::new(dir.path(), dim).unwrap();
+    for id in 0..2000u64 {
+        s.store(id, &pattern(id, 0, dim)).unwrap();
+    }
+    for id in (0..2000u64).step_by(2) {
+        s.delete(id).unwrap();
+    }
+    let store = Arc::new(RwLock::new(s));
+    let stop = Arc::new(AtomicBool::new(false));
+    let reads = Arc::new(AtomicU64::new(0));
+    let reader = {
+        let (store, stop, reads) = (store.clone(), stop.clone(), reads.clone());
+        std::thread::spawn(move || {
+            let mut id = 1u64;
+            while !stop.load(Ordering::Relaxed) {
+                let s = store.read();
+                let v = s.retrieve_ref(id).unwrap().unwrap();
+                assert_eq!(bits(&v), bits(&pattern(id, 0, dim)));
+                reads.fetch_add(1, Ordering::Relaxed);
+                id = (id + 2) % 2000;
+            }
+        })
+    };
+    // The copy runs under the read side, beside the reader.
+    let plan = {
+        let s = store.read();
+        let plan = s.prepare_compaction().unwrap().unwrap();
+        assert_eq!(
+            s.prepare_compaction().unwrap_err().kind(),
+            ErrorKind::WouldBlock,
+            "one plan at a time"
+        );
+        // Reads of this very guard's store keep working while the plan exists.
+        assert!(s.retrieve_ref(3).unwrap().is_some());
+        plan
+    };
+    let reclaimed = store.write().finish_compaction(plan).unwrap();
+    assert_eq!(reclaimed, 1000 * 64 * 4);
+    while reads.load(Ordering::Relaxed) < 100 {
+        std::thread::yield_now();
+    }
+    stop.store(true, Ordering::Relaxed);
+    reader.join().unwrap();
+
+    // A write between prepare and finish makes the plan stale: finish redoes it.
+    let mut s = Arc::try_unwrap(store).unwrap().into_inner();
+    s.delete(1).unwrap();
+    let plan = s.prepare_compaction().unwrap().unwrap();
+    s.store(5000, &pattern(5000, 0, dim)).unwrap();
+    s.delete(3).unwrap();
+    assert_eq!(s.finish_compaction(plan).unwrap(), 2 * 64 * 4);
+    assert_eq!(s.fragmentation_ratio(), 0.0);
+    drop(s);
+    let s = MmapStorage::new(dir.path(), dim).unwrap();
+    assert_eq!(s.len(), 999);
+    assert_eq!(bits(&s.retrieve(5000).unwrap().unwrap()), bits(&pattern(5000, 0, dim)));
+    assert_eq!(s.retrieve(3).unwrap(), None);
+}
