@@ -3,6 +3,20 @@
 //!
 //! The contract is `spec/storage.md`; this module implements it as follows.
 //!
+//! ```
+//! use quiver_core::storage::{MmapStorage, VectorStorage};
+//! # fn main() -> std::io::Result<()> {
+//! let dir = tempfile::tempdir()?;
+//! let mut store = MmapStorage::new(dir.path(), 3)?;
+//! store.store(7, &[1.0, 2.0, 3.0])?;
+//! store.flush()?; // durable from here on
+//! drop(store);
+//! let store = MmapStorage::new(dir.path(), 3)?;
+//! assert_eq!(store.retrieve(7)?, Some(vec![1.0, 2.0, 3.0]));
+//! assert_eq!(&*store.retrieve_ref(7)?.expect("stored above"), &[1.0, 2.0, 3.0]);
+//! # Ok(()) }
+//! ```
+//!
 //! | file | role |
 //! |---|---|
 //! | `mmap.rs` | [`MmapStorage`]: `vectors.dat` (mapped), `vectors.idx` (checkpoint), `vectors.wal` |

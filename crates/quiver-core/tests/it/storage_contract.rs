@@ -542,6 +542,9 @@ fn reads_run_while_compaction_is_prepared_and_stale_plans_are_redone() {
     drop(s);
     let s = MmapStorage::new(dir.path(), dim).unwrap();
     assert_eq!(s.len(), 999);
-    assert_eq!(bits(&s.retrieve(5000).unwrap().unwrap()), bits(&pattern(5000, 0, dim)));
+    assert_eq!(
+        bits(&s.retrieve(5000).unwrap().unwrap()),
+        bits(&pattern(5000, 0, dim))
+    );
     assert_eq!(s.retrieve(3).unwrap(), None);
 }
