@@ -25,3 +25,7 @@ pub mod storage;
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{FieldType, Filter, PayloadIndexes, Plan};
 pub use point::PointId;
+pub use storage::{
+    DurabilityMode, LogPayloadStorage, MmapStorage, PayloadStorage, StorageMetrics,
+    VectorSliceGuard, VectorStorage,
+};
