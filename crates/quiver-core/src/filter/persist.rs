@@ -2,13 +2,14 @@
 //! collection can skip rebuilding its indexes on open.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::io;
+use std::path::Path;
 
 use roaring::RoaringBitmap;
 
 use super::payload_index::{FieldIndex, FieldType, FloatKey, Keys, PayloadIndexes};
+use crate::storage::atomic_file::write_atomic;
 
 const MAGIC: &[u8; 4] = b"QPIX";
 const VERSION: u8 = 1;
@@ -270,12 +271,6 @@ impl<'a> PayloadIndexReader<'a> {
     }
 }
 
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    path.with_file_name(name)
-}
-
 impl PayloadIndexes {
     /// Writes a checkpoint to `path` atomically (write a temporary file,
     /// fsync, rename over `path`, fsync the directory): after a crash `path`
@@ -285,18 +280,7 @@ impl PayloadIndexes {
     /// Any I/O error; `path` is then unchanged.
     pub fn save(&self, path: &Path) -> io::Result<()> {
         let bytes = PayloadIndexWriter::encode(self)?;
-        let tmp = tmp_path(path);
-        {
-            let mut file = File::create(&tmp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-        }
-        fs::rename(&tmp, path)?;
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        File::open(dir)?.sync_all()
+        write_atomic(path, &bytes, true)
     }
 
     /// Loads a checkpoint written by [`PayloadIndexes::save`].

@@ -68,7 +68,7 @@
 //! `for_each_vector`) take `&self` and the map's read lock. A caller that
 //! shares a store wraps it in a `RwLock`; `compact` then runs under the
 //! write side, so reads wait for it rather than running beside it.
-mod atomic_file;
+pub(crate) mod atomic_file;
 mod checkpoint;
 mod compaction;
 #[doc(hidden)]
