@@ -196,10 +196,8 @@ impl Reader {
                             _ => bail!("record {index}: file ends inside the header"),
                         }
                         let d = check_dimension(i32::from_le_bytes(header), index)?;
-                        if let Some(e) = expected {
-                            if e != d {
-                                bail!("record {index}: dimension {d}, earlier records have {e}");
-                            }
+                        if let Some(e) = expected.filter(|&e| e != d) {
+                            bail!("record {index}: dimension {d}, earlier records have {e}");
                         }
                         d
                     }
@@ -423,7 +421,7 @@ mod tests {
     fn npy_float32_matrix_is_read_row_by_row() {
         let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
         let mut padded = header.to_string();
-        while (10 + padded.len() + 1) % 64 != 0 {
+        while !(10 + padded.len() + 1).is_multiple_of(64) {
             padded.push(' ');
         }
         padded.push('\n');

@@ -34,6 +34,7 @@ struct Plan {
 }
 
 /// What to rank by.
+#[derive(Debug)]
 enum QueryVector {
     /// This vector.
     Vector(Vec<f32>),
