@@ -22,5 +22,8 @@ pub mod index;
 mod point;
 pub mod storage;
 
+pub use distance::Metric;
 pub use error::{Error, ErrorKind, Result};
+pub use index::Neighbor;
+pub use index::hnsw::{Hnsw, HnswConfig};
 pub use point::PointId;
