@@ -22,7 +22,10 @@ pub mod index;
 mod point;
 pub mod storage;
 
+pub use distance::Metric;
 pub use error::{Error, ErrorKind, Result};
+pub use index::Neighbor;
+pub use index::hnsw::{Hnsw, HnswConfig};
 pub use point::PointId;
 pub use storage::{
     DurabilityMode, LogPayloadStorage, MmapStorage, PayloadStorage, StorageMetrics,
