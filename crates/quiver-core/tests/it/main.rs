@@ -1,5 +1,7 @@
 //! The one integration-test binary of quiver-core; each module is a behaviour.
 mod collection_api;
+mod collection_search;
+mod collection_validation;
 mod common_data;
 mod database;
 mod hnsw_mutation;
