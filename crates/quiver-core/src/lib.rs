@@ -31,6 +31,7 @@ pub use collection::{
 pub use database::Database;
 pub use distance::Metric;
 pub use error::{Error, ErrorKind, Result};
+pub use filter::{FieldType, Filter, PayloadIndexes, Plan};
 pub use index::Neighbor;
 pub use index::hnsw::{Hnsw, HnswConfig};
 pub use point::PointId;

@@ -4,6 +4,8 @@ mod collection_search;
 mod collection_validation;
 mod common_data;
 mod database;
+mod filter_plan;
+mod filter_semantics;
 mod hnsw_mutation;
 mod hnsw_persist;
 mod recall;
