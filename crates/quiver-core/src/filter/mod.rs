@@ -1,1 +1,32 @@
-//! placeholder: replaced by the module's owner.
+//! The filter language over JSON payloads, payload indexes, and planning.
+//!
+//! Filters are Qdrant's filter JSON, deserialised directly with serde so the
+//! server accepts Qdrant request bodies unchanged.
+//!
+//! - `parse.rs`: the model types, their serde shapes, key paths, datetime
+//!   parsing and [`Filter::validate`].
+//! - `eval.rs`: [`Filter::matches`], the naive reference evaluation on one
+//!   payload. Everything else must agree with it.
+//! - `payload_index.rs`: [`PayloadIndexes`], per-key value -> id bitmaps,
+//!   maintained by `insert` / `remove`.
+//! - `plan.rs`: [`PayloadIndexes::plan`], a candidate bitmap from the indexes.
+//! - `persist.rs`: the index checkpoint file (`save` / `load`).
+//!
+//! Invariants: a [`Plan`]'s candidates are always a superset of the matching
+//! ids among the live ids given, and exactly them when `exact`; an index
+//! holds, for each id, the values of the payload last passed to `insert`
+//! (provided `remove` was called with that payload before a change).
+
+mod eval;
+mod parse;
+mod payload_index;
+mod persist;
+mod plan;
+
+pub use parse::{
+    Condition, Datetime, FieldCondition, Filter, HasIdCondition, IsEmptyCondition, IsNullCondition,
+    Match, MatchValue, MinShould, Nested, NestedCondition, PayloadField, Range, RangeBound,
+    ValuesCount,
+};
+pub use payload_index::{FieldType, PayloadIndexes};
+pub use plan::Plan;

@@ -1,1 +1,164 @@
-//! placeholder: replaced by the module's owner.
+//! Crash-safe storage: memory-mapped vectors with a write-ahead log, and a
+//! log-structured JSON payload store.
+//!
+//! The contract is `spec/storage.md`; this module implements it as follows.
+//!
+//! | file | role |
+//! |---|---|
+//! | `mmap.rs` | [`MmapStorage`]: `vectors.dat` (mapped), `vectors.idx` (checkpoint), `vectors.wal` |
+//! | `guard.rs` | [`VectorSliceGuard`]: a zero-copy view that pins the mapping |
+//! | `wal.rs` | the CRC-framed record codec shared by `vectors.wal` and `payloads.log` |
+//! | `checkpoint.rs` | the `vectors.idx` codec |
+//! | `compaction.rs` | rewriting `vectors.dat` and the open-time repair of an interrupted rewrite |
+//! | `payload_log.rs` | [`LogPayloadStorage`]: `payloads.log` + `payloads.idx` snapshot |
+//! | `atomic_file.rs` | write-fsync-rename-fsync-dir replacement of whole files |
+//! | `metrics.rs` | [`StorageMetrics`]: growth latency and resize counters |
+//! | `sys.rs` | hole punching and positional reads, per platform |
+//! | `fault.rs` | named crash points for the crash tests (`fault-injection` feature) |
+//!
+//! # Invariants
+//!
+//! - Write-ahead: every change reaches `vectors.wal` (the OS, via `write`)
+//!   before the mapped data or the in-memory index changes, so a killed
+//!   process replays to a state that contains every change whose frame was
+//!   written and no torn vector.
+//! - `vectors.idx` and `payloads.idx` are only ever replaced atomically;
+//!   they describe data that was synced before they were renamed in.
+//! - The mapping of `vectors.dat` is replaced only under the write lock of
+//!   `MmapStorage`'s map; a [`VectorSliceGuard`] holds the read lock.
+//! - Lock order when both are held: WAL mutex, then the map lock.
+//!
+//! # What is durable when a call returns
+//!
+//! - `store` / `store_batch` / `delete`: the WAL frame is in the OS (survives
+//!   the process being killed, not a power loss) in `Fsync` and `FlushOnly`
+//!   mode; nothing is durable in `None` mode.
+//! - `flush` in `Fsync` mode: everything earlier survives a power loss.
+//!   `FlushOnly` does the same work without the fsyncs. In `None` mode only
+//!   `flush_full` makes the state durable.
+//! - `compact`: the old or the new file, never a mix, at every instant.
+
+mod atomic_file;
+mod checkpoint;
+mod compaction;
+#[doc(hidden)]
+pub mod fault;
+mod guard;
+mod metrics;
+mod mmap;
+mod payload_log;
+mod sys;
+mod wal;
+
+use std::io;
+use std::path::Path;
+
+pub use guard::VectorSliceGuard;
+pub use metrics::{LatencyStats, StorageMetrics};
+pub use mmap::MmapStorage;
+pub use payload_log::LogPayloadStorage;
+
+/// Largest vector dimension the store accepts.
+pub const MAX_DIMENSION: usize = 65_536;
+
+/// How hard writes are pushed to disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum DurabilityMode {
+    /// Every change is logged; `flush` fsyncs the log, the data and the
+    /// checkpoint. Acknowledged data survives a power loss.
+    #[default]
+    Fsync,
+    /// Every change is logged and `flush` writes everything to the OS, but
+    /// skips the fsyncs: survives the process being killed, not a power loss.
+    FlushOnly,
+    /// No write-ahead log: for bulk loads whose data can be re-derived. State
+    /// becomes durable only at `flush_full`.
+    None,
+}
+
+/// A store of fixed-dimension `f32` vectors keyed by `u64` ids.
+pub trait VectorStorage: Send + Sync {
+    /// Store `v` under `id`, replacing any earlier vector of that id.
+    ///
+    /// # Errors
+    /// `InvalidInput` if `v.len()` is not the store's dimension; I/O errors.
+    fn store(&mut self, id: u64, v: &[f32]) -> io::Result<()>;
+    /// Store many vectors; validated as a whole before anything is written.
+    /// Returns the number of items stored (`items.len()`).
+    ///
+    /// # Errors
+    /// `InvalidInput` (and nothing written) if any vector has the wrong length.
+    fn store_batch(&mut self, items: &[(u64, &[f32])]) -> io::Result<usize>;
+    /// A copy of the vector of `id`, or `None`.
+    ///
+    /// # Errors
+    /// `InvalidData` if the index points outside the data file.
+    fn retrieve(&self, id: u64) -> io::Result<Option<Vec<f32>>>;
+    /// Remove `id`; removing a missing id is not an error.
+    ///
+    /// # Errors
+    /// I/O errors writing the log.
+    fn delete(&mut self, id: u64) -> io::Result<()>;
+    /// The durability barrier: see [`DurabilityMode`].
+    ///
+    /// # Errors
+    /// I/O errors; the earlier state is still intact on disk.
+    fn flush(&mut self) -> io::Result<()>;
+    /// Number of live vectors.
+    fn len(&self) -> usize;
+    /// True when no vector is stored.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The live ids, ascending.
+    fn ids(&self) -> Vec<u64>;
+}
+
+/// A store of JSON payloads keyed by `u64` ids.
+pub trait PayloadStorage: Send + Sync {
+    /// Store `payload` under `id`, replacing any earlier one.
+    ///
+    /// # Errors
+    /// I/O errors writing the log.
+    fn store(&mut self, id: u64, payload: &serde_json::Value) -> io::Result<()>;
+    /// The payload of `id`, or `None`.
+    ///
+    /// # Errors
+    /// `InvalidData` if the record on disk is corrupt.
+    fn retrieve(&self, id: u64) -> io::Result<Option<serde_json::Value>>;
+    /// Remove `id`; removing a missing id is not an error.
+    ///
+    /// # Errors
+    /// I/O errors writing the log.
+    fn delete(&mut self, id: u64) -> io::Result<()>;
+    /// Push every earlier change to disk according to the durability mode.
+    ///
+    /// # Errors
+    /// I/O errors.
+    fn flush(&mut self) -> io::Result<()>;
+    /// The live ids, ascending.
+    fn ids(&self) -> Vec<u64>;
+}
+
+/// `InvalidData` naming the file, the byte offset and what was found there.
+pub(crate) fn corrupt(path: &Path, offset: u64, detail: impl std::fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{}: at byte {offset}: {detail}", path.display()),
+    )
+}
+
+/// `InvalidInput` for a caller mistake.
+pub(crate) fn invalid_input(detail: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, detail.to_string())
+}
+
+/// Checks a dimension against the contract's bounds (1..=65 536).
+pub(crate) fn check_dimension(dimension: usize) -> io::Result<()> {
+    if dimension == 0 || dimension > MAX_DIMENSION {
+        return Err(invalid_input(format!(
+            "dimension {dimension} is out of range 1..={MAX_DIMENSION}"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! Whole-file replacement that a crash can never leave half done: write a
+//! sibling `*.new` file, fsync it, rename it over the target, fsync the
+//! directory.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Atomically replace `path` with `bytes`.
+///
+/// With `sync == false` the fsyncs are skipped (the rename is still atomic
+/// with respect to a killed process, not to a power loss).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".new");
+    let tmp = std::path::PathBuf::from(tmp);
+    write_synced(&tmp, bytes, sync)?;
+    replace(&tmp, path)?;
+    if sync {
+        sync_parent(path)?;
+    }
+    Ok(())
+}
+
+/// Create (or truncate) `path` with `bytes` and fsync it when `sync`.
+pub(crate) fn write_synced(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    file.write_all(bytes)?;
+    if sync {
+        file.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Rename `from` over `to`.
+///
+/// Where a rename cannot replace an existing file (Windows with the target
+/// open), the target is first moved to `to.bak`, which open-time repair
+/// resolves ([`repair_bak`]).
+pub(crate) fn replace(from: &Path, to: &Path) -> io::Result<()> {
+    match fs::rename(from, to) {
+        Ok(()) => Ok(()),
+        Err(err) if cfg!(windows) && to.exists() => {
+            let bak = with_suffix(to, ".bak");
+            fs::rename(to, &bak).map_err(|_| err)?;
+            fs::rename(from, to)?;
+            fs::remove_file(&bak)
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// Resolve a `to.bak` left by an interrupted [`replace`]: if the target is
+/// missing the replacement never happened and the backup is restored,
+/// otherwise the backup is stale and removed.
+pub(crate) fn repair_bak(target: &Path) -> io::Result<()> {
+    let bak = with_suffix(target, ".bak");
+    if bak.exists() {
+        if target.exists() {
+            tracing::warn!(path = %bak.display(), "removing stale backup of a finished replacement");
+            fs::remove_file(&bak)?;
+        } else {
+            tracing::warn!(path = %bak.display(), "restoring backup of an interrupted replacement");
+            fs::rename(&bak, target)?;
+        }
+    }
+    Ok(())
+}
+
+/// `path` with `suffix` appended to its file name.
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    s.into()
+}
+
+/// fsync the directory holding `path`, so renames and creations in it are durable.
+pub(crate) fn sync_parent(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(dir) => sync_dir(dir),
+        None => Ok(()),
+    }
+}
+
+/// fsync a directory. A no-op where directories cannot be opened as files.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    if cfg!(unix) {
+        File::open(dir)?.sync_all()
+    } else {
+        Ok(())
+    }
+}
+
+/// Remove `path` if it exists.
+pub(crate) fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_atomic_replaces_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        write_atomic(&p, b"one", true).unwrap();
+        write_atomic(&p, b"two", true).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert!(!dir.path().join("f.new").exists());
+    }
+
+    #[test]
+    fn repair_bak_restores_or_removes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        fs::write(with_suffix(&p, ".bak"), b"old").unwrap();
+        repair_bak(&p).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"old");
+        fs::write(with_suffix(&p, ".bak"), b"older").unwrap();
+        repair_bak(&p).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"old");
+        assert!(!with_suffix(&p, ".bak").exists());
+    }
+}

@@ -1,0 +1,149 @@
+//! The `vectors.idx` checkpoint: the id -> offset map of the vector store.
+//!
+//! | field | type | meaning |
+//! |---|---|---|
+//! | magic | `[u8; 8]` | `QVVECIDX` |
+//! | version | u8 | 1 |
+//! | reserved | `[u8; 3]` | zero |
+//! | dimension | u32 LE | floats per vector |
+//! | next_slot | u64 LE | slots used in `vectors.dat` (live and dead) |
+//! | count | u64 LE | number of entries |
+//! | entries | count x (id u64 LE, offset u64 LE) | byte offset of each live vector |
+//! | crc | u32 LE | CRC-32 over every byte before it |
+//!
+//! The whole file is read with one sequential read and checked before use.
+
+use std::io;
+use std::path::Path;
+
+use rustc_hash::FxHashMap;
+
+use super::corrupt;
+
+const MAGIC: &[u8; 8] = b"QVVECIDX";
+const VERSION: u8 = 1;
+const HEADER_LEN: usize = 32;
+const ENTRY_LEN: usize = 16;
+
+/// A decoded checkpoint.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Checkpoint {
+    pub(crate) dimension: usize,
+    pub(crate) next_slot: u64,
+    pub(crate) offsets: FxHashMap<u64, u64>,
+}
+
+/// Encode a checkpoint (entries sorted by offset so reloads touch the map in order).
+pub(crate) fn encode(dimension: usize, next_slot: u64, offsets: &FxHashMap<u64, u64>) -> Vec<u8> {
+    let mut entries: Vec<(u64, u64)> = offsets.iter().map(|(&id, &off)| (id, off)).collect();
+    entries.sort_unstable_by_key(|&(id, off)| (off, id));
+    let mut out = Vec::with_capacity(HEADER_LEN + entries.len() * ENTRY_LEN + 4);
+    out.extend_from_slice(MAGIC);
+    out.push(VERSION);
+    out.extend_from_slice(&[0; 3]);
+    out.extend_from_slice(&u32::try_from(dimension).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(&next_slot.to_le_bytes());
+    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+    for (id, off) in entries {
+        out.extend_from_slice(&id.to_le_bytes());
+        out.extend_from_slice(&off.to_le_bytes());
+    }
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// Decode and verify a checkpoint read from `path`.
+///
+/// # Errors
+/// `InvalidData` naming the offset and the problem for any inconsistency.
+pub(crate) fn decode(path: &Path, bytes: &[u8]) -> io::Result<Checkpoint> {
+    let short = |at: usize| {
+        corrupt(
+            path,
+            at as u64,
+            format!("file ends early ({} bytes)", bytes.len()),
+        )
+    };
+    if bytes.get(..8) != Some(MAGIC.as_slice()) {
+        return Err(corrupt(path, 0, "bad magic, not a vectors.idx file"));
+    }
+    let version = *bytes.get(8).ok_or_else(|| short(8))?;
+    if version != VERSION {
+        return Err(corrupt(path, 8, format!("unknown version {version}")));
+    }
+    let body_len = bytes.len().checked_sub(4).ok_or_else(|| short(0))?;
+    let stored_crc = u32_at(bytes, body_len).ok_or_else(|| short(body_len))?;
+    let body = bytes.get(..body_len).ok_or_else(|| short(body_len))?;
+    if crc32fast::hash(body) != stored_crc {
+        return Err(corrupt(path, body_len as u64, "checksum mismatch"));
+    }
+    let dimension = u32_at(bytes, 12).ok_or_else(|| short(12))? as usize;
+    let next_slot = u64_at(bytes, 16).ok_or_else(|| short(16))?;
+    let count = u64_at(bytes, 24).ok_or_else(|| short(24))?;
+    let expected = usize::try_from(count)
+        .ok()
+        .and_then(|c| c.checked_mul(ENTRY_LEN))
+        .and_then(|n| n.checked_add(HEADER_LEN));
+    if expected != Some(body_len) {
+        return Err(corrupt(
+            path,
+            24,
+            format!(
+                "claims {count} entries but holds {} bytes of entries",
+                body_len.saturating_sub(HEADER_LEN)
+            ),
+        ));
+    }
+    let entries = body.get(HEADER_LEN..).ok_or_else(|| short(HEADER_LEN))?;
+    let mut offsets =
+        FxHashMap::with_capacity_and_hasher(entries.len() / ENTRY_LEN, Default::default());
+    for (i, entry) in entries.chunks_exact(ENTRY_LEN).enumerate() {
+        let at = HEADER_LEN + i * ENTRY_LEN;
+        let id = u64_at(entry, 0).ok_or_else(|| short(at))?;
+        let off = u64_at(entry, 8).ok_or_else(|| short(at + 8))?;
+        if offsets.insert(id, off).is_some() {
+            return Err(corrupt(path, at as u64, format!("id {id} appears twice")));
+        }
+    }
+    Ok(Checkpoint {
+        dimension,
+        next_slot,
+        offsets,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_every_flip() {
+        let mut offsets = FxHashMap::default();
+        offsets.insert(5, 0);
+        offsets.insert(9, 16);
+        let bytes = encode(4, 3, &offsets);
+        let p = Path::new("vectors.idx");
+        let cp = decode(p, &bytes).unwrap();
+        assert_eq!(cp.dimension, 4);
+        assert_eq!(cp.next_slot, 3);
+        assert_eq!(cp.offsets, offsets);
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 1;
+            let err = decode(p, &bad).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData, "flip at {i}");
+        }
+        for cut in 0..bytes.len() {
+            assert!(decode(p, &bytes[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+}

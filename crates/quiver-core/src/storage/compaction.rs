@@ -1,0 +1,153 @@
+//! Compaction of `vectors.dat`, and the open-time repair of a compaction
+//! that a crash interrupted.
+//!
+//! Steps and the state a crash after each one leaves:
+//!
+//! | step | crash point after it | files on disk | repair at open |
+//! |---|---|---|---|
+//! | 1. live vectors -> `vectors.dat.tmp`, fsync | `compact:after_data_tmp` | old files + `dat.tmp` | delete `dat.tmp` |
+//! | 2. new index -> `vectors.idx.tmp`, fsync | `compact:after_index_tmp` | old files + both tmps | delete both tmps |
+//! | 3a. rename `dat.tmp` -> `vectors.dat` (commit) | `compact:after_data_rename` | new data, old index + `idx.tmp`, old WAL | promote `idx.tmp`; replay the old WAL |
+//! | 3b. rename `idx.tmp` -> `vectors.idx`, fsync dir | `compact:after_index_rename` | new data + index, old WAL | none; the old WAL replays and converges |
+//! | 3c. truncate the WAL | - | new files | - |
+//! | 4. remap, reopen the data handle | - | - | - |
+//!
+//! Replaying an old WAL over the new files converges because store frames
+//! carry whole values and deletes replay in order.
+
+use std::fs::OpenOptions;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use rustc_hash::FxHashMap;
+
+use super::atomic_file::{
+    remove_if_exists, repair_bak, replace, sync_dir, with_suffix, write_synced,
+};
+use super::checkpoint;
+use super::fault::crash_point;
+use super::mmap::{DATA_FILE, INDEX_FILE, INITIAL_CAPACITY_BYTES, MmapStorage, map_file};
+
+/// Bring the directory back to a consistent state after an interrupted
+/// compaction (see the module table). Runs before anything is loaded.
+pub(crate) fn repair(dir: &Path) -> io::Result<()> {
+    let data = dir.join(DATA_FILE);
+    let index = dir.join(INDEX_FILE);
+    repair_bak(&data)?;
+    repair_bak(&index)?;
+    let data_tmp = with_suffix(&data, ".tmp");
+    let index_tmp = with_suffix(&index, ".tmp");
+    if data_tmp.exists() {
+        tracing::warn!(dir = %dir.display(), "compaction did not commit; discarding its files");
+        remove_if_exists(&data_tmp)?;
+        remove_if_exists(&index_tmp)?;
+        sync_dir(dir)?;
+    } else if index_tmp.exists() {
+        tracing::warn!(dir = %dir.display(), "compaction committed; promoting its index");
+        replace(&index_tmp, &index)?;
+        sync_dir(dir)?;
+    }
+    // A checkpoint's own temporary file never holds anything needed.
+    remove_if_exists(&with_suffix(&index, ".new"))?;
+    Ok(())
+}
+
+impl MmapStorage {
+    /// Rewrite the live vectors into a fresh `vectors.dat` and swap it in.
+    ///
+    /// Returns the bytes reclaimed: the dead slots dropped from the used part
+    /// of the file (0 when there are none, and then nothing is rewritten).
+    /// Crash-safe at every instant (see [`crate::storage`] and the table in
+    /// this module's source). The WAL is empty afterwards; the result is
+    /// fsynced in every durability mode.
+    ///
+    /// # Errors
+    /// I/O errors; before the commit rename the old files are untouched.
+    pub fn compact(&mut self) -> io::Result<usize> {
+        let used_slots = self.next_slot;
+        let live_slots = self.offsets.len() as u64;
+        if used_slots <= live_slots {
+            return Ok(0);
+        }
+        let data_path = self.dir.join(DATA_FILE);
+        let index_path = self.dir.join(INDEX_FILE);
+        let data_tmp = with_suffix(&data_path, ".tmp");
+        let index_tmp = with_suffix(&index_path, ".tmp");
+
+        // 1. Copy live vectors, in file order, into the new data file.
+        let mut entries: Vec<(u64, u64)> =
+            self.offsets.iter().map(|(&id, &off)| (id, off)).collect();
+        entries.sort_unstable_by_key(|&(id, off)| (off, id));
+        let mut new_offsets =
+            FxHashMap::with_capacity_and_hasher(entries.len(), Default::default());
+        let mut new_slot = 0u64;
+        {
+            let file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&data_tmp)?;
+            let mut out = BufWriter::with_capacity(1 << 20, &file);
+            let map = self.map.read();
+            for (id, offset) in entries {
+                let bytes = match self.checked_range(id, offset, map.bytes().len()) {
+                    Ok(range) => map.bytes().get(range),
+                    Err(err) => {
+                        tracing::error!(%err, id, "compaction skips an index entry it cannot read");
+                        None
+                    }
+                };
+                let Some(bytes) = bytes else { continue };
+                out.write_all(bytes)?;
+                new_offsets.insert(id, new_slot * self.slot_bytes);
+                new_slot += 1;
+            }
+            out.flush()?;
+            drop(out);
+            let used_bytes = new_slot * self.slot_bytes;
+            file.set_len(used_bytes.max(INITIAL_CAPACITY_BYTES))?;
+            file.sync_all()?;
+        }
+        crash_point("compact:after_data_tmp")?;
+
+        // 2. The new index.
+        let index_bytes = checkpoint::encode(self.dimension, new_slot, &new_offsets);
+        write_synced(&index_tmp, &index_bytes, true)?;
+        crash_point("compact:after_index_tmp")?;
+
+        // 3. Swap, holding the WAL lock so no frame lands between the commit
+        //    and the truncation.
+        let mut wal = self.wal.lock();
+        // Unmap first: some platforms cannot replace a mapped file.
+        if cfg!(windows) {
+            let mut map = self.map.write();
+            map.mmap = None;
+            map.epoch += 1;
+        }
+        replace(&data_tmp, &data_path)?;
+        crash_point("compact:after_data_rename")?;
+        replace(&index_tmp, &index_path)?;
+        sync_dir(&self.dir)?;
+        crash_point("compact:after_index_rename")?;
+        wal.reset(0, true)?;
+        drop(wal);
+
+        // 4. Point the handle and the mapping at the new file.
+        let data = OpenOptions::new().read(true).write(true).open(&data_path)?;
+        let mmap = map_file(&data)?;
+        {
+            let mut map = self.map.write();
+            map.mmap = mmap;
+            map.epoch += 1;
+        }
+        self.data = data;
+        self.offsets = new_offsets;
+        self.next_slot = new_slot;
+        // The dead slots are gone with the old file.
+        self.pending_release.clear();
+        self.dirty = false;
+        let reclaimed = (used_slots - new_slot) * self.slot_bytes;
+        tracing::info!(dir = %self.dir.display(), reclaimed, "compacted vectors.dat");
+        Ok(usize::try_from(reclaimed).unwrap_or(usize::MAX))
+    }
+}

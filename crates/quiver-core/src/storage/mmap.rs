@@ -1,0 +1,625 @@
+//! [`MmapStorage`]: fixed-dimension f32 vectors in a memory-mapped file,
+//! with a write-ahead log and an atomically replaced index checkpoint.
+//!
+//! # Safety
+//!
+//! The one `unsafe` operation is creating the mapping of `vectors.dat`. It
+//! relies on these invariants:
+//! - the mapping is replaced (grown, swapped by compaction) only under the
+//!   write lock of `map`; a [`VectorSliceGuard`] holds the read lock for its
+//!   whole life, so no view outlives the mapping it points into;
+//! - nothing else truncates or writes the file while it is mapped: the file
+//!   belongs to this store (the database holds a process lock on its
+//!   directory) and the store itself only grows it, and punches holes in
+//!   slots no index entry points to;
+//! - every range read from the map is checked against the mapping's length
+//!   and 4-byte alignment first (`checked_range`).
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use memmap2::{MmapMut, MmapOptions};
+use parking_lot::{Mutex, RwLock};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::atomic_file::{sync_dir, write_atomic};
+use super::fault::crash_point;
+use super::guard::VectorSliceGuard;
+use super::metrics::StorageMetrics;
+use super::sys::{self, Punch};
+use super::wal::{self, Frame, FrameReader, FrameWriter};
+use super::{DurabilityMode, VectorStorage, check_dimension, checkpoint, corrupt, invalid_input};
+
+/// File names inside the store's directory.
+pub(crate) const DATA_FILE: &str = "vectors.dat";
+pub(crate) const INDEX_FILE: &str = "vectors.idx";
+pub(crate) const WAL_FILE: &str = "vectors.wal";
+/// A new data file starts at this many bytes.
+pub(crate) const INITIAL_CAPACITY_BYTES: u64 = 16 << 20;
+/// Growth adds at least this many bytes.
+const GROWTH_STEP_BYTES: u64 = 64 << 20;
+
+/// The current mapping of `vectors.dat` and its epoch.
+pub(crate) struct MapState {
+    pub(crate) mmap: Option<MmapMut>,
+    /// Bumped every time the mapping is replaced.
+    pub(crate) epoch: u64,
+}
+
+impl MapState {
+    pub(crate) fn bytes(&self) -> &[u8] {
+        self.mmap.as_deref().unwrap_or_default()
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        self.mmap.as_deref_mut().unwrap_or_default()
+    }
+}
+
+/// Map the whole of `file` read/write.
+pub(crate) fn map_file(file: &File) -> io::Result<Option<MmapMut>> {
+    if file.metadata()?.len() == 0 {
+        return Ok(None);
+    }
+    // SAFETY: `file` is this store's own `vectors.dat`; per the module
+    // invariants nobody truncates or rewrites it behind the mapping, and the
+    // mapping is only dropped or replaced under the map's write lock, which
+    // no outstanding `VectorSliceGuard` can coexist with.
+    let mmap = unsafe { MmapOptions::new().map_mut(file)? };
+    Ok(Some(mmap))
+}
+
+/// The vector store. See the module docs of [`crate::storage`] for what is
+/// durable when each call returns.
+///
+/// Files in its directory: `vectors.dat` (the vectors, slot `s` at byte
+/// `s * dimension * 4`), `vectors.idx` (checkpoint of the id -> offset map)
+/// and `vectors.wal` (every change since that checkpoint).
+pub struct MmapStorage {
+    pub(super) dir: PathBuf,
+    pub(super) dimension: usize,
+    pub(super) slot_bytes: u64,
+    pub(super) mode: DurabilityMode,
+    pub(super) data: File,
+    pub(super) map: RwLock<MapState>,
+    pub(super) wal: Mutex<FrameWriter>,
+    /// id -> byte offset in `vectors.dat`.
+    pub(super) offsets: FxHashMap<u64, u64>,
+    /// Slots used in `vectors.dat`, live and dead.
+    pub(super) next_slot: u64,
+    /// Offsets of deleted slots whose blocks are released at the next
+    /// checkpoint, once the delete is durable.
+    pub(super) pending_release: Vec<u64>,
+    /// Something changed since the last checkpoint.
+    pub(super) dirty: bool,
+    pub(super) metrics: StorageMetrics,
+}
+
+impl MmapStorage {
+    /// Open or create the store in directory `path` with `dimension` floats
+    /// per vector, in [`DurabilityMode::Fsync`].
+    ///
+    /// # Errors
+    /// See [`MmapStorage::new_with_durability`].
+    pub fn new(path: impl AsRef<Path>, dimension: usize) -> io::Result<Self> {
+        Self::new_with_durability(path, dimension, DurabilityMode::default())
+    }
+
+    /// Open or create the store in directory `path` (created if missing).
+    ///
+    /// Repairs an interrupted compaction, loads `vectors.idx`, replays
+    /// `vectors.wal` (cutting off a torn tail) and, if the replay changed
+    /// anything, writes a checkpoint so the next open is fast.
+    ///
+    /// # Errors
+    /// `InvalidInput` if `dimension` is 0, above 65 536, or differs from the
+    /// dimension of an existing store; `InvalidData` if `vectors.idx` is
+    /// corrupt or a WAL frame has the wrong length; I/O errors.
+    pub fn new_with_durability(
+        path: impl AsRef<Path>,
+        dimension: usize,
+        mode: DurabilityMode,
+    ) -> io::Result<Self> {
+        check_dimension(dimension)?;
+        let dir = path.as_ref().to_owned();
+        fs::create_dir_all(&dir)?;
+        super::compaction::repair(&dir)?;
+
+        let index_path = dir.join(INDEX_FILE);
+        let cp = match fs::read(&index_path) {
+            Ok(bytes) => checkpoint::decode(&index_path, &bytes)?,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => checkpoint::Checkpoint {
+                dimension,
+                ..Default::default()
+            },
+            Err(err) => return Err(err),
+        };
+        if cp.dimension != dimension {
+            return Err(invalid_input(format!(
+                "{}: store has dimension {}, opened with dimension {dimension}",
+                dir.display(),
+                cp.dimension
+            )));
+        }
+
+        let data = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join(DATA_FILE))?;
+        if data.metadata()?.len() == 0 {
+            data.set_len(INITIAL_CAPACITY_BYTES)?;
+            sync_dir(&dir)?;
+        }
+        let mmap = map_file(&data)?;
+
+        let wal_path = dir.join(WAL_FILE);
+        let wal_bytes = match fs::read(&wal_path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(err) => return Err(err),
+        };
+        let sync = mode != DurabilityMode::FlushOnly;
+        let mut reader = FrameReader::new(&wal_bytes, 0);
+        // Opened for the torn-tail truncation only after replay succeeded.
+        let placeholder = FrameWriter::open(&wal_path, wal_bytes.len() as u64, false)?;
+
+        let mut store = Self {
+            slot_bytes: dimension as u64 * 4,
+            dir,
+            dimension,
+            mode,
+            data,
+            map: RwLock::new(MapState { mmap, epoch: 0 }),
+            wal: Mutex::new(placeholder),
+            offsets: cp.offsets,
+            next_slot: cp.next_slot,
+            pending_release: Vec::new(),
+            dirty: false,
+            metrics: StorageMetrics::default(),
+        };
+
+        let mut replayed = 0usize;
+        for (at, frame) in reader.by_ref() {
+            match frame {
+                Frame::Store { id, body } => {
+                    if body.len() as u64 != store.slot_bytes {
+                        return Err(corrupt(
+                            &wal_path,
+                            at as u64,
+                            format!(
+                                "store frame for id {id} holds {} bytes ({} floats), store has dimension {dimension}",
+                                body.len(),
+                                body.len() / 4
+                            ),
+                        ));
+                    }
+                    store.apply_store(id, body)?;
+                }
+                Frame::Delete { id } => store.apply_delete(id),
+            }
+            replayed += 1;
+        }
+        if let Some((at, reason)) = reader.torn() {
+            tracing::warn!(path = %wal_path.display(), at, reason, "torn WAL tail dropped");
+        }
+        *store.wal.get_mut() = FrameWriter::open(&wal_path, reader.good_len() as u64, sync)?;
+        if replayed > 0 {
+            tracing::debug!(frames = replayed, "WAL replayed; checkpointing");
+            store.dirty = true;
+            store.checkpoint(true)?;
+        }
+        Ok(store)
+    }
+
+    /// Floats per vector.
+    pub fn dimension(&self) -> usize {
+        self.dimension
+    }
+
+    /// The current durability mode.
+    pub fn durability(&self) -> DurabilityMode {
+        self.mode
+    }
+
+    /// Change the durability mode. Switching away from `None` first writes a
+    /// full checkpoint, since changes made without the WAL are covered by no log.
+    ///
+    /// # Errors
+    /// I/O errors of that checkpoint.
+    pub fn set_durability_mode(&mut self, mode: DurabilityMode) -> io::Result<()> {
+        if self.mode == DurabilityMode::None && mode != DurabilityMode::None {
+            self.flush_full()?;
+        }
+        self.mode = mode;
+        Ok(())
+    }
+
+    /// Growth and latency counters.
+    pub fn metrics(&self) -> &StorageMetrics {
+        &self.metrics
+    }
+
+    /// Bytes of the data file that are currently mapped (its capacity).
+    pub fn capacity_bytes(&self) -> u64 {
+        self.map.read().bytes().len() as u64
+    }
+
+    /// Bytes the store's files occupy on disk (allocated blocks where the
+    /// platform reports them, so punched holes do not count).
+    ///
+    /// # Errors
+    /// I/O errors reading file metadata.
+    pub fn disk_bytes(&self) -> io::Result<u64> {
+        let mut total = 0;
+        for name in [DATA_FILE, INDEX_FILE, WAL_FILE] {
+            match fs::metadata(self.dir.join(name)) {
+                Ok(meta) => total += sys::allocated_bytes(&meta),
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(total)
+    }
+
+    /// Heap bytes held by the in-memory index (an estimate; the mapped file
+    /// is page cache, not heap, and is reported by [`Self::capacity_bytes`]).
+    pub fn memory_bytes(&self) -> usize {
+        // A hashbrown slot of (u64, u64) plus one control byte.
+        self.offsets.capacity() * 17 + self.pending_release.capacity() * 8
+    }
+
+    /// `1 - live_bytes / used_bytes` of the data file; 0 when empty.
+    pub fn fragmentation_ratio(&self) -> f64 {
+        if self.next_slot == 0 {
+            return 0.0;
+        }
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "a ratio; precision loss is irrelevant"
+        )]
+        let ratio = 1.0 - self.offsets.len() as f64 / self.next_slot as f64;
+        ratio
+    }
+
+    /// Pre-grow the data file to hold `n_vectors` vectors plus 10 %.
+    ///
+    /// # Errors
+    /// `InvalidInput` if the size overflows; I/O errors growing the file.
+    pub fn reserve_capacity(&mut self, n_vectors: usize) -> io::Result<()> {
+        let n = n_vectors as u64;
+        let bytes = n
+            .checked_add(n.div_ceil(10))
+            .and_then(|n| n.checked_mul(self.slot_bytes))
+            .ok_or_else(|| invalid_input(format!("cannot reserve room for {n_vectors} vectors")))?;
+        self.ensure_capacity(bytes)
+    }
+
+    /// A zero-copy view of the vector of `id`, or `None`. The guard holds a
+    /// read lock on the mapping; see [`VectorSliceGuard`].
+    ///
+    /// # Errors
+    /// `InvalidData` if the index entry of `id` is out of bounds or misaligned.
+    pub fn retrieve_ref(&self, id: u64) -> io::Result<Option<VectorSliceGuard<'_>>> {
+        let Some(&offset) = self.offsets.get(&id) else {
+            return Ok(None);
+        };
+        let map = self.map.read();
+        let range = self.checked_range(id, offset, map.bytes().len())?;
+        Ok(Some(VectorSliceGuard::new(map, range)))
+    }
+
+    /// Call `f` with every live `(id, vector)` in ascending id order, under
+    /// one read lock of the mapping (for index rebuilds and exports).
+    ///
+    /// # Errors
+    /// `InvalidData` at the first corrupt index entry.
+    pub fn for_each_vector(&self, mut f: impl FnMut(u64, &[f32])) -> io::Result<()> {
+        let mut entries: Vec<(u64, u64)> = self.offsets.iter().map(|(&i, &o)| (i, o)).collect();
+        entries.sort_unstable();
+        let map = self.map.read();
+        for (id, offset) in entries {
+            let range = self.checked_range(id, offset, map.bytes().len())?;
+            f(id, as_floats(&self.dir, offset, map.bytes().get(range))?);
+        }
+        Ok(())
+    }
+
+    /// Persist only `vectors.idx` (atomically). It does not sync the data or
+    /// truncate the WAL, so the WAL still replays on top at the next open.
+    ///
+    /// # Errors
+    /// I/O errors writing the file.
+    pub fn flush_index(&mut self) -> io::Result<()> {
+        let bytes = checkpoint::encode(self.dimension, self.next_slot, &self.offsets);
+        write_atomic(
+            &self.dir.join(INDEX_FILE),
+            &bytes,
+            self.mode != DurabilityMode::FlushOnly,
+        )
+    }
+
+    /// [`VectorStorage::flush`] plus the index, in every mode: the full
+    /// checkpoint used on shutdown, after bulk loads in `None` mode, and after
+    /// compaction. When it returns the WAL is empty.
+    ///
+    /// # Errors
+    /// I/O errors; the state on disk is then the previous one (plus the WAL).
+    pub fn flush_full(&mut self) -> io::Result<()> {
+        self.checkpoint(true)
+    }
+
+    /// Byte range of the vector at `offset`, checked against a mapping of `map_len` bytes.
+    pub(super) fn checked_range(
+        &self,
+        id: u64,
+        offset: u64,
+        map_len: usize,
+    ) -> io::Result<Range<usize>> {
+        let path = self.dir.join(INDEX_FILE);
+        if !offset.is_multiple_of(4) {
+            return Err(corrupt(
+                &path,
+                offset,
+                format!("index entry of id {id}: offset is not 4-byte aligned"),
+            ));
+        }
+        let end = offset
+            .checked_add(self.slot_bytes)
+            .filter(|&end| end <= map_len as u64)
+            .ok_or_else(|| {
+                corrupt(
+                    &path,
+                    offset,
+                    format!("index entry of id {id}: vector lies past the end of vectors.dat ({map_len} bytes)"),
+                )
+            })?;
+        // Both fit in usize: end <= map_len.
+        Ok(offset as usize..end as usize)
+    }
+
+    /// Grow the data file (and remap) so it holds at least `required_bytes`.
+    pub(super) fn ensure_capacity(&mut self, required_bytes: u64) -> io::Result<()> {
+        let current = self.data.metadata()?.len();
+        if required_bytes <= current && required_bytes <= self.map.get_mut().bytes().len() as u64 {
+            return Ok(());
+        }
+        let start = Instant::now();
+        let new_len = current
+            .saturating_mul(2)
+            .max(required_bytes.saturating_add(GROWTH_STEP_BYTES))
+            .max(current.saturating_add(GROWTH_STEP_BYTES));
+        if usize::try_from(new_len).is_err() {
+            return Err(invalid_input(format!(
+                "data file of {new_len} bytes is not addressable"
+            )));
+        }
+        self.data.set_len(new_len)?;
+        let mmap = map_file(&self.data)?;
+        {
+            let mut map = self.map.write();
+            map.mmap = mmap;
+            map.epoch += 1;
+        }
+        self.metrics
+            .record_growth(start.elapsed(), new_len - current);
+        tracing::debug!(from = current, to = new_len, "grew vectors.dat");
+        Ok(())
+    }
+
+    /// Write `bytes` (one whole vector) for `id`: in place for a known id,
+    /// at the next slot for a new one. The WAL frame is already written.
+    fn apply_store(&mut self, id: u64, bytes: &[u8]) -> io::Result<()> {
+        let offset = match self.offsets.get(&id) {
+            Some(&offset) => offset,
+            None => {
+                let offset = self.next_slot * self.slot_bytes;
+                self.ensure_capacity(offset + self.slot_bytes)?;
+                offset
+            }
+        };
+        let map = self.map.get_mut();
+        let map_len = map.bytes().len();
+        let range = self.checked_range(id, offset, map_len)?;
+        let map = self.map.get_mut();
+        let dest = map
+            .bytes_mut()
+            .get_mut(range)
+            .ok_or_else(|| corrupt(&self.dir.join(DATA_FILE), offset, "slot out of range"))?;
+        dest.copy_from_slice(bytes);
+        if self.offsets.insert(id, offset).is_none() {
+            self.next_slot += 1;
+        }
+        self.dirty = true;
+        Ok(())
+    }
+
+    fn apply_delete(&mut self, id: u64) {
+        if let Some(offset) = self.offsets.remove(&id) {
+            self.pending_release.push(offset);
+            self.dirty = true;
+        }
+    }
+
+    fn check_len(&self, v: &[f32]) -> io::Result<()> {
+        if v.len() != self.dimension {
+            return Err(invalid_input(format!(
+                "vector has {} floats, store has dimension {}",
+                v.len(),
+                self.dimension
+            )));
+        }
+        Ok(())
+    }
+
+    fn log(&mut self, frames: &[u8]) -> io::Result<()> {
+        if self.mode == DurabilityMode::None {
+            return Ok(());
+        }
+        self.wal.get_mut().append(frames)
+    }
+
+    /// Make every change so far durable and persist the index, then empty
+    /// the WAL and release the blocks of deleted slots.
+    ///
+    /// `with_index == false` (a plain `flush` in `None` mode) only syncs the data.
+    pub(super) fn checkpoint(&mut self, with_index: bool) -> io::Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let sync = self.mode != DurabilityMode::FlushOnly;
+        let logged = self.mode != DurabilityMode::None;
+        if sync && logged {
+            // The commit point: from here a crash replays every change.
+            self.wal.get_mut().sync()?;
+        }
+        crash_point("flush:after_wal_sync")?;
+        if sync && let Some(mmap) = self.map.get_mut().mmap.as_ref() {
+            mmap.flush()?;
+        }
+        if !with_index {
+            return Ok(());
+        }
+        let bytes = checkpoint::encode(self.dimension, self.next_slot, &self.offsets);
+        write_atomic(&self.dir.join(INDEX_FILE), &bytes, sync)?;
+        crash_point("flush:after_index")?;
+        // The checkpoint now covers every frame: the WAL can go.
+        self.wal.get_mut().reset(0, sync)?;
+        for offset in std::mem::take(&mut self.pending_release) {
+            self.release_slot(offset)?;
+        }
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Release the disk blocks of a dead slot, or zero it where holes
+    /// cannot be punched. The slot is referenced by no index entry.
+    fn release_slot(&mut self, offset: u64) -> io::Result<()> {
+        let len = self.slot_bytes;
+        let punched = sys::punch_hole(&self.data, offset, len)?;
+        if punched == Punch::Unsupported {
+            let map = self.map.get_mut();
+            let start = usize::try_from(offset).unwrap_or(usize::MAX);
+            if let Some(dest) = start
+                .checked_add(len as usize)
+                .and_then(|end| map.bytes_mut().get_mut(start..end))
+            {
+                dest.fill(0);
+            }
+        }
+        Ok(())
+    }
+
+    /// Path of the store's directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// View validated map bytes as floats.
+fn as_floats<'a>(dir: &Path, offset: u64, bytes: Option<&'a [u8]>) -> io::Result<&'a [f32]> {
+    bytes
+        .and_then(|b| bytemuck::try_cast_slice(b).ok())
+        .ok_or_else(|| {
+            corrupt(
+                &dir.join(DATA_FILE),
+                offset,
+                "vector bytes are not a valid f32 slice",
+            )
+        })
+}
+
+impl VectorStorage for MmapStorage {
+    fn store(&mut self, id: u64, v: &[f32]) -> io::Result<()> {
+        self.check_len(v)?;
+        if self.mode != DurabilityMode::None {
+            let mut frame = Vec::with_capacity(v.len() * 4 + 17);
+            wal::encode_store_vector(&mut frame, id, v)?;
+            self.log(&frame)?;
+        }
+        self.apply_store(id, bytemuck::cast_slice(v))
+    }
+
+    fn store_batch(&mut self, items: &[(u64, &[f32])]) -> io::Result<usize> {
+        for (i, (id, v)) in items.iter().enumerate() {
+            self.check_len(v)
+                .map_err(|err| invalid_input(format!("batch item {i} (id {id}): {err}")))?;
+        }
+        let mut new_ids = FxHashSet::default();
+        for (id, _) in items {
+            if !self.offsets.contains_key(id) {
+                new_ids.insert(*id);
+            }
+        }
+        let needed = (self.next_slot + new_ids.len() as u64) * self.slot_bytes;
+        self.ensure_capacity(needed)?;
+        if self.mode != DurabilityMode::None {
+            let mut frames = Vec::with_capacity(items.len() * (self.slot_bytes as usize + 17));
+            for (id, v) in items {
+                wal::encode_store_vector(&mut frames, *id, v)?;
+            }
+            self.log(&frames)?;
+        }
+        for (id, v) in items {
+            self.apply_store(*id, bytemuck::cast_slice(v))?;
+        }
+        Ok(items.len())
+    }
+
+    fn retrieve(&self, id: u64) -> io::Result<Option<Vec<f32>>> {
+        Ok(self.retrieve_ref(id)?.map(|guard| guard.to_vec()))
+    }
+
+    fn delete(&mut self, id: u64) -> io::Result<()> {
+        if !self.offsets.contains_key(&id) {
+            return Ok(());
+        }
+        let mut frame = Vec::with_capacity(wal::DELETE_FRAME_LEN);
+        wal::encode_delete(&mut frame, id);
+        self.log(&frame)?;
+        self.apply_delete(id);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let with_index = self.mode != DurabilityMode::None;
+        self.checkpoint(with_index)
+    }
+
+    fn len(&self) -> usize {
+        self.offsets.len()
+    }
+
+    fn ids(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self.offsets.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+}
+
+impl Drop for MmapStorage {
+    /// Best-effort checkpoint. `&mut self` proves no guard or other lock
+    /// holder exists, so nothing here can wait on a lock; errors are logged,
+    /// never raised. Not a commit point: callers flush.
+    fn drop(&mut self) {
+        if let Err(err) = self.checkpoint(true) {
+            tracing::warn!(path = %self.dir.display(), %err, "checkpoint on drop failed");
+        }
+    }
+}
+
+impl std::fmt::Debug for MmapStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MmapStorage")
+            .field("dir", &self.dir)
+            .field("dimension", &self.dimension)
+            .field("mode", &self.mode)
+            .field("len", &self.offsets.len())
+            .field("next_slot", &self.next_slot)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,552 @@
+//! [`LogPayloadStorage`]: JSON payloads in an append-only, CRC-framed log.
+//!
+//! `payloads.log`:
+//!
+//! | field | type | meaning |
+//! |---|---|---|
+//! | magic | `[u8; 8]` | `QVPAYLOG` |
+//! | generation | u64 LE | random; changes when compaction rewrites the log |
+//! | frames | ... | the frames of `wal.rs`: store = id + JSON bytes, delete = id |
+//!
+//! `payloads.idx` (the snapshot of the in-memory index, replaced atomically):
+//!
+//! | field | type | meaning |
+//! |---|---|---|
+//! | magic | `[u8; 8]` | `QVPAYIDX` |
+//! | generation | u64 LE | generation of the log it describes |
+//! | covered_len | u64 LE | log bytes the snapshot covers; frames after it are scanned |
+//! | count | u64 LE | entries |
+//! | entries | count x (id u64, frame offset u64, body len u32), LE | live records |
+//! | crc | u32 LE | CRC-32 over every byte before it |
+//!
+//! The snapshot is derived data: a missing, stale (other generation, longer
+//! than the log) or corrupt snapshot only costs a full scan of the log.
+//! Compaction follows the vector store's rule: write `payloads.log.tmp` and
+//! `payloads.idx.tmp` (fsynced), rename the log (the commit point), then the
+//! snapshot; open-time repair drops an uncommitted rewrite or promotes the
+//! snapshot of a committed one.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use rustc_hash::FxHashMap;
+
+use super::atomic_file::{
+    remove_if_exists, repair_bak, replace, sync_dir, with_suffix, write_atomic, write_synced,
+};
+use super::fault::crash_point;
+use super::sys;
+use super::wal::{self, Frame, FrameReader, FrameWriter, STORE_HEADER_LEN};
+use super::{DurabilityMode, PayloadStorage, corrupt};
+
+const LOG_FILE: &str = "payloads.log";
+const SNAPSHOT_FILE: &str = "payloads.idx";
+const LOG_MAGIC: &[u8; 8] = b"QVPAYLOG";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"QVPAYIDX";
+const LOG_HEADER_LEN: u64 = 16;
+const SNAPSHOT_HEADER_LEN: usize = 32;
+const SNAPSHOT_ENTRY_LEN: usize = 20;
+/// `flush` rewrites the snapshot once this many log bytes are not covered by it.
+const SNAPSHOT_EVERY_BYTES: u64 = 4 << 20;
+
+/// Where one live record sits in the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    frame_offset: u64,
+    body_len: u32,
+}
+
+impl Entry {
+    fn frame_len(self) -> u64 {
+        STORE_HEADER_LEN as u64 + u64::from(self.body_len) + 4
+    }
+}
+
+/// The payload store. Every `store`/`delete` is appended to the log (one
+/// `write`, so it survives the process being killed); `flush` fsyncs it in
+/// `Fsync` mode. `DurabilityMode::None` behaves as `FlushOnly`: the log is
+/// the only copy of a payload, so it is never skipped.
+pub struct LogPayloadStorage {
+    dir: PathBuf,
+    mode: DurabilityMode,
+    log: FrameWriter,
+    generation: u64,
+    index: FxHashMap<u64, Entry>,
+    /// Log length covered by the last snapshot written.
+    snapshot_len: u64,
+}
+
+impl LogPayloadStorage {
+    /// Open or create the store in directory `path`, in `Fsync` mode.
+    ///
+    /// # Errors
+    /// See [`LogPayloadStorage::new_with_durability`].
+    pub fn new(path: impl AsRef<Path>) -> io::Result<Self> {
+        Self::new_with_durability(path, DurabilityMode::default())
+    }
+
+    /// Open or create the store in directory `path` (created if missing):
+    /// repair an interrupted compaction, load the snapshot, scan the log
+    /// after it and cut off a torn tail.
+    ///
+    /// # Errors
+    /// `InvalidData` if the log header is not a payload log; I/O errors.
+    pub fn new_with_durability(path: impl AsRef<Path>, mode: DurabilityMode) -> io::Result<Self> {
+        let dir = path.as_ref().to_owned();
+        fs::create_dir_all(&dir)?;
+        repair(&dir)?;
+        let log_path = dir.join(LOG_FILE);
+        let sync = mode == DurabilityMode::Fsync;
+
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&log_path)?;
+        let file_len = file.metadata()?.len();
+        let generation = if file_len < LOG_HEADER_LEN {
+            // A new log, or one whose header write never completed (nothing after it).
+            let generation = rand::random::<u64>();
+            write_synced(&log_path, &log_header(generation), sync)?;
+            if sync {
+                sync_dir(&dir)?;
+            }
+            generation
+        } else {
+            let mut header = [0u8; LOG_HEADER_LEN as usize];
+            sys::read_exact_at(&file, &mut header, 0)?;
+            if header.get(..8) != Some(LOG_MAGIC.as_slice()) {
+                return Err(corrupt(&log_path, 0, "bad magic, not a payloads.log file"));
+            }
+            u64_at(&header, 8).ok_or_else(|| corrupt(&log_path, 8, "header cut short"))?
+        };
+        drop(file);
+        let log_len = fs::metadata(&log_path)?.len();
+
+        let snapshot_path = dir.join(SNAPSHOT_FILE);
+        let (mut index, start) = match fs::read(&snapshot_path) {
+            Ok(bytes) => match decode_snapshot(&snapshot_path, &bytes) {
+                Ok((gen_, covered, index))
+                    if gen_ == generation && covered <= log_len && covered >= LOG_HEADER_LEN =>
+                {
+                    (index, covered)
+                }
+                Ok(_) => {
+                    tracing::info!(path = %snapshot_path.display(), "payload snapshot is stale; scanning the log");
+                    (FxHashMap::default(), LOG_HEADER_LEN)
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "payload snapshot unreadable; scanning the log");
+                    (FxHashMap::default(), LOG_HEADER_LEN)
+                }
+            },
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                (FxHashMap::default(), LOG_HEADER_LEN)
+            }
+            Err(err) => return Err(err),
+        };
+
+        let tail = read_range(&log_path, start, log_len)?;
+        let mut reader = FrameReader::new(&tail, 0);
+        for (at, frame) in reader.by_ref() {
+            let frame_offset = start + at as u64;
+            match frame {
+                Frame::Store { id, body } => {
+                    let body_len = u32::try_from(body.len()).unwrap_or(u32::MAX);
+                    index.insert(
+                        id,
+                        Entry {
+                            frame_offset,
+                            body_len,
+                        },
+                    );
+                }
+                Frame::Delete { id } => {
+                    index.remove(&id);
+                }
+            }
+        }
+        if let Some((at, reason)) = reader.torn() {
+            tracing::warn!(path = %log_path.display(), at = start + at as u64, reason, "torn payload log tail dropped");
+        }
+        let good_len = start + reader.good_len() as u64;
+        let log = FrameWriter::open(&log_path, good_len, sync)?;
+        let snapshot_len = if start > LOG_HEADER_LEN {
+            start
+        } else {
+            LOG_HEADER_LEN
+        };
+        Ok(Self {
+            dir,
+            mode,
+            log,
+            generation,
+            index,
+            snapshot_len,
+        })
+    }
+
+    /// Number of stored payloads.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// True when no payload is stored.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Bytes of the log that belong to overwritten or deleted records.
+    pub fn dead_bytes(&self) -> u64 {
+        let live: u64 = self.index.values().map(|e| e.frame_len()).sum();
+        self.log.len().saturating_sub(LOG_HEADER_LEN + live)
+    }
+
+    /// Bytes the store's files occupy on disk.
+    ///
+    /// # Errors
+    /// I/O errors reading metadata.
+    pub fn disk_bytes(&self) -> io::Result<u64> {
+        let mut total = 0;
+        for name in [LOG_FILE, SNAPSHOT_FILE] {
+            match fs::metadata(self.dir.join(name)) {
+                Ok(meta) => total += sys::allocated_bytes(&meta),
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(total)
+    }
+
+    /// Heap bytes held by the in-memory index (an estimate).
+    pub fn memory_bytes(&self) -> usize {
+        self.index.capacity() * 25
+    }
+
+    /// Sync the log and write the index snapshot, so the next open scans
+    /// nothing. Always fsyncs except in `FlushOnly` mode.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn checkpoint(&mut self) -> io::Result<()> {
+        let sync = self.mode == DurabilityMode::Fsync;
+        if sync {
+            // The snapshot must never cover bytes that are not durable.
+            self.log.sync()?;
+        }
+        let bytes = encode_snapshot(self.generation, self.log.len(), &self.index);
+        write_atomic(&self.dir.join(SNAPSHOT_FILE), &bytes, sync)?;
+        self.snapshot_len = self.log.len();
+        Ok(())
+    }
+
+    /// Rewrite the live records into a fresh log and swap it in (crash-safe,
+    /// see the module docs). Returns the bytes reclaimed; 0, without
+    /// rewriting, when no record is dead.
+    ///
+    /// # Errors
+    /// I/O errors or a record that fails its checksum (`InvalidData`);
+    /// before the commit rename the old log is untouched.
+    pub fn compact(&mut self) -> io::Result<usize> {
+        if self.dead_bytes() == 0 {
+            return Ok(0);
+        }
+        let log_path = self.dir.join(LOG_FILE);
+        let snapshot_path = self.dir.join(SNAPSHOT_FILE);
+        let log_tmp = with_suffix(&log_path, ".tmp");
+        let snapshot_tmp = with_suffix(&snapshot_path, ".tmp");
+        let old_len = self.log.len();
+
+        let mut entries: Vec<(u64, Entry)> = self.index.iter().map(|(&id, &e)| (id, e)).collect();
+        entries.sort_unstable_by_key(|&(id, e)| (e.frame_offset, id));
+        let generation = loop {
+            let g = rand::random::<u64>();
+            if g != self.generation {
+                break g;
+            }
+        };
+        let mut new_index = FxHashMap::with_capacity_and_hasher(entries.len(), Default::default());
+        let mut new_len = LOG_HEADER_LEN;
+        {
+            let file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&log_tmp)?;
+            let mut out = io::BufWriter::with_capacity(1 << 20, &file);
+            out.write_all(&log_header(generation))?;
+            for (id, entry) in entries {
+                let frame = self.read_frame(id, entry)?;
+                out.write_all(&frame)?;
+                new_index.insert(
+                    id,
+                    Entry {
+                        frame_offset: new_len,
+                        body_len: entry.body_len,
+                    },
+                );
+                new_len += frame.len() as u64;
+            }
+            out.flush()?;
+            drop(out);
+            file.sync_all()?;
+        }
+        crash_point("payload_compact:after_log_tmp")?;
+        write_synced(
+            &snapshot_tmp,
+            &encode_snapshot(generation, new_len, &new_index),
+            true,
+        )?;
+        crash_point("payload_compact:after_index_tmp")?;
+        replace(&log_tmp, &log_path)?;
+        crash_point("payload_compact:after_log_rename")?;
+        replace(&snapshot_tmp, &snapshot_path)?;
+        sync_dir(&self.dir)?;
+        self.log = FrameWriter::open(&log_path, new_len, self.mode == DurabilityMode::Fsync)?;
+        self.generation = generation;
+        self.index = new_index;
+        self.snapshot_len = new_len;
+        Ok(usize::try_from(old_len.saturating_sub(new_len)).unwrap_or(usize::MAX))
+    }
+
+    /// Read and verify the whole frame of `entry`.
+    fn read_frame(&self, id: u64, entry: Entry) -> io::Result<Vec<u8>> {
+        let path = self.log.path();
+        let len = usize::try_from(entry.frame_len())
+            .map_err(|_| corrupt(path, entry.frame_offset, "record too large"))?;
+        let mut buf = vec![0u8; len];
+        sys::read_exact_at(self.log.file(), &mut buf, entry.frame_offset).map_err(|err| {
+            corrupt(
+                path,
+                entry.frame_offset,
+                format!("record of id {id} cannot be read: {err}"),
+            )
+        })?;
+        match FrameReader::new(&buf, 0).next() {
+            Some((_, Frame::Store { id: found, .. })) if found == id => Ok(buf),
+            Some(_) => Err(corrupt(
+                path,
+                entry.frame_offset,
+                format!("record is not a store of id {id}"),
+            )),
+            None => Err(corrupt(
+                path,
+                entry.frame_offset,
+                format!("record of id {id} fails its checksum"),
+            )),
+        }
+    }
+}
+
+impl PayloadStorage for LogPayloadStorage {
+    fn store(&mut self, id: u64, payload: &serde_json::Value) -> io::Result<()> {
+        let body = serde_json::to_vec(payload).map_err(io::Error::other)?;
+        let body_len = u32::try_from(body.len()).map_err(|_| {
+            super::invalid_input(format!("payload of {} bytes is too large", body.len()))
+        })?;
+        let mut frame = Vec::with_capacity(body.len() + STORE_HEADER_LEN + 4);
+        wal::encode_store(&mut frame, id, &body)?;
+        let frame_offset = self.log.len();
+        self.log.append(&frame)?;
+        self.index.insert(
+            id,
+            Entry {
+                frame_offset,
+                body_len,
+            },
+        );
+        Ok(())
+    }
+
+    fn retrieve(&self, id: u64) -> io::Result<Option<serde_json::Value>> {
+        let Some(&entry) = self.index.get(&id) else {
+            return Ok(None);
+        };
+        let frame = self.read_frame(id, entry)?;
+        let body = frame
+            .get(STORE_HEADER_LEN..frame.len().saturating_sub(4))
+            .unwrap_or_default();
+        serde_json::from_slice(body).map(Some).map_err(|err| {
+            corrupt(
+                self.log.path(),
+                entry.frame_offset,
+                format!("record of id {id} is not JSON: {err}"),
+            )
+        })
+    }
+
+    fn delete(&mut self, id: u64) -> io::Result<()> {
+        if !self.index.contains_key(&id) {
+            return Ok(());
+        }
+        let mut frame = Vec::with_capacity(wal::DELETE_FRAME_LEN);
+        wal::encode_delete(&mut frame, id);
+        self.log.append(&frame)?;
+        self.index.remove(&id);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.log.len() - self.snapshot_len.min(self.log.len()) >= SNAPSHOT_EVERY_BYTES {
+            return self.checkpoint();
+        }
+        if self.mode == DurabilityMode::Fsync {
+            self.log.sync()?;
+        }
+        Ok(())
+    }
+
+    fn ids(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self.index.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+}
+
+impl Drop for LogPayloadStorage {
+    /// Best-effort snapshot so the next open is fast; never blocks on a
+    /// lock (there is none) and never panics. Not a commit point.
+    fn drop(&mut self) {
+        if self.log.len() != self.snapshot_len
+            && let Err(err) = self.checkpoint()
+        {
+            tracing::warn!(dir = %self.dir.display(), %err, "payload snapshot on drop failed");
+        }
+    }
+}
+
+impl std::fmt::Debug for LogPayloadStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogPayloadStorage")
+            .field("dir", &self.dir)
+            .field("mode", &self.mode)
+            .field("len", &self.index.len())
+            .field("log_len", &self.log.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn log_header(generation: u64) -> [u8; LOG_HEADER_LEN as usize] {
+    let mut h = [0u8; LOG_HEADER_LEN as usize];
+    h[..8].copy_from_slice(LOG_MAGIC);
+    h[8..].copy_from_slice(&generation.to_le_bytes());
+    h
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(
+        bytes.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(
+        bytes.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
+}
+
+/// Read bytes `start..end` of the file at `path`.
+fn read_range(path: &Path, start: u64, end: u64) -> io::Result<Vec<u8>> {
+    let len = usize::try_from(end.saturating_sub(start))
+        .map_err(|_| corrupt(path, start, "log too large to scan"))?;
+    let mut buf = vec![0u8; len];
+    let file = fs::File::open(path)?;
+    sys::read_exact_at(&file, &mut buf, start)?;
+    Ok(buf)
+}
+
+fn encode_snapshot(generation: u64, covered_len: u64, index: &FxHashMap<u64, Entry>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(SNAPSHOT_HEADER_LEN + index.len() * SNAPSHOT_ENTRY_LEN + 4);
+    out.extend_from_slice(SNAPSHOT_MAGIC);
+    out.extend_from_slice(&generation.to_le_bytes());
+    out.extend_from_slice(&covered_len.to_le_bytes());
+    out.extend_from_slice(&(index.len() as u64).to_le_bytes());
+    for (&id, e) in index {
+        out.extend_from_slice(&id.to_le_bytes());
+        out.extend_from_slice(&e.frame_offset.to_le_bytes());
+        out.extend_from_slice(&e.body_len.to_le_bytes());
+    }
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// (generation, covered_len, index)
+fn decode_snapshot(path: &Path, bytes: &[u8]) -> io::Result<(u64, u64, FxHashMap<u64, Entry>)> {
+    if bytes.get(..8) != Some(SNAPSHOT_MAGIC.as_slice()) {
+        return Err(corrupt(path, 0, "bad magic, not a payloads.idx file"));
+    }
+    let body_len = bytes
+        .len()
+        .checked_sub(4)
+        .ok_or_else(|| corrupt(path, 0, "file too short"))?;
+    let crc =
+        u32_at(bytes, body_len).ok_or_else(|| corrupt(path, body_len as u64, "no checksum"))?;
+    let body = bytes.get(..body_len).unwrap_or_default();
+    if crc32fast::hash(body) != crc {
+        return Err(corrupt(path, body_len as u64, "checksum mismatch"));
+    }
+    let generation = u64_at(body, 8).ok_or_else(|| corrupt(path, 8, "header cut short"))?;
+    let covered = u64_at(body, 16).ok_or_else(|| corrupt(path, 16, "header cut short"))?;
+    let count = u64_at(body, 24).ok_or_else(|| corrupt(path, 24, "header cut short"))?;
+    let entries = body.get(SNAPSHOT_HEADER_LEN..).unwrap_or_default();
+    if Some(entries.len())
+        != usize::try_from(count)
+            .ok()
+            .and_then(|c| c.checked_mul(SNAPSHOT_ENTRY_LEN))
+    {
+        return Err(corrupt(
+            path,
+            24,
+            format!("claims {count} entries, holds {} bytes", entries.len()),
+        ));
+    }
+    let mut index =
+        FxHashMap::with_capacity_and_hasher(entries.len() / SNAPSHOT_ENTRY_LEN, Default::default());
+    for (i, e) in entries.chunks_exact(SNAPSHOT_ENTRY_LEN).enumerate() {
+        let at = (SNAPSHOT_HEADER_LEN + i * SNAPSHOT_ENTRY_LEN) as u64;
+        let (Some(id), Some(frame_offset), Some(body_len)) =
+            (u64_at(e, 0), u64_at(e, 8), u32_at(e, 16))
+        else {
+            return Err(corrupt(path, at, "entry cut short"));
+        };
+        let entry = Entry {
+            frame_offset,
+            body_len,
+        };
+        if frame_offset < LOG_HEADER_LEN || frame_offset.saturating_add(entry.frame_len()) > covered
+        {
+            return Err(corrupt(
+                path,
+                at,
+                format!("entry of id {id} points outside the covered log"),
+            ));
+        }
+        index.insert(id, entry);
+    }
+    Ok((generation, covered, index))
+}
+
+/// Bring the directory back to a consistent state after an interrupted
+/// compaction: an uncommitted rewrite is dropped, the snapshot of a
+/// committed one promoted.
+fn repair(dir: &Path) -> io::Result<()> {
+    let log = dir.join(LOG_FILE);
+    let snapshot = dir.join(SNAPSHOT_FILE);
+    repair_bak(&log)?;
+    repair_bak(&snapshot)?;
+    let log_tmp = with_suffix(&log, ".tmp");
+    let snapshot_tmp = with_suffix(&snapshot, ".tmp");
+    if log_tmp.exists() {
+        remove_if_exists(&log_tmp)?;
+        remove_if_exists(&snapshot_tmp)?;
+        sync_dir(dir)?;
+    } else if snapshot_tmp.exists() {
+        replace(&snapshot_tmp, &snapshot)?;
+        sync_dir(dir)?;
+    }
+    remove_if_exists(&with_suffix(&snapshot, ".new"))?;
+    Ok(())
+}
