@@ -68,6 +68,9 @@ pub struct BenchArgs {
     /// Neighbours per query.
     #[arg(long, default_value_t = 10)]
     pub k: usize,
+    /// Seed of the HNSW level draws.
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Build threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -238,7 +241,7 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
     let config = HnswConfig {
         m: args.m,
         ef_construction: args.ef_construction,
-        ..HnswConfig::default()
+        seed: args.seed.unwrap_or(HnswConfig::default().seed),
     };
     eprintln!(
         "quiver bench: {dataset_name}: {} x {dim} base, {} queries, metric {}, kernel {}, M={} ef_construction={} threads={threads}",

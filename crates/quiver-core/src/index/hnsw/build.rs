@@ -100,7 +100,10 @@ impl Graph {
             if let Some(best) = cands.iter().min_by(|a, b| a.cmp_rank(b)) {
                 start = *best;
             }
-            self.select_neighbors(kernel, &mut cands, self.m, &mut chosen);
+            // Like faiss and Qdrant (unlike hnswlib), a new node gets up to
+            // `m0` links on level 0: better recall for the same ef.
+            let max = if l == 0 { self.m0 } else { self.m };
+            self.select_neighbors(kernel, &mut cands, max, &mut chosen);
             plan.push(chosen.iter().map(|n| n.id).collect());
         }
         for (l, ids) in plan.iter().rev().enumerate() {
