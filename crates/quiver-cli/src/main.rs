@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod cmd;
+mod dataset;
 mod vectors_file;
 
 use clap::{Parser, Subcommand};
@@ -41,6 +42,8 @@ enum Command {
     Check(cmd::check::Args),
     /// Load a bundled sample of sentence embeddings and search it.
     Demo(cmd::demo::Args),
+    /// Build an HNSW index from a dataset and measure recall, QPS and latency.
+    Bench(cmd::bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -60,5 +63,6 @@ fn main() -> anyhow::Result<()> {
         Command::Compact(args) => cmd::compact::run(args),
         Command::Check(args) => cmd::check::run(args),
         Command::Demo(args) => cmd::demo::run(args),
+        Command::Bench(args) => Ok(cmd::bench::run(&args)?),
     }
 }
