@@ -96,6 +96,8 @@ pub struct MmapStorage {
     /// Something changed since the last checkpoint.
     pub(super) dirty: bool,
     pub(super) metrics: StorageMetrics,
+    /// Reused buffer for encoding WAL frames.
+    scratch: Vec<u8>,
 }
 
 impl MmapStorage {
@@ -153,7 +155,9 @@ impl MmapStorage {
             .open(dir.join(DATA_FILE))?;
         if data.metadata()?.len() == 0 {
             data.set_len(INITIAL_CAPACITY_BYTES)?;
-            sync_dir(&dir)?;
+            if mode != DurabilityMode::FlushOnly {
+                sync_dir(&dir)?;
+            }
         }
         let mmap = map_file(&data)?;
 
@@ -181,6 +185,7 @@ impl MmapStorage {
             pending_release: Vec::new(),
             dirty: false,
             metrics: StorageMetrics::default(),
+            scratch: Vec::new(),
         };
 
         let mut replayed = 0usize;
@@ -384,8 +389,9 @@ impl MmapStorage {
 
     /// Grow the data file (and remap) so it holds at least `required_bytes`.
     pub(super) fn ensure_capacity(&mut self, required_bytes: u64) -> io::Result<()> {
-        let current = self.data.metadata()?.len();
-        if required_bytes <= current && required_bytes <= self.map.get_mut().bytes().len() as u64 {
+        // The mapping always covers the whole file.
+        let current = self.map.get_mut().bytes().len() as u64;
+        if required_bytes <= current {
             return Ok(());
         }
         let start = Instant::now();
@@ -537,9 +543,12 @@ impl VectorStorage for MmapStorage {
     fn store(&mut self, id: u64, v: &[f32]) -> io::Result<()> {
         self.check_len(v)?;
         if self.mode != DurabilityMode::None {
-            let mut frame = Vec::with_capacity(v.len() * 4 + 17);
-            wal::encode_store_vector(&mut frame, id, v)?;
-            self.log(&frame)?;
+            let mut frame = std::mem::take(&mut self.scratch);
+            frame.clear();
+            let logged =
+                wal::encode_store_vector(&mut frame, id, v).and_then(|()| self.log(&frame));
+            self.scratch = frame;
+            logged?;
         }
         self.apply_store(id, bytemuck::cast_slice(v))
     }
@@ -549,6 +558,7 @@ impl VectorStorage for MmapStorage {
             self.check_len(v)
                 .map_err(|err| invalid_input(format!("batch item {i} (id {id}): {err}")))?;
         }
+        // Room for every new id at once: one growth at most.
         let mut new_ids = FxHashSet::default();
         for (id, _) in items {
             if !self.offsets.contains_key(id) {
@@ -558,11 +568,22 @@ impl VectorStorage for MmapStorage {
         let needed = (self.next_slot + new_ids.len() as u64) * self.slot_bytes;
         self.ensure_capacity(needed)?;
         if self.mode != DurabilityMode::None {
-            let mut frames = Vec::with_capacity(items.len() * (self.slot_bytes as usize + 17));
+            // One grouped write; frames replay in order, exactly like the
+            // same sequence of `store` calls.
+            let mut frames = std::mem::take(&mut self.scratch);
+            frames.clear();
+            let mut logged = Ok(());
             for (id, v) in items {
-                wal::encode_store_vector(&mut frames, *id, v)?;
+                logged = wal::encode_store_vector(&mut frames, *id, v);
+                if logged.is_err() {
+                    break;
+                }
             }
-            self.log(&frames)?;
+            let logged = logged.and_then(|()| self.log(&frames));
+            frames.truncate(1 << 20);
+            frames.shrink_to(1 << 20);
+            self.scratch = frames;
+            logged?;
         }
         for (id, v) in items {
             self.apply_store(*id, bytemuck::cast_slice(v))?;
@@ -574,6 +595,10 @@ impl VectorStorage for MmapStorage {
         Ok(self.retrieve_ref(id)?.map(|guard| guard.to_vec()))
     }
 
+    /// Logs the delete and drops the id from the index. The slot's disk
+    /// blocks are released (hole punched, or zeroed) at the next checkpoint,
+    /// once the delete is durable: released earlier, a crash could replay to
+    /// an index that still points at the emptied slot.
     fn delete(&mut self, id: u64) -> io::Result<()> {
         if !self.offsets.contains_key(&id) {
             return Ok(());
