@@ -55,10 +55,10 @@ pub struct CollectionGauges {
     pub name: String,
     /// Live points.
     pub points: u64,
-    /// Bytes held in memory.
-    pub ram_bytes: u64,
-    /// Bytes on disk.
-    pub disk_bytes: u64,
+    /// Bytes held in memory, by component.
+    pub ram_bytes: BTreeMap<String, u64>,
+    /// Bytes on disk, by component.
+    pub disk_bytes: BTreeMap<String, u64>,
 }
 
 /// The server's request metrics. Cheap to clone (shared).
@@ -128,31 +128,39 @@ impl Metrics {
                 h.count
             );
         }
+        out.push_str("# HELP quiver_collection_points Live points per collection.\n");
+        out.push_str("# TYPE quiver_collection_points gauge\n");
+        for c in collections {
+            let _ = writeln!(
+                out,
+                "quiver_collection_points{{collection=\"{}\"}} {}",
+                escape(&c.name),
+                c.points
+            );
+        }
         for (metric, help, get) in [
             (
-                "quiver_collection_points",
-                "Live points per collection.",
-                (|c: &CollectionGauges| c.points) as fn(&CollectionGauges) -> u64,
-            ),
-            (
                 "quiver_collection_ram_bytes",
-                "Bytes held in memory per collection.",
-                |c| c.ram_bytes,
+                "Bytes held in memory per collection and component.",
+                (|c: &CollectionGauges| &c.ram_bytes)
+                    as fn(&CollectionGauges) -> &BTreeMap<String, u64>,
             ),
             (
                 "quiver_collection_disk_bytes",
-                "Bytes on disk per collection.",
-                |c| c.disk_bytes,
+                "Bytes on disk per collection and component.",
+                |c| &c.disk_bytes,
             ),
         ] {
             let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} gauge");
             for c in collections {
-                let _ = writeln!(
-                    out,
-                    "{metric}{{collection=\"{}\"}} {}",
-                    escape(&c.name),
-                    get(c)
-                );
+                for (component, bytes) in get(c) {
+                    let _ = writeln!(
+                        out,
+                        "{metric}{{collection=\"{}\",component=\"{}\"}} {bytes}",
+                        escape(&c.name),
+                        escape(component)
+                    );
+                }
             }
         }
         out
@@ -198,8 +206,8 @@ mod tests {
         let text = m.render(&[CollectionGauges {
             name: "c".into(),
             points: 5,
-            ram_bytes: 10,
-            disk_bytes: 20,
+            ram_bytes: BTreeMap::from([("hnsw".to_string(), 10)]),
+            disk_bytes: BTreeMap::from([("vectors".to_string(), 20)]),
         }]);
         assert!(text.contains(
             "quiver_http_requests_total{method=\"GET\",route=\"/collections\",status=\"200\"} 2"
@@ -209,6 +217,10 @@ mod tests {
         assert!(text.contains("route=\"/collections\",le=\"10\"} 2"));
         assert!(text.contains("route=\"/collections\",le=\"+Inf\"} 3"));
         assert!(text.contains("quiver_collection_points{collection=\"c\"} 5"));
-        assert!(text.contains("quiver_collection_disk_bytes{collection=\"c\"} 20"));
+        assert!(
+            text.contains(
+                "quiver_collection_disk_bytes{collection=\"c\",component=\"vectors\"} 20"
+            )
+        );
     }
 }

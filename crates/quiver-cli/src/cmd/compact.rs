@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::{DEFAULT_DATA_DIR, disk_usage, human_bytes, open_database};
+use super::{DEFAULT_DATA_DIR, human_bytes, open_database};
 
 /// Rewrite collections without their dead records, and checkpoint indexes.
 ///
@@ -29,14 +29,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         args.collections
     };
-    let size = || -> u64 { disk_usage(&args.data).iter().map(|(_, n)| n).sum() };
     for name in names {
         let collection = db.collection(&name)?;
-        let before = size();
+        let size = || -> anyhow::Result<u64> { Ok(collection.info()?.disk_bytes.values().sum()) };
+        let before = size()?;
         let started = Instant::now();
         collection.compact()?;
         collection.flush()?;
-        let after = size();
+        let after = size()?;
         println!(
             "{name}: {} -> {} on disk in {:.2} s",
             human_bytes(before),

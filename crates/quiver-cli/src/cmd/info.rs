@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::{DEFAULT_DATA_DIR, disk_usage, human_bytes, open_database};
+use super::{DEFAULT_DATA_DIR, human_bytes, open_database};
 
 /// Show collections with their points, configuration, payload indexes,
 /// memory use and disk use per file.
@@ -35,8 +35,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for name in &names {
         let collection = db.collection(name)?;
         let info = collection.info()?;
-        let files = disk_usage(&args.data.join("collections").join(name));
-        let disk_total: u64 = files.iter().map(|(_, n)| n).sum();
+        let disk_total: u64 = info.disk_bytes.values().sum();
+        let ram_total: u64 = info.ram_bytes.values().sum();
         if args.json {
             report.push(json!({
                 "name": name,
@@ -48,10 +48,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "payload_indexes": info.payload_schema.iter()
                     .map(|(f, t, n)| json!({"field": f, "type": t, "points": n}))
                     .collect::<Vec<_>>(),
-                "memory": format!("{:?}", info.ram_bytes),
-                "disk_bytes": disk_total,
-                "files": files.iter()
-                    .map(|(p, n)| json!({"file": p.display().to_string(), "bytes": n}))
+                "ram_bytes": info.ram_bytes,
+                "ram_bytes_total": ram_total,
+                "disk_bytes": info.disk_bytes,
+                "disk_bytes_total": disk_total,
+                "files": info.files.iter()
+                    .map(|(file, n)| json!({"file": file, "bytes": n}))
                     .collect::<Vec<_>>(),
             }));
             continue;
@@ -69,10 +71,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         for (field, ty, points) in &info.payload_schema {
             println!("  payload index `{field}`: {ty:?}, {points} points");
         }
-        println!("  memory: {:?}", info.ram_bytes);
+        println!("  memory: {} total", human_bytes(ram_total));
+        for (component, bytes) in &info.ram_bytes {
+            println!("    {component:<28} {:>12}", human_bytes(*bytes));
+        }
         println!("  disk: {} total", human_bytes(disk_total));
-        for (file, bytes) in &files {
-            println!("    {:<28} {:>12}", file.display(), human_bytes(*bytes));
+        for (component, bytes) in &info.disk_bytes {
+            println!("    {component:<28} {:>12}", human_bytes(*bytes));
+        }
+        println!("  files:");
+        for (file, bytes) in &info.files {
+            println!("    {file:<28} {:>12}", human_bytes(*bytes));
         }
     }
     if args.json {

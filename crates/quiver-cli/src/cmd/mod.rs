@@ -9,7 +9,7 @@ pub mod info;
 pub mod search;
 pub mod serve;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use quiver_core::Database;
@@ -26,32 +26,6 @@ pub fn open_database(dir: &Path) -> anyhow::Result<Database> {
         )),
         Err(e) => Err(e).with_context(|| format!("cannot open database at {}", dir.display())),
     }
-}
-
-/// Total size of the regular files under `dir`, by file name, sorted by name.
-pub fn disk_usage(dir: &Path) -> Vec<(PathBuf, u64)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.metadata() else { continue };
-            if meta.is_dir() {
-                stack.push(entry.path());
-            } else {
-                let rel = entry
-                    .path()
-                    .strip_prefix(dir)
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|_| entry.path());
-                out.push((rel, meta.len()));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// Bytes as a short human string (KiB, MiB, GiB).

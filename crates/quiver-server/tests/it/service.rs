@@ -31,7 +31,8 @@ fn metrics_count_requests_by_route_and_points_by_collection() {
     ));
     assert!(text.contains("quiver_http_request_duration_seconds_bucket{method=\"PUT\",route=\"/collections/{name}/points\",le=\"+Inf\"} 1"));
     assert!(text.contains("quiver_collection_points{collection=\"docs\"} 7"));
-    assert!(text.contains("quiver_collection_disk_bytes{collection=\"docs\"}"));
+    assert!(text.contains("quiver_collection_disk_bytes{collection=\"docs\",component="));
+    assert!(text.contains("quiver_collection_ram_bytes{collection=\"docs\",component="));
 }
 
 #[test]
