@@ -96,6 +96,12 @@ pub struct MmapStorage {
     /// Something changed since the last checkpoint.
     pub(super) dirty: bool,
     pub(super) metrics: StorageMetrics,
+    /// Reused buffer for encoding WAL frames.
+    scratch: Vec<u8>,
+    /// The in-memory state may no longer match the files (an open that
+    /// failed half way, or a compaction that failed after its commit point):
+    /// writes are refused and `Drop` leaves the files to open-time repair.
+    pub(super) failed: bool,
 }
 
 impl MmapStorage {
@@ -153,7 +159,9 @@ impl MmapStorage {
             .open(dir.join(DATA_FILE))?;
         if data.metadata()?.len() == 0 {
             data.set_len(INITIAL_CAPACITY_BYTES)?;
-            sync_dir(&dir)?;
+            if mode != DurabilityMode::FlushOnly {
+                sync_dir(&dir)?;
+            }
         }
         let mmap = map_file(&data)?;
 
@@ -181,6 +189,9 @@ impl MmapStorage {
             pending_release: Vec::new(),
             dirty: false,
             metrics: StorageMetrics::default(),
+            scratch: Vec::new(),
+            // Until replay finishes, a drop must not checkpoint a half-replayed state.
+            failed: true,
         };
 
         let mut replayed = 0usize;
@@ -208,6 +219,7 @@ impl MmapStorage {
             tracing::warn!(path = %wal_path.display(), at, reason, "torn WAL tail dropped");
         }
         *store.wal.get_mut() = FrameWriter::open(&wal_path, reader.good_len() as u64, sync)?;
+        store.failed = false;
         if replayed > 0 {
             tracing::debug!(frames = replayed, "WAL replayed; checkpointing");
             store.dirty = true;
@@ -360,32 +372,32 @@ impl MmapStorage {
         offset: u64,
         map_len: usize,
     ) -> io::Result<Range<usize>> {
-        let path = self.dir.join(INDEX_FILE);
+        // Built only on the error path: this runs on every read and write.
+        let bad = |problem: String| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{}: the entry of id {id} points at byte {offset} of {DATA_FILE}, {problem}",
+                    self.dir.join(INDEX_FILE).display()
+                ),
+            )
+        };
         if !offset.is_multiple_of(4) {
-            return Err(corrupt(
-                &path,
-                offset,
-                format!("index entry of id {id}: offset is not 4-byte aligned"),
-            ));
+            return Err(bad("which is not 4-byte aligned".to_owned()));
         }
         let end = offset
             .checked_add(self.slot_bytes)
             .filter(|&end| end <= map_len as u64)
-            .ok_or_else(|| {
-                corrupt(
-                    &path,
-                    offset,
-                    format!("index entry of id {id}: vector lies past the end of vectors.dat ({map_len} bytes)"),
-                )
-            })?;
+            .ok_or_else(|| bad(format!("past the end of the file ({map_len} bytes)")))?;
         // Both fit in usize: end <= map_len.
         Ok(offset as usize..end as usize)
     }
 
     /// Grow the data file (and remap) so it holds at least `required_bytes`.
     pub(super) fn ensure_capacity(&mut self, required_bytes: u64) -> io::Result<()> {
-        let current = self.data.metadata()?.len();
-        if required_bytes <= current && required_bytes <= self.map.get_mut().bytes().len() as u64 {
+        // The mapping always covers the whole file.
+        let current = self.map.get_mut().bytes().len() as u64;
+        if required_bytes <= current {
             return Ok(());
         }
         let start = Instant::now();
@@ -445,6 +457,17 @@ impl MmapStorage {
         }
     }
 
+    /// Refuse to write once the in-memory state may differ from the files.
+    pub(super) fn check_usable(&self) -> io::Result<()> {
+        if self.failed {
+            return Err(io::Error::other(format!(
+                "{}: an earlier failure left the store inconsistent with its files; reopen it",
+                self.dir.display()
+            )));
+        }
+        Ok(())
+    }
+
     fn check_len(&self, v: &[f32]) -> io::Result<()> {
         if v.len() != self.dimension {
             return Err(invalid_input(format!(
@@ -468,6 +491,7 @@ impl MmapStorage {
     ///
     /// `with_index == false` (a plain `flush` in `None` mode) only syncs the data.
     pub(super) fn checkpoint(&mut self, with_index: bool) -> io::Result<()> {
+        self.check_usable()?;
         if !self.dirty {
             return Ok(());
         }
@@ -487,8 +511,12 @@ impl MmapStorage {
         let bytes = checkpoint::encode(self.dimension, self.next_slot, &self.offsets);
         write_atomic(&self.dir.join(INDEX_FILE), &bytes, sync)?;
         crash_point("flush:after_index")?;
-        // The checkpoint now covers every frame: the WAL can go.
-        self.wal.get_mut().reset(0, sync)?;
+        // The checkpoint now covers every frame: the WAL can go. The
+        // truncation needs no fsync of its own: if a power loss undoes it,
+        // the old frames replay over the new index and converge (store
+        // frames carry whole values, deletes replay in order), and the next
+        // flush's fsync of the WAL makes it durable anyway.
+        self.wal.get_mut().reset(0, false)?;
         for offset in std::mem::take(&mut self.pending_release) {
             self.release_slot(offset)?;
         }
@@ -535,20 +563,26 @@ fn as_floats<'a>(dir: &Path, offset: u64, bytes: Option<&'a [u8]>) -> io::Result
 
 impl VectorStorage for MmapStorage {
     fn store(&mut self, id: u64, v: &[f32]) -> io::Result<()> {
+        self.check_usable()?;
         self.check_len(v)?;
         if self.mode != DurabilityMode::None {
-            let mut frame = Vec::with_capacity(v.len() * 4 + 17);
-            wal::encode_store_vector(&mut frame, id, v)?;
-            self.log(&frame)?;
+            let mut frame = std::mem::take(&mut self.scratch);
+            frame.clear();
+            let logged =
+                wal::encode_store_vector(&mut frame, id, v).and_then(|()| self.log(&frame));
+            self.scratch = frame;
+            logged?;
         }
         self.apply_store(id, bytemuck::cast_slice(v))
     }
 
     fn store_batch(&mut self, items: &[(u64, &[f32])]) -> io::Result<usize> {
+        self.check_usable()?;
         for (i, (id, v)) in items.iter().enumerate() {
             self.check_len(v)
                 .map_err(|err| invalid_input(format!("batch item {i} (id {id}): {err}")))?;
         }
+        // Room for every new id at once: one growth at most.
         let mut new_ids = FxHashSet::default();
         for (id, _) in items {
             if !self.offsets.contains_key(id) {
@@ -558,11 +592,22 @@ impl VectorStorage for MmapStorage {
         let needed = (self.next_slot + new_ids.len() as u64) * self.slot_bytes;
         self.ensure_capacity(needed)?;
         if self.mode != DurabilityMode::None {
-            let mut frames = Vec::with_capacity(items.len() * (self.slot_bytes as usize + 17));
+            // One grouped write; frames replay in order, exactly like the
+            // same sequence of `store` calls.
+            let mut frames = std::mem::take(&mut self.scratch);
+            frames.clear();
+            let mut logged = Ok(());
             for (id, v) in items {
-                wal::encode_store_vector(&mut frames, *id, v)?;
+                logged = wal::encode_store_vector(&mut frames, *id, v);
+                if logged.is_err() {
+                    break;
+                }
             }
-            self.log(&frames)?;
+            let logged = logged.and_then(|()| self.log(&frames));
+            frames.truncate(1 << 20);
+            frames.shrink_to(1 << 20);
+            self.scratch = frames;
+            logged?;
         }
         for (id, v) in items {
             self.apply_store(*id, bytemuck::cast_slice(v))?;
@@ -574,7 +619,12 @@ impl VectorStorage for MmapStorage {
         Ok(self.retrieve_ref(id)?.map(|guard| guard.to_vec()))
     }
 
+    /// Logs the delete and drops the id from the index. The slot's disk
+    /// blocks are released (hole punched, or zeroed) at the next checkpoint,
+    /// once the delete is durable: released earlier, a crash could replay to
+    /// an index that still points at the emptied slot.
     fn delete(&mut self, id: u64) -> io::Result<()> {
+        self.check_usable()?;
         if !self.offsets.contains_key(&id) {
             return Ok(());
         }
@@ -606,6 +656,9 @@ impl Drop for MmapStorage {
     /// holder exists, so nothing here can wait on a lock; errors are logged,
     /// never raised. Not a commit point: callers flush.
     fn drop(&mut self) {
+        if self.failed {
+            return;
+        }
         if let Err(err) = self.checkpoint(true) {
             tracing::warn!(path = %self.dir.display(), %err, "checkpoint on drop failed");
         }
