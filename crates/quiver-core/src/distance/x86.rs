@@ -261,8 +261,10 @@ pub(super) fn prefetch(v: &[f32]) {
     let p = v.as_ptr().cast::<i8>();
     // SAFETY: a prefetch is only a hint and never faults; SSE is part of the x86_64 baseline.
     unsafe { _mm_prefetch::<_MM_HINT_T0>(p) };
-    if v.len() > 16 {
-        // SAFETY: as above; the address is inside `v` because v.len() > 16 floats = 64 bytes.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(64)) };
+    // The next lines too: the hardware prefetcher takes over after a few.
+    let lines = (v.len() / 16).min(4);
+    for line in 1..lines {
+        // SAFETY: as above; line * 64 < v.len() * 4 bytes, so the address is inside `v`.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(line * 64)) };
     }
 }

@@ -14,7 +14,10 @@ use crate::index::{Neighbor, Ranked};
 use rand::Rng;
 use rand::rngs::SmallRng;
 use rayon::prelude::*;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Build progress is reported every this many linked points.
+const PROGRESS_EVERY: usize = 1024;
 
 /// Draws a level with probability `exp(-level / mult)`, `mult = 1 / ln(m)`.
 pub(super) fn draw_level(rng: &mut SmallRng, m: usize) -> u8 {
@@ -97,7 +100,10 @@ impl Graph {
             if let Some(best) = cands.iter().min_by(|a, b| a.cmp_rank(b)) {
                 start = *best;
             }
-            self.select_neighbors(kernel, &mut cands, self.m, &mut chosen);
+            // Like faiss and Qdrant (unlike hnswlib), a new node gets up to
+            // `m0` links on level 0: better recall for the same ef.
+            let max = if l == 0 { self.m0 } else { self.m };
+            self.select_neighbors(kernel, &mut cands, max, &mut chosen);
             plan.push(chosen.iter().map(|n| n.id).collect());
         }
         for (l, ids) in plan.iter().rev().enumerate() {
@@ -160,7 +166,13 @@ impl Graph {
     /// parallel on the current rayon pool (in order when it has one thread,
     /// which makes the build deterministic for a fixed seed). A repeated id
     /// keeps its last vector.
-    pub(super) fn fill(&mut self, kernel: DistanceFn, items: &[(u32, &[f32])], rng: &mut SmallRng) {
+    pub(super) fn fill(
+        &mut self,
+        kernel: DistanceFn,
+        items: &[(u32, &[f32])],
+        rng: &mut SmallRng,
+        progress: Option<&(dyn Fn(usize) + Sync)>,
+    ) {
         let dim = self.dim;
         let capacity = items
             .iter()
@@ -198,17 +210,32 @@ impl Graph {
         let mut s = graph.visited.take(graph.capacity);
         graph.link(kernel, first, &mut s);
         graph.visited.give(s);
+        let linked = AtomicUsize::new(1);
+        let report = |done: usize| {
+            if let Some(p) = progress
+                && done.is_multiple_of(PROGRESS_EVERY)
+            {
+                p(done);
+            }
+        };
         if rayon::current_num_threads() <= 1 {
             let mut s = graph.visited.take(graph.capacity);
-            for &id in rest {
+            for (i, &id) in rest.iter().enumerate() {
                 graph.link(kernel, id, &mut s);
+                report(i + 2);
             }
             graph.visited.give(s);
         } else {
             rest.par_iter().with_min_len(64).for_each_init(
                 || graph.visited.take(graph.capacity),
-                |s, &id| graph.link(kernel, id, s),
+                |s, &id| {
+                    graph.link(kernel, id, s);
+                    report(linked.fetch_add(1, Ordering::Relaxed) + 1);
+                },
             );
+        }
+        if let Some(p) = progress {
+            p(order.len());
         }
     }
 }

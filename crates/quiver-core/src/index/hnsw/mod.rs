@@ -93,11 +93,23 @@ impl Hnsw {
         config: HnswConfig,
         items: &[(u32, &[f32])],
     ) -> Self {
+        Hnsw::build_with_progress(dimension, metric, config, items, None)
+    }
+
+    /// [`Hnsw::build`], calling `progress(points_linked)` from the build
+    /// threads every thousand or so points and once at the end.
+    pub fn build_with_progress(
+        dimension: usize,
+        metric: Metric,
+        config: HnswConfig,
+        items: &[(u32, &[f32])],
+        progress: Option<&(dyn Fn(usize) + Sync)>,
+    ) -> Self {
         let index = Hnsw::new(dimension, metric, config);
         {
             let mut g = index.graph.write();
             let mut rng = index.rng.lock();
-            g.fill(metric.kernel(), items, &mut rng);
+            g.fill(metric.kernel(), items, &mut rng, progress);
         }
         index
     }
@@ -195,7 +207,7 @@ impl Hnsw {
         // graph's lock, and waiting for them would deadlock.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
-            Ok(pool) => pool.install(|| fresh.fill(self.metric.kernel(), &items, &mut rng)),
+            Ok(pool) => pool.install(|| fresh.fill(self.metric.kernel(), &items, &mut rng, None)),
             Err(e) => {
                 tracing::warn!(error = %e, "hnsw rebuild skipped: no thread pool");
                 return;
