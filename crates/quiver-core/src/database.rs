@@ -201,10 +201,10 @@ impl Database {
         let open: Vec<Arc<Collection>> = self.catalog.read().open.values().cloned().collect();
         let mut first = Ok(());
         for collection in open {
-            if let Err(err) = collection.flush() {
-                if first.is_ok() {
-                    first = Err(err);
-                }
+            if let Err(err) = collection.flush()
+                && first.is_ok()
+            {
+                first = Err(err);
             }
         }
         first

@@ -318,7 +318,7 @@ fn index_checkpoints(dir: &Path) -> Vec<(u64, PathBuf)> {
             Some((seq, e.path()))
         })
         .collect();
-    found.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    found.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
     found
 }
 

@@ -123,7 +123,7 @@ impl OpLogWriter {
     /// Open `path` for appending after `content` (from [`read`]), cutting a
     /// torn tail. `sync` = fsync every append.
     pub(crate) fn open(path: &Path, content: &OpLogContent, sync: bool) -> io::Result<Self> {
-        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        let file = OpenOptions::new().read(true).append(true).open(path)?;
         if file.metadata()?.len() != content.valid_len {
             // Truncate before appending: bytes after a torn frame would hide
             // every later frame from replay.
@@ -179,7 +179,10 @@ impl OpLogWriter {
     /// operation up to it is in a durable checkpoint). Atomic.
     pub(crate) fn rotate(&mut self, base_seq: u64) -> io::Result<()> {
         create(&self.path, base_seq)?;
-        self.file = OpenOptions::new().read(true).write(true).open(&self.path)?;
+        self.file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&self.path)?;
         self.len_bytes = HEADER_LEN;
         self.base_seq = base_seq;
         self.last_seq = base_seq;
@@ -246,10 +249,7 @@ pub(crate) fn read(path: &Path, dimension: usize) -> io::Result<Option<OpLogCont
     let mut ops = Vec::new();
     let mut pos = HEADER_LEN as usize;
     let mut expected = base_seq + 1;
-    loop {
-        let Some(frame_head) = bytes.get(pos..pos + FRAME_HEAD) else {
-            break;
-        };
+    while let Some(frame_head) = bytes.get(pos..pos + FRAME_HEAD) {
         let len = u32::from_le_bytes([frame_head[0], frame_head[1], frame_head[2], frame_head[3]]);
         let crc = u32::from_le_bytes([frame_head[4], frame_head[5], frame_head[6], frame_head[7]]);
         if len > MAX_FRAME_BYTES || (len as usize) < 9 {

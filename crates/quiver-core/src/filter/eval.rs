@@ -17,18 +17,30 @@ use crate::PointId;
 /// A malformed key finds nothing.
 pub(crate) fn values_at<'a>(payload: &'a Map<String, Value>, key: &str) -> Vec<&'a Value> {
     let mut out = Vec::new();
-    let Ok(steps) = parse_key(key) else {
+    // Checked once here so the walk can split the key lazily, without
+    // allocating the step list for every point of a scan.
+    if parse_key(key).is_err() {
         return out;
-    };
-    if let Some((first, rest)) = steps.split_first()
-        && let Some(value) = payload.get(first.name)
-    {
+    }
+    let (first, rest) = next_step(key);
+    if let Some(value) = payload.get(first.name) {
         wildcards(value, first.wildcards, rest, &mut out);
     }
     out
 }
 
-fn wildcards<'a>(value: &'a Value, count: usize, rest: &[Step<'_>], out: &mut Vec<&'a Value>) {
+/// Splits the first step off a well-formed key.
+fn next_step(key: &str) -> (Step<'_>, Option<&str>) {
+    let (segment, rest) = match key.split_once('.') {
+        Some((segment, rest)) => (segment, Some(rest)),
+        None => (key, None),
+    };
+    let name = segment.split('[').next().unwrap_or(segment);
+    let wildcards = (segment.len() - name.len()) / 2;
+    (Step { name, wildcards }, rest)
+}
+
+fn wildcards<'a>(value: &'a Value, count: usize, rest: Option<&str>, out: &mut Vec<&'a Value>) {
     if count == 0 {
         walk(value, rest, out);
     } else if let Value::Array(items) = value {
@@ -38,21 +50,22 @@ fn wildcards<'a>(value: &'a Value, count: usize, rest: &[Step<'_>], out: &mut Ve
     }
 }
 
-fn walk<'a>(value: &'a Value, steps: &[Step<'_>], out: &mut Vec<&'a Value>) {
-    let Some((step, rest)) = steps.split_first() else {
+fn walk<'a>(value: &'a Value, rest: Option<&str>, out: &mut Vec<&'a Value>) {
+    let Some(rest) = rest else {
         out.push(value);
         return;
     };
     match value {
         Value::Object(map) => {
+            let (step, after) = next_step(rest);
             if let Some(child) = map.get(step.name) {
-                wildcards(child, step.wildcards, rest, out);
+                wildcards(child, step.wildcards, after, out);
             }
         }
         // An array met before the path ends fans out: any element may match.
         Value::Array(items) => {
             for item in items {
-                walk(item, steps, out);
+                walk(item, Some(rest), out);
             }
         }
         _ => {}
@@ -195,12 +208,11 @@ impl Condition {
             Condition::HasId(c) => c.has_id.contains(id),
             Condition::Nested(c) => {
                 let values = values_at(payload, &c.nested.key);
+                // Qdrant reads `key[]`: only objects inside an array count.
                 values
                     .iter()
-                    .flat_map(|v| match v {
-                        Value::Array(items) => items.iter().collect::<Vec<_>>(),
-                        other => vec![*other],
-                    })
+                    .filter_map(|v| v.as_array())
+                    .flatten()
                     .filter_map(Value::as_object)
                     .any(|object| c.nested.filter.matches(id, object))
             }

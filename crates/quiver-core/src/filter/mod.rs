@@ -12,6 +12,28 @@
 //! - `plan.rs`: [`PayloadIndexes::plan`], a candidate bitmap from the indexes.
 //! - `persist.rs`: the index checkpoint file (`save` / `load`).
 //!
+//! ```
+//! use quiver_core::PointId;
+//! use quiver_core::filter::{FieldType, Filter, PayloadIndexes};
+//!
+//! let filter: Filter = serde_json::from_str(
+//!     r#"{"must": [{"key": "city", "match": {"value": "London"}}],
+//!         "must_not": [{"key": "price", "range": {"gt": 100}}]}"#,
+//! )?;
+//! filter.validate()?;
+//! let payload = serde_json::json!({"city": ["London", "Paris"], "price": 80});
+//! let payload = payload.as_object().expect("an object");
+//! assert!(filter.matches(&PointId::Num(7), payload));
+//!
+//! let mut indexes = PayloadIndexes::new();
+//! indexes.create("city", FieldType::Keyword, std::iter::once((0, payload)))?;
+//! let all: roaring::RoaringBitmap = (0..1).collect();
+//! let plan = indexes.plan(&filter, &all, &|_| None);
+//! // `price` is not indexed: the candidate must still be checked.
+//! assert!(!plan.exact && plan.candidates.contains(0));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Invariants: a [`Plan`]'s candidates are always a superset of the matching
 //! ids among the live ids given, and exactly them when `exact`; an index
 //! holds, for each id, the values of the payload last passed to `insert`

@@ -295,31 +295,29 @@ pub(crate) struct Step<'a> {
     pub(crate) wildcards: usize,
 }
 
-/// Splits a key into steps, or says what is wrong with it.
-pub(crate) fn parse_key(key: &str) -> std::result::Result<Vec<Step<'_>>, String> {
+/// Checks a key path: non-empty steps separated by `.`, each a name
+/// optionally followed by `[]` (any number of times). Does not allocate on
+/// success, since scans call it for every point.
+pub(crate) fn parse_key(key: &str) -> std::result::Result<(), String> {
     if key.is_empty() {
         return Err("key is empty".to_string());
     }
-    key.split('.')
-        .map(|segment| {
-            let name_end = segment.find('[').unwrap_or(segment.len());
-            let (name, mut rest) = segment.split_at(name_end);
-            if name.is_empty() {
-                return Err(format!("key `{key}` has an empty step"));
-            }
-            let mut wildcards = 0;
-            while let Some(after) = rest.strip_prefix("[]") {
-                wildcards += 1;
-                rest = after;
-            }
-            if !rest.is_empty() {
-                return Err(format!(
-                    "key `{key}`: step `{segment}` may only end in `[]` (array indexes are not supported)"
-                ));
-            }
-            Ok(Step { name, wildcards })
-        })
-        .collect()
+    for segment in key.split('.') {
+        let name_end = segment.find('[').unwrap_or(segment.len());
+        let (name, mut rest) = segment.split_at(name_end);
+        if name.is_empty() {
+            return Err(format!("key `{key}` has an empty step"));
+        }
+        while let Some(after) = rest.strip_prefix("[]") {
+            rest = after;
+        }
+        if !rest.is_empty() {
+            return Err(format!(
+                "key `{key}`: step `{segment}` may only end in `[]` (array indexes are not supported)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Parses a datetime as Qdrant accepts it, to microseconds since the epoch.
@@ -390,9 +388,7 @@ impl Condition {
 }
 
 fn check_key(key: &str, what: &str) -> Result<()> {
-    parse_key(key)
-        .map(|_| ())
-        .map_err(|e| invalid(format!("{what} condition: {e}")))
+    parse_key(key).map_err(|e| invalid(format!("{what} condition: {e}")))
 }
 
 impl FieldCondition {

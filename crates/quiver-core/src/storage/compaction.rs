@@ -64,6 +64,7 @@ impl MmapStorage {
     /// # Errors
     /// I/O errors; before the commit rename the old files are untouched.
     pub fn compact(&mut self) -> io::Result<usize> {
+        self.check_usable()?;
         let used_slots = self.next_slot;
         let live_slots = self.offsets.len() as u64;
         if used_slots <= live_slots {
@@ -125,6 +126,10 @@ impl MmapStorage {
             map.epoch += 1;
         }
         replace(&data_tmp, &data_path)?;
+        // Committed: until the swap below completes, the mapping and the
+        // index in memory describe the old file. An error from here on leaves
+        // the rest to open-time repair, never to a checkpoint of stale state.
+        self.failed = true;
         crash_point("compact:after_data_rename")?;
         replace(&index_tmp, &index_path)?;
         sync_dir(&self.dir)?;
@@ -146,6 +151,7 @@ impl MmapStorage {
         // The dead slots are gone with the old file.
         self.pending_release.clear();
         self.dirty = false;
+        self.failed = false;
         let reclaimed = (used_slots - new_slot) * self.slot_bytes;
         tracing::info!(dir = %self.dir.display(), reclaimed, "compacted vectors.dat");
         Ok(usize::try_from(reclaimed).unwrap_or(usize::MAX))

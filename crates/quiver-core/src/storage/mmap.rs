@@ -98,6 +98,10 @@ pub struct MmapStorage {
     pub(super) metrics: StorageMetrics,
     /// Reused buffer for encoding WAL frames.
     scratch: Vec<u8>,
+    /// The in-memory state may no longer match the files (an open that
+    /// failed half way, or a compaction that failed after its commit point):
+    /// writes are refused and `Drop` leaves the files to open-time repair.
+    pub(super) failed: bool,
 }
 
 impl MmapStorage {
@@ -186,6 +190,8 @@ impl MmapStorage {
             dirty: false,
             metrics: StorageMetrics::default(),
             scratch: Vec::new(),
+            // Until replay finishes, a drop must not checkpoint a half-replayed state.
+            failed: true,
         };
 
         let mut replayed = 0usize;
@@ -213,6 +219,7 @@ impl MmapStorage {
             tracing::warn!(path = %wal_path.display(), at, reason, "torn WAL tail dropped");
         }
         *store.wal.get_mut() = FrameWriter::open(&wal_path, reader.good_len() as u64, sync)?;
+        store.failed = false;
         if replayed > 0 {
             tracing::debug!(frames = replayed, "WAL replayed; checkpointing");
             store.dirty = true;
@@ -365,24 +372,23 @@ impl MmapStorage {
         offset: u64,
         map_len: usize,
     ) -> io::Result<Range<usize>> {
-        let path = self.dir.join(INDEX_FILE);
+        // Built only on the error path: this runs on every read and write.
+        let bad = |problem: String| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{}: the entry of id {id} points at byte {offset} of {DATA_FILE}, {problem}",
+                    self.dir.join(INDEX_FILE).display()
+                ),
+            )
+        };
         if !offset.is_multiple_of(4) {
-            return Err(corrupt(
-                &path,
-                offset,
-                format!("index entry of id {id}: offset is not 4-byte aligned"),
-            ));
+            return Err(bad("which is not 4-byte aligned".to_owned()));
         }
         let end = offset
             .checked_add(self.slot_bytes)
             .filter(|&end| end <= map_len as u64)
-            .ok_or_else(|| {
-                corrupt(
-                    &path,
-                    offset,
-                    format!("index entry of id {id}: vector lies past the end of vectors.dat ({map_len} bytes)"),
-                )
-            })?;
+            .ok_or_else(|| bad(format!("past the end of the file ({map_len} bytes)")))?;
         // Both fit in usize: end <= map_len.
         Ok(offset as usize..end as usize)
     }
@@ -451,6 +457,17 @@ impl MmapStorage {
         }
     }
 
+    /// Refuse to write once the in-memory state may differ from the files.
+    pub(super) fn check_usable(&self) -> io::Result<()> {
+        if self.failed {
+            return Err(io::Error::other(format!(
+                "{}: an earlier failure left the store inconsistent with its files; reopen it",
+                self.dir.display()
+            )));
+        }
+        Ok(())
+    }
+
     fn check_len(&self, v: &[f32]) -> io::Result<()> {
         if v.len() != self.dimension {
             return Err(invalid_input(format!(
@@ -474,6 +491,7 @@ impl MmapStorage {
     ///
     /// `with_index == false` (a plain `flush` in `None` mode) only syncs the data.
     pub(super) fn checkpoint(&mut self, with_index: bool) -> io::Result<()> {
+        self.check_usable()?;
         if !self.dirty {
             return Ok(());
         }
@@ -493,8 +511,12 @@ impl MmapStorage {
         let bytes = checkpoint::encode(self.dimension, self.next_slot, &self.offsets);
         write_atomic(&self.dir.join(INDEX_FILE), &bytes, sync)?;
         crash_point("flush:after_index")?;
-        // The checkpoint now covers every frame: the WAL can go.
-        self.wal.get_mut().reset(0, sync)?;
+        // The checkpoint now covers every frame: the WAL can go. The
+        // truncation needs no fsync of its own: if a power loss undoes it,
+        // the old frames replay over the new index and converge (store
+        // frames carry whole values, deletes replay in order), and the next
+        // flush's fsync of the WAL makes it durable anyway.
+        self.wal.get_mut().reset(0, false)?;
         for offset in std::mem::take(&mut self.pending_release) {
             self.release_slot(offset)?;
         }
@@ -541,6 +563,7 @@ fn as_floats<'a>(dir: &Path, offset: u64, bytes: Option<&'a [u8]>) -> io::Result
 
 impl VectorStorage for MmapStorage {
     fn store(&mut self, id: u64, v: &[f32]) -> io::Result<()> {
+        self.check_usable()?;
         self.check_len(v)?;
         if self.mode != DurabilityMode::None {
             let mut frame = std::mem::take(&mut self.scratch);
@@ -554,6 +577,7 @@ impl VectorStorage for MmapStorage {
     }
 
     fn store_batch(&mut self, items: &[(u64, &[f32])]) -> io::Result<usize> {
+        self.check_usable()?;
         for (i, (id, v)) in items.iter().enumerate() {
             self.check_len(v)
                 .map_err(|err| invalid_input(format!("batch item {i} (id {id}): {err}")))?;
@@ -600,6 +624,7 @@ impl VectorStorage for MmapStorage {
     /// once the delete is durable: released earlier, a crash could replay to
     /// an index that still points at the emptied slot.
     fn delete(&mut self, id: u64) -> io::Result<()> {
+        self.check_usable()?;
         if !self.offsets.contains_key(&id) {
             return Ok(());
         }
@@ -631,6 +656,9 @@ impl Drop for MmapStorage {
     /// holder exists, so nothing here can wait on a lock; errors are logged,
     /// never raised. Not a commit point: callers flush.
     fn drop(&mut self) {
+        if self.failed {
+            return;
+        }
         if let Err(err) = self.checkpoint(true) {
             tracing::warn!(path = %self.dir.display(), %err, "checkpoint on drop failed");
         }

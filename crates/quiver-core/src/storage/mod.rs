@@ -33,11 +33,27 @@
 //! - `store` / `store_batch` / `delete`: the WAL frame is in the OS (survives
 //!   the process being killed, not a power loss) in `Fsync` and `FlushOnly`
 //!   mode; nothing is durable in `None` mode.
-//! - `flush` in `Fsync` mode: everything earlier survives a power loss.
-//!   `FlushOnly` does the same work without the fsyncs. In `None` mode only
-//!   `flush_full` makes the state durable.
-//! - `compact`: the old or the new file, never a mix, at every instant.
-
+//! - `flush` in `Fsync` mode: everything earlier survives a power loss. The
+//!   steps are: fsync the WAL (the commit point), msync the map, replace
+//!   `vectors.idx` atomically, empty the WAL, release the blocks of deleted
+//!   slots. `FlushOnly` does the same work without the fsyncs. In `None`
+//!   mode `flush` only msyncs; `flush_full` also writes the index.
+//! - `compact`: the old or the new file, never a mix, at every instant; the
+//!   result is fsynced in every mode.
+//! - `Drop`: a best-effort checkpoint, never a commit point.
+//!
+//! Overwrites are in place, as the contract asks. A killed process can never
+//! expose a torn vector (the frame reaches the OS before the map changes),
+//! but after a power loss an overwrite that no `flush` covered yet may be
+//! read back part old, part new if its frame did not reach the disk before
+//! the kernel wrote the data page back.
+//!
+//! # Concurrency
+//!
+//! Writers take `&mut self`; readers (`retrieve`, `retrieve_ref`,
+//! `for_each_vector`) take `&self` and the map's read lock. A caller that
+//! shares a store wraps it in a `RwLock`; `compact` then runs under the
+//! write side, so reads wait for it rather than running beside it.
 mod atomic_file;
 mod checkpoint;
 mod compaction;

@@ -75,6 +75,9 @@ pub struct LogPayloadStorage {
     index: FxHashMap<u64, Entry>,
     /// Log length covered by the last snapshot written.
     snapshot_len: u64,
+    /// A compaction failed after its commit point: the handle and index
+    /// describe the replaced log, so writes are refused until reopened.
+    failed: bool,
 }
 
 impl LogPayloadStorage {
@@ -185,7 +188,18 @@ impl LogPayloadStorage {
             generation,
             index,
             snapshot_len,
+            failed: false,
         })
+    }
+
+    fn check_usable(&self) -> io::Result<()> {
+        if self.failed {
+            return Err(io::Error::other(format!(
+                "{}: a failed compaction left the payload store inconsistent with its files; reopen it",
+                self.dir.display()
+            )));
+        }
+        Ok(())
     }
 
     /// Number of stored payloads.
@@ -231,6 +245,7 @@ impl LogPayloadStorage {
     /// # Errors
     /// I/O errors.
     pub fn checkpoint(&mut self) -> io::Result<()> {
+        self.check_usable()?;
         let sync = self.mode == DurabilityMode::Fsync;
         if sync {
             // The snapshot must never cover bytes that are not durable.
@@ -250,6 +265,7 @@ impl LogPayloadStorage {
     /// I/O errors or a record that fails its checksum (`InvalidData`);
     /// before the commit rename the old log is untouched.
     pub fn compact(&mut self) -> io::Result<usize> {
+        self.check_usable()?;
         if self.dead_bytes() == 0 {
             return Ok(0);
         }
@@ -301,6 +317,8 @@ impl LogPayloadStorage {
         )?;
         crash_point("payload_compact:after_index_tmp")?;
         replace(&log_tmp, &log_path)?;
+        // Committed: the handle and index still describe the old log.
+        self.failed = true;
         crash_point("payload_compact:after_log_rename")?;
         replace(&snapshot_tmp, &snapshot_path)?;
         sync_dir(&self.dir)?;
@@ -308,6 +326,7 @@ impl LogPayloadStorage {
         self.generation = generation;
         self.index = new_index;
         self.snapshot_len = new_len;
+        self.failed = false;
         Ok(usize::try_from(old_len.saturating_sub(new_len)).unwrap_or(usize::MAX))
     }
 
@@ -342,6 +361,7 @@ impl LogPayloadStorage {
 
 impl PayloadStorage for LogPayloadStorage {
     fn store(&mut self, id: u64, payload: &serde_json::Value) -> io::Result<()> {
+        self.check_usable()?;
         let body = serde_json::to_vec(payload).map_err(io::Error::other)?;
         let body_len = u32::try_from(body.len()).map_err(|_| {
             super::invalid_input(format!("payload of {} bytes is too large", body.len()))
@@ -378,6 +398,7 @@ impl PayloadStorage for LogPayloadStorage {
     }
 
     fn delete(&mut self, id: u64) -> io::Result<()> {
+        self.check_usable()?;
         if !self.index.contains_key(&id) {
             return Ok(());
         }
@@ -389,6 +410,7 @@ impl PayloadStorage for LogPayloadStorage {
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        self.check_usable()?;
         if self.log.len() - self.snapshot_len.min(self.log.len()) >= SNAPSHOT_EVERY_BYTES {
             return self.checkpoint();
         }
@@ -409,7 +431,8 @@ impl Drop for LogPayloadStorage {
     /// Best-effort snapshot so the next open is fast; never blocks on a
     /// lock (there is none) and never panics. Not a commit point.
     fn drop(&mut self) {
-        if self.log.len() != self.snapshot_len
+        if !self.failed
+            && self.log.len() != self.snapshot_len
             && let Err(err) = self.checkpoint()
         {
             tracing::warn!(dir = %self.dir.display(), %err, "payload snapshot on drop failed");

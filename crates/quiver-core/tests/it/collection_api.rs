@@ -10,11 +10,11 @@ use serde_json::json;
 use uuid::Uuid;
 
 fn obj(v: serde_json::Value) -> Payload {
-    v.as_object().unwrap().clone()
+    v.as_object().expect("test fixture").clone()
 }
 
 fn filter(v: serde_json::Value) -> Filter {
-    serde_json::from_value(v).unwrap()
+    serde_json::from_value(v).expect("test fixture")
 }
 
 fn ids(points: &[quiver_core::ScoredPoint]) -> Vec<PointId> {

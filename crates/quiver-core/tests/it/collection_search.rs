@@ -21,12 +21,13 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let tmp = tempfile::tempdir().unwrap();
-    let db = Database::open(tmp.path()).unwrap();
+    let tmp = tempfile::tempdir().expect("test fixture");
+    let db = Database::open(tmp.path()).expect("test fixture");
     let c = db
         .create_collection("c", CollectionConfig::new(DIM, Metric::Euclid))
-        .unwrap();
-    c.create_field_index("cat", FieldType::Keyword).unwrap();
+        .expect("test fixture");
+    c.create_field_index("cat", FieldType::Keyword)
+        .expect("test fixture");
     let mut rng = SmallRng::seed_from_u64(7);
     let vectors: Vec<Vec<f32>> = (0..N)
         .map(|_| (0..DIM).map(|_| rng.random_range(-1.0..1.0)).collect())
@@ -36,11 +37,12 @@ fn fixture() -> Fixture {
         .enumerate()
         .map(|(i, v)| {
             let payload = json!({"cat": format!("c{}", i % 100), "n": i});
-            Point::new(i as u64, v.clone()).with_payload(payload.as_object().unwrap().clone())
+            Point::new(i as u64, v.clone())
+                .with_payload(payload.as_object().expect("test fixture").clone())
         })
         .collect();
     for chunk in points.chunks(1000) {
-        c.upsert(chunk.to_vec()).unwrap();
+        c.upsert(chunk.to_vec()).expect("test fixture");
     }
     Fixture {
         _tmp: tmp,
@@ -82,7 +84,7 @@ fn query(seed: u64) -> Vec<f32> {
 }
 
 fn filter(v: serde_json::Value) -> Filter {
-    serde_json::from_value(v).unwrap()
+    serde_json::from_value(v).expect("test fixture")
 }
 
 fn request(q: Vec<f32>, k: usize, f: Option<Filter>) -> SearchRequest {

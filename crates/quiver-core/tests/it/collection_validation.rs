@@ -9,16 +9,15 @@ use serde_json::json;
 use std::sync::Arc;
 
 fn setup() -> (tempfile::TempDir, Database, Arc<Collection>) {
-    let tmp = tempfile::tempdir().unwrap();
-    let db = Database::open(tmp.path()).unwrap();
+    let tmp = tempfile::tempdir().expect("test fixture");
+    let db = Database::open(tmp.path()).expect("test fixture");
     let c = db
         .create_collection("c", CollectionConfig::new(3, Metric::Cosine))
-        .unwrap();
-    c.upsert(vec![
-        Point::new(1, vec![1.0, 0.0, 0.0])
-            .with_payload(json!({"a": 1}).as_object().unwrap().clone()),
-    ])
-    .unwrap();
+        .expect("test fixture");
+    c.upsert(vec![Point::new(1, vec![1.0, 0.0, 0.0]).with_payload(
+        json!({"a": 1}).as_object().expect("test fixture").clone(),
+    )])
+    .expect("test fixture");
     (tmp, db, c)
 }
 
@@ -32,11 +31,11 @@ fn snapshot(c: &Collection) -> (u64, Vec<quiver_core::Record>, u64) {
             with_payload: true,
             with_vector: true,
         })
-        .unwrap();
+        .expect("test fixture");
     (
-        c.count(None).unwrap(),
+        c.count(None).expect("test fixture"),
         page.points,
-        c.info().unwrap().last_operation_id,
+        c.info().expect("test fixture").last_operation_id,
     )
 }
 

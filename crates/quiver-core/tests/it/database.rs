@@ -52,7 +52,7 @@ fn lock_probe_child() {
 }
 
 fn probe(dir: &std::path::Path) -> String {
-    let out = Command::new(std::env::current_exe().unwrap())
+    let out = Command::new(std::env::current_exe().expect("test fixture"))
         .args([
             "database::lock_probe_child",
             "--exact",
@@ -61,7 +61,7 @@ fn probe(dir: &std::path::Path) -> String {
         ])
         .env(PROBE_ENV, dir)
         .output()
-        .unwrap();
+        .expect("test fixture");
     let stdout = String::from_utf8_lossy(&out.stdout);
     stdout
         .lines()

@@ -91,6 +91,7 @@ fn crash_at_each_compaction_step_keeps_the_live_data() {
             "{point}: idx.tmp"
         );
         assert_matches(dir.path(), &model, point);
+        assert_failed_compaction_then_drop_is_safe(point, data_tmp);
         assert!(!exists(dir.path(), "vectors.dat.tmp") && !exists(dir.path(), "vectors.idx.tmp"));
         // The repaired store compacts and reopens cleanly.
         let mut s = MmapStorage::new(dir.path(), DIM).unwrap();
@@ -99,6 +100,28 @@ fn crash_at_each_compaction_step_keeps_the_live_data() {
         drop(s);
         assert_matches(dir.path(), &model, &format!("{point} then compact"));
     }
+}
+
+/// The same failure without a crash: the store refuses further writes if
+/// the failure came after the commit point, and its `Drop` leaves the files
+/// for open-time repair instead of checkpointing stale state.
+fn assert_failed_compaction_then_drop_is_safe(point: &str, before_commit: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, mut model) = populated(dir.path());
+    fault::arm(point);
+    s.compact().unwrap_err();
+    fault::disarm();
+    let write = s.store(0, &pattern(0, 9, DIM));
+    assert_eq!(
+        write.is_ok(),
+        before_commit,
+        "{point}: write after a failed compaction"
+    );
+    if before_commit {
+        model.insert(0, 9);
+    }
+    drop(s);
+    assert_matches(dir.path(), &model, &format!("{point} then drop"));
 }
 
 #[test]

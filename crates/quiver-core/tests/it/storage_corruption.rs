@@ -114,8 +114,26 @@ fn wal_frame_of_wrong_length_is_invalid_data() {
     frame.extend_from_slice(&[0u8; 12]);
     let crc = crc32fast::hash(&frame);
     frame.extend_from_slice(&crc.to_le_bytes());
-    fs::write(dir.path().join("vectors.wal"), &frame).unwrap();
+    // Good frames first: a failed open must not checkpoint them and cut the WAL.
+    let mut wal = Vec::new();
+    for id in 0..3u64 {
+        let start = wal.len();
+        wal.push(1u8);
+        wal.extend_from_slice(&id.to_le_bytes());
+        wal.extend_from_slice(&16u32.to_le_bytes());
+        wal.extend(pattern(id, 0, DIM).iter().flat_map(|x| x.to_le_bytes()));
+        let crc = crc32fast::hash(&wal[start..]);
+        wal.extend_from_slice(&crc.to_le_bytes());
+    }
+    wal.extend_from_slice(&frame);
+    fs::write(dir.path().join("vectors.wal"), &wal).unwrap();
     let err = open(dir.path()).unwrap_err();
+    assert_eq!(
+        fs::read(dir.path().join("vectors.wal")).unwrap(),
+        wal,
+        "the WAL is left as found"
+    );
+    assert!(!dir.path().join("vectors.idx").exists());
     assert_eq!(err.kind(), ErrorKind::InvalidData);
     let msg = err.to_string();
     assert!(
