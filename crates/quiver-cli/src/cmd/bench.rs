@@ -118,6 +118,13 @@ fn rss_bytes() -> Option<u64> {
     Some(pages * 4096)
 }
 
+/// CPU time this thread has run, in nanoseconds (Linux), to report how much
+/// of the wall time the single-thread timing really got on a busy machine.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -165,6 +172,7 @@ struct Cell {
     p50_us: f64,
     p99_us: f64,
     mean_us: f64,
+    cpu_util: Option<f64>,
     batch_1t: Option<f64>,
     batch_2t: Option<f64>,
 }
@@ -312,6 +320,7 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
             let mut lat_us = Vec::with_capacity(queries.len() * args.max_passes);
             let mut first: Option<Vec<Vec<Neighbor>>> = None;
             let start = Instant::now();
+            let cpu0 = thread_cpu_ns();
             for pass in 0..args.max_passes.max(1) {
                 let mut results = Vec::with_capacity(queries.len());
                 for q in &queries {
@@ -327,6 +336,10 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
                     break;
                 }
             }
+            let wall_ns = start.elapsed().as_nanos() as f64;
+            let cpu_util = thread_cpu_ns()
+                .zip(cpu0)
+                .map(|(b, a)| b.saturating_sub(a) as f64 / wall_ns);
             if rep == 0
                 && let Some(f) = &first
             {
@@ -340,6 +353,7 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
                 p50_us: percentile(&lat_us, 50.0),
                 p99_us: percentile(&lat_us, 99.0),
                 mean_us: total_us / n.max(1) as f64,
+                cpu_util,
                 batch_1t: None,
                 batch_2t: None,
             };
@@ -375,11 +389,12 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
                 }
             }
             eprintln!(
-                "  rep={rep} ef={ef:>4} recall@{k}={:.4} qps1t={:>9.1} p50={:>7.1}us p99={:>7.1}us{}",
+                "  rep={rep} ef={ef:>4} recall@{k}={:.4} qps1t={:>9.1} p50={:>7.1}us p99={:>7.1}us cpu={:.2}{}",
                 run.recall,
                 cell.qps,
                 cell.p50_us,
                 cell.p99_us,
+                cell.cpu_util.unwrap_or(f64::NAN),
                 match (cell.batch_1t, cell.batch_2t) {
                     (Some(a), Some(b)) => format!(" batch1t={a:.1} batch2t={b:.1}"),
                     _ => String::new(),
@@ -455,7 +470,8 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
                     "qps_1t": med(r, &|c| c.qps), "qps_1t_all": all(&|c| c.qps),
                     "lat_p50_us": med(r, &|c| c.p50_us), "lat_p99_us": med(r, &|c| c.p99_us),
                     "lat_mean_us": med(r, &|c| c.mean_us),
-                    "cpu_util_single": 1.0,
+                    "cpu_util_single": r.cells.iter().all(|c| c.cpu_util.is_some())
+                        .then(|| (med(r, &|c| c.cpu_util.unwrap_or(0.0)) * 1000.0).round() / 1000.0),
                     "qps_batch_1t": med(r, &|c| c.batch_1t.unwrap_or(0.0)),
                     "qps_batch_2t": med(r, &|c| c.batch_2t.unwrap_or(0.0)),
                     "batch_threads": 2,
