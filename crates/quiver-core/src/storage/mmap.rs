@@ -158,6 +158,16 @@ impl MmapStorage {
             .truncate(false)
             .open(dir.join(DATA_FILE))?;
         if data.metadata()?.len() == 0 {
+            if !cp.offsets.is_empty() {
+                return Err(corrupt(
+                    &dir.join(DATA_FILE),
+                    0,
+                    format!(
+                        "the file is missing or empty but {INDEX_FILE} lists {} vectors",
+                        cp.offsets.len()
+                    ),
+                ));
+            }
             data.set_len(INITIAL_CAPACITY_BYTES)?;
             if mode != DurabilityMode::FlushOnly {
                 sync_dir(&dir)?;

@@ -213,6 +213,19 @@ fn corrupt_offsets_in_the_index_are_invalid_data() {
 }
 
 #[test]
+fn missing_data_file_with_an_index_is_invalid_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path()).unwrap();
+    s.store(1, &pattern(1, 0, DIM)).unwrap();
+    s.flush().unwrap();
+    drop(s);
+    fs::remove_file(dir.path().join("vectors.dat")).unwrap();
+    let err = open(dir.path()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidData);
+    assert!(err.to_string().contains("vectors.dat"), "{err}");
+}
+
+#[test]
 fn garbage_index_is_an_error_never_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = open(dir.path()).unwrap();
