@@ -119,7 +119,7 @@ async fn limit_time(State(limit): State<Duration>, request: Request, next: Next)
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
                 "request took longer than {} s and was abandoned",
-                limit.as_secs()
+                limit.as_secs_f64()
             ),
         )
         .into_response(),
@@ -270,5 +270,49 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn slow_requests_are_answered_with_503_in_qdrant_json() {
+        let app = Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "done"
+                }),
+            )
+            .route("/fast", get(|| async { "done" }))
+            .layer(from_fn_with_state(Duration::from_millis(50), limit_time))
+            .layer(from_fn(envelope::start_clock));
+        let slow = app
+            .clone()
+            .oneshot(Request::get("/slow").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(slow.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let bytes = axum::body::to_bytes(slow.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(
+            body["status"]["error"]
+                .as_str()
+                .unwrap()
+                .contains("longer than")
+        );
+        assert!(body["time"].as_f64().unwrap() >= 0.05);
+        let fast = app
+            .oneshot(Request::get("/fast").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(fast.status(), StatusCode::OK);
     }
 }

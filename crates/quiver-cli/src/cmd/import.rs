@@ -199,16 +199,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut written = 0u64;
     let mut done = 0u64;
+    let mut stopped_at_limit = false;
     let mut batch = Vec::with_capacity(args.batch_size as usize);
     loop {
         let entry = match first.take() {
             Some(e) => Some(e),
             None => reader.next_entry()?,
         };
-        let at_limit = args.limit.is_some_and(|l| done + batch.len() as u64 >= l);
-        let Some(entry) = entry.filter(|_| !at_limit) else {
+        let Some(entry) = entry else {
             break;
         };
+        if args.limit.is_some_and(|l| done + batch.len() as u64 >= l) {
+            stopped_at_limit = true;
+            break;
+        }
         let index = reader.position() - 1;
         if index < skip {
             done += 1;
@@ -245,8 +249,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     collection.flush()?;
     bar.finish_and_clear();
-    // The import is complete: a later --resume must start a new one.
-    let _ = std::fs::remove_file(&progress_file);
+    if stopped_at_limit {
+        // Stopped early on purpose: --resume continues from here.
+        save_progress(
+            &progress_file,
+            &Progress {
+                source: source.clone(),
+                source_bytes,
+                records_done: done,
+            },
+        )?;
+    } else {
+        // The import is complete: a later --resume must start a new one.
+        let _ = std::fs::remove_file(&progress_file);
+    }
     let secs = started.elapsed().as_secs_f64();
     println!(
         "imported {written} points into `{}` ({} records read, {} skipped) in {secs:.1} s ({:.0} points/s)",
