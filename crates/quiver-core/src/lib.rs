@@ -15,6 +15,8 @@ compile_error!(
     "quiver stores little-endian f32 and views file bytes directly; big-endian targets are not supported"
 );
 
+mod collection;
+mod database;
 pub mod distance;
 mod error;
 pub mod filter;
@@ -22,8 +24,16 @@ pub mod index;
 mod point;
 pub mod storage;
 
+pub use collection::{
+    Collection, CollectionConfig, CollectionInfo, MAX_DIMENSION, MAX_EF, MAX_K, Payload, Point,
+    PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchRequest, UpdateResult,
+};
+pub use database::Database;
+pub use distance::Metric;
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{FieldType, Filter, PayloadIndexes, Plan};
+pub use index::Neighbor;
+pub use index::hnsw::{Hnsw, HnswConfig};
 pub use point::PointId;
 pub use storage::{
     DurabilityMode, LogPayloadStorage, MmapStorage, PayloadStorage, StorageMetrics,

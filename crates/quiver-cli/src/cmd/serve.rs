@@ -1,0 +1,124 @@
+//! `quiver serve`: the HTTP server.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use quiver_server::{Server, ServerConfig};
+
+/// Serve a database over HTTP with Qdrant-compatible routes.
+///
+/// Settings come from, lowest priority first: built-in defaults, the TOML
+/// file given with --config (keys: data_dir, host, port, api_key,
+/// read_only_api_key, tls_cert, tls_key, max_body_bytes,
+/// request_timeout_secs), QUIVER_* environment variables, then flags.
+/// SIGINT or SIGTERM stops accepting connections, lets in-flight requests
+/// finish (up to 30 s) and flushes every collection before exiting.
+#[derive(clap::Args)]
+#[command(after_long_help = "Examples:
+  quiver serve
+  quiver serve --data /var/lib/quiver --host 0.0.0.0 --port 6333
+  QUIVER_API_KEY=secret quiver serve --read-only-api-key reader
+  quiver serve --tls-cert cert.pem --tls-key key.pem
+  quiver serve --config quiver.toml
+
+Then, e.g.:
+  curl -X PUT localhost:6333/collections/docs -H 'content-type: application/json' \\
+       -d '{\"vectors\": {\"size\": 384, \"distance\": \"Cosine\"}}'
+  python -c 'from qdrant_client import QdrantClient; print(QdrantClient(\"http://localhost:6333\").get_collections())'
+  curl localhost:6333/openapi.json")]
+pub struct Args {
+    /// TOML file with settings (see above); flags and environment win over it.
+    #[arg(long, env = "QUIVER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database directory [default: ./quiver-data].
+    #[arg(long, env = "QUIVER_DATA")]
+    data: Option<PathBuf>,
+    /// IP address to listen on [default: 127.0.0.1].
+    #[arg(long, env = "QUIVER_HOST")]
+    host: Option<String>,
+    /// Port to listen on; 0 picks a free one [default: 6333].
+    #[arg(long, env = "QUIVER_PORT")]
+    port: Option<u16>,
+    /// Key required on every request except health probes, as the `api-key`
+    /// header or `Authorization: Bearer KEY`.
+    #[arg(long, env = "QUIVER_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Key that allows only reads (needs --api-key too).
+    #[arg(long, env = "QUIVER_READ_ONLY_API_KEY", hide_env_values = true)]
+    read_only_api_key: Option<String>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, env = "QUIVER_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "QUIVER_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Largest request body in bytes [default: 33554432 = 32 MiB].
+    #[arg(long, env = "QUIVER_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+    /// Seconds a request may take before it is answered with 503 [default: 60].
+    #[arg(long, env = "QUIVER_REQUEST_TIMEOUT_SECS")]
+    request_timeout_secs: Option<u64>,
+}
+
+impl Args {
+    /// Defaults, then the file, then environment and flags (clap merged those).
+    fn into_config(self) -> anyhow::Result<ServerConfig> {
+        let mut c = match &self.config {
+            Some(path) => ServerConfig::from_file(path)?,
+            None => ServerConfig::default(),
+        };
+        if let Some(v) = self.data {
+            c.data_dir = v;
+        }
+        if let Some(v) = self.host {
+            c.host = v;
+        }
+        if let Some(v) = self.port {
+            c.port = v;
+        }
+        if self.api_key.is_some() {
+            c.api_key = self.api_key;
+        }
+        if self.read_only_api_key.is_some() {
+            c.read_only_api_key = self.read_only_api_key;
+        }
+        if self.tls_cert.is_some() {
+            c.tls_cert = self.tls_cert;
+            c.tls_key = self.tls_key;
+        }
+        if let Some(v) = self.max_body_bytes {
+            c.max_body_bytes = v;
+        }
+        if let Some(v) = self.request_timeout_secs {
+            c.request_timeout_secs = v;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+/// Runs the server until SIGINT/SIGTERM.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let config = args.into_config()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let data_dir = config.data_dir.clone();
+        let auth = config.api_key.is_some();
+        let server = Server::bind(config).await?;
+        let scheme = if server.is_tls() { "https" } else { "http" };
+        // Scripts (and the interop test) read this line to find the port.
+        println!(
+            "quiver {} listening on {scheme}://{} (data: {}, api key: {})",
+            quiver_server::version(),
+            server.local_addr(),
+            data_dir.display(),
+            if auth { "required" } else { "none" },
+        );
+        server.run(quiver_server::shutdown_signal()).await?;
+        println!("quiver stopped; all collections flushed");
+        anyhow::Ok(())
+    })
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the `quiver` binary: each runs the real executable
+//! on a temporary database.
+
+// Helpers outside #[test] fns fail the test by panicking.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers fail the test by panicking"
+)]
+
+mod commands;

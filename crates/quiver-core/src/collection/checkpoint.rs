@@ -1,0 +1,589 @@
+//! Checkpoints, open-time recovery, compaction, field indexes and `info`.
+//!
+//! See the durability argument in the module doc of `collection`: a
+//! checkpoint makes the stores durable, saves the derived state tagged with
+//! the last sequence number, then replaces the log; recovery replays the
+//! log onto the stores, reads the id map back, and loads or rebuilds the
+//! graph and the payload indexes.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use roaring::RoaringBitmap;
+
+use crate::database::sync_dir;
+use crate::filter::{FieldType, PayloadIndexes};
+use crate::index::hnsw::Hnsw;
+use crate::storage::{
+    DurabilityMode, LogPayloadStorage, MmapStorage, PayloadStorage, VectorStorage,
+};
+use crate::{Error, Result};
+
+use super::config::{CONFIG_FILE, StoredConfig};
+use super::oplog::{self, Op, OpLogWriter};
+use super::{Collection, CollectionInfo, Payload, State, Writer, decode_stored, encode_stored};
+
+const OPLOG_FILE: &str = "ops.log";
+const GRAPH_FILE: &str = "hnsw.graph";
+const PAYLOAD_INDEX_PREFIX: &str = "payload_index.";
+
+/// Everything recovery hands to the collection.
+pub(super) struct Parts {
+    pub(super) writer: Writer,
+    pub(super) state: State,
+    pub(super) graph: Hnsw,
+    pub(super) payloads: LogPayloadStorage,
+    pub(super) vectors: MmapStorage,
+    /// The log held operations or a derived part was rebuilt: checkpoint
+    /// now so the next open is fast.
+    pub(super) needs_checkpoint: bool,
+}
+
+/// Open every part of the collection in `dir` and bring it to the state
+/// after the last logged operation.
+pub(super) fn recover(dir: &Path, stored: &StoredConfig) -> Result<Parts> {
+    let config = &stored.config;
+    let dimension = config.dimension;
+    let io_at = |file: &str| {
+        let path = dir.join(file);
+        move |e: io::Error| Error::io(path, e)
+    };
+    let mut vectors = MmapStorage::new_with_durability(dir, dimension, DurabilityMode::None)
+        .map_err(io_at("vectors.dat"))?;
+    let mut payloads = LogPayloadStorage::new_with_durability(dir, DurabilityMode::None)
+        .map_err(io_at("payloads.log"))?;
+
+    let log_path = dir.join(OPLOG_FILE);
+    let content = match oplog::read(&log_path, dimension).map_err(io_at(OPLOG_FILE))? {
+        Some(content) => content,
+        None => oplog::create(&log_path, 0).map_err(io_at(OPLOG_FILE))?,
+    };
+    let base = content.base_seq;
+    let last = content.ops.last().map_or(base, |(s, _)| *s);
+    let mut needs_checkpoint = !content.ops.is_empty();
+
+    // 1. Stores: replay the whole log (idempotent, full values).
+    for (_, op) in &content.ops {
+        replay_stores(&mut vectors, &mut payloads, op).map_err(io_at("vectors.dat"))?;
+    }
+
+    // 2. Payload indexes: checkpoint + later operations, or rebuilt below.
+    let mut indexes = load_indexes(dir, base, last, &stored.payload_indexes);
+    if let Some((ix, tag)) = &mut indexes {
+        for (_, op) in content.ops.iter().filter(|(s, _)| s > tag) {
+            replay_indexes(ix, op);
+        }
+    }
+    let rebuild_indexes = indexes.is_none();
+    let mut indexes = match indexes {
+        Some((ix, _)) => ix,
+        None => {
+            needs_checkpoint |= !stored.payload_indexes.is_empty();
+            let mut ix = PayloadIndexes::new();
+            for (field, ty) in &stored.payload_indexes {
+                ix.create(field, *ty, std::iter::empty())?;
+            }
+            ix
+        }
+    };
+
+    // 3. Id map, read back from the payload store.
+    let mut by_id = BTreeMap::new();
+    let mut ids = Vec::new();
+    let mut live = RoaringBitmap::new();
+    for key in payloads.ids() {
+        let value = payloads.retrieve(key).map_err(io_at("payloads.log"))?;
+        let Some(value) = value else { continue };
+        let internal = u32::try_from(key).map_err(|_| Error::Corrupt {
+            path: dir.join("payloads.log"),
+            detail: format!("record key {key} is not an internal id"),
+        })?;
+        let (id, payload) = decode_stored(value).map_err(|detail| Error::Corrupt {
+            path: dir.join("payloads.log"),
+            detail,
+        })?;
+        if let Some(other) = by_id.insert(id, internal) {
+            return Err(Error::Corrupt {
+                path: dir.join("payloads.log"),
+                detail: format!("point {id} is stored under internal ids {other} and {internal}"),
+            });
+        }
+        if ids.len() <= internal as usize {
+            ids.resize(internal as usize + 1, None);
+        }
+        ids[internal as usize] = Some(id);
+        live.insert(internal);
+        if rebuild_indexes {
+            indexes.insert(internal, &payload);
+        }
+    }
+    // Vectors without a point (none expected: both stores replay the same log).
+    for key in vectors.ids() {
+        if u32::try_from(key).map_or(true, |i| !live.contains(i)) {
+            tracing::warn!(dir = %dir.display(), key, "removing a vector that belongs to no point");
+            vectors.delete(key).map_err(io_at("vectors.dat"))?;
+            needs_checkpoint = true;
+        }
+    }
+    if vectors.len() as u64 != live.len() {
+        return Err(Error::Corrupt {
+            path: dir.join("vectors.idx"),
+            detail: format!(
+                "{} points have a payload record but {} have a vector",
+                live.len(),
+                vectors.len()
+            ),
+        });
+    }
+
+    // 4. Graph: checkpoint + later operations, or rebuilt from the vectors.
+    let graph = match load_graph(dir, stored, base, last) {
+        Some((graph, tag)) => {
+            for (_, op) in content.ops.iter().filter(|(s, _)| *s > tag) {
+                replay_graph(&graph, op)?;
+            }
+            if graph.len() as u64 == live.len() {
+                Some(graph)
+            } else {
+                tracing::warn!(dir = %dir.display(), graph = graph.len(), points = live.len(), "graph checkpoint disagrees with the points; rebuilding");
+                None
+            }
+        }
+        None => None,
+    };
+    let graph = match graph {
+        Some(g) => g,
+        None => {
+            needs_checkpoint |= !live.is_empty();
+            build_graph(&vectors, stored).map_err(io_at("vectors.dat"))?
+        }
+    };
+
+    let next_internal = live.max().map_or(0, |m| m + 1);
+    let free = (0..next_internal).filter(|i| !live.contains(*i)).collect();
+    let log = OpLogWriter::open(
+        &log_path,
+        &content,
+        config.durability == DurabilityMode::Fsync,
+    )
+    .map_err(io_at(OPLOG_FILE))?;
+    Ok(Parts {
+        writer: Writer {
+            log,
+            free,
+            next_internal,
+            fields: stored.payload_indexes.clone(),
+            checkpointed: (!needs_checkpoint).then_some(last),
+            broken: None,
+        },
+        state: State {
+            by_id,
+            ids,
+            live,
+            indexes,
+            last_seq: last,
+        },
+        graph,
+        payloads,
+        vectors,
+        needs_checkpoint,
+    })
+}
+
+fn replay_stores(
+    vectors: &mut MmapStorage,
+    payloads: &mut LogPayloadStorage,
+    op: &Op,
+) -> io::Result<()> {
+    match op {
+        Op::Upsert(entries) => {
+            for e in entries {
+                if let Some((old, _)) = &e.replaced {
+                    vectors.delete(u64::from(*old))?;
+                    payloads.delete(u64::from(*old))?;
+                }
+            }
+            for e in entries {
+                vectors.store(u64::from(e.internal), &e.vector)?;
+                payloads.store(u64::from(e.internal), &encode_stored(&e.id, &e.payload))?;
+            }
+        }
+        Op::Delete(entries) => {
+            for e in entries {
+                vectors.delete(u64::from(e.internal))?;
+                payloads.delete(u64::from(e.internal))?;
+            }
+        }
+        Op::SetPayload(entries) => {
+            for e in entries {
+                payloads.store(u64::from(e.internal), &encode_stored(&e.id, &e.new))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn replay_indexes(indexes: &mut PayloadIndexes, op: &Op) {
+    match op {
+        Op::Upsert(entries) => {
+            for e in entries {
+                if let Some((old, payload)) = &e.replaced {
+                    indexes.remove(*old, payload);
+                }
+                indexes.insert(e.internal, &e.payload);
+            }
+        }
+        Op::Delete(entries) => {
+            for e in entries {
+                indexes.remove(e.internal, &e.payload);
+            }
+        }
+        Op::SetPayload(entries) => {
+            for e in entries {
+                indexes.remove(e.internal, &e.old);
+                indexes.insert(e.internal, &e.new);
+            }
+        }
+    }
+}
+
+fn replay_graph(graph: &Hnsw, op: &Op) -> Result<()> {
+    match op {
+        Op::Upsert(entries) => {
+            for e in entries {
+                if let Some((old, _)) = &e.replaced {
+                    graph.delete(*old);
+                }
+                graph.insert(e.internal, &e.vector)?;
+            }
+        }
+        Op::Delete(entries) => {
+            for e in entries {
+                graph.delete(e.internal);
+            }
+        }
+        Op::SetPayload(_) => {}
+    }
+    Ok(())
+}
+
+/// The graph checkpoint, if it loads and its tag lies within the log.
+fn load_graph(dir: &Path, stored: &StoredConfig, base: u64, last: u64) -> Option<(Hnsw, u64)> {
+    let path = dir.join(GRAPH_FILE);
+    if !path.exists() {
+        return None;
+    }
+    match Hnsw::load(&path, stored.config.dimension, stored.config.metric) {
+        Ok((graph, tag)) if (base..=last).contains(&tag) => Some((graph, tag)),
+        Ok((_, tag)) => {
+            tracing::warn!(path = %path.display(), tag, base, last, "graph checkpoint is stale; rebuilding");
+            None
+        }
+        Err(err) => {
+            tracing::warn!(path = %path.display(), error = %err, "graph checkpoint unreadable; rebuilding");
+            None
+        }
+    }
+}
+
+/// Build the graph from every stored vector (all cores).
+fn build_graph(vectors: &MmapStorage, stored: &StoredConfig) -> io::Result<Hnsw> {
+    let mut items: Vec<(u32, Vec<f32>)> = Vec::with_capacity(vectors.len());
+    vectors.for_each_vector(|key, v| {
+        if let Ok(id) = u32::try_from(key) {
+            items.push((id, v.to_vec()));
+        }
+    })?;
+    let refs: Vec<(u32, &[f32])> = items.iter().map(|(id, v)| (*id, v.as_slice())).collect();
+    let c = &stored.config;
+    Ok(Hnsw::build(c.dimension, c.metric, c.hnsw, &refs))
+}
+
+/// Payload index checkpoints in `dir`, newest first, as (sequence, path).
+fn index_checkpoints(dir: &Path) -> Vec<(u64, PathBuf)> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(u64, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name();
+            let seq = name
+                .to_str()?
+                .strip_prefix(PAYLOAD_INDEX_PREFIX)?
+                .parse()
+                .ok()?;
+            Some((seq, e.path()))
+        })
+        .collect();
+    found.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
+    found
+}
+
+/// The newest payload index checkpoint within the log whose fields are the
+/// configured ones (fields differing are fixed up: dropped or rebuilt).
+fn load_indexes(
+    dir: &Path,
+    base: u64,
+    last: u64,
+    fields: &[(String, FieldType)],
+) -> Option<(PayloadIndexes, u64)> {
+    if fields.is_empty() {
+        return Some((PayloadIndexes::new(), last));
+    }
+    let (tag, path) = index_checkpoints(dir).into_iter().next()?;
+    if !(base..=last).contains(&tag) {
+        tracing::warn!(path = %path.display(), tag, base, last, "payload index checkpoint is stale; rebuilding");
+        return None;
+    }
+    match PayloadIndexes::load(&path) {
+        Ok(ix) => {
+            let have = ix.fields();
+            let same = have.len() == fields.len() && fields.iter().all(|f| have.contains(f));
+            if same {
+                Some((ix, tag))
+            } else {
+                tracing::warn!(path = %path.display(), "payload index checkpoint has other fields; rebuilding");
+                None
+            }
+        }
+        Err(err) => {
+            tracing::warn!(path = %path.display(), error = %err, "payload index checkpoint unreadable; rebuilding");
+            None
+        }
+    }
+}
+
+impl Collection {
+    /// Make everything durable and fast to reopen: a checkpoint of the
+    /// stores, the graph and the payload indexes, after which the operation
+    /// log is empty. Every earlier write survives a power loss when it
+    /// returns, in every durability mode.
+    ///
+    /// # Errors
+    /// I/O errors; the log then still holds every write.
+    pub fn flush(&self) -> Result<()> {
+        self.check_open()?;
+        let mut writer = self.writer.lock();
+        self.check_writable(&writer)?;
+        self.checkpoint(&mut writer)
+    }
+
+    /// Reclaim the space of deleted and replaced points in the vector and
+    /// payload files (after a checkpoint). Searches keep running; writes
+    /// wait.
+    ///
+    /// # Errors
+    /// I/O errors; the files are then the old ones, intact.
+    pub fn compact(&self) -> Result<()> {
+        self.check_open()?;
+        let mut writer = self.writer.lock();
+        self.check_writable(&writer)?;
+        self.checkpoint(&mut writer)?;
+        let reclaimed_vectors = self
+            .vectors
+            .write()
+            .compact()
+            .map_err(self.io_err("vectors.dat"))?;
+        let reclaimed_payloads = self
+            .payloads
+            .write()
+            .compact()
+            .map_err(self.io_err("payloads.log"))?;
+        tracing::debug!(collection = %self.name, reclaimed_vectors, reclaimed_payloads, "compacted");
+        Ok(())
+    }
+
+    /// Index payload field `field` as `ty` (replacing an index of another
+    /// type). Durable when it returns; kept up to date by every write.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for an empty field name; I/O errors.
+    pub fn create_field_index(&self, field: &str, ty: FieldType) -> Result<()> {
+        self.check_open()?;
+        if field.is_empty() {
+            return Err(Error::InvalidInput("field name is empty".into()));
+        }
+        let mut writer = self.writer.lock();
+        self.check_writable(&writer)?;
+        if writer.fields.iter().any(|(f, t)| f == field && *t == ty) {
+            return Ok(());
+        }
+        let existing: Vec<(u32, Payload)> = {
+            let state = self.state.read();
+            let payloads = self.payloads.read();
+            state
+                .live
+                .iter()
+                .map(|i| Ok((i, self.stored_payload(&payloads, i)?)))
+                .collect::<Result<_>>()?
+        };
+        let mut fields = writer.fields.clone();
+        fields.retain(|(f, _)| f != field);
+        fields.push((field.to_owned(), ty));
+        let mut state = self.state.write();
+        state.indexes.drop_index(field);
+        state
+            .indexes
+            .create(field, ty, existing.iter().map(|(i, p)| (*i, p)))?;
+        if let Err(err) = self.write_fields(&fields) {
+            state.indexes.drop_index(field);
+            if let Some((_, old)) = writer.fields.iter().find(|(f, _)| f == field) {
+                state
+                    .indexes
+                    .create(field, *old, existing.iter().map(|(i, p)| (*i, p)))?;
+            }
+            return Err(err);
+        }
+        writer.fields = fields;
+        writer.checkpointed = None;
+        Ok(())
+    }
+
+    /// Stop indexing `field`; `false` if it was not indexed. Durable when it
+    /// returns.
+    ///
+    /// # Errors
+    /// I/O errors writing the configuration.
+    pub fn delete_field_index(&self, field: &str) -> Result<bool> {
+        self.check_open()?;
+        let mut writer = self.writer.lock();
+        self.check_writable(&writer)?;
+        if !writer.fields.iter().any(|(f, _)| f == field) {
+            return Ok(false);
+        }
+        let mut fields = writer.fields.clone();
+        fields.retain(|(f, _)| f != field);
+        self.write_fields(&fields)?;
+        self.state.write().indexes.drop_index(field);
+        writer.fields = fields;
+        writer.checkpointed = None;
+        Ok(true)
+    }
+
+    fn write_fields(&self, fields: &[(String, crate::filter::FieldType)]) -> Result<()> {
+        StoredConfig {
+            config: self.config.clone(),
+            payload_indexes: fields.to_vec(),
+        }
+        .write(&self.dir)
+    }
+
+    /// The checkpoint of the durability argument (steps in order).
+    pub(super) fn checkpoint(&self, writer: &mut Writer) -> Result<()> {
+        let seq = writer.log.last_seq();
+        if writer.checkpointed == Some(seq) {
+            return Ok(());
+        }
+        self.vectors
+            .write()
+            .flush_full()
+            .map_err(self.io_err("vectors.dat"))?;
+        self.payloads
+            .write()
+            .checkpoint()
+            .map_err(self.io_err("payloads.log"))?;
+        self.graph
+            .save(&self.dir.join(GRAPH_FILE), seq)
+            .map_err(self.io_err(GRAPH_FILE))?;
+        let old_indexes = index_checkpoints(&self.dir);
+        if !writer.fields.is_empty() {
+            let name = format!("{PAYLOAD_INDEX_PREFIX}{seq}");
+            let state = self.state.read();
+            state
+                .indexes
+                .save(&self.dir.join(&name))
+                .map_err(self.io_err(&name))?;
+        }
+        writer.log.rotate(seq).map_err(self.io_err(OPLOG_FILE))?;
+        // Older index checkpoints are now stale (outside the log): remove.
+        let mut removed = false;
+        for (old, path) in old_indexes {
+            if old != seq || writer.fields.is_empty() {
+                if let Err(err) = fs::remove_file(&path) {
+                    tracing::warn!(path = %path.display(), error = %err, "could not remove a stale checkpoint");
+                }
+                removed = true;
+            }
+        }
+        if removed {
+            sync_dir(&self.dir).map_err(self.io_err("."))?;
+        }
+        writer.checkpointed = Some(seq);
+        Ok(())
+    }
+
+    /// Counts, sizes and status.
+    ///
+    /// # Errors
+    /// I/O errors listing the collection's files.
+    pub fn info(&self) -> Result<CollectionInfo> {
+        self.check_open()?;
+        let state = self.state.read();
+        let payload_schema = state.indexes.field_counts();
+        let points = state.live.len();
+        let last_operation_id = state.last_seq;
+        let id_map_bytes = state.ids.capacity() * std::mem::size_of::<Option<crate::PointId>>()
+            + state.by_id.len() * (std::mem::size_of::<(crate::PointId, u32)>() + 16)
+            + state.live.serialized_size();
+        let index_bytes = state.indexes.memory_bytes();
+        drop(state);
+        let indexed_vectors = self.graph.len() as u64;
+        let mut files = Vec::new();
+        let mut disk_bytes: BTreeMap<String, u64> = BTreeMap::new();
+        let entries = fs::read_dir(&self.dir).map_err(self.io_err("."))?;
+        for entry in entries {
+            let entry = entry.map_err(self.io_err("."))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let len = entry.metadata().map_err(self.io_err(&name))?.len();
+            let component = if name.starts_with("vectors.") {
+                "vectors"
+            } else if name.starts_with("payloads.") {
+                "payloads"
+            } else if name.starts_with("hnsw.") {
+                "hnsw"
+            } else if name.starts_with(PAYLOAD_INDEX_PREFIX) {
+                "payload_index"
+            } else if name.starts_with("ops.") {
+                "op_log"
+            } else if name == CONFIG_FILE {
+                "config"
+            } else {
+                "other"
+            };
+            *disk_bytes.entry(component.to_owned()).or_default() += len;
+            files.push((name, len));
+        }
+        files.sort();
+        let mut ram_bytes = BTreeMap::new();
+        ram_bytes.insert(
+            "vectors".to_owned(),
+            self.vectors.read().memory_bytes() as u64,
+        );
+        ram_bytes.insert(
+            "payloads".to_owned(),
+            self.payloads.read().memory_bytes() as u64,
+        );
+        ram_bytes.insert("hnsw".to_owned(), self.graph.memory_bytes() as u64);
+        ram_bytes.insert("payload_index".to_owned(), index_bytes as u64);
+        ram_bytes.insert("id_map".to_owned(), id_map_bytes as u64);
+        Ok(CollectionInfo {
+            points,
+            indexed_vectors,
+            config: self.config.clone(),
+            payload_schema,
+            status: if indexed_vectors == points {
+                "green"
+            } else {
+                "yellow"
+            }
+            .to_owned(),
+            disk_bytes,
+            ram_bytes,
+            files,
+            last_operation_id,
+        })
+    }
+}

@@ -1,0 +1,168 @@
+//! A collection's settings and the `config.json` that holds them.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::database::write_atomic;
+use crate::distance::Metric;
+use crate::filter::FieldType;
+use crate::index::hnsw::HnswConfig;
+use crate::storage::DurabilityMode;
+use crate::{Error, Result};
+
+/// Largest vector dimension a collection accepts.
+pub const MAX_DIMENSION: usize = 65_536;
+const HNSW_M: std::ops::RangeInclusive<usize> = 2..=128;
+const HNSW_EF_CONSTRUCTION: std::ops::RangeInclusive<usize> = 4..=4096;
+
+/// How a collection is set up; fixed when it is created.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionConfig {
+    /// Floats per vector, 1..=65 536.
+    pub dimension: usize,
+    /// How vectors are compared.
+    pub metric: Metric,
+    /// HNSW graph parameters (`m` 2..=128, `ef_construction` 4..=4096).
+    #[serde(default)]
+    pub hnsw: HnswConfig,
+    /// When a write is durable: `Fsync` (default) = when the call returns,
+    /// even across a power loss; `FlushOnly` and `None` = across a killed
+    /// process, and across a power loss only after [`crate::Collection::flush`].
+    #[serde(default)]
+    pub durability: DurabilityMode,
+    /// Reserved for quantization settings; stored and otherwise ignored.
+    #[serde(default)]
+    pub quantization: Option<serde_json::Value>,
+}
+
+impl CollectionConfig {
+    /// A configuration with default HNSW parameters and `Fsync` durability.
+    pub fn new(dimension: usize, metric: Metric) -> Self {
+        CollectionConfig {
+            dimension,
+            metric,
+            hnsw: HnswConfig::default(),
+            durability: DurabilityMode::default(),
+            quantization: None,
+        }
+    }
+
+    /// Check every bound.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming the first value out of range.
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=MAX_DIMENSION).contains(&self.dimension) {
+            return Err(Error::InvalidInput(format!(
+                "dimension {} is out of range 1..={MAX_DIMENSION}",
+                self.dimension
+            )));
+        }
+        if !HNSW_M.contains(&self.hnsw.m) {
+            return Err(Error::InvalidInput(format!(
+                "hnsw.m {} is out of range {}..={}",
+                self.hnsw.m,
+                HNSW_M.start(),
+                HNSW_M.end()
+            )));
+        }
+        if !HNSW_EF_CONSTRUCTION.contains(&self.hnsw.ef_construction) {
+            return Err(Error::InvalidInput(format!(
+                "hnsw.ef_construction {} is out of range {}..={}",
+                self.hnsw.ef_construction,
+                HNSW_EF_CONSTRUCTION.start(),
+                HNSW_EF_CONSTRUCTION.end()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The content of `config.json`: the configuration plus the payload fields
+/// that are indexed (their index content is derived data, see
+/// `checkpoint.rs`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct StoredConfig {
+    pub(crate) config: CollectionConfig,
+    #[serde(default)]
+    pub(crate) payload_indexes: Vec<(String, FieldType)>,
+}
+
+pub(crate) const CONFIG_FILE: &str = "config.json";
+
+impl StoredConfig {
+    pub(crate) fn read(dir: &Path) -> Result<StoredConfig> {
+        let path = dir.join(CONFIG_FILE);
+        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let stored: StoredConfig = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            path: path.clone(),
+            detail: format!("not a collection config: {e}"),
+        })?;
+        stored.config.validate().map_err(|e| Error::Corrupt {
+            path,
+            detail: e.to_string(),
+        })?;
+        Ok(stored)
+    }
+
+    /// Replace `config.json` atomically (durable when it returns).
+    pub(crate) fn write(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(CONFIG_FILE);
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| {
+            Error::io(
+                &path,
+                io::Error::new(io::ErrorKind::InvalidInput, e.to_string()),
+            )
+        })?;
+        write_atomic(&path, &bytes).map_err(|e| Error::io(path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_are_checked() {
+        let ok = CollectionConfig::new(4, Metric::Cosine);
+        assert!(ok.validate().is_ok());
+        let mut c = ok.clone();
+        c.dimension = 0;
+        assert!(c.validate().is_err());
+        c.dimension = MAX_DIMENSION + 1;
+        assert!(c.validate().is_err());
+        c.dimension = MAX_DIMENSION;
+        assert!(c.validate().is_ok());
+        let mut c = ok.clone();
+        c.hnsw.m = 1;
+        assert!(c.validate().is_err());
+        c.hnsw.m = 129;
+        assert!(c.validate().is_err());
+        let mut c = ok;
+        c.hnsw.ef_construction = 3;
+        assert!(c.validate().is_err());
+        c.hnsw.ef_construction = 4097;
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn json_uses_defaults_and_rejects_unknown_fields() {
+        let c: CollectionConfig =
+            serde_json::from_str(r#"{"dimension": 3, "metric": "Dot"}"#).unwrap();
+        assert_eq!(c, CollectionConfig::new(3, Metric::Dot));
+        assert!(
+            serde_json::from_str::<CollectionConfig>(r#"{"dimension": 3, "metric": "L7"}"#)
+                .is_err()
+        );
+        assert!(
+            serde_json::from_str::<CollectionConfig>(
+                r#"{"dimension": 3, "metric": "Dot", "colour": 1}"#
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,340 @@
+//! A collection: vectors, payloads, the HNSW graph and the payload indexes of
+//! one set of points, behind one operation log.
+//!
+//! Files (in `collections/<name>/`):
+//!
+//! | file | owner | role |
+//! |---|---|---|
+//! | `config.json` | `config.rs` | configuration + indexed payload fields (replaced atomically) |
+//! | `ops.log` | `oplog.rs` | every write since the last checkpoint, CRC-framed, one frame per call |
+//! | `vectors.dat/.idx/.wal` | `MmapStorage` (mode `None`) | preprocessed vectors keyed by internal id |
+//! | `payloads.log/.idx` | `LogPayloadStorage` (mode `None`) | `{"id": <point id>, "payload": {..}}` keyed by internal id |
+//! | `hnsw.graph` | `Hnsw::save` | graph checkpoint tagged with the sequence number it covers |
+//! | `payload_index.<seq>` | `PayloadIndexes::save` | payload index checkpoint covering operations up to `<seq>` |
+//!
+//! Work is split as: `upsert.rs` every write (upsert, delete, payload
+//! changes), `search.rs` every read (search, get, scroll, count),
+//! `checkpoint.rs` checkpoints, open-time recovery and compaction.
+//!
+//! # Internal ids
+//!
+//! Each point version lives under a dense `u32` internal id. An upsert
+//! always writes the new version under a *fresh* internal id and retires the
+//! old one, so the vector of an internal id never changes while it is live.
+//! Retired ids go to a free list and are handed out again by a later write:
+//! by then no reader can still be looking at them (readers hold the state
+//! lock for a whole call, and an id is retired under its write lock).
+//!
+//! # Durability argument
+//!
+//! 1. *Log first.* A write validates everything, builds one [`oplog::Op`]
+//!    holding full values (internal ids, preprocessed vectors, new payloads,
+//!    and the old payloads the indexes must forget), appends it to `ops.log`
+//!    as one CRC-framed frame and, in `Fsync` mode, fsyncs it. Only then is
+//!    any store, index or graph touched, and only after all of them is the
+//!    call acknowledged. So every acknowledged write is in the log, and
+//!    anything a store holds beyond the last checkpoint came from a logged
+//!    operation. A torn final frame fails its CRC and is dropped whole:
+//!    a batch is replayed entirely or not at all.
+//! 2. *Replay is idempotent.* Applying a frame means "store these full
+//!    vectors and payloads under these internal ids, remove those ids", so
+//!    replaying every frame of the log, in order, onto stores that hold the
+//!    checkpoint state plus any subset of later changes gives exactly the
+//!    state after the last frame. The stores run with durability `None`:
+//!    they need no write-ahead log of their own.
+//! 3. *Checkpoints are tagged.* A checkpoint runs under the writer lock: it
+//!    makes the vector and payload stores durable (`flush_full`,
+//!    `checkpoint`, both fsync), saves the graph and the payload indexes
+//!    tagged with the last sequence number `S`, and only then atomically
+//!    replaces `ops.log` by an empty log whose base is `S`. A crash before
+//!    the replacement leaves the old log, which replays harmlessly on top.
+//! 4. *Derived state is exact or rebuilt.* On open the stores are replayed
+//!    with the whole log, the id map is read back from the payload store,
+//!    and the graph and payload indexes are loaded from their checkpoints
+//!    only if their tag lies within the log (base <= tag <= last), then
+//!    brought forward by replaying just the frames after their tag (frames
+//!    carry what they need: vectors for the graph, old and new payloads for
+//!    the indexes). A missing, corrupt or stale checkpoint is rebuilt from
+//!    the stores. Hence after `kill -9` or a power loss, the collection
+//!    holds exactly the acknowledged writes, plus possibly the one write in
+//!    flight, whole.
+//!
+//! `FlushOnly` and `None` skip the per-write fsync of the log (survives a
+//! killed process; a power loss keeps what the last flush made durable).
+//!
+//! # Concurrency and lock order
+//!
+//! One writer at a time (`writer` mutex, held for a whole write, checkpoint
+//! or compaction); readers never take it. A write first puts new versions
+//! into the stores and the graph under fresh ids nobody can see, then
+//! publishes them (id map, live set, payload indexes) under a short
+//! `state` write lock, then retires the old ids. Readers hold `state` for
+//! reading for their whole call and see each write entirely or not at all.
+//! Locks are taken in this order and never the other way:
+//! `writer` -> `state` -> `payloads` -> `vectors`
+//! (the graph locks internally and never calls back).
+
+mod checkpoint;
+mod config;
+mod oplog;
+mod request;
+mod search;
+mod upsert;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+use roaring::RoaringBitmap;
+use serde_json::Value;
+
+use crate::filter::{FieldType, PayloadIndexes};
+use crate::index::hnsw::Hnsw;
+use crate::storage::{LogPayloadStorage, MmapStorage, PayloadStorage};
+use crate::{Error, PointId, Result};
+
+pub use config::{CollectionConfig, MAX_DIMENSION};
+pub use request::{
+    CollectionInfo, MAX_EF, MAX_K, Payload, Point, PointSelector, Record, ScoredPoint, ScrollPage,
+    ScrollRequest, SearchRequest, UpdateResult,
+};
+
+use config::StoredConfig;
+use oplog::OpLogWriter;
+
+/// Op log size past which a write triggers a checkpoint.
+const DEFAULT_CHECKPOINT_BYTES: u64 = 64 << 20;
+/// Overrides [`DEFAULT_CHECKPOINT_BYTES`] (bytes), for tests and tuning.
+const CHECKPOINT_BYTES_ENV: &str = "QUIVER_CHECKPOINT_BYTES";
+
+/// One collection. `Send + Sync`; every method takes `&self`.
+///
+/// Obtain it from [`crate::Database`]. Writes are serialised; reads run
+/// concurrently with each other, with a write, with a checkpoint and with
+/// compaction.
+pub struct Collection {
+    name: String,
+    dir: PathBuf,
+    config: CollectionConfig,
+    checkpoint_bytes: u64,
+    writer: Mutex<Writer>,
+    state: RwLock<State>,
+    graph: Hnsw,
+    payloads: RwLock<LogPayloadStorage>,
+    vectors: RwLock<MmapStorage>,
+    deleted: AtomicBool,
+    /// The database LOCK file: held while this collection can write.
+    _lock: Arc<File>,
+}
+
+/// What only the writer touches.
+struct Writer {
+    log: OpLogWriter,
+    /// Internal ids retired by earlier writes, free for reuse.
+    free: Vec<u32>,
+    /// Lowest internal id never used.
+    next_internal: u32,
+    /// Indexed payload fields, as in `config.json`.
+    fields: Vec<(String, FieldType)>,
+    /// Sequence number a complete checkpoint on disk covers (stores, graph
+    /// and payload indexes), if known: a checkpoint at it has nothing to do.
+    checkpointed: Option<u64>,
+    /// Set when applying a logged write failed half-way: memory may then
+    /// differ from disk, so writes are refused until the collection is
+    /// reopened (which replays the log).
+    broken: Option<String>,
+}
+
+/// What readers see; changed only under its write lock.
+struct State {
+    /// Point id -> internal id of its live version, in scroll order.
+    by_id: BTreeMap<PointId, u32>,
+    /// Internal id -> point id, `None` for free ids.
+    ids: Vec<Option<PointId>>,
+    /// Internal ids of live versions.
+    live: RoaringBitmap,
+    indexes: PayloadIndexes,
+    /// Sequence number of the last published write.
+    last_seq: u64,
+}
+
+impl State {
+    fn point_id(&self, internal: u32) -> Option<PointId> {
+        self.ids.get(internal as usize).copied().flatten()
+    }
+
+    fn set_point_id(&mut self, internal: u32, id: Option<PointId>) {
+        let i = internal as usize;
+        if self.ids.len() <= i {
+            self.ids.resize(i + 1, None);
+        }
+        self.ids[i] = id;
+    }
+}
+
+impl Collection {
+    /// Create a new collection in `dir` (which must not hold one).
+    pub(crate) fn create(
+        dir: &Path,
+        name: &str,
+        config: CollectionConfig,
+        lock: Arc<File>,
+    ) -> Result<Collection> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let stored = StoredConfig {
+            config,
+            payload_indexes: Vec::new(),
+        };
+        stored.write(dir)?;
+        Self::open_stored(dir, name, stored, lock)
+    }
+
+    /// Open the collection in `dir`, recovering from a crash.
+    pub(crate) fn open(dir: &Path, name: &str, lock: Arc<File>) -> Result<Collection> {
+        let stored = StoredConfig::read(dir)?;
+        Self::open_stored(dir, name, stored, lock)
+    }
+
+    fn open_stored(
+        dir: &Path,
+        name: &str,
+        stored: StoredConfig,
+        lock: Arc<File>,
+    ) -> Result<Collection> {
+        let checkpoint_bytes = std::env::var(CHECKPOINT_BYTES_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_CHECKPOINT_BYTES);
+        let parts = checkpoint::recover(dir, &stored)?;
+        let collection = Collection {
+            name: name.to_owned(),
+            dir: dir.to_owned(),
+            config: stored.config,
+            checkpoint_bytes,
+            writer: Mutex::new(parts.writer),
+            state: RwLock::new(parts.state),
+            graph: parts.graph,
+            payloads: RwLock::new(parts.payloads),
+            vectors: RwLock::new(parts.vectors),
+            deleted: AtomicBool::new(false),
+            _lock: lock,
+        };
+        if parts.needs_checkpoint {
+            let mut writer = collection.writer.lock();
+            collection.checkpoint(&mut writer)?;
+        }
+        Ok(collection)
+    }
+
+    /// The collection's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The collection's configuration.
+    pub fn config(&self) -> CollectionConfig {
+        self.config.clone()
+    }
+
+    /// Called by the database when the collection is deleted: waits for a
+    /// write in flight, then turns every later call into `CollectionNotFound`.
+    pub(crate) fn mark_deleted(&self) {
+        let _writer = self.writer.lock();
+        self.deleted.store(true, Ordering::SeqCst);
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.deleted.load(Ordering::SeqCst) {
+            return Err(Error::CollectionNotFound {
+                name: self.name.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn io_err(&self, file: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
+        let path = self.dir.join(file);
+        move |e| Error::io(path, e)
+    }
+
+    /// The payload stored for `internal`, decoded.
+    fn stored_payload(&self, payloads: &LogPayloadStorage, internal: u32) -> Result<Payload> {
+        let value = payloads
+            .retrieve(u64::from(internal))
+            .map_err(self.io_err("payloads.log"))?;
+        match value {
+            Some(v) => decode_stored(v)
+                .map(|(_, p)| p)
+                .map_err(|detail| self.corrupt("payloads.log", detail)),
+            None => Err(self.corrupt(
+                "payloads.log",
+                format!("no payload record for live internal id {internal}"),
+            )),
+        }
+    }
+
+    fn corrupt(&self, file: &str, detail: String) -> Error {
+        Error::Corrupt {
+            path: self.dir.join(file),
+            detail,
+        }
+    }
+}
+
+impl std::fmt::Debug for Collection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collection")
+            .field("name", &self.name)
+            .field("dir", &self.dir)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Collection {
+    /// Best effort: checkpoint if no write is in flight, so the next open
+    /// replays nothing. Never blocks on a lock, never panics.
+    fn drop(&mut self) {
+        if self.deleted.load(Ordering::SeqCst) {
+            return;
+        }
+        let Some(mut writer) = self.writer.try_lock() else {
+            return;
+        };
+        if writer.broken.is_some() || writer.checkpointed == Some(writer.log.last_seq()) {
+            return;
+        }
+        if let Err(err) = self.checkpoint(&mut writer) {
+            tracing::warn!(collection = %self.name, error = %err, "checkpoint on close failed; the next open replays the log");
+        }
+    }
+}
+
+/// The payload-store record of a point version.
+fn encode_stored(id: &PointId, payload: &Payload) -> Value {
+    let mut record = serde_json::Map::with_capacity(2);
+    record.insert("id".into(), serde_json::json!(id));
+    record.insert("payload".into(), Value::Object(payload.clone()));
+    Value::Object(record)
+}
+
+fn decode_stored(value: Value) -> std::result::Result<(PointId, Payload), String> {
+    let Value::Object(mut record) = value else {
+        return Err("payload record is not an object".into());
+    };
+    let id = record
+        .remove("id")
+        .ok_or("payload record has no id")
+        .and_then(|v| {
+            serde_json::from_value::<PointId>(v).map_err(|_| "payload record has a bad id")
+        })?;
+    match record.remove("payload") {
+        Some(Value::Object(p)) => Ok((id, p)),
+        _ => Err(format!(
+            "payload record of point {id} has no payload object"
+        )),
+    }
+}

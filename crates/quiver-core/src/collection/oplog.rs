@@ -1,0 +1,654 @@
+//! `ops.log`: the collection's write-ahead operation log.
+//!
+//! Every write of a collection becomes one [`Op`], appended as one frame
+//! (and fsynced in `Fsync` mode) before any store or index changes. A batch
+//! is one frame, so it is replayed whole or not at all.
+//!
+//! File layout, little-endian:
+//!
+//! | field | type | meaning |
+//! |---|---|---|
+//! | magic | `[u8; 8]` | `b"QVOPLOG1"` |
+//! | base_seq | u64 | sequence number of the checkpoint this log continues |
+//! | header_crc | u32 | CRC-32 of magic + base_seq |
+//! | frames... | | one per operation, sequence numbers base_seq+1, +2, ... |
+//!
+//! Frame:
+//!
+//! | field | type | meaning |
+//! |---|---|---|
+//! | len | u32 | bytes of seq + kind + body |
+//! | crc | u32 | CRC-32 of seq + kind + body |
+//! | seq | u64 | the operation's sequence number |
+//! | kind | u8 | [`KIND_UPSERT`], [`KIND_DELETE`] or [`KIND_SET_PAYLOAD`] |
+//! | body | | `count u32`, then `count` entries (see [`Op`]) |
+//!
+//! Entries name internal ids explicitly and carry full values (the vector,
+//! the new payload, and the old payload that the payload indexes must
+//! forget), so replaying a frame onto a state that already has it changes
+//! nothing, and replaying it onto the state just before it is exact.
+//! Point ids are encoded as a tag byte (0 = u64, 1 = UUID) and 8 or 16
+//! bytes; payloads as `len u32` + JSON bytes.
+//!
+//! A frame that is cut short or fails its CRC is a torn tail: it and
+//! everything after it are dropped and the file is truncated there, so later
+//! appends are not hidden behind garbage. A frame with a good CRC that does
+//! not decode, or a sequence gap, is corruption (`InvalidData`).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use uuid::Uuid;
+
+use crate::PointId;
+use crate::database::sync_dir;
+use crate::storage::corrupt;
+
+use super::request::Payload;
+
+const MAGIC: &[u8; 8] = b"QVOPLOG1";
+const HEADER_LEN: u64 = 20;
+/// Frame head: len + crc.
+const FRAME_HEAD: usize = 8;
+/// A frame larger than this is taken as garbage, not allocated.
+const MAX_FRAME_BYTES: u32 = 1 << 30;
+
+/// Upsert of new point versions.
+pub(crate) const KIND_UPSERT: u8 = 1;
+/// Deletion of points.
+pub(crate) const KIND_DELETE: u8 = 2;
+/// Replacement of payloads of existing points.
+pub(crate) const KIND_SET_PAYLOAD: u8 = 3;
+
+const ID_NUM: u8 = 0;
+const ID_UUID: u8 = 1;
+
+/// A point version written by an upsert under a fresh internal id.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct UpsertEntry {
+    pub(crate) internal: u32,
+    pub(crate) id: PointId,
+    /// Preprocessed (what the stores and the graph hold).
+    pub(crate) vector: Vec<f32>,
+    pub(crate) payload: Payload,
+    /// The internal id and payload of the version this one replaces.
+    pub(crate) replaced: Option<(u32, Payload)>,
+}
+
+/// A point removed, with the payload the indexes must forget.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct DeleteEntry {
+    pub(crate) internal: u32,
+    pub(crate) id: PointId,
+    pub(crate) payload: Payload,
+}
+
+/// A payload replaced in place.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct PayloadEntry {
+    pub(crate) internal: u32,
+    pub(crate) id: PointId,
+    pub(crate) old: Payload,
+    pub(crate) new: Payload,
+}
+
+/// One logged operation.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Op {
+    Upsert(Vec<UpsertEntry>),
+    Delete(Vec<DeleteEntry>),
+    SetPayload(Vec<PayloadEntry>),
+}
+
+/// The appending side of `ops.log`.
+pub(crate) struct OpLogWriter {
+    path: PathBuf,
+    file: File,
+    len_bytes: u64,
+    base_seq: u64,
+    last_seq: u64,
+    sync: bool,
+}
+
+/// What [`read`] found.
+pub(crate) struct OpLogContent {
+    pub(crate) base_seq: u64,
+    pub(crate) ops: Vec<(u64, Op)>,
+    /// Bytes of the valid prefix (header + whole frames).
+    pub(crate) valid_len: u64,
+}
+
+impl OpLogWriter {
+    /// Open `path` for appending after `content` (from [`read`]), cutting a
+    /// torn tail. `sync` = fsync every append.
+    pub(crate) fn open(path: &Path, content: &OpLogContent, sync: bool) -> io::Result<Self> {
+        let file = OpenOptions::new().read(true).append(true).open(path)?;
+        if file.metadata()?.len() != content.valid_len {
+            // Truncate before appending: bytes after a torn frame would hide
+            // every later frame from replay.
+            file.set_len(content.valid_len)?;
+            file.sync_all()?;
+        }
+        let last_seq = content.ops.last().map_or(content.base_seq, |(s, _)| *s);
+        Ok(OpLogWriter {
+            path: path.to_owned(),
+            file,
+            len_bytes: content.valid_len,
+            base_seq: content.base_seq,
+            last_seq,
+            sync,
+        })
+    }
+
+    /// Sequence number of the last appended operation (or the base).
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// Bytes in the file.
+    pub(crate) fn len_bytes(&self) -> u64 {
+        self.len_bytes
+    }
+
+    /// Append `op` as one frame; durable on return when the log syncs.
+    /// Returns its sequence number. On error the file is cut back to where
+    /// it was, so a failed append leaves no frame behind.
+    pub(crate) fn append(&mut self, op: &Op, dimension: usize) -> io::Result<u64> {
+        let seq = self.last_seq + 1;
+        let frame = encode_frame(seq, op, dimension)?;
+        let result = self.file.write_all(&frame).and_then(|()| {
+            if self.sync {
+                self.file.sync_data()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(err) = result {
+            if let Err(cut) = self.file.set_len(self.len_bytes) {
+                tracing::error!(path = %self.path.display(), error = %cut, "could not cut a failed append");
+            }
+            return Err(err);
+        }
+        self.len_bytes += frame.len() as u64;
+        self.last_seq = seq;
+        Ok(seq)
+    }
+
+    /// Replace the log by an empty one continuing from `base_seq` (every
+    /// operation up to it is in a durable checkpoint). Atomic.
+    pub(crate) fn rotate(&mut self, base_seq: u64) -> io::Result<()> {
+        create(&self.path, base_seq)?;
+        self.file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&self.path)?;
+        self.len_bytes = HEADER_LEN;
+        self.base_seq = base_seq;
+        self.last_seq = base_seq;
+        Ok(())
+    }
+}
+
+/// Write a new empty log at `path` atomically (tmp, fsync, rename, fsync dir)
+/// and return its content.
+pub(crate) fn create(path: &Path, base_seq: u64) -> io::Result<OpLogContent> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".new");
+    let tmp = PathBuf::from(tmp);
+    let mut file = File::create(&tmp)?;
+    file.write_all(&header(base_seq))?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&tmp, path)?;
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    sync_dir(dir)?;
+    Ok(OpLogContent {
+        base_seq,
+        ops: Vec::new(),
+        valid_len: HEADER_LEN,
+    })
+}
+
+fn header(base_seq: u64) -> Vec<u8> {
+    let mut h = Vec::with_capacity(HEADER_LEN as usize);
+    h.extend_from_slice(MAGIC);
+    h.extend_from_slice(&base_seq.to_le_bytes());
+    let crc = crc32fast::hash(&h);
+    h.extend_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// Read the whole log, stopping at a torn tail. A missing file reads as an
+/// empty log with base 0 (the caller creates it).
+pub(crate) fn read(path: &Path, dimension: usize) -> io::Result<Option<OpLogContent>> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let head = bytes
+        .get(..HEADER_LEN as usize)
+        .ok_or_else(|| corrupt(path, 0, "file is shorter than its header"))?;
+    if &head[..8] != MAGIC {
+        return Err(corrupt(path, 0, "not an operation log (bad magic)"));
+    }
+    let base_seq = u64::from_le_bytes(
+        head[8..16]
+            .try_into()
+            .map_err(|_| corrupt(path, 8, "short header"))?,
+    );
+    let crc = u32::from_le_bytes(
+        head[16..20]
+            .try_into()
+            .map_err(|_| corrupt(path, 16, "short header"))?,
+    );
+    if crc32fast::hash(&head[..16]) != crc {
+        return Err(corrupt(path, 16, "header checksum mismatch"));
+    }
+    let mut ops = Vec::new();
+    let mut pos = HEADER_LEN as usize;
+    let mut expected = base_seq + 1;
+    while let Some(frame_head) = bytes.get(pos..pos + FRAME_HEAD) {
+        let len = u32::from_le_bytes([frame_head[0], frame_head[1], frame_head[2], frame_head[3]]);
+        let crc = u32::from_le_bytes([frame_head[4], frame_head[5], frame_head[6], frame_head[7]]);
+        if len > MAX_FRAME_BYTES || (len as usize) < 9 {
+            break;
+        }
+        let start = pos + FRAME_HEAD;
+        let Some(content) = bytes.get(start..start + len as usize) else {
+            break;
+        };
+        if crc32fast::hash(content) != crc {
+            break;
+        }
+        let offset = pos as u64;
+        let seq = u64::from_le_bytes(
+            content[..8]
+                .try_into()
+                .map_err(|_| corrupt(path, offset, "short frame"))?,
+        );
+        if seq != expected {
+            return Err(corrupt(
+                path,
+                offset,
+                format!("sequence {seq} where {expected} was expected"),
+            ));
+        }
+        let op = decode_op(content[8], &content[9..], dimension)
+            .map_err(|detail| corrupt(path, offset, format!("frame {seq}: {detail}")))?;
+        ops.push((seq, op));
+        expected += 1;
+        pos = start + len as usize;
+    }
+    if pos < bytes.len() {
+        tracing::warn!(path = %path.display(), valid = pos, total = bytes.len(), "dropping a torn tail of the operation log");
+    }
+    Ok(Some(OpLogContent {
+        base_seq,
+        ops,
+        valid_len: pos as u64,
+    }))
+}
+
+fn encode_frame(seq: u64, op: &Op, dimension: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; FRAME_HEAD];
+    buf.extend_from_slice(&seq.to_le_bytes());
+    match op {
+        Op::Upsert(entries) => {
+            buf.push(KIND_UPSERT);
+            put_count(&mut buf, entries.len())?;
+            for e in entries {
+                if e.vector.len() != dimension {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "vector of {} floats in a log of dimension {dimension}",
+                            e.vector.len()
+                        ),
+                    ));
+                }
+                buf.extend_from_slice(&e.internal.to_le_bytes());
+                put_id(&mut buf, &e.id);
+                for x in &e.vector {
+                    buf.extend_from_slice(&x.to_le_bytes());
+                }
+                put_payload(&mut buf, &e.payload)?;
+                match &e.replaced {
+                    None => buf.push(0),
+                    Some((old, payload)) => {
+                        buf.push(1);
+                        buf.extend_from_slice(&old.to_le_bytes());
+                        put_payload(&mut buf, payload)?;
+                    }
+                }
+            }
+        }
+        Op::Delete(entries) => {
+            buf.push(KIND_DELETE);
+            put_count(&mut buf, entries.len())?;
+            for e in entries {
+                buf.extend_from_slice(&e.internal.to_le_bytes());
+                put_id(&mut buf, &e.id);
+                put_payload(&mut buf, &e.payload)?;
+            }
+        }
+        Op::SetPayload(entries) => {
+            buf.push(KIND_SET_PAYLOAD);
+            put_count(&mut buf, entries.len())?;
+            for e in entries {
+                buf.extend_from_slice(&e.internal.to_le_bytes());
+                put_id(&mut buf, &e.id);
+                put_payload(&mut buf, &e.old)?;
+                put_payload(&mut buf, &e.new)?;
+            }
+        }
+    }
+    let content_len = buf.len() - FRAME_HEAD;
+    let len = u32::try_from(content_len)
+        .ok()
+        .filter(|&l| l <= MAX_FRAME_BYTES)
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("operation of {content_len} bytes exceeds the {MAX_FRAME_BYTES}-byte frame limit; split the batch"),
+            )
+        })?;
+    let crc = crc32fast::hash(&buf[FRAME_HEAD..]);
+    buf[..4].copy_from_slice(&len.to_le_bytes());
+    buf[4..8].copy_from_slice(&crc.to_le_bytes());
+    Ok(buf)
+}
+
+fn put_count(buf: &mut Vec<u8>, n: usize) -> io::Result<()> {
+    let n = u32::try_from(n).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "more than 2^32 entries in one operation",
+        )
+    })?;
+    buf.extend_from_slice(&n.to_le_bytes());
+    Ok(())
+}
+
+fn put_id(buf: &mut Vec<u8>, id: &PointId) {
+    match id {
+        PointId::Num(n) => {
+            buf.push(ID_NUM);
+            buf.extend_from_slice(&n.to_le_bytes());
+        }
+        PointId::Uuid(u) => {
+            buf.push(ID_UUID);
+            buf.extend_from_slice(u.as_bytes());
+        }
+    }
+}
+
+fn put_payload(buf: &mut Vec<u8>, payload: &Payload) -> io::Result<()> {
+    let json =
+        serde_json::to_vec(payload).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    put_count(buf, json.len())?;
+    buf.extend_from_slice(&json);
+    Ok(())
+}
+
+/// A cursor over a frame body; every read is bounds-checked.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self.pos.checked_add(n).ok_or("length overflow")?;
+        let s = self.bytes.get(self.pos..end).ok_or_else(|| {
+            format!(
+                "body ends at {} but {n} more bytes were expected at {}",
+                self.bytes.len(),
+                self.pos
+            )
+        })?;
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn id(&mut self) -> Result<PointId, String> {
+        match self.u8()? {
+            ID_NUM => {
+                let b = self.take(8)?;
+                let mut a = [0u8; 8];
+                a.copy_from_slice(b);
+                Ok(PointId::Num(u64::from_le_bytes(a)))
+            }
+            ID_UUID => {
+                let b = self.take(16)?;
+                let mut a = [0u8; 16];
+                a.copy_from_slice(b);
+                Ok(PointId::Uuid(Uuid::from_bytes(a)))
+            }
+            t => Err(format!("unknown point id tag {t}")),
+        }
+    }
+
+    fn payload(&mut self) -> Result<Payload, String> {
+        let len = self.u32()? as usize;
+        let json = self.take(len)?;
+        serde_json::from_slice(json).map_err(|e| format!("payload is not a JSON object: {e}"))
+    }
+
+    fn vector(&mut self, dimension: usize) -> Result<Vec<f32>, String> {
+        let bytes = self.take(dimension.checked_mul(4).ok_or("dimension overflow")?)?;
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+
+    fn count(&mut self) -> Result<usize, String> {
+        let n = self.u32()? as usize;
+        // Every entry takes at least 9 bytes, so a larger count is garbage.
+        if n > self.bytes.len() / 9 + 1 {
+            return Err(format!(
+                "count {n} cannot fit in a body of {} bytes",
+                self.bytes.len()
+            ));
+        }
+        Ok(n)
+    }
+}
+
+fn decode_op(kind: u8, body: &[u8], dimension: usize) -> Result<Op, String> {
+    let mut c = Cursor {
+        bytes: body,
+        pos: 0,
+    };
+    let n = c.count()?;
+    let op = match kind {
+        KIND_UPSERT => {
+            let mut entries = Vec::with_capacity(n);
+            for _ in 0..n {
+                let internal = c.u32()?;
+                let id = c.id()?;
+                let vector = c.vector(dimension)?;
+                let payload = c.payload()?;
+                let replaced = match c.u8()? {
+                    0 => None,
+                    1 => Some((c.u32()?, c.payload()?)),
+                    f => return Err(format!("bad replaced flag {f}")),
+                };
+                entries.push(UpsertEntry {
+                    internal,
+                    id,
+                    vector,
+                    payload,
+                    replaced,
+                });
+            }
+            Op::Upsert(entries)
+        }
+        KIND_DELETE => {
+            let mut entries = Vec::with_capacity(n);
+            for _ in 0..n {
+                entries.push(DeleteEntry {
+                    internal: c.u32()?,
+                    id: c.id()?,
+                    payload: c.payload()?,
+                });
+            }
+            Op::Delete(entries)
+        }
+        KIND_SET_PAYLOAD => {
+            let mut entries = Vec::with_capacity(n);
+            for _ in 0..n {
+                entries.push(PayloadEntry {
+                    internal: c.u32()?,
+                    id: c.id()?,
+                    old: c.payload()?,
+                    new: c.payload()?,
+                });
+            }
+            Op::SetPayload(entries)
+        }
+        k => return Err(format!("unknown operation kind {k}")),
+    };
+    if c.pos != body.len() {
+        return Err(format!("{} trailing bytes", body.len() - c.pos));
+    }
+    Ok(op)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn payload(v: serde_json::Value) -> Payload {
+        v.as_object().unwrap().clone()
+    }
+
+    fn sample_ops() -> Vec<Op> {
+        vec![
+            Op::Upsert(vec![
+                UpsertEntry {
+                    internal: 0,
+                    id: PointId::Num(7),
+                    vector: vec![1.0, -2.5, 3.25],
+                    payload: payload(json!({"a": 1, "b": [true, null, "x"], "c": {"d": 1.5}})),
+                    replaced: None,
+                },
+                UpsertEntry {
+                    internal: 3,
+                    id: PointId::Uuid(Uuid::from_u128(0x1234)),
+                    vector: vec![0.0; 3],
+                    payload: Payload::new(),
+                    replaced: Some((1, payload(json!({"old": "yes"})))),
+                },
+            ]),
+            Op::Delete(vec![DeleteEntry {
+                internal: 0,
+                id: PointId::Num(7),
+                payload: payload(json!({"a": 1})),
+            }]),
+            Op::SetPayload(vec![PayloadEntry {
+                internal: 3,
+                id: PointId::Uuid(Uuid::from_u128(0x1234)),
+                old: Payload::new(),
+                new: payload(json!({"n": 2})),
+            }]),
+        ]
+    }
+
+    fn write_sample(path: &Path) -> Vec<u64> {
+        let content = create(path, 10).unwrap();
+        let mut w = OpLogWriter::open(path, &content, true).unwrap();
+        sample_ops()
+            .iter()
+            .map(|op| w.append(op, 3).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn frames_round_trip_with_sequence_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ops.log");
+        assert_eq!(write_sample(&path), vec![11, 12, 13]);
+        let content = read(&path, 3).unwrap().unwrap();
+        assert_eq!(content.base_seq, 10);
+        let ops: Vec<Op> = content.ops.into_iter().map(|(_, op)| op).collect();
+        assert_eq!(ops, sample_ops());
+    }
+
+    #[test]
+    fn torn_tail_is_cut_at_every_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ops.log");
+        write_sample(&path);
+        let full = fs::read(&path).unwrap();
+        let whole = read(&path, 3).unwrap().unwrap();
+        let last_start = {
+            // Re-read with the last frame removed to learn where it starts.
+            let mut w = whole.valid_len as usize;
+            for cut in (HEADER_LEN as usize..full.len()).rev() {
+                fs::write(&path, &full[..cut]).unwrap();
+                let c = read(&path, 3).unwrap().unwrap();
+                if c.ops.len() == 2 {
+                    w = c.valid_len as usize;
+                    break;
+                }
+            }
+            w
+        };
+        for cut in last_start..full.len() {
+            fs::write(&path, &full[..cut]).unwrap();
+            let c = read(&path, 3).unwrap().unwrap();
+            assert_eq!(c.ops.len(), 2, "cut at {cut}");
+            assert_eq!(c.valid_len as usize, last_start);
+            // Appending after the cut is seen by the next read.
+            let mut w = OpLogWriter::open(&path, &c, false).unwrap();
+            assert_eq!(w.append(&sample_ops()[0], 3).unwrap(), 13);
+            let again = read(&path, 3).unwrap().unwrap();
+            assert_eq!(again.ops.len(), 3);
+        }
+    }
+
+    #[test]
+    fn flipped_bytes_never_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ops.log");
+        write_sample(&path);
+        let full = fs::read(&path).unwrap();
+        for i in 0..full.len() {
+            let mut bad = full.clone();
+            bad[i] ^= 0x5a;
+            fs::write(&path, &bad).unwrap();
+            // Either an error or a valid prefix; never a panic.
+            if let Ok(Some(c)) = read(&path, 3) {
+                assert!(c.ops.len() <= 3);
+            }
+        }
+    }
+
+    #[test]
+    fn rotate_starts_an_empty_log_after_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ops.log");
+        write_sample(&path);
+        let content = read(&path, 3).unwrap().unwrap();
+        let mut w = OpLogWriter::open(&path, &content, true).unwrap();
+        w.rotate(13).unwrap();
+        assert_eq!(w.append(&sample_ops()[1], 3).unwrap(), 14);
+        let c = read(&path, 3).unwrap().unwrap();
+        assert_eq!(c.base_seq, 13);
+        assert_eq!(c.ops.len(), 1);
+        assert_eq!(c.ops[0].0, 14);
+    }
+}

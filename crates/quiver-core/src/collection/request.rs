@@ -1,0 +1,250 @@
+//! What callers send to a collection and what they get back.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::filter::{FieldType, Filter};
+use crate::{Error, PointId, Result};
+
+use super::CollectionConfig;
+
+/// A JSON object: the payload of a point.
+pub type Payload = Map<String, Value>;
+
+/// Largest `k` (and scroll `limit`) a request may ask for.
+pub const MAX_K: usize = 100_000;
+/// Largest `ef` a search may ask for.
+pub const MAX_EF: usize = 100_000;
+
+/// A point to write: id, vector and optional payload (none = empty object).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// The point's id.
+    pub id: PointId,
+    /// Its vector; the collection's dimension, finite components.
+    pub vector: Vec<f32>,
+    /// Its payload; `None` stores an empty object.
+    #[serde(default)]
+    pub payload: Option<Payload>,
+}
+
+impl Point {
+    /// A point without payload.
+    pub fn new(id: impl Into<PointId>, vector: Vec<f32>) -> Self {
+        Point {
+            id: id.into(),
+            vector,
+            payload: None,
+        }
+    }
+
+    /// The same point with `payload`.
+    #[must_use]
+    pub fn with_payload(mut self, payload: Payload) -> Self {
+        self.payload = Some(payload);
+        self
+    }
+}
+
+/// A stored point as [`crate::Collection::get`] and scroll return it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// The point's id.
+    pub id: PointId,
+    /// Its payload, when asked for.
+    pub payload: Option<Payload>,
+    /// Its stored vector (normalised for Cosine), when asked for.
+    pub vector: Option<Vec<f32>>,
+}
+
+/// A search hit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScoredPoint {
+    /// The point's id.
+    pub id: PointId,
+    /// Cosine/Dot: similarity (higher is closer); Euclid: L2 distance (lower is closer).
+    pub score: f32,
+    /// Its payload, when asked for.
+    pub payload: Option<Payload>,
+    /// Its stored vector (normalised for Cosine), when asked for.
+    pub vector: Option<Vec<f32>>,
+}
+
+/// A nearest-neighbour query.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchRequest {
+    /// The query vector (the collection's dimension).
+    pub vector: Vec<f32>,
+    /// How many results, 1..=100 000.
+    pub k: usize,
+    /// Only points matching this filter.
+    #[serde(default)]
+    pub filter: Option<Filter>,
+    /// HNSW beam width, 1..=100 000; the collection chooses when `None`.
+    #[serde(default)]
+    pub ef: Option<usize>,
+    /// Drop hits worse than this score (in the metric's direction: below it
+    /// for Cosine/Dot, above it for Euclid).
+    #[serde(default)]
+    pub score_threshold: Option<f32>,
+    /// Return payloads.
+    #[serde(default)]
+    pub with_payload: bool,
+    /// Return vectors.
+    #[serde(default)]
+    pub with_vector: bool,
+    /// Exhaustive search instead of the HNSW graph.
+    #[serde(default)]
+    pub exact: bool,
+}
+
+impl SearchRequest {
+    /// `k` nearest to `vector`, no filter, nothing hydrated.
+    pub fn new(vector: Vec<f32>, k: usize) -> Self {
+        SearchRequest {
+            vector,
+            k,
+            filter: None,
+            ef: None,
+            score_threshold: None,
+            with_payload: false,
+            with_vector: false,
+            exact: false,
+        }
+    }
+
+    /// Checks everything that does not depend on the collection's content.
+    pub(crate) fn validate(&self, dimension: usize) -> Result<()> {
+        check_vector(&self.vector, dimension)?;
+        if self.k == 0 || self.k > MAX_K {
+            return Err(Error::InvalidInput(format!(
+                "k = {} is out of range 1..={MAX_K}",
+                self.k
+            )));
+        }
+        if let Some(ef) = self.ef
+            && (ef == 0 || ef > MAX_EF)
+        {
+            return Err(Error::InvalidInput(format!(
+                "ef = {ef} is out of range 1..={MAX_EF}"
+            )));
+        }
+        if let Some(t) = self.score_threshold
+            && !t.is_finite()
+        {
+            return Err(Error::InvalidInput(format!(
+                "score_threshold {t} is not finite"
+            )));
+        }
+        if let Some(filter) = &self.filter {
+            filter.validate()?;
+        }
+        Ok(())
+    }
+}
+
+/// Which points a delete or payload change applies to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PointSelector {
+    /// These ids (missing ones are skipped).
+    Ids(Vec<PointId>),
+    /// Every point matching the filter.
+    Filter(Filter),
+}
+
+/// A page of points in id order (numbers ascending, then UUIDs).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScrollRequest {
+    /// Only points matching this filter.
+    #[serde(default)]
+    pub filter: Option<Filter>,
+    /// Page size, 1..=100 000.
+    pub limit: usize,
+    /// Start at this id (inclusive): the `next_offset` of the previous page.
+    #[serde(default)]
+    pub offset: Option<PointId>,
+    /// Return payloads.
+    #[serde(default)]
+    pub with_payload: bool,
+    /// Return vectors.
+    #[serde(default)]
+    pub with_vector: bool,
+}
+
+impl ScrollRequest {
+    /// The first page of `limit` points, payloads included.
+    pub fn new(limit: usize) -> Self {
+        ScrollRequest {
+            filter: None,
+            limit,
+            offset: None,
+            with_payload: true,
+            with_vector: false,
+        }
+    }
+}
+
+/// One page of a scroll.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScrollPage {
+    /// Up to `limit` points in id order.
+    pub points: Vec<Record>,
+    /// The id to pass as `offset` for the next page; `None` at the end.
+    pub next_offset: Option<PointId>,
+}
+
+/// Counts of an upsert, for callers that report them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateResult {
+    /// The operation's sequence number in the collection's log.
+    pub operation_id: u64,
+    /// Points written or removed.
+    pub points: u64,
+}
+
+/// What [`crate::Collection::info`] reports.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CollectionInfo {
+    /// Live points.
+    pub points: u64,
+    /// Points in the HNSW graph.
+    pub indexed_vectors: u64,
+    /// The collection's configuration.
+    pub config: CollectionConfig,
+    /// Indexed payload fields: name, type, points with a value.
+    pub payload_schema: Vec<(String, FieldType, u64)>,
+    /// `"green"` when the graph holds every point, `"yellow"` otherwise.
+    pub status: String,
+    /// Bytes on disk per component (`vectors`, `payloads`, `hnsw`,
+    /// `payload_index`, `op_log`, `config`).
+    pub disk_bytes: BTreeMap<String, u64>,
+    /// Heap bytes per component (`vectors`, `hnsw`, `payload_index`, `id_map`).
+    pub ram_bytes: BTreeMap<String, u64>,
+    /// Every file of the collection with its size in bytes.
+    pub files: Vec<(String, u64)>,
+    /// Sequence number of the last operation applied.
+    pub last_operation_id: u64,
+}
+
+/// Check one vector: non-empty, the right dimension, finite components.
+pub(crate) fn check_vector(vector: &[f32], dimension: usize) -> Result<()> {
+    if vector.is_empty() {
+        return Err(Error::InvalidInput("vector is empty".into()));
+    }
+    if vector.len() != dimension {
+        return Err(Error::DimensionMismatch {
+            expected: dimension,
+            got: vector.len(),
+        });
+    }
+    if let Some(i) = vector.iter().position(|x| !x.is_finite()) {
+        return Err(Error::InvalidInput(format!(
+            "vector component {i} is {} (must be finite)",
+            vector[i]
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,340 @@
+//! Every read: search, get, scroll and count.
+//!
+//! A read holds the state read lock for its whole call, so it sees each
+//! write entirely or not at all. Filtered searches choose between an exact
+//! scan of the allowed points and an HNSW search that only admits allowed
+//! points, by the planner's estimate of how many points match.
+
+use rayon::prelude::*;
+use roaring::RoaringBitmap;
+
+use crate::filter::{Filter, Plan};
+use crate::index::Neighbor;
+use crate::index::flat::TopK;
+use crate::storage::VectorStorage;
+use crate::{Error, PointId, Result};
+
+use super::request::MAX_K;
+use super::{
+    Collection, Payload, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchRequest, State,
+};
+
+/// Beam width when the request names none.
+const DEFAULT_EF: usize = 128;
+/// Filtered searches whose estimate is at most this many points scan them
+/// exactly: below it a scan costs less than a graph search that skips most
+/// of the nodes it visits.
+const EXACT_SCAN_MIN: u64 = 512;
+/// ... or at most this fraction (1 / n) of the live points.
+const EXACT_SCAN_FRACTION: u64 = 50;
+/// A filtered graph search widens `ef` by 1 / selectivity, at most this much.
+const MAX_EF_WIDENING: f64 = 10.0;
+
+impl Collection {
+    /// The `k` points nearest to the request's vector (matching its filter),
+    /// best first, hydrated as asked. Returns `min(k, matching points)`
+    /// results (fewer only when `score_threshold` drops some).
+    ///
+    /// # Errors
+    /// [`Error::DimensionMismatch`], [`Error::InvalidInput`] (empty or
+    /// non-finite vector, `k` or `ef` out of 1..=100 000),
+    /// [`Error::InvalidFilter`]; I/O errors reading payloads or vectors.
+    pub fn search(&self, request: &SearchRequest) -> Result<Vec<ScoredPoint>> {
+        self.check_open()?;
+        request.validate(self.config.dimension)?;
+        let mut query = request.vector.clone();
+        self.config.metric.preprocess(&mut query);
+        let state = self.state.read();
+        let hits = self.nearest(&state, &query, request)?;
+        let metric = self.config.metric;
+        let mut out = Vec::with_capacity(hits.len());
+        for n in hits {
+            let score = metric.score(n.distance);
+            if let Some(t) = request.score_threshold {
+                let keep = if metric.higher_is_better() {
+                    score >= t
+                } else {
+                    score <= t
+                };
+                if !keep {
+                    // Hits are sorted best first: the rest are worse.
+                    break;
+                }
+            }
+            let Some(id) = state.point_id(n.id) else {
+                return Err(Error::Internal(format!(
+                    "search returned internal id {} that maps to no point",
+                    n.id
+                )));
+            };
+            let (payload, vector) =
+                self.hydrate(n.id, request.with_payload, request.with_vector)?;
+            out.push(ScoredPoint {
+                id,
+                score,
+                payload,
+                vector,
+            });
+        }
+        Ok(out)
+    }
+
+    /// [`Collection::search`] for many requests, in parallel; result `i`
+    /// belongs to `requests[i]`.
+    ///
+    /// # Errors
+    /// The first failing request's error.
+    pub fn search_batch(&self, requests: &[SearchRequest]) -> Result<Vec<Vec<ScoredPoint>>> {
+        requests.par_iter().map(|r| self.search(r)).collect()
+    }
+
+    /// The points with these ids that exist, in the order asked (each once).
+    ///
+    /// # Errors
+    /// I/O errors reading payloads or vectors.
+    pub fn get(
+        &self,
+        ids: &[PointId],
+        with_payload: bool,
+        with_vector: bool,
+    ) -> Result<Vec<Record>> {
+        self.check_open()?;
+        let state = self.state.read();
+        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(&internal) = state.by_id.get(id) else {
+                continue;
+            };
+            if !seen.insert(*id) {
+                continue;
+            }
+            let (payload, vector) = self.hydrate(internal, with_payload, with_vector)?;
+            out.push(Record {
+                id: *id,
+                payload,
+                vector,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A page of points in id order (numbers ascending, then UUIDs),
+    /// starting at `offset`, matching the filter.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a `limit` out of 1..=100 000;
+    /// [`Error::InvalidFilter`]; I/O errors.
+    pub fn scroll(&self, request: &ScrollRequest) -> Result<ScrollPage> {
+        self.check_open()?;
+        if request.limit == 0 || request.limit > MAX_K {
+            return Err(Error::InvalidInput(format!(
+                "limit = {} is out of range 1..={MAX_K}",
+                request.limit
+            )));
+        }
+        if let Some(f) = &request.filter {
+            f.validate()?;
+        }
+        let state = self.state.read();
+        let plan = request.filter.as_ref().map(|f| self.plan(&state, f));
+        let mut points = Vec::with_capacity(request.limit);
+        let mut next_offset = None;
+        let range = match request.offset {
+            Some(start) => state.by_id.range(start..),
+            None => state.by_id.range(..),
+        };
+        for (&id, &internal) in range {
+            if let (Some(f), Some(plan)) = (&request.filter, &plan)
+                && !self.admits(plan, f, &id, internal)?
+            {
+                continue;
+            }
+            if points.len() == request.limit {
+                next_offset = Some(id);
+                break;
+            }
+            let (payload, vector) =
+                self.hydrate(internal, request.with_payload, request.with_vector)?;
+            points.push(Record {
+                id,
+                payload,
+                vector,
+            });
+        }
+        Ok(ScrollPage {
+            points,
+            next_offset,
+        })
+    }
+
+    /// Number of points, or of points matching `filter`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidFilter`]; I/O errors reading payloads.
+    pub fn count(&self, filter: Option<&Filter>) -> Result<u64> {
+        self.check_open()?;
+        let state = self.state.read();
+        let Some(filter) = filter else {
+            return Ok(state.live.len());
+        };
+        filter.validate()?;
+        let plan = self.plan(&state, filter);
+        if plan.exact {
+            return Ok(plan.candidates.len());
+        }
+        Ok(self.matching(&state, filter)?.len() as u64)
+    }
+
+    /// The planner's candidate set, restricted to live points.
+    pub(super) fn plan(&self, state: &State, filter: &Filter) -> Plan {
+        let resolve = |id: &PointId| state.by_id.get(id).copied();
+        let mut plan = state.indexes.plan(filter, &state.live, &resolve);
+        plan.candidates &= &state.live;
+        plan
+    }
+
+    /// Does the point pass the filter, given the plan's candidates?
+    fn admits(&self, plan: &Plan, filter: &Filter, id: &PointId, internal: u32) -> Result<bool> {
+        if !plan.candidates.contains(internal) {
+            return Ok(false);
+        }
+        if plan.exact {
+            return Ok(true);
+        }
+        let payload = self.stored_payload(&self.payloads.read(), internal)?;
+        Ok(filter.matches(id, &payload))
+    }
+
+    fn nearest(
+        &self,
+        state: &State,
+        query: &[f32],
+        request: &SearchRequest,
+    ) -> Result<Vec<Neighbor>> {
+        let k = request.k;
+        let live = state.live.len();
+        let ef = request.ef.unwrap_or(DEFAULT_EF).max(k);
+        let Some(filter) = &request.filter else {
+            if request.exact {
+                return self.scan(query, &state.live, k);
+            }
+            let allow = |id: u32| state.live.contains(id);
+            let hits = self.graph.search(query, k, ef, Some(&allow));
+            if (hits.len() as u64) < (k as u64).min(live) {
+                // The graph could not reach enough live points: be exact.
+                return self.scan(query, &state.live, k);
+            }
+            return Ok(hits);
+        };
+        let plan = self.plan(state, filter);
+        let threshold = EXACT_SCAN_MIN.max(live / EXACT_SCAN_FRACTION);
+        if request.exact || plan.estimate <= threshold || plan.candidates.len() <= threshold {
+            let allowed = self.filter_candidates(state, filter, &plan)?;
+            return self.scan(query, &allowed, k);
+        }
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "a ratio; precision loss is irrelevant"
+        )]
+        let selectivity = (plan.estimate.max(1) as f64 / live.max(1) as f64).min(1.0);
+        let widening = (1.0 / selectivity).min(MAX_EF_WIDENING);
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "ef <= 100_000 and widening <= 10: the product fits"
+        )]
+        let ef = (ef as f64 * widening).ceil() as usize;
+        let allow = |id: u32| {
+            plan.candidates.contains(id)
+                && (plan.exact
+                    || state.point_id(id).is_some_and(|pid| {
+                        match self.stored_payload(&self.payloads.read(), id) {
+                            Ok(payload) => filter.matches(&pid, &payload),
+                            Err(err) => {
+                                tracing::error!(collection = %self.name, error = %err, "payload unreadable during a filtered search");
+                                false
+                            }
+                        }
+                    }))
+        };
+        let hits = self.graph.search(query, k, ef, Some(&allow));
+        if hits.len() < k && (hits.len() as u64) < plan.candidates.len() {
+            // Fewer than k hits while more candidates exist: the graph did
+            // not reach them (or they do not match); an exact scan settles it.
+            let allowed = self.filter_candidates(state, filter, &plan)?;
+            return self.scan(query, &allowed, k);
+        }
+        Ok(hits)
+    }
+
+    /// The plan's candidates that really match.
+    fn filter_candidates(
+        &self,
+        state: &State,
+        filter: &Filter,
+        plan: &Plan,
+    ) -> Result<RoaringBitmap> {
+        if plan.exact {
+            return Ok(plan.candidates.clone());
+        }
+        Ok(self
+            .matching(state, filter)?
+            .into_iter()
+            .map(|(internal, _)| internal)
+            .collect())
+    }
+
+    /// Exact top-`k` over `ids`, reading vectors from the vector store.
+    fn scan(&self, query: &[f32], ids: &RoaringBitmap, k: usize) -> Result<Vec<Neighbor>> {
+        let kernel = self.config.metric.kernel();
+        let vectors = self.vectors.read();
+        let mut top = TopK::new(k);
+        for id in ids {
+            let Some(v) = vectors
+                .retrieve_ref(u64::from(id))
+                .map_err(self.io_err("vectors.dat"))?
+            else {
+                return Err(self.corrupt(
+                    "vectors.idx",
+                    format!("live internal id {id} has no vector"),
+                ));
+            };
+            let distance = kernel.eval(query, &v);
+            if distance <= top.threshold() {
+                top.push(Neighbor { id, distance });
+            }
+        }
+        Ok(top.into_sorted_vec())
+    }
+
+    /// Payload and vector of one live version, as asked.
+    fn hydrate(
+        &self,
+        internal: u32,
+        with_payload: bool,
+        with_vector: bool,
+    ) -> Result<(Option<Payload>, Option<Vec<f32>>)> {
+        let payload = if with_payload {
+            Some(self.stored_payload(&self.payloads.read(), internal)?)
+        } else {
+            None
+        };
+        let vector = if with_vector {
+            let v = self
+                .vectors
+                .read()
+                .retrieve(u64::from(internal))
+                .map_err(self.io_err("vectors.dat"))?;
+            Some(v.ok_or_else(|| {
+                self.corrupt(
+                    "vectors.idx",
+                    format!("live internal id {internal} has no vector"),
+                )
+            })?)
+        } else {
+            None
+        };
+        Ok((payload, vector))
+    }
+}

@@ -1,0 +1,403 @@
+//! Every write: upsert, delete and the payload changes.
+//!
+//! Each call validates fully, turns the request into one [`Op`] under the
+//! writer lock, logs it (the commit point) and applies it: new versions
+//! into the stores and the graph under fresh internal ids, then a short
+//! publish under the state write lock, then retirement of the old ids.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+
+use crate::filter::Filter;
+use crate::storage::{PayloadStorage, VectorStorage};
+use crate::{Error, PointId, Result};
+
+use super::oplog::{DeleteEntry, Op, PayloadEntry, UpsertEntry};
+use super::request::check_vector;
+use super::{Collection, Payload, Point, PointSelector, State, Writer, encode_stored};
+
+impl Collection {
+    /// Insert or replace `points`. A point id given twice in the batch keeps
+    /// its last occurrence. The batch is applied whole or not at all.
+    ///
+    /// Durable when it returns in `Fsync` mode (survives `kill -9` and power
+    /// loss); with `FlushOnly`/`None` it survives a killed process.
+    ///
+    /// # Errors
+    /// [`Error::DimensionMismatch`] or [`Error::InvalidInput`] (empty vector,
+    /// non-finite component) for any point: nothing is written.
+    /// [`Error::Io`] if the log cannot be written: nothing is written.
+    pub fn upsert(&self, points: Vec<Point>) -> Result<()> {
+        self.check_open()?;
+        let dimension = self.config.dimension;
+        for (i, p) in points.iter().enumerate() {
+            check_vector(&p.vector, dimension).map_err(|e| match e {
+                Error::InvalidInput(m) => Error::InvalidInput(format!("point {i} ({}): {m}", p.id)),
+                other => other,
+            })?;
+        }
+        // Last occurrence wins; keep the batch order of those.
+        let mut last: HashMap<PointId, usize> = HashMap::with_capacity(points.len());
+        for (i, p) in points.iter().enumerate() {
+            last.insert(p.id, i);
+        }
+        let points: Vec<Point> = points
+            .into_iter()
+            .enumerate()
+            .filter(|(i, p)| last.get(&p.id) == Some(i))
+            .map(|(_, p)| p)
+            .collect();
+        if points.is_empty() {
+            return Ok(());
+        }
+
+        let mut writer = self.writer.lock();
+        self.check_writable(&writer)?;
+        let replaced: Vec<Option<(u32, Payload)>> = {
+            let state = self.state.read();
+            let payloads = self.payloads.read();
+            points
+                .iter()
+                .map(|p| match state.by_id.get(&p.id) {
+                    Some(&old) => Ok(Some((old, self.stored_payload(&payloads, old)?))),
+                    None => Ok(None),
+                })
+                .collect::<Result<_>>()?
+        };
+        let fresh = allocate(&writer, points.len())?;
+        let metric = self.config.metric;
+        let entries: Vec<UpsertEntry> = points
+            .into_iter()
+            .zip(replaced)
+            .zip(&fresh)
+            .map(|((p, replaced), &internal)| {
+                let mut vector = p.vector;
+                metric.preprocess(&mut vector);
+                UpsertEntry {
+                    internal,
+                    id: p.id,
+                    vector,
+                    payload: p.payload.unwrap_or_default(),
+                    replaced,
+                }
+            })
+            .collect();
+        self.commit(&mut writer, Op::Upsert(entries))
+    }
+
+    /// Delete the selected points; returns how many existed.
+    ///
+    /// # Errors
+    /// [`Error::InvalidFilter`] for a bad filter; [`Error::Io`] if the log
+    /// cannot be written. Nothing changes on error.
+    pub fn delete(&self, selector: &PointSelector) -> Result<u64> {
+        self.check_open()?;
+        let mut writer = self.writer.lock();
+        self.check_writable(&writer)?;
+        let entries: Vec<DeleteEntry> = {
+            let state = self.state.read();
+            let targets = self.select(&state, selector)?;
+            let payloads = self.payloads.read();
+            targets
+                .into_iter()
+                .map(|(internal, id)| {
+                    Ok(DeleteEntry {
+                        internal,
+                        id,
+                        payload: self.stored_payload(&payloads, internal)?,
+                    })
+                })
+                .collect::<Result<_>>()?
+        };
+        let n = entries.len() as u64;
+        if n > 0 {
+            self.commit(&mut writer, Op::Delete(entries))?;
+        }
+        Ok(n)
+    }
+
+    /// Merge `payload` into the payloads of the selected points (keys given
+    /// replace keys present, other keys stay).
+    ///
+    /// # Errors
+    /// As [`Collection::delete`].
+    pub fn set_payload(&self, selector: &PointSelector, payload: Payload) -> Result<()> {
+        self.change_payloads(selector, |old| {
+            let mut new = old.clone();
+            for (k, v) in &payload {
+                new.insert(k.clone(), v.clone());
+            }
+            new
+        })
+    }
+
+    /// Replace the payloads of the selected points by `payload`.
+    ///
+    /// # Errors
+    /// As [`Collection::delete`].
+    pub fn overwrite_payload(&self, selector: &PointSelector, payload: Payload) -> Result<()> {
+        self.change_payloads(selector, |_| payload.clone())
+    }
+
+    /// Remove `keys` (top-level) from the payloads of the selected points.
+    ///
+    /// # Errors
+    /// As [`Collection::delete`].
+    pub fn delete_payload_keys(&self, selector: &PointSelector, keys: &[String]) -> Result<()> {
+        self.change_payloads(selector, |old| {
+            let mut new = old.clone();
+            for k in keys {
+                new.shift_remove(k);
+            }
+            new
+        })
+    }
+
+    /// Empty the payloads of the selected points.
+    ///
+    /// # Errors
+    /// As [`Collection::delete`].
+    pub fn clear_payload(&self, selector: &PointSelector) -> Result<()> {
+        self.change_payloads(selector, |_| Payload::new())
+    }
+
+    fn change_payloads(
+        &self,
+        selector: &PointSelector,
+        change: impl Fn(&Payload) -> Payload,
+    ) -> Result<()> {
+        self.check_open()?;
+        let mut writer = self.writer.lock();
+        self.check_writable(&writer)?;
+        let entries: Vec<PayloadEntry> = {
+            let state = self.state.read();
+            let targets = self.select(&state, selector)?;
+            let payloads = self.payloads.read();
+            let mut entries = Vec::with_capacity(targets.len());
+            for (internal, id) in targets {
+                let old = self.stored_payload(&payloads, internal)?;
+                let new = change(&old);
+                if new != old {
+                    entries.push(PayloadEntry {
+                        internal,
+                        id,
+                        old,
+                        new,
+                    });
+                }
+            }
+            entries
+        };
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.commit(&mut writer, Op::SetPayload(entries))
+    }
+
+    /// The live points a selector names, as (internal id, point id), in id order.
+    fn select(&self, state: &State, selector: &PointSelector) -> Result<Vec<(u32, PointId)>> {
+        match selector {
+            PointSelector::Ids(ids) => {
+                let mut out: Vec<(u32, PointId)> = ids
+                    .iter()
+                    .filter_map(|id| state.by_id.get(id).map(|&i| (i, *id)))
+                    .collect();
+                out.sort_unstable_by_key(|&(_, id)| id);
+                out.dedup();
+                Ok(out)
+            }
+            PointSelector::Filter(filter) => {
+                filter.validate()?;
+                self.matching(state, filter)
+            }
+        }
+    }
+
+    /// Every live point matching `filter`, as (internal id, point id), in id order.
+    pub(super) fn matching(&self, state: &State, filter: &Filter) -> Result<Vec<(u32, PointId)>> {
+        let plan = self.plan(state, filter);
+        let payloads = self.payloads.read();
+        let mut out = Vec::new();
+        for internal in &plan.candidates {
+            let Some(id) = state.point_id(internal) else {
+                continue;
+            };
+            if plan.exact || filter.matches(&id, &self.stored_payload(&payloads, internal)?) {
+                out.push((internal, id));
+            }
+        }
+        out.sort_unstable_by_key(|&(_, id)| id);
+        Ok(out)
+    }
+
+    pub(super) fn check_writable(&self, writer: &Writer) -> Result<()> {
+        self.check_open()?;
+        match &writer.broken {
+            Some(why) => Err(Error::Internal(format!(
+                "collection `{}` refuses writes until it is reopened: {why}",
+                self.name
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Log `op` (the commit point), apply it, and checkpoint if the log is
+    /// large. An error before the log append changes nothing; an error while
+    /// applying marks the collection broken (the reopen replays the log).
+    fn commit(&self, writer: &mut Writer, op: Op) -> Result<()> {
+        let seq = writer
+            .log
+            .append(&op, self.config.dimension)
+            .map_err(self.io_err("ops.log"))?;
+        if let Err(err) = self.apply(writer, &op, seq) {
+            writer.broken = Some(err.to_string());
+            return Err(err);
+        }
+        if writer.log.len_bytes() > self.checkpoint_bytes
+            && let Err(err) = self.checkpoint(writer)
+        {
+            // The write itself is durable in the log; only the checkpoint failed.
+            tracing::warn!(collection = %self.name, error = %err, "automatic checkpoint failed");
+        }
+        Ok(())
+    }
+
+    fn apply(&self, writer: &mut Writer, op: &Op, seq: u64) -> Result<()> {
+        let retired: Vec<u32> = match op {
+            Op::Upsert(entries) => {
+                // New versions under fresh ids: invisible until published.
+                let items: Vec<(u64, &[f32])> = entries
+                    .iter()
+                    .map(|e| (u64::from(e.internal), e.vector.as_slice()))
+                    .collect();
+                self.vectors
+                    .write()
+                    .store_batch(&items)
+                    .map_err(self.io_err("vectors.dat"))?;
+                {
+                    let mut payloads = self.payloads.write();
+                    for e in entries {
+                        payloads
+                            .store(u64::from(e.internal), &encode_stored(&e.id, &e.payload))
+                            .map_err(self.io_err("payloads.log"))?;
+                    }
+                }
+                entries
+                    .par_iter()
+                    .try_for_each(|e| self.graph.insert(e.internal, &e.vector))?;
+                for e in entries {
+                    writer.next_internal = writer.next_internal.max(e.internal + 1);
+                }
+                let used: rustc_hash::FxHashSet<u32> = entries.iter().map(|e| e.internal).collect();
+                writer.free.retain(|i| !used.contains(i));
+                self.state.write().apply(op, seq);
+                entries
+                    .iter()
+                    .filter_map(|e| e.replaced.as_ref().map(|(old, _)| *old))
+                    .collect()
+            }
+            Op::Delete(entries) => {
+                self.state.write().apply(op, seq);
+                entries.iter().map(|e| e.internal).collect()
+            }
+            Op::SetPayload(entries) => {
+                // Payload store and indexes change together for readers.
+                let mut state = self.state.write();
+                {
+                    let mut payloads = self.payloads.write();
+                    for e in entries {
+                        payloads
+                            .store(u64::from(e.internal), &encode_stored(&e.id, &e.new))
+                            .map_err(self.io_err("payloads.log"))?;
+                    }
+                }
+                state.apply(op, seq);
+                Vec::new()
+            }
+        };
+        if retired.is_empty() {
+            return Ok(());
+        }
+        for &old in &retired {
+            self.graph.delete(old);
+        }
+        {
+            let mut payloads = self.payloads.write();
+            for &old in &retired {
+                payloads
+                    .delete(u64::from(old))
+                    .map_err(self.io_err("payloads.log"))?;
+            }
+        }
+        {
+            let mut vectors = self.vectors.write();
+            for &old in &retired {
+                vectors
+                    .delete(u64::from(old))
+                    .map_err(self.io_err("vectors.dat"))?;
+            }
+        }
+        writer.free.extend(retired);
+        Ok(())
+    }
+}
+
+/// `n` internal ids for new versions: retired ones first, then fresh ones.
+/// Nothing is taken from the writer until the write is applied.
+fn allocate(writer: &Writer, n: usize) -> Result<Vec<u32>> {
+    let reuse = writer.free.len().min(n);
+    let mut ids: Vec<u32> = writer.free[writer.free.len() - reuse..].to_vec();
+    let fresh = (n - reuse) as u64;
+    let end = u64::from(writer.next_internal) + fresh;
+    if end > u64::from(u32::MAX) {
+        return Err(Error::InvalidInput(format!(
+            "the collection cannot hold more than {} point versions",
+            u32::MAX
+        )));
+    }
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "end <= u32::MAX, checked above"
+    )]
+    ids.extend(writer.next_internal..end as u32);
+    Ok(ids)
+}
+
+impl State {
+    /// Publish a logged write: id map, live set and payload indexes.
+    pub(super) fn apply(&mut self, op: &Op, seq: u64) {
+        match op {
+            Op::Upsert(entries) => {
+                for e in entries {
+                    if let Some((old, old_payload)) = &e.replaced {
+                        self.live.remove(*old);
+                        self.set_point_id(*old, None);
+                        self.indexes.remove(*old, old_payload);
+                    }
+                    self.by_id.insert(e.id, e.internal);
+                    self.set_point_id(e.internal, Some(e.id));
+                    self.live.insert(e.internal);
+                    self.indexes.insert(e.internal, &e.payload);
+                }
+            }
+            Op::Delete(entries) => {
+                for e in entries {
+                    self.live.remove(e.internal);
+                    self.set_point_id(e.internal, None);
+                    if self.by_id.get(&e.id) == Some(&e.internal) {
+                        self.by_id.remove(&e.id);
+                    }
+                    self.indexes.remove(e.internal, &e.payload);
+                }
+            }
+            Op::SetPayload(entries) => {
+                for e in entries {
+                    self.indexes.remove(e.internal, &e.old);
+                    self.indexes.insert(e.internal, &e.new);
+                }
+            }
+        }
+        self.last_seq = seq;
+    }
+}

@@ -1,0 +1,167 @@
+use super::*;
+use proptest::prelude::*;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+fn ref_dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum()
+}
+
+fn ref_l2sq(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+        .sum()
+}
+
+/// Scale of the rounding error of a sum of `terms`: relative to the sum of
+/// magnitudes, not to the (possibly cancelling) result.
+fn close(got: f32, want: f64, magnitude: f64) -> bool {
+    (f64::from(got) - want).abs() <= 1e-5 * magnitude + 1e-6
+}
+
+fn random_vec(rng: &mut SmallRng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(-2.0f32..2.0)).collect()
+}
+
+fn check_all_kernels(a: &[f32], b: &[f32]) -> std::result::Result<(), String> {
+    let mag_dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from((x * y).abs())).sum();
+    let want_dot = ref_dot(a, b);
+    let want_l2 = ref_l2sq(a, b);
+    for k in available_kernels() {
+        let d = k.dot.eval(a, b);
+        if !close(d, want_dot, mag_dot) {
+            return Err(format!("{} dot len {}: {d} vs {want_dot}", k.name, a.len()));
+        }
+        let c = k.cosine.eval(a, b);
+        if !close(c, 1.0 - want_dot, mag_dot + 1.0) {
+            return Err(format!("{} cosine len {}: {c}", k.name, a.len()));
+        }
+        let nd = k.neg_dot.eval(a, b);
+        if !close(nd, -want_dot, mag_dot) {
+            return Err(format!("{} neg_dot len {}: {nd}", k.name, a.len()));
+        }
+        let l = k.l2sq.eval(a, b);
+        if !close(l, want_l2, want_l2) {
+            return Err(format!("{} l2sq len {}: {l} vs {want_l2}", k.name, a.len()));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn every_kernel_matches_reference_at_every_length_up_to_1100() {
+    let mut rng = SmallRng::seed_from_u64(7);
+    for n in 0..=1100 {
+        let a = random_vec(&mut rng, n);
+        let b = random_vec(&mut rng, n);
+        if let Err(e) = check_all_kernels(&a, &b) {
+            panic!("{e}");
+        }
+    }
+}
+
+#[test]
+fn kernels_use_common_prefix_of_unequal_slices() {
+    let a = [1.0f32; 37];
+    let b = [2.0f32; 20];
+    for k in available_kernels() {
+        assert_eq!(k.dot.eval(&a, &b), 40.0, "{}", k.name);
+        assert_eq!(k.l2sq.eval(&b, &a), 20.0, "{}", k.name);
+    }
+}
+
+#[test]
+fn detected_kernel_is_the_first_available() {
+    assert_eq!(kernel_name(), available_kernels()[0].name);
+    assert_eq!(available_kernels().last().map(|k| k.name), Some("scalar"));
+}
+
+#[test]
+fn cosine_preprocess_normalises_and_keeps_zero() {
+    let mut v = vec![3.0, 4.0];
+    Metric::Cosine.preprocess(&mut v);
+    assert!((v[0] - 0.6).abs() < 1e-6 && (v[1] - 0.8).abs() < 1e-6);
+    let mut z = vec![0.0; 5];
+    Metric::Cosine.preprocess(&mut z);
+    assert_eq!(z, vec![0.0; 5]);
+    let mut e = vec![3.0, 4.0];
+    Metric::Euclid.preprocess(&mut e);
+    assert_eq!(e, vec![3.0, 4.0]);
+}
+
+#[test]
+fn scores_follow_qdrant_conventions() {
+    let a = [1.0, 0.0];
+    let b = [0.0, 1.0];
+    assert!((Metric::Cosine.score(Metric::Cosine.distance(&a, &a)) - 1.0).abs() < 1e-6);
+    assert!((Metric::Cosine.score(Metric::Cosine.distance(&a, &b))).abs() < 1e-6);
+    assert_eq!(
+        Metric::Dot.score(Metric::Dot.distance(&[2.0, 3.0], &[4.0, 5.0])),
+        23.0
+    );
+    assert_eq!(
+        Metric::Euclid.score(Metric::Euclid.distance(&[0.0, 0.0], &[3.0, 4.0])),
+        5.0
+    );
+    assert!(Metric::Cosine.higher_is_better() && Metric::Dot.higher_is_better());
+    assert!(!Metric::Euclid.higher_is_better());
+}
+
+#[test]
+fn metric_serde_names_are_qdrants() {
+    assert_eq!(
+        serde_json::to_string(&Metric::Cosine).unwrap(),
+        "\"Cosine\""
+    );
+    assert_eq!(
+        serde_json::to_string(&Metric::Euclid).unwrap(),
+        "\"Euclid\""
+    );
+    let m: Metric = serde_json::from_str("\"Dot\"").unwrap();
+    assert_eq!(m, Metric::Dot);
+}
+
+#[test]
+fn hamming_and_jaccard_on_known_bits() {
+    let a = [0b1011u64, u64::MAX];
+    let b = [0b0110u64, 0];
+    assert_eq!(hamming(&a, &b), 3 + 64);
+    // |a & b| = 1, |a | b| = 4 + 64
+    assert!((jaccard(&a, &b) - (1.0 - 1.0 / 68.0)).abs() < 1e-6);
+    assert_eq!(jaccard(&[0], &[0]), 0.0);
+    assert_eq!(jaccard(&a, &a), 0.0);
+}
+
+proptest! {
+    #[test]
+    fn simd_kernels_match_scalar_reference(
+        (a, b) in (1usize..=1100).prop_flat_map(|n| (
+            proptest::collection::vec(-100.0f32..100.0, n),
+            proptest::collection::vec(-100.0f32..100.0, n),
+        ))
+    ) {
+        prop_assert!(check_all_kernels(&a, &b).is_ok(), "{:?}", check_all_kernels(&a, &b));
+    }
+
+    #[test]
+    fn bit_kernels_match_reference(
+        (a, b) in (0usize..40).prop_flat_map(|n| (
+            proptest::collection::vec(any::<u64>(), n),
+            proptest::collection::vec(any::<u64>(), n),
+        ))
+    ) {
+        let want_h: u32 = a.iter().zip(&b).map(|(x, y)| (x ^ y).count_ones()).sum();
+        let inter: u32 = a.iter().zip(&b).map(|(x, y)| (x & y).count_ones()).sum();
+        let union: u32 = a.iter().zip(&b).map(|(x, y)| (x | y).count_ones()).sum();
+        for k in available_kernels() {
+            prop_assert_eq!(k.hamming(&a, &b), want_h);
+        }
+        prop_assert_eq!(hamming(&a, &b), want_h);
+        let want_j = if union == 0 { 0.0 } else { 1.0 - inter as f32 / union as f32 };
+        prop_assert!((jaccard(&a, &b) - want_j).abs() < 1e-6);
+    }
+}

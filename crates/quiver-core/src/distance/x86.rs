@@ -1,0 +1,270 @@
+//! x86_64 kernels: AVX-512F and AVX2+FMA for f32, POPCNT for bit vectors.
+//!
+//! # Safety
+//!
+//! - Every kernel is a safe `#[target_feature]` fn. The kernel table in
+//!   `mod.rs` stores one only after `is_x86_feature_detected!` found every
+//!   feature it enables, and calling through the table is the only way code
+//!   outside this file reaches them.
+//! - Loads read `ptr.add(i)` for `i + width <= n`, where `n` is the length of
+//!   the shorter slice, so no load leaves either slice. AVX-512 tails use
+//!   masked loads, which do not touch masked-off lanes.
+//! - `prefetch` only hints the cache; a prefetch never faults, whatever the
+//!   address.
+
+use std::arch::x86_64::{
+    __m256, __m512, _MM_HINT_T0, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_movehl_ps,
+    _mm_prefetch, _mm_shuffle_ps, _mm256_castps256_ps128, _mm256_extractf128_ps, _mm256_fmadd_ps,
+    _mm256_loadu_ps, _mm256_setzero_ps, _mm256_sub_ps, _mm512_add_ps, _mm512_fmadd_ps,
+    _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_reduce_add_ps, _mm512_setzero_ps, _mm512_sub_ps,
+};
+
+#[target_feature(enable = "avx2,fma")]
+fn hsum256(v: __m256) -> f32 {
+    let lo = _mm256_castps256_ps128(v);
+    let hi = _mm256_extractf128_ps::<1>(v);
+    let s = _mm_add_ps(lo, hi);
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_shuffle_ps::<0b01>(s, s));
+    _mm_cvtss_f32(s)
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn dot_avx2_inner(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 32 <= n {
+        for (j, s) in acc.iter_mut().enumerate() {
+            // SAFETY: i + 8 * j + 8 <= i + 32 <= n, inside both slices.
+            let (x, y) = unsafe {
+                (
+                    _mm256_loadu_ps(pa.add(i + 8 * j)),
+                    _mm256_loadu_ps(pb.add(i + 8 * j)),
+                )
+            };
+            *s = _mm256_fmadd_ps(x, y, *s);
+        }
+        i += 32;
+    }
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n, inside both slices.
+        let (x, y) = unsafe { (_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i))) };
+        acc[0] = _mm256_fmadd_ps(x, y, acc[0]);
+        i += 8;
+    }
+    let s01 = std::arch::x86_64::_mm256_add_ps(acc[0], acc[1]);
+    let s23 = std::arch::x86_64::_mm256_add_ps(acc[2], acc[3]);
+    let mut sum = hsum256(std::arch::x86_64::_mm256_add_ps(s01, s23));
+    for k in i..n {
+        sum += a[k] * b[k];
+    }
+    sum
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn l2sq_avx2_inner(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 32 <= n {
+        for (j, s) in acc.iter_mut().enumerate() {
+            // SAFETY: i + 8 * j + 8 <= i + 32 <= n, inside both slices.
+            let (x, y) = unsafe {
+                (
+                    _mm256_loadu_ps(pa.add(i + 8 * j)),
+                    _mm256_loadu_ps(pb.add(i + 8 * j)),
+                )
+            };
+            let d = _mm256_sub_ps(x, y);
+            *s = _mm256_fmadd_ps(d, d, *s);
+        }
+        i += 32;
+    }
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n, inside both slices.
+        let (x, y) = unsafe { (_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i))) };
+        let d = _mm256_sub_ps(x, y);
+        acc[0] = _mm256_fmadd_ps(d, d, acc[0]);
+        i += 8;
+    }
+    let s01 = std::arch::x86_64::_mm256_add_ps(acc[0], acc[1]);
+    let s23 = std::arch::x86_64::_mm256_add_ps(acc[2], acc[3]);
+    let mut sum = hsum256(std::arch::x86_64::_mm256_add_ps(s01, s23));
+    for k in i..n {
+        let d = a[k] - b[k];
+        sum += d * d;
+    }
+    sum
+}
+
+/// Inner product, AVX2 + FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    dot_avx2_inner(a, b)
+}
+
+/// Cosine distance `1 - dot`, AVX2 + FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn cosine_avx2(a: &[f32], b: &[f32]) -> f32 {
+    1.0 - dot_avx2_inner(a, b)
+}
+
+/// Negated inner product, AVX2 + FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn neg_dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    -dot_avx2_inner(a, b)
+}
+
+/// Squared L2, AVX2 + FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn l2sq_avx2(a: &[f32], b: &[f32]) -> f32 {
+    l2sq_avx2_inner(a, b)
+}
+
+/// Mask with the low `r` bits set, `r < 16`.
+#[inline]
+fn tail_mask(r: usize) -> u16 {
+    ((1u32 << r) - 1) as u16
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn dot_avx512_inner(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc: [__m512; 4] = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 64 <= n {
+        for (j, s) in acc.iter_mut().enumerate() {
+            // SAFETY: i + 16 * j + 16 <= i + 64 <= n, inside both slices.
+            let (x, y) = unsafe {
+                (
+                    _mm512_loadu_ps(pa.add(i + 16 * j)),
+                    _mm512_loadu_ps(pb.add(i + 16 * j)),
+                )
+            };
+            *s = _mm512_fmadd_ps(x, y, *s);
+        }
+        i += 64;
+    }
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n, inside both slices.
+        let (x, y) = unsafe { (_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i))) };
+        acc[1] = _mm512_fmadd_ps(x, y, acc[1]);
+        i += 16;
+    }
+    if i < n {
+        let m = tail_mask(n - i);
+        // SAFETY: the mask enables only lanes i..n, inside both slices; masked lanes are not read.
+        let (x, y) = unsafe {
+            (
+                _mm512_maskz_loadu_ps(m, pa.add(i)),
+                _mm512_maskz_loadu_ps(m, pb.add(i)),
+            )
+        };
+        acc[2] = _mm512_fmadd_ps(x, y, acc[2]);
+    }
+    let s = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+    _mm512_reduce_add_ps(s)
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn l2sq_avx512_inner(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc: [__m512; 4] = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 64 <= n {
+        for (j, s) in acc.iter_mut().enumerate() {
+            // SAFETY: i + 16 * j + 16 <= i + 64 <= n, inside both slices.
+            let (x, y) = unsafe {
+                (
+                    _mm512_loadu_ps(pa.add(i + 16 * j)),
+                    _mm512_loadu_ps(pb.add(i + 16 * j)),
+                )
+            };
+            let d = _mm512_sub_ps(x, y);
+            *s = _mm512_fmadd_ps(d, d, *s);
+        }
+        i += 64;
+    }
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n, inside both slices.
+        let (x, y) = unsafe { (_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i))) };
+        let d = _mm512_sub_ps(x, y);
+        acc[1] = _mm512_fmadd_ps(d, d, acc[1]);
+        i += 16;
+    }
+    if i < n {
+        let m = tail_mask(n - i);
+        // SAFETY: the mask enables only lanes i..n, inside both slices; masked lanes are not read.
+        let (x, y) = unsafe {
+            (
+                _mm512_maskz_loadu_ps(m, pa.add(i)),
+                _mm512_maskz_loadu_ps(m, pb.add(i)),
+            )
+        };
+        let d = _mm512_sub_ps(x, y);
+        acc[2] = _mm512_fmadd_ps(d, d, acc[2]);
+    }
+    let s = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+    _mm512_reduce_add_ps(s)
+}
+
+/// Inner product, AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(super) fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
+    dot_avx512_inner(a, b)
+}
+
+/// Cosine distance `1 - dot`, AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(super) fn cosine_avx512(a: &[f32], b: &[f32]) -> f32 {
+    1.0 - dot_avx512_inner(a, b)
+}
+
+/// Negated inner product, AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(super) fn neg_dot_avx512(a: &[f32], b: &[f32]) -> f32 {
+    -dot_avx512_inner(a, b)
+}
+
+/// Squared L2, AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(super) fn l2sq_avx512(a: &[f32], b: &[f32]) -> f32 {
+    l2sq_avx512_inner(a, b)
+}
+
+/// Hamming distance with the POPCNT instruction.
+#[target_feature(enable = "popcnt")]
+pub(super) fn hamming_popcnt(a: &[u64], b: &[u64]) -> u32 {
+    a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
+}
+
+/// `(|a & b|, |a | b|)` with the POPCNT instruction.
+#[target_feature(enable = "popcnt")]
+pub(super) fn and_or_counts_popcnt(a: &[u64], b: &[u64]) -> (u32, u32) {
+    a.iter().zip(b).fold((0, 0), |(i, u), (x, y)| {
+        (i + (x & y).count_ones(), u + (x | y).count_ones())
+    })
+}
+
+/// Hints the CPU to pull the first cache lines of `v` into L1.
+#[inline(always)]
+pub(super) fn prefetch(v: &[f32]) {
+    let p = v.as_ptr().cast::<i8>();
+    // SAFETY: a prefetch is only a hint and never faults; SSE is part of the x86_64 baseline.
+    unsafe { _mm_prefetch::<_MM_HINT_T0>(p) };
+    // The next lines too: the hardware prefetcher takes over after a few.
+    let lines = (v.len() / 16).min(4);
+    for line in 1..lines {
+        // SAFETY: as above; line * 64 < v.len() * 4 bytes, so the address is inside `v`.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(line * 64)) };
+    }
+}

@@ -1,0 +1,192 @@
+//! Memory layout of the graph, modelled on hnswlib: vectors in one
+//! contiguous array indexed by id, level-0 links in one flat array of fixed
+//! stride, upper-level links in one arena addressed by a per-node offset.
+//!
+//! A link list is `[count, n_1, .., n_max]` of `AtomicU32`. Writers hold the
+//! node's lock, store the entries, then store the count with `Release`;
+//! readers load the count with `Acquire` and the entries without a lock. A
+//! reader racing a writer may see a mix of the old and the new list, but
+//! every entry it sees is the id of a node that is present, so a search
+//! stays correct (as in hnswlib).
+
+use super::visited::VisitedPool;
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+/// Flag bit: the slot holds a vector.
+pub(super) const PRESENT: u8 = 1;
+/// Flag bit: the point was deleted; it is traversed but never returned.
+pub(super) const DELETED: u8 = 2;
+/// Offset value of a node without upper levels.
+pub(super) const NO_UPPER: u32 = u32::MAX;
+/// Entry value of an empty graph.
+pub(super) const NO_ENTRY: u64 = u64::MAX;
+/// Highest level a node may get (level draws beyond it are clamped).
+pub(super) const MAX_LEVEL: u8 = 31;
+
+/// The whole index state. Mutated in place only through `&mut` (under the
+/// index's write lock); links, flags and the entry point also change through
+/// atomics under the read lock.
+pub(crate) struct Graph {
+    pub(super) dim: usize,
+    /// Links per node on levels >= 1.
+    pub(super) m: usize,
+    /// Links per node on level 0 (`2 * m`).
+    pub(super) m0: usize,
+    pub(super) ef_construction: usize,
+    /// Number of slots (ids `0..capacity`).
+    pub(super) capacity: usize,
+    pub(super) vectors: Vec<f32>,
+    pub(super) levels: Vec<u8>,
+    pub(super) flags: Vec<AtomicU8>,
+    pub(super) links0: Vec<AtomicU32>,
+    pub(super) upper_offset: Vec<u32>,
+    pub(super) upper: Vec<AtomicU32>,
+    pub(super) locks: Vec<Mutex<()>>,
+    /// `(level << 32) | node`, or `NO_ENTRY`.
+    pub(super) entry: AtomicU64,
+    /// Held by an insert that may raise the top level, for its whole link phase.
+    pub(super) entry_lock: Mutex<()>,
+    pub(super) present: AtomicUsize,
+    pub(super) deleted: AtomicUsize,
+    pub(super) visited: VisitedPool,
+}
+
+impl Graph {
+    pub(super) fn new(dim: usize, m: usize, ef_construction: usize) -> Self {
+        let m = m.max(2);
+        Graph {
+            dim,
+            m,
+            m0: 2 * m,
+            ef_construction: ef_construction.max(1),
+            capacity: 0,
+            vectors: Vec::new(),
+            levels: Vec::new(),
+            flags: Vec::new(),
+            links0: Vec::new(),
+            upper_offset: Vec::new(),
+            upper: Vec::new(),
+            locks: Vec::new(),
+            entry: AtomicU64::new(NO_ENTRY),
+            entry_lock: Mutex::new(()),
+            present: AtomicUsize::new(0),
+            deleted: AtomicUsize::new(0),
+            visited: VisitedPool::new(),
+        }
+    }
+
+    /// Grows every per-node array to hold ids `0..capacity`.
+    pub(super) fn grow(&mut self, capacity: usize) {
+        if capacity <= self.capacity {
+            return;
+        }
+        self.vectors.resize(capacity * self.dim, 0.0);
+        self.levels.resize(capacity, 0);
+        self.flags.resize_with(capacity, || AtomicU8::new(0));
+        self.links0
+            .resize_with(capacity * (self.m0 + 1), || AtomicU32::new(0));
+        self.upper_offset.resize(capacity, NO_UPPER);
+        self.locks.resize_with(capacity, || Mutex::new(()));
+        self.capacity = capacity;
+    }
+
+    /// Gives `id` room for links on levels `1..=level` (no-op for level 0 or
+    /// when it has room already).
+    pub(super) fn alloc_upper(&mut self, id: u32, level: u8) {
+        let i = id as usize;
+        if level == 0 || self.upper_offset[i] != NO_UPPER && self.levels[i] >= level {
+            return;
+        }
+        let offset = self.upper.len();
+        self.upper
+            .resize_with(offset + level as usize * (self.m + 1), || AtomicU32::new(0));
+        self.upper_offset[i] = u32::try_from(offset).unwrap_or(NO_UPPER);
+        self.levels[i] = level;
+    }
+
+    #[inline(always)]
+    pub(super) fn vector(&self, id: u32) -> &[f32] {
+        let start = id as usize * self.dim;
+        &self.vectors[start..start + self.dim]
+    }
+
+    /// The link list of `id` on `level`: `[count, entries..]`.
+    #[inline(always)]
+    pub(super) fn links(&self, id: u32, level: usize) -> &[AtomicU32] {
+        if level == 0 {
+            let stride = self.m0 + 1;
+            let start = id as usize * stride;
+            &self.links0[start..start + stride]
+        } else {
+            let stride = self.m + 1;
+            let base = self.upper_offset[id as usize] as usize;
+            let start = base + (level - 1) * stride;
+            self.upper.get(start..start + stride).unwrap_or(&[])
+        }
+    }
+
+    /// Copies the current neighbours of `id` on `level` into `out`.
+    #[inline]
+    pub(super) fn read_links(&self, id: u32, level: usize, out: &mut Vec<u32>) {
+        out.clear();
+        let list = self.links(id, level);
+        let Some((count, entries)) = list.split_first() else {
+            return;
+        };
+        let n = (count.load(Ordering::Acquire) as usize).min(entries.len());
+        out.extend(entries[..n].iter().map(|e| e.load(Ordering::Relaxed)));
+    }
+
+    /// Replaces the neighbours of `id` on `level`; the caller holds `id`'s lock.
+    pub(super) fn write_links(&self, id: u32, level: usize, neighbors: &[u32]) {
+        let list = self.links(id, level);
+        let Some((count, entries)) = list.split_first() else {
+            return;
+        };
+        let n = neighbors.len().min(entries.len());
+        for (slot, &v) in entries.iter().zip(&neighbors[..n]) {
+            slot.store(v, Ordering::Relaxed);
+        }
+        count.store(n as u32, Ordering::Release);
+    }
+
+    #[inline(always)]
+    pub(super) fn flag(&self, id: u32) -> u8 {
+        self.flags
+            .get(id as usize)
+            .map_or(0, |f| f.load(Ordering::Relaxed))
+    }
+
+    #[inline(always)]
+    pub(super) fn is_live(&self, id: u32) -> bool {
+        self.flag(id) & (PRESENT | DELETED) == PRESENT
+    }
+
+    pub(super) fn entry(&self) -> Option<(u32, usize)> {
+        let e = self.entry.load(Ordering::Acquire);
+        (e != NO_ENTRY).then_some(((e & 0xffff_ffff) as u32, (e >> 32) as usize))
+    }
+
+    pub(super) fn set_entry(&self, id: u32, level: usize) {
+        self.entry
+            .store(((level as u64) << 32) | u64::from(id), Ordering::Release);
+    }
+
+    pub(super) fn live(&self) -> usize {
+        self.present
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.deleted.load(Ordering::Relaxed))
+    }
+
+    pub(super) fn memory_bytes(&self) -> usize {
+        self.vectors.capacity() * 4
+            + self.levels.capacity()
+            + self.flags.capacity()
+            + self.links0.capacity() * 4
+            + self.upper_offset.capacity() * 4
+            + self.upper.capacity() * 4
+            + self.locks.capacity() * std::mem::size_of::<Mutex<()>>()
+            + self.visited.memory_bytes()
+    }
+}

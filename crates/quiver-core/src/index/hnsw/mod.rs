@@ -1,0 +1,308 @@
+//! HNSW: the hierarchical navigable small-world graph index.
+//!
+//! - `graph.rs`: memory layout (hnswlib-like: contiguous vectors, a flat
+//!   level-0 link array, an arena for upper levels) and the link-list
+//!   protocol between lock-free readers and locked writers.
+//! - `build.rs`: level draws, linking with Malkov's heuristic, parallel build.
+//! - `search.rs`: greedy descent and the `ef`-wide beam search.
+//! - `visited.rs`: pooled per-search scratch (epoch visited lists, heaps).
+//! - `persist.rs`: the checkpoint file.
+//!
+//! # Concurrency
+//!
+//! One `RwLock` guards the graph. Searches, deletes and the link phase of an
+//! insert hold it shared; link lists change under per-node locks (see
+//! `graph.rs`). An insert holds it exclusively only to copy its vector in
+//! (and grow the arrays), then downgrades. A rebuild (after too many
+//! tombstones) holds it exclusively for its whole run. Lock order: the
+//! graph lock, then `entry_lock`, then one node lock at a time.
+
+mod build;
+mod graph;
+mod persist;
+mod search;
+mod visited;
+
+use crate::distance::Metric;
+use crate::index::Neighbor;
+use graph::{DELETED, Graph, PRESENT};
+use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+/// Rebuild the graph once at least this many points are tombstones...
+const REBUILD_MIN_DELETED: usize = 64;
+/// ...and they are at least this fraction of the points in the graph.
+const REBUILD_DELETED_RATIO: f64 = 0.3;
+
+/// HNSW parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HnswConfig {
+    /// Links per node on the upper levels; level 0 keeps `2 * m`.
+    pub m: usize,
+    /// Beam width while linking a new node.
+    pub ef_construction: usize,
+    /// Seed of the level draws; a single-threaded build is deterministic.
+    pub seed: u64,
+}
+
+impl Default for HnswConfig {
+    fn default() -> Self {
+        HnswConfig {
+            m: 16,
+            ef_construction: 200,
+            seed: 0x5eed_f00d,
+        }
+    }
+}
+
+/// An HNSW index over internal `u32` ids (dense ids keep it small: arrays
+/// are indexed by id). `Send + Sync`; every method takes `&self`, so
+/// searches run while other threads insert or delete.
+pub struct Hnsw {
+    dim: usize,
+    metric: Metric,
+    config: HnswConfig,
+    graph: RwLock<Graph>,
+    rng: Mutex<SmallRng>,
+}
+
+impl Hnsw {
+    /// An empty index for vectors of `dimension` floats.
+    pub fn new(dimension: usize, metric: Metric, config: HnswConfig) -> Self {
+        Hnsw {
+            dim: dimension,
+            metric,
+            config,
+            graph: RwLock::new(Graph::new(dimension, config.m, config.ef_construction)),
+            rng: Mutex::new(SmallRng::seed_from_u64(config.seed)),
+        }
+    }
+
+    /// Builds an index from `items` in parallel over all threads of the
+    /// current rayon pool. Vectors must already be preprocessed
+    /// ([`Metric::preprocess`]). Items whose length is not `dimension` are
+    /// skipped (callers validate first); a repeated id keeps its last vector.
+    /// With a one-thread pool the result depends only on the items and the seed.
+    pub fn build(
+        dimension: usize,
+        metric: Metric,
+        config: HnswConfig,
+        items: &[(u32, &[f32])],
+    ) -> Self {
+        Hnsw::build_with_progress(dimension, metric, config, items, None)
+    }
+
+    /// [`Hnsw::build`], calling `progress(points_linked)` from the build
+    /// threads every thousand or so points and once at the end.
+    pub fn build_with_progress(
+        dimension: usize,
+        metric: Metric,
+        config: HnswConfig,
+        items: &[(u32, &[f32])],
+        progress: Option<&(dyn Fn(usize) + Sync)>,
+    ) -> Self {
+        let index = Hnsw::new(dimension, metric, config);
+        {
+            let mut g = index.graph.write();
+            let mut rng = index.rng.lock();
+            g.fill(metric.kernel(), items, &mut rng, progress);
+        }
+        index
+    }
+
+    /// The dimension of the vectors.
+    pub fn dimension(&self) -> usize {
+        self.dim
+    }
+
+    /// The metric the graph was built for.
+    pub fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    /// The parameters.
+    pub fn config(&self) -> HnswConfig {
+        self.config
+    }
+
+    /// Inserts `vector` (preprocessed) as `id`, or replaces the vector of an
+    /// existing or deleted `id` and re-links it. Thread-safe.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::DimensionMismatch`] when `vector.len()` is not the
+    /// index dimension; nothing changes then.
+    pub fn insert(&self, id: u32, vector: &[f32]) -> crate::Result<()> {
+        if vector.len() != self.dim {
+            return Err(crate::Error::DimensionMismatch {
+                expected: self.dim,
+                got: vector.len(),
+            });
+        }
+        let mut g = self.graph.write();
+        let i = id as usize;
+        if i >= g.capacity {
+            let grown = (g.capacity + g.capacity / 2).max(i + 1).max(64);
+            g.grow(grown);
+        }
+        g.vectors[i * self.dim..(i + 1) * self.dim].copy_from_slice(vector);
+        let flag = g.flags[i].load(Ordering::Relaxed);
+        if flag & PRESENT == 0 {
+            let level = build::draw_level(&mut self.rng.lock(), g.m);
+            g.alloc_upper(id, level);
+            g.levels[i] = level;
+            g.flags[i].store(PRESENT, Ordering::Release);
+            g.present.fetch_add(1, Ordering::Relaxed);
+        } else if flag & DELETED != 0 {
+            g.flags[i].store(PRESENT, Ordering::Release);
+            g.deleted.fetch_sub(1, Ordering::Relaxed);
+        }
+        let g = RwLockWriteGuard::downgrade(g);
+        let mut s = g.visited.take(g.capacity);
+        g.link(self.metric.kernel(), id, &mut s);
+        g.visited.give(s);
+        Ok(())
+    }
+
+    /// Marks `id` deleted: it is never returned again but still routes
+    /// searches. Past a tombstone ratio the graph is rebuilt from the live
+    /// points (searches wait for that). Unknown ids are ignored.
+    pub fn delete(&self, id: u32) {
+        let rebuild = {
+            let g = self.graph.read();
+            let Some(f) = g.flags.get(id as usize) else {
+                return;
+            };
+            let old = f.fetch_or(DELETED, Ordering::AcqRel);
+            if old & PRESENT == 0 {
+                f.store(old, Ordering::Release);
+                return;
+            }
+            if old & DELETED != 0 {
+                return;
+            }
+            let deleted = g.deleted.fetch_add(1, Ordering::Relaxed) + 1;
+            let present = g.present.load(Ordering::Relaxed);
+            deleted >= REBUILD_MIN_DELETED
+                && deleted as f64 >= REBUILD_DELETED_RATIO * present as f64
+        };
+        if rebuild {
+            self.rebuild();
+        }
+    }
+
+    /// Rebuilds the graph from the live points, dropping tombstones.
+    fn rebuild(&self) {
+        let mut g = self.graph.write();
+        let dim = self.dim;
+        let live: Vec<u32> = (0..g.capacity as u32).filter(|&i| g.is_live(i)).collect();
+        let items: Vec<(u32, &[f32])> = live.iter().map(|&i| (i, g.vector(i))).collect();
+        let mut fresh = Graph::new(dim, self.config.m, self.config.ef_construction);
+        let mut rng = SmallRng::seed_from_u64(self.config.seed);
+        // A private pool: threads of the global pool may be blocked on this
+        // graph's lock, and waiting for them would deadlock.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+            Ok(pool) => pool.install(|| fresh.fill(self.metric.kernel(), &items, &mut rng, None)),
+            Err(e) => {
+                tracing::warn!(error = %e, "hnsw rebuild skipped: no thread pool");
+                return;
+            }
+        }
+        drop(items);
+        fresh.grow(g.capacity);
+        *g = fresh;
+    }
+
+    /// True when `id` is present and not deleted.
+    pub fn contains(&self, id: u32) -> bool {
+        self.graph.read().is_live(id)
+    }
+
+    /// Number of live (present, not deleted) points.
+    pub fn len(&self) -> usize {
+        self.graph.read().live()
+    }
+
+    /// True when there is no live point.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The stored (preprocessed) vector of a live `id`.
+    pub fn vector(&self, id: u32) -> Option<Vec<f32>> {
+        let g = self.graph.read();
+        g.is_live(id).then(|| g.vector(id).to_vec())
+    }
+
+    /// The `k` nearest live points to `query` (preprocessed), best first,
+    /// searching with beam width `max(ef, k)`. With `allow`, every node is
+    /// traversed but only allowed ones are returned, and the search widens
+    /// until it has `k` of them or has seen the whole connected graph, so it
+    /// returns `min(k, live allowed points)` when the graph is connected.
+    /// A query of the wrong dimension gets no results.
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        allow: Option<&(dyn Fn(u32) -> bool + Sync)>,
+    ) -> Vec<Neighbor> {
+        let g = self.graph.read();
+        g.knn(self.metric.kernel(), query, k, ef, allow)
+    }
+
+    /// Atomic checkpoint: writes `path` with a temporary file, fsync, rename
+    /// and directory fsync. `tag` is stored and returned by [`Hnsw::load`].
+    ///
+    /// # Errors
+    ///
+    /// Any I/O error; `path` is then unchanged.
+    pub fn save(&self, path: &Path, tag: u64) -> std::io::Result<()> {
+        let g = self.graph.read();
+        persist::save(&g, self.metric, self.config, path, tag)
+    }
+
+    /// Loads a checkpoint written by [`Hnsw::save`] with one sequential read.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidData` when the file is truncated, fails its checksum, is for
+    /// another dimension or metric, or is inconsistent; other I/O errors as
+    /// they come.
+    pub fn load(path: &Path, dimension: usize, metric: Metric) -> std::io::Result<(Self, u64)> {
+        let (graph, config, tag) = persist::load(path, dimension, metric)?;
+        let index = Hnsw {
+            dim: dimension,
+            metric,
+            config,
+            graph: RwLock::new(graph),
+            rng: Mutex::new(SmallRng::seed_from_u64(config.seed ^ tag)),
+        };
+        Ok((index, tag))
+    }
+
+    /// Bytes of memory the index holds (vectors, links, per-node state and
+    /// pooled search scratch).
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + self.graph.read().memory_bytes()
+    }
+}
+
+impl std::fmt::Debug for Hnsw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hnsw")
+            .field("dim", &self.dim)
+            .field("metric", &self.metric)
+            .field("config", &self.config)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests;

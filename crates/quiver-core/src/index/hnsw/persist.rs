@@ -1,0 +1,380 @@
+//! The graph checkpoint file: written atomically, read back with one
+//! sequential read and fully validated before use.
+
+use super::HnswConfig;
+use super::graph::{DELETED, Graph, MAX_LEVEL, NO_ENTRY, NO_UPPER, PRESENT};
+use crate::distance::Metric;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+const MAGIC: &[u8; 8] = b"QVHNSW\0\x01";
+const HEADER_LEN: usize = 8 + 4 + 4 + 4 + 4 + 8 + 8 + 8 + 8 + 8;
+
+fn metric_code(m: Metric) -> u32 {
+    match m {
+        Metric::Cosine => 0,
+        Metric::Euclid => 1,
+        Metric::Dot => 2,
+    }
+}
+
+struct CrcWriter<W: Write> {
+    inner: W,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> Write for CrcWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+/// Writes the checkpoint atomically. Layout, little-endian:
+///
+/// | field | type | meaning |
+/// |---|---|---|
+/// | magic | `[u8; 8]` | `QVHNSW\0` + format version 1 |
+/// | dim | u32 | vector dimension |
+/// | metric | u32 | 0 Cosine, 1 Euclid, 2 Dot |
+/// | m | u32 | links per upper level (level 0 keeps `2m`) |
+/// | ef_construction | u32 | build beam width |
+/// | seed | u64 | level-draw seed |
+/// | tag | u64 | caller's opaque checkpoint tag |
+/// | capacity | u64 | slots (ids `0..capacity`) |
+/// | entry | u64 | `(level << 32) \| id`, or `u64::MAX` when empty |
+/// | upper_len | u64 | u32 words in the upper-level arena |
+/// | levels | `[u8; capacity]` | top level of each slot |
+/// | flags | `[u8; capacity]` | bit 0 present, bit 1 deleted |
+/// | upper_offset | `[u32; capacity]` | arena offset, `u32::MAX` for level 0 |
+/// | links0 | `[u32; capacity * (2m + 1)]` | level-0 lists `[count, ids..]` |
+/// | upper | `[u32; upper_len]` | upper lists `[count, ids..]`, `m + 1` words per level |
+/// | vectors | `[f32; capacity * dim]` | vectors by id |
+/// | crc | u32 | CRC-32 of every byte before it |
+pub(super) fn save(
+    g: &Graph,
+    metric: Metric,
+    config: HnswConfig,
+    path: &Path,
+    tag: u64,
+) -> io::Result<()> {
+    let tmp = tmp_path(path);
+    let result = write_file(g, metric, config, &tmp, tag).and_then(|()| {
+        fs::rename(&tmp, path)?;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        File::open(dir)?.sync_all()
+    });
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn write_file(
+    g: &Graph,
+    metric: Metric,
+    config: HnswConfig,
+    tmp: &Path,
+    tag: u64,
+) -> io::Result<()> {
+    let file = File::create(tmp)?;
+    let mut w = CrcWriter {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        crc: crc32fast::Hasher::new(),
+    };
+    let too_big = || {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "hnsw parameter does not fit the file format",
+        )
+    };
+    w.write_all(MAGIC)?;
+    w.write_all(&u32::try_from(g.dim).map_err(|_| too_big())?.to_le_bytes())?;
+    w.write_all(&metric_code(metric).to_le_bytes())?;
+    w.write_all(&u32::try_from(g.m).map_err(|_| too_big())?.to_le_bytes())?;
+    w.write_all(
+        &u32::try_from(g.ef_construction)
+            .map_err(|_| too_big())?
+            .to_le_bytes(),
+    )?;
+    w.write_all(&config.seed.to_le_bytes())?;
+    w.write_all(&tag.to_le_bytes())?;
+    w.write_all(&(g.capacity as u64).to_le_bytes())?;
+    w.write_all(&g.entry.load(Ordering::Acquire).to_le_bytes())?;
+    w.write_all(&(g.upper.len() as u64).to_le_bytes())?;
+    w.write_all(&g.levels)?;
+    let flags: Vec<u8> = g.flags.iter().map(|f| f.load(Ordering::Relaxed)).collect();
+    w.write_all(&flags)?;
+    let mut buf = Vec::with_capacity(1 << 16);
+    let mut put_u32s =
+        |w: &mut CrcWriter<_>, it: &mut dyn Iterator<Item = u32>| -> io::Result<()> {
+            buf.clear();
+            for v in it {
+                buf.extend_from_slice(&v.to_le_bytes());
+                if buf.len() >= 1 << 16 {
+                    w.write_all(&buf)?;
+                    buf.clear();
+                }
+            }
+            w.write_all(&buf)
+        };
+    put_u32s(&mut w, &mut g.upper_offset.iter().copied())?;
+    put_u32s(
+        &mut w,
+        &mut g.links0.iter().map(|a| a.load(Ordering::Relaxed)),
+    )?;
+    put_u32s(
+        &mut w,
+        &mut g.upper.iter().map(|a| a.load(Ordering::Relaxed)),
+    )?;
+    put_u32s(&mut w, &mut g.vectors.iter().map(|f| f.to_bits()))?;
+    let crc = w.crc.clone().finalize();
+    let mut inner = w.inner;
+    inner.write_all(&crc.to_le_bytes())?;
+    let file = inner.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()
+}
+
+fn corrupt(path: &Path, detail: impl std::fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{}: {detail}", path.display()),
+    )
+}
+
+/// A bounds-checked little-endian reader over the file bytes.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    path: &'a Path,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize, what: &str) -> io::Result<&'a [u8]> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
+        let Some(end) = end else {
+            return Err(corrupt(
+                self.path,
+                format_args!("truncated reading {what} at byte {}", self.pos),
+            ));
+        };
+        let s = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn u32(&mut self, what: &str) -> io::Result<u32> {
+        let b = self.take(4, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self, what: &str) -> io::Result<u64> {
+        let b = self.take(8, what)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+    fn u32s(&mut self, n: usize, what: &str) -> io::Result<impl Iterator<Item = u32> + 'a> {
+        let len = n
+            .checked_mul(4)
+            .ok_or_else(|| corrupt(self.path, format_args!("{what} too large")))?;
+        let b = self.take(len, what)?;
+        Ok(b.chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+    }
+}
+
+pub(super) fn load(
+    path: &Path,
+    dimension: usize,
+    metric: Metric,
+) -> io::Result<(Graph, HnswConfig, u64)> {
+    let bytes = fs::read(path)?;
+    if bytes.len() < HEADER_LEN + 4 {
+        return Err(corrupt(
+            path,
+            format_args!("file of {} bytes is shorter than the header", bytes.len()),
+        ));
+    }
+    let (body, crc_bytes) = bytes.split_at(bytes.len() - 4);
+    let stored = u32::from_le_bytes([crc_bytes[0], crc_bytes[1], crc_bytes[2], crc_bytes[3]]);
+    if crc32fast::hash(body) != stored {
+        return Err(corrupt(
+            path,
+            "checksum mismatch (file damaged or truncated)",
+        ));
+    }
+    let mut c = Cursor {
+        bytes: body,
+        pos: 0,
+        path,
+    };
+    if c.take(8, "magic")? != MAGIC {
+        return Err(corrupt(
+            path,
+            "not an hnsw checkpoint (bad magic or version)",
+        ));
+    }
+    let dim = c.u32("dim")? as usize;
+    if dim != dimension {
+        return Err(corrupt(
+            path,
+            format_args!("file has dimension {dim}, expected {dimension}"),
+        ));
+    }
+    let code = c.u32("metric")?;
+    if code != metric_code(metric) {
+        return Err(corrupt(
+            path,
+            format_args!("file has metric code {code}, expected {metric:?}"),
+        ));
+    }
+    let m = c.u32("m")? as usize;
+    let ef_construction = c.u32("ef_construction")? as usize;
+    if !(2..=1 << 16).contains(&m) || ef_construction == 0 {
+        return Err(corrupt(
+            path,
+            format_args!("bad parameters m={m} ef_construction={ef_construction}"),
+        ));
+    }
+    let seed = c.u64("seed")?;
+    let tag = c.u64("tag")?;
+    let capacity =
+        usize::try_from(c.u64("capacity")?).map_err(|_| corrupt(path, "capacity too large"))?;
+    if capacity > u32::MAX as usize + 1 {
+        return Err(corrupt(
+            path,
+            format_args!("capacity {capacity} exceeds the id space"),
+        ));
+    }
+    let entry = c.u64("entry")?;
+    let upper_len =
+        usize::try_from(c.u64("upper_len")?).map_err(|_| corrupt(path, "arena too large"))?;
+    let m0 = 2 * m;
+    // Check the total size before allocating anything, so a damaged count
+    // cannot ask for a huge allocation.
+    let need = capacity
+        .checked_mul(2 + 4 + 4 * (m0 + 1) + 4 * dim)
+        .and_then(|n| n.checked_add(upper_len.checked_mul(4)?))
+        .and_then(|n| n.checked_add(HEADER_LEN));
+    if need != Some(body.len()) {
+        return Err(corrupt(
+            path,
+            format_args!("file size {} does not match its header", bytes.len()),
+        ));
+    }
+    let mut g = Graph::new(dim, m, ef_construction);
+    g.levels = c.take(capacity, "levels")?.to_vec();
+    let flags = c.take(capacity, "flags")?;
+    g.upper_offset = c.u32s(capacity, "upper offsets")?.collect();
+    g.links0 = c
+        .u32s(capacity * (m0 + 1), "level-0 links")?
+        .map(AtomicU32::new)
+        .collect();
+    g.upper = c
+        .u32s(upper_len, "upper links")?
+        .map(AtomicU32::new)
+        .collect();
+    g.vectors = c
+        .u32s(capacity * dim, "vectors")?
+        .map(f32::from_bits)
+        .collect();
+    g.capacity = capacity;
+    g.locks = (0..capacity).map(|_| parking_lot::Mutex::new(())).collect();
+
+    let mut present = 0usize;
+    let mut deleted = 0usize;
+    for (i, &f) in flags.iter().enumerate() {
+        if f & !(PRESENT | DELETED) != 0 || (f & DELETED != 0 && f & PRESENT == 0) {
+            return Err(corrupt(path, format_args!("bad flags {f:#x} of slot {i}")));
+        }
+        present += usize::from(f & PRESENT != 0);
+        deleted += usize::from(f & DELETED != 0);
+        let level = g.levels[i];
+        let off = g.upper_offset[i];
+        let ok = if level > MAX_LEVEL || (f & PRESENT == 0 && level != 0) {
+            false
+        } else if level == 0 {
+            off == NO_UPPER
+        } else {
+            (off as usize)
+                .checked_add(level as usize * (m + 1))
+                .is_some_and(|end| off != NO_UPPER && end <= upper_len)
+        };
+        if !ok {
+            return Err(corrupt(
+                path,
+                format_args!("slot {i}: level {level} with arena offset {off}"),
+            ));
+        }
+    }
+    g.flags = flags.iter().map(|&f| AtomicU8::new(f)).collect();
+    let check_list = |list: &[AtomicU32], what: &str, i: usize| -> io::Result<()> {
+        let Some((count, entries)) = list.split_first() else {
+            return Err(corrupt(path, format_args!("slot {i}: missing {what} list")));
+        };
+        let n = count.load(Ordering::Relaxed) as usize;
+        if n > entries.len() {
+            return Err(corrupt(
+                path,
+                format_args!("slot {i}: {what} count {n} over {}", entries.len()),
+            ));
+        }
+        for e in &entries[..n] {
+            let e = e.load(Ordering::Relaxed);
+            if e as usize >= capacity || flags[e as usize] & PRESENT == 0 {
+                return Err(corrupt(
+                    path,
+                    format_args!("slot {i}: {what} link to absent node {e}"),
+                ));
+            }
+        }
+        Ok(())
+    };
+    for (i, &f) in flags.iter().enumerate() {
+        let id = i as u32;
+        if f & PRESENT == 0 {
+            continue;
+        }
+        check_list(g.links(id, 0), "level-0", i)?;
+        for l in 1..=g.levels[i] as usize {
+            check_list(g.links(id, l), "upper", i)?;
+        }
+    }
+    if entry != NO_ENTRY {
+        let (id, level) = ((entry & 0xffff_ffff) as usize, (entry >> 32) as usize);
+        if id >= capacity || flags[id] & PRESENT == 0 || g.levels[id] as usize != level {
+            return Err(corrupt(
+                path,
+                format_args!("bad entry point {id} at level {level}"),
+            ));
+        }
+    } else if present != 0 {
+        return Err(corrupt(path, "points present but no entry point"));
+    }
+    g.entry = AtomicU64::new(entry);
+    g.present = AtomicUsize::new(present);
+    g.deleted = AtomicUsize::new(deleted);
+    let config = HnswConfig {
+        m,
+        ef_construction,
+        seed,
+    };
+    Ok((g, config, tag))
+}

@@ -1,0 +1,155 @@
+//! Best-first search over the graph: the greedy descent through the upper
+//! levels and the beam search (`ef` wide) of one level.
+
+use super::graph::Graph;
+use super::visited::Scratch;
+use crate::distance::{DistanceFn, prefetch};
+use crate::index::{Neighbor, Ranked};
+use std::cmp::Reverse;
+
+impl Graph {
+    /// Greedy walk on `level` from `start` to a local minimum of the distance
+    /// to `query`.
+    pub(super) fn greedy(
+        &self,
+        kernel: DistanceFn,
+        query: &[f32],
+        start: Neighbor,
+        level: usize,
+        links: &mut Vec<u32>,
+    ) -> Neighbor {
+        let mut best = start;
+        loop {
+            let mut changed = false;
+            self.read_links(best.id, level, links);
+            for &n in links.iter() {
+                prefetch(self.vector(n));
+            }
+            for &n in links.iter() {
+                let d = kernel.eval(query, self.vector(n));
+                if d < best.distance {
+                    best = Neighbor { id: n, distance: d };
+                    changed = true;
+                }
+            }
+            if !changed {
+                return best;
+            }
+        }
+    }
+
+    /// Greedy descent from the entry point down to `stop_level + 1`; returns
+    /// the start for the beam search on `stop_level`.
+    pub(super) fn descend(
+        &self,
+        kernel: DistanceFn,
+        query: &[f32],
+        entry: (u32, usize),
+        stop_level: usize,
+        links: &mut Vec<u32>,
+    ) -> Neighbor {
+        let (id, top_level) = entry;
+        let mut cur = Neighbor {
+            id,
+            distance: kernel.eval(query, self.vector(id)),
+        };
+        for level in (stop_level + 1..=top_level).rev() {
+            cur = self.greedy(kernel, query, cur, level, links);
+        }
+        cur
+    }
+
+    /// Beam search of width `ef` on `level` from `start`. Every node reached
+    /// is expanded, but only nodes for which `admit` holds enter the result
+    /// heap `s.top` (at most `ef` of them, worst on top). While fewer than
+    /// `ef` nodes are admitted the search does not stop early, so a
+    /// restrictive `admit` widens it up to the whole connected graph.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the hot loop takes its scratch and filter explicitly"
+    )]
+    pub(super) fn search_level(
+        &self,
+        kernel: DistanceFn,
+        query: &[f32],
+        start: Neighbor,
+        ef: usize,
+        level: usize,
+        s: &mut Scratch,
+        admit: impl Fn(u32) -> bool,
+    ) {
+        let ef = ef.max(1);
+        s.visit(start.id);
+        s.candidates.push(Reverse(Ranked(start)));
+        if admit(start.id) {
+            s.top.push(Ranked(start));
+        }
+        let mut bound = if s.top.len() >= ef {
+            s.top.peek().map_or(f32::INFINITY, |w| w.0.distance)
+        } else {
+            f32::INFINITY
+        };
+        while let Some(Reverse(Ranked(c))) = s.candidates.pop() {
+            if c.distance > bound {
+                break;
+            }
+            self.read_links(c.id, level, &mut s.links);
+            s.fresh.clear();
+            for i in 0..s.links.len() {
+                let n = s.links[i];
+                if s.visit(n) {
+                    prefetch(self.vector(n));
+                    s.fresh.push(n);
+                }
+            }
+            for i in 0..s.fresh.len() {
+                let n = s.fresh[i];
+                let d = kernel.eval(query, self.vector(n));
+                if d < bound || s.top.len() < ef {
+                    let nb = Neighbor { id: n, distance: d };
+                    s.candidates.push(Reverse(Ranked(nb)));
+                    if admit(n) {
+                        s.top.push(Ranked(nb));
+                        if s.top.len() > ef {
+                            s.top.pop();
+                        }
+                        if s.top.len() >= ef {
+                            bound = s.top.peek().map_or(f32::INFINITY, |w| w.0.distance);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The `k` nearest live points admitted by `allow`, best first.
+    pub(super) fn knn(
+        &self,
+        kernel: DistanceFn,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        allow: Option<&(dyn Fn(u32) -> bool + Sync)>,
+    ) -> Vec<Neighbor> {
+        let Some(entry) = self.entry() else {
+            return Vec::new();
+        };
+        if k == 0 || query.len() != self.dim {
+            return Vec::new();
+        }
+        let mut s = self.visited.take(self.capacity);
+        let start = self.descend(kernel, query, entry, 0, &mut s.links);
+        let ef = ef.max(k);
+        match allow {
+            None => self.search_level(kernel, query, start, ef, 0, &mut s, |n| self.is_live(n)),
+            Some(f) => self.search_level(kernel, query, start, ef, 0, &mut s, |n| {
+                self.is_live(n) && f(n)
+            }),
+        }
+        let mut out: Vec<Neighbor> = s.top.drain().map(|r| r.0).collect();
+        out.sort_unstable_by(Neighbor::cmp_rank);
+        out.truncate(k);
+        self.visited.give(s);
+        out
+    }
+}

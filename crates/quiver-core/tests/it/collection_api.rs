@@ -1,0 +1,348 @@
+//! The collection API end to end: writes, reads, payload changes, scroll,
+//! count, field indexes, info, and everything surviving a reopen.
+
+use quiver_core::filter::{FieldType, Filter};
+use quiver_core::{
+    CollectionConfig, Database, Metric, Payload, Point, PointId, PointSelector, ScrollRequest,
+    SearchRequest,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+fn obj(v: serde_json::Value) -> Payload {
+    v.as_object().expect("test fixture").clone()
+}
+
+fn filter(v: serde_json::Value) -> Filter {
+    serde_json::from_value(v).expect("test fixture")
+}
+
+fn ids(points: &[quiver_core::ScoredPoint]) -> Vec<PointId> {
+    points.iter().map(|p| p.id).collect()
+}
+
+#[test]
+fn upsert_get_search_delete_round_trip_and_survive_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let uuid = PointId::Uuid(Uuid::from_u128(42));
+    {
+        let db = Database::open(tmp.path()).unwrap();
+        let c = db
+            .create_collection("c", CollectionConfig::new(2, Metric::Euclid))
+            .unwrap();
+        c.upsert(vec![
+            Point::new(1, vec![0.0, 0.0]).with_payload(obj(json!({"color": "red", "n": 1}))),
+            Point::new(2, vec![1.0, 0.0]).with_payload(obj(json!({"color": "blue", "n": 2}))),
+            Point::new(uuid, vec![5.0, 5.0]),
+        ])
+        .unwrap();
+        let got = c
+            .get(&[PointId::Num(2), PointId::Num(99), uuid], true, true)
+            .unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].id, PointId::Num(2));
+        assert_eq!(got[0].payload, Some(obj(json!({"color": "blue", "n": 2}))));
+        assert_eq!(got[0].vector, Some(vec![1.0, 0.0]));
+        assert_eq!(got[1].payload, Some(Payload::new()));
+
+        let hits = c.search(&SearchRequest::new(vec![0.9, 0.0], 2)).unwrap();
+        assert_eq!(ids(&hits), vec![PointId::Num(2), PointId::Num(1)]);
+        assert!(
+            (hits[0].score - 0.1).abs() < 1e-5,
+            "Euclid score is the L2 distance"
+        );
+        assert!(hits[0].payload.is_none() && hits[0].vector.is_none());
+
+        // Replace point 1: new vector and payload, old ones gone.
+        c.upsert(vec![
+            Point::new(1, vec![1.0, 0.1]).with_payload(obj(json!({"color": "green"}))),
+        ])
+        .unwrap();
+        assert_eq!(c.count(None).unwrap(), 3);
+        let deleted = c
+            .delete(&PointSelector::Ids(vec![PointId::Num(2), PointId::Num(77)]))
+            .unwrap();
+        assert_eq!(deleted, 1);
+        assert_eq!(c.count(None).unwrap(), 2);
+    }
+    let db = Database::open(tmp.path()).unwrap();
+    let c = db.collection("c").unwrap();
+    assert_eq!(c.count(None).unwrap(), 2);
+    let got = c
+        .get(&[PointId::Num(1), PointId::Num(2)], true, true)
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].vector, Some(vec![1.0, 0.1]));
+    assert_eq!(got[0].payload, Some(obj(json!({"color": "green"}))));
+    let hits = c.search(&SearchRequest::new(vec![1.0, 0.0], 10)).unwrap();
+    assert_eq!(ids(&hits), vec![PointId::Num(1), uuid]);
+}
+
+#[test]
+fn duplicate_ids_in_one_upsert_keep_the_last() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Database::open(tmp.path()).unwrap();
+    let c = db
+        .create_collection("c", CollectionConfig::new(2, Metric::Dot))
+        .unwrap();
+    c.upsert(vec![
+        Point::new(7, vec![1.0, 0.0]).with_payload(obj(json!({"v": 1}))),
+        Point::new(8, vec![0.0, 1.0]),
+        Point::new(7, vec![2.0, 0.0]).with_payload(obj(json!({"v": 2}))),
+    ])
+    .unwrap();
+    assert_eq!(c.count(None).unwrap(), 2);
+    let got = c.get(&[PointId::Num(7)], true, true).unwrap();
+    assert_eq!(got[0].vector, Some(vec![2.0, 0.0]));
+    assert_eq!(got[0].payload, Some(obj(json!({"v": 2}))));
+}
+
+#[test]
+fn cosine_vectors_are_stored_normalised() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Database::open(tmp.path()).unwrap();
+    let c = db
+        .create_collection("c", CollectionConfig::new(2, Metric::Cosine))
+        .unwrap();
+    c.upsert(vec![
+        Point::new(1, vec![3.0, 4.0]),
+        Point::new(2, vec![-1.0, 0.0]),
+    ])
+    .unwrap();
+    let mut req = SearchRequest::new(vec![30.0, 40.0], 2);
+    req.with_vector = true;
+    let hits = c.search(&req).unwrap();
+    assert_eq!(hits[0].id, PointId::Num(1));
+    assert!((hits[0].score - 1.0).abs() < 1e-5);
+    let v = hits[0].vector.clone().unwrap();
+    assert!((v[0] - 0.6).abs() < 1e-6 && (v[1] - 0.8).abs() < 1e-6);
+    assert!((hits[1].score + 0.6).abs() < 1e-5);
+}
+
+#[test]
+fn payload_operations_merge_overwrite_delete_keys_and_clear() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Database::open(tmp.path()).unwrap();
+    let c = db
+        .create_collection("c", CollectionConfig::new(1, Metric::Euclid))
+        .unwrap();
+    c.create_field_index("tag", FieldType::Keyword).unwrap();
+    let points: Vec<Point> = (0..10u64)
+        .map(|i| Point::new(i, vec![i as f32]).with_payload(obj(json!({"tag": "a", "i": i}))))
+        .collect();
+    c.upsert(points).unwrap();
+    let tag_b = filter(json!({"must": [{"key": "tag", "match": {"value": "b"}}]}));
+    let low = filter(json!({"must": [{"key": "i", "range": {"lt": 3}}]}));
+
+    c.set_payload(
+        &PointSelector::Filter(low.clone()),
+        obj(json!({"tag": "b", "x": true})),
+    )
+    .unwrap();
+    assert_eq!(c.count(Some(&tag_b)).unwrap(), 3);
+    let p0 = c.get(&[PointId::Num(0)], true, false).unwrap()[0]
+        .payload
+        .clone()
+        .unwrap();
+    assert_eq!(p0, obj(json!({"tag": "b", "i": 0, "x": true})));
+
+    c.delete_payload_keys(
+        &PointSelector::Ids(vec![PointId::Num(0)]),
+        &["x".into(), "tag".into()],
+    )
+    .unwrap();
+    assert_eq!(c.count(Some(&tag_b)).unwrap(), 2);
+    let p0 = c.get(&[PointId::Num(0)], true, false).unwrap()[0]
+        .payload
+        .clone()
+        .unwrap();
+    assert_eq!(p0, obj(json!({"i": 0})));
+
+    c.overwrite_payload(
+        &PointSelector::Ids(vec![PointId::Num(5)]),
+        obj(json!({"tag": "b"})),
+    )
+    .unwrap();
+    assert_eq!(c.count(Some(&tag_b)).unwrap(), 3);
+    assert_eq!(
+        c.get(&[PointId::Num(5)], true, false).unwrap()[0].payload,
+        Some(obj(json!({"tag": "b"})))
+    );
+
+    c.clear_payload(&PointSelector::Filter(tag_b.clone()))
+        .unwrap();
+    assert_eq!(c.count(Some(&tag_b)).unwrap(), 0);
+    assert_eq!(
+        c.get(&[PointId::Num(1)], true, false).unwrap()[0].payload,
+        Some(Payload::new())
+    );
+
+    // The index follows the payloads across a reopen (checkpoint + replay).
+    c.set_payload(
+        &PointSelector::Ids(vec![PointId::Num(9)]),
+        obj(json!({"tag": "b"})),
+    )
+    .unwrap();
+    drop((c, db));
+    let db = Database::open(tmp.path()).unwrap();
+    let c = db.collection("c").unwrap();
+    assert_eq!(c.count(Some(&tag_b)).unwrap(), 1);
+    let mut req = SearchRequest::new(vec![0.0], 5);
+    req.filter = Some(tag_b);
+    assert_eq!(ids(&c.search(&req).unwrap()), vec![PointId::Num(9)]);
+}
+
+#[test]
+fn scroll_pages_by_id_numbers_then_uuids_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Database::open(tmp.path()).unwrap();
+    let c = db
+        .create_collection("c", CollectionConfig::new(1, Metric::Euclid))
+        .unwrap();
+    let mut points: Vec<Point> = [30u64, 2, 1000, 7, 1]
+        .iter()
+        .map(|&i| Point::new(i, vec![i as f32]).with_payload(obj(json!({"even": i % 2 == 0}))))
+        .collect();
+    points.push(Point::new(Uuid::from_u128(5), vec![0.0]).with_payload(obj(json!({"even": true}))));
+    points.push(Point::new(Uuid::from_u128(1), vec![0.0]));
+    c.upsert(points).unwrap();
+
+    let mut all = Vec::new();
+    let mut req = ScrollRequest::new(2);
+    loop {
+        let page = c.scroll(&req).unwrap();
+        assert!(page.points.len() <= 2);
+        all.extend(page.points.iter().map(|r| r.id));
+        match page.next_offset {
+            Some(next) => req.offset = Some(next),
+            None => break,
+        }
+    }
+    let expected: Vec<PointId> = vec![
+        PointId::Num(1),
+        PointId::Num(2),
+        PointId::Num(7),
+        PointId::Num(30),
+        PointId::Num(1000),
+        PointId::Uuid(Uuid::from_u128(1)),
+        PointId::Uuid(Uuid::from_u128(5)),
+    ];
+    assert_eq!(all, expected);
+
+    let mut req = ScrollRequest::new(10);
+    req.filter = Some(filter(
+        json!({"must": [{"key": "even", "match": {"value": true}}]}),
+    ));
+    req.offset = Some(PointId::Num(3));
+    let page = c.scroll(&req).unwrap();
+    let got: Vec<PointId> = page.points.iter().map(|r| r.id).collect();
+    assert_eq!(
+        got,
+        vec![
+            PointId::Num(30),
+            PointId::Num(1000),
+            PointId::Uuid(Uuid::from_u128(5))
+        ]
+    );
+    assert_eq!(page.next_offset, None);
+    assert_eq!(c.count(req.filter.as_ref()).unwrap(), 4);
+}
+
+#[test]
+fn field_indexes_are_persisted_and_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let db = Database::open(tmp.path()).unwrap();
+        let c = db
+            .create_collection("c", CollectionConfig::new(2, Metric::Euclid))
+            .unwrap();
+        let points: Vec<Point> = (0..50u64)
+            .map(|i| {
+                let payload = if i % 5 == 0 {
+                    json!({})
+                } else {
+                    json!({"k": format!("v{}", i % 3), "n": i})
+                };
+                Point::new(i, vec![i as f32, 0.0]).with_payload(obj(payload))
+            })
+            .collect();
+        c.upsert(points).unwrap();
+        c.create_field_index("k", FieldType::Keyword).unwrap();
+        c.create_field_index("n", FieldType::Integer).unwrap();
+        assert!(c.delete_field_index("n").unwrap());
+        assert!(!c.delete_field_index("n").unwrap());
+        let info = c.info().unwrap();
+        assert_eq!(
+            info.payload_schema,
+            vec![("k".to_owned(), FieldType::Keyword, 40)]
+        );
+        assert_eq!(info.points, 50);
+        assert_eq!(info.indexed_vectors, 50);
+        assert_eq!(info.status, "green");
+        c.flush().unwrap();
+        let info = c.info().unwrap();
+        for component in [
+            "vectors",
+            "payloads",
+            "hnsw",
+            "payload_index",
+            "op_log",
+            "config",
+        ] {
+            assert!(
+                info.disk_bytes.get(component).copied().unwrap_or(0) > 0,
+                "{component}: {info:?}"
+            );
+        }
+        for component in ["hnsw", "payload_index", "id_map"] {
+            assert!(
+                info.ram_bytes.get(component).copied().unwrap_or(0) > 0,
+                "{component}"
+            );
+        }
+        assert!(info.files.iter().any(|(name, _)| name == "ops.log"));
+    }
+    let db = Database::open(tmp.path()).unwrap();
+    let c = db.collection("c").unwrap();
+    let info = c.info().unwrap();
+    assert_eq!(
+        info.payload_schema,
+        vec![("k".to_owned(), FieldType::Keyword, 40)]
+    );
+    let f = filter(json!({"must": [{"key": "k", "match": {"any": ["v1", "v2"]}}]}));
+    let expected = (0..50u64).filter(|i| i % 5 != 0 && i % 3 != 0).count() as u64;
+    assert_eq!(c.count(Some(&f)).unwrap(), expected);
+}
+
+#[test]
+fn compaction_keeps_every_live_point() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Database::open(tmp.path()).unwrap();
+    let c = db
+        .create_collection("c", CollectionConfig::new(4, Metric::Euclid))
+        .unwrap();
+    for round in 0..3u64 {
+        let points: Vec<Point> = (0..200u64)
+            .map(|i| {
+                Point::new(i, vec![(i + round) as f32; 4]).with_payload(obj(json!({"r": round})))
+            })
+            .collect();
+        c.upsert(points).unwrap();
+    }
+    c.delete(&PointSelector::Ids((0..100u64).map(PointId::Num).collect()))
+        .unwrap();
+    let before = c.info().unwrap().disk_bytes["payloads"];
+    c.compact().unwrap();
+    assert!(c.info().unwrap().disk_bytes["payloads"] < before);
+    assert_eq!(c.count(None).unwrap(), 100);
+    let got = c.get(&[PointId::Num(150)], true, true).unwrap();
+    assert_eq!(got[0].vector, Some(vec![152.0; 4]));
+    assert_eq!(got[0].payload, Some(obj(json!({"r": 2}))));
+    let hits = c.search(&SearchRequest::new(vec![152.0; 4], 1)).unwrap();
+    assert_eq!(hits[0].id, PointId::Num(150));
+    // Writes after compaction reuse freed internal ids and stay correct.
+    c.upsert(vec![Point::new(5, vec![-1.0; 4])]).unwrap();
+    let hits = c.search(&SearchRequest::new(vec![-1.0; 4], 1)).unwrap();
+    assert_eq!(hits[0].id, PointId::Num(5));
+    assert_eq!(c.count(None).unwrap(), 101);
+}

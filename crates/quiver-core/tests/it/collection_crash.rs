@@ -1,0 +1,262 @@
+//! Process kill: a child process upserts, deletes, changes payloads,
+//! flushes and compacts in a loop, printing each operation before it starts
+//! (`BEGIN`) and after it returns (`ACK`). The parent SIGKILLs it at random
+//! moments, reopens, and checks that every acknowledged change is there and
+//! nothing else: the one unacknowledged operation is either absent or
+//! present whole.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use quiver_core::filter::FieldType;
+use quiver_core::{
+    CollectionConfig, Database, DurabilityMode, Metric, Payload, Point, PointId, PointSelector,
+    ScrollRequest, SearchRequest,
+};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+const CHILD_ENV: &str = "QUIVER_TEST_CRASH_CHILD";
+const SEED_ENV: &str = "QUIVER_TEST_CRASH_SEED";
+const DIM: usize = 8;
+const IDS: u64 = 48;
+const ROUNDS: u64 = 24;
+
+/// The vector of point `id` at `version`: the check that a vector belongs to
+/// the payload's version.
+fn pattern(id: u64, version: u64) -> Vec<f32> {
+    (0..DIM as u64)
+        .map(|j| ((id * 31 + version * 7 + j * 13) % 97) as f32 / 97.0 - 0.5)
+        .collect()
+}
+
+/// Entry point of the child process of `acknowledged_writes_survive_sigkill`;
+/// does nothing in a normal run.
+#[test]
+fn crash_child() {
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let seed: u64 = std::env::var(SEED_ENV).unwrap().parse().unwrap();
+    let db = Database::open(&dir).unwrap();
+    let c = db.collection("c").unwrap();
+    let mut rng = SmallRng::seed_from_u64(seed);
+    println!();
+    loop {
+        let roll = rng.random_range(0..100);
+        let op = if roll < 50 {
+            let n = rng.random_range(1..=4);
+            let points: Vec<(u64, u64)> = (0..n)
+                .map(|_| (rng.random_range(0..IDS), rng.random_range(0..1_000_000)))
+                .collect();
+            json!({"op": "upsert", "points": points})
+        } else if roll < 70 {
+            let ids: Vec<u64> = (0..rng.random_range(1..=3))
+                .map(|_| rng.random_range(0..IDS))
+                .collect();
+            json!({"op": "delete", "ids": ids})
+        } else if roll < 92 {
+            let ids: Vec<u64> = (0..rng.random_range(1..=3))
+                .map(|_| rng.random_range(0..IDS))
+                .collect();
+            json!({"op": "tag", "ids": ids, "tag": rng.random_range(0..4)})
+        } else if roll < 97 {
+            json!({"op": "flush"})
+        } else {
+            json!({"op": "compact"})
+        };
+        println!("BEGIN {op}");
+        match op["op"].as_str().unwrap() {
+            "upsert" => {
+                let points = op["points"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| {
+                        let (id, v) = (p[0].as_u64().unwrap(), p[1].as_u64().unwrap());
+                        let payload = json!({"v": v});
+                        Point::new(id, pattern(id, v))
+                            .with_payload(payload.as_object().unwrap().clone())
+                    })
+                    .collect();
+                c.upsert(points).unwrap();
+            }
+            "delete" => {
+                c.delete(&PointSelector::Ids(ids_of(&op))).unwrap();
+            }
+            "tag" => {
+                let payload = json!({"tag": op["tag"]});
+                c.set_payload(
+                    &PointSelector::Ids(ids_of(&op)),
+                    payload.as_object().unwrap().clone(),
+                )
+                .unwrap();
+            }
+            "flush" => c.flush().unwrap(),
+            _ => c.compact().unwrap(),
+        }
+        println!("ACK");
+    }
+}
+
+fn ids_of(op: &Value) -> Vec<PointId> {
+    op["ids"]
+        .as_array()
+        .expect("test fixture")
+        .iter()
+        .map(|v| PointId::Num(v.as_u64().expect("test fixture")))
+        .collect()
+}
+
+/// Point id -> payload; the vector follows from the payload's version.
+type Model = BTreeMap<u64, Payload>;
+
+fn apply(model: &mut Model, op: &Value) {
+    match op["op"].as_str().expect("test fixture") {
+        "upsert" => {
+            for p in op["points"].as_array().expect("test fixture") {
+                let payload = json!({"v": p[1]});
+                model.insert(
+                    p[0].as_u64().expect("test fixture"),
+                    payload.as_object().expect("test fixture").clone(),
+                );
+            }
+        }
+        "delete" => {
+            for id in op["ids"].as_array().expect("test fixture") {
+                model.remove(&id.as_u64().expect("test fixture"));
+            }
+        }
+        "tag" => {
+            for id in op["ids"].as_array().expect("test fixture") {
+                if let Some(p) = model.get_mut(&id.as_u64().expect("test fixture")) {
+                    p.insert("tag".into(), op["tag"].clone());
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The collection's content, checking each vector against its version and
+/// the graph and payload index against the points.
+fn read_back(dir: &std::path::Path) -> Model {
+    let db = Database::open(dir).expect("test fixture");
+    let c = db.collection("c").expect("test fixture");
+    let mut req = ScrollRequest::new(1000);
+    req.with_vector = true;
+    let page = c.scroll(&req).expect("test fixture");
+    let mut out = Model::new();
+    for r in page.points {
+        let PointId::Num(id) = r.id else {
+            panic!("uuid")
+        };
+        let payload = r.payload.expect("test fixture");
+        let v = payload["v"].as_u64().expect("test fixture");
+        assert_eq!(
+            r.vector.expect("test fixture"),
+            pattern(id, v),
+            "vector of {id} is not its version {v}"
+        );
+        out.insert(id, payload);
+    }
+    assert_eq!(c.count(None).expect("test fixture"), out.len() as u64);
+    // The graph holds exactly the points.
+    let info = c.info().expect("test fixture");
+    assert_eq!(info.indexed_vectors, out.len() as u64);
+    let hits = c
+        .search(&SearchRequest::new(vec![0.0; DIM], IDS as usize))
+        .expect("test fixture");
+    assert_eq!(hits.len(), out.len());
+    // The payload index agrees with the payloads.
+    for tag in 0..4 {
+        let f = serde_json::from_value(json!({"must": [{"key": "tag", "match": {"value": tag}}]}))
+            .expect("test fixture");
+        let want = out
+            .values()
+            .filter(|p| p.get("tag") == Some(&json!(tag)))
+            .count();
+        assert_eq!(
+            c.count(Some(&f)).expect("test fixture"),
+            want as u64,
+            "tag {tag}"
+        );
+    }
+    out
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let db = Database::open(tmp.path()).unwrap();
+        let mut config = CollectionConfig::new(DIM, Metric::Euclid);
+        config.durability = DurabilityMode::Fsync;
+        let c = db.create_collection("c", config).unwrap();
+        c.create_field_index("tag", FieldType::Integer).unwrap();
+    }
+    let mut model = Model::new();
+    let mut rng = SmallRng::seed_from_u64(0xc0ffee);
+    let mut acked_total = 0;
+    for round in 0..ROUNDS {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "collection_crash::crash_child",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, tmp.path())
+            .env(SEED_ENV, round.to_string())
+            // Small, so that kills also land inside checkpoints.
+            .env("QUIVER_CHECKPOINT_BYTES", "3000")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(|l| l.ok())
+                .collect::<Vec<String>>()
+        });
+        std::thread::sleep(Duration::from_millis(rng.random_range(40..400)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let lines = reader.join().unwrap();
+
+        let mut pending: Option<Value> = None;
+        for line in &lines {
+            if let Some(at) = line.find("BEGIN ") {
+                assert!(pending.is_none(), "BEGIN without ACK before it");
+                pending = Some(serde_json::from_str(&line[at + 6..]).unwrap());
+            } else if line.trim_end() == "ACK" {
+                apply(&mut model, &pending.take().expect("ACK without BEGIN"));
+                acked_total += 1;
+            }
+        }
+        let actual = read_back(tmp.path());
+        let with_pending = pending.as_ref().map(|op| {
+            let mut m = model.clone();
+            apply(&mut m, op);
+            m
+        });
+        if actual == model {
+            continue;
+        }
+        assert_eq!(
+            Some(&actual),
+            with_pending.as_ref(),
+            "round {round}: state is neither the acknowledged one nor it plus the pending {pending:?}"
+        );
+        model = actual;
+    }
+    assert!(
+        acked_total > 100,
+        "only {acked_total} operations were acknowledged"
+    );
+}

@@ -1,0 +1,269 @@
+//! Reopening from crash images: the files as a killed process leaves them
+//! (copied while the collection is open), with the graph or payload index
+//! checkpoint missing, corrupt or stale, and with a torn op log tail.
+
+use std::fs;
+use std::path::Path;
+
+use quiver_core::filter::{FieldType, Filter};
+use quiver_core::{
+    CollectionConfig, Database, Metric, Point, PointId, PointSelector, SearchRequest,
+};
+use serde_json::json;
+
+const DIM: usize = 4;
+
+fn point(id: u64, version: u64) -> Point {
+    let payload = json!({"v": version, "group": id % 3});
+    Point::new(id, vec![id as f32, version as f32, 0.0, 1.0])
+        .with_payload(payload.as_object().expect("object").clone())
+}
+
+fn group(g: u64) -> Filter {
+    serde_json::from_value(json!({"must": [{"key": "group", "match": {"value": g}}]}))
+        .expect("filter")
+}
+
+/// Copy a database directory except its LOCK: what a crash leaves on disk.
+fn crash_image(src: &Path, dst: &Path) {
+    fs::create_dir_all(dst).expect("mkdir");
+    for entry in fs::read_dir(src).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let to = dst.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            crash_image(&entry.path(), &to);
+        } else if entry.file_name() != "LOCK" {
+            fs::copy(entry.path(), to).expect("copy");
+        }
+    }
+}
+
+/// Writes 300 points, checkpoints, then rewrites, deletes and re-tags some
+/// without a checkpoint. Returns the image directory holding both.
+fn build(tmp: &Path) -> std::path::PathBuf {
+    let live = tmp.join("live");
+    let db = Database::open(&live).expect("test fixture");
+    let c = db
+        .create_collection("c", CollectionConfig::new(DIM, Metric::Euclid))
+        .expect("test fixture");
+    c.create_field_index("group", FieldType::Integer)
+        .expect("test fixture");
+    c.upsert((0..300).map(|i| point(i, 0)).collect())
+        .expect("test fixture");
+    c.flush().expect("test fixture");
+    fs::copy(
+        live.join("collections/c/hnsw.graph"),
+        tmp.join("first.graph"),
+    )
+    .expect("test fixture");
+    c.upsert((0..50).map(|i| point(i, 1)).collect())
+        .expect("test fixture");
+    c.flush().expect("test fixture");
+    // After the second checkpoint: only in the op log.
+    c.upsert((50..100).map(|i| point(i, 2)).collect())
+        .expect("test fixture");
+    c.delete(&PointSelector::Ids((200..220).map(PointId::Num).collect()))
+        .expect("test fixture");
+    c.overwrite_payload(
+        &PointSelector::Ids(vec![PointId::Num(1)]),
+        json!({"v": 1, "group": 2})
+            .as_object()
+            .expect("test fixture")
+            .clone(),
+    )
+    .expect("test fixture");
+    let image = tmp.join("image");
+    crash_image(&live, &image);
+    image
+}
+
+/// Checks the state `build` acknowledged.
+fn check(dir: &Path) {
+    let db = Database::open(dir).expect("test fixture");
+    let c = db.collection("c").expect("test fixture");
+    assert_eq!(c.count(None).expect("test fixture"), 280);
+    let info = c.info().expect("test fixture");
+    assert_eq!(info.indexed_vectors, 280);
+    let got = c
+        .get(
+            &[
+                PointId::Num(10),
+                PointId::Num(60),
+                PointId::Num(150),
+                PointId::Num(205),
+            ],
+            true,
+            true,
+        )
+        .expect("test fixture");
+    let versions: Vec<(PointId, u64)> = got
+        .iter()
+        .map(|r| {
+            (
+                r.id,
+                r.payload.as_ref().expect("test fixture")["v"]
+                    .as_u64()
+                    .expect("test fixture"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        vec![
+            (PointId::Num(10), 1),
+            (PointId::Num(60), 2),
+            (PointId::Num(150), 0)
+        ]
+    );
+    assert_eq!(got[1].vector, Some(vec![60.0, 2.0, 0.0, 1.0]));
+    // Payload index: group 2 lost nothing, gained point 1, lost 200..220's members.
+    let want_group2 = (0..300u64)
+        .filter(|i| !(200..220).contains(i))
+        .filter(|&i| i % 3 == 2 || i == 1)
+        .count() as u64;
+    assert_eq!(c.count(Some(&group(2))).expect("test fixture"), want_group2);
+    // Graph: nearest neighbours of rewritten points are found by the graph.
+    let hits = c
+        .search(&SearchRequest::new(vec![60.0, 2.0, 0.0, 1.0], 1))
+        .expect("test fixture");
+    assert_eq!(hits[0].id, PointId::Num(60));
+    let hits = c
+        .search(&SearchRequest::new(vec![205.0, 0.0, 0.0, 1.0], 300))
+        .expect("test fixture");
+    assert_eq!(hits.len(), 280);
+    assert!(hits.iter().all(|h| !matches!(h.id, PointId::Num(200..220))));
+}
+
+#[test]
+fn crash_image_replays_the_log_onto_the_checkpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = build(tmp.path());
+    check(&image);
+    // The reopen checkpointed: a second open replays nothing and agrees.
+    let log = fs::metadata(image.join("collections/c/ops.log"))
+        .unwrap()
+        .len();
+    assert_eq!(log, 20);
+    check(&image);
+}
+
+#[test]
+fn missing_or_corrupt_graph_is_rebuilt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = build(tmp.path());
+    let graph = image.join("collections/c/hnsw.graph");
+    let copy = tmp.path().join("copy");
+    crash_image(&image, &copy);
+    fs::remove_file(&graph).unwrap();
+    check(&image);
+
+    let graph = copy.join("collections/c/hnsw.graph");
+    let mut bytes = fs::read(&graph).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    bytes.truncate(bytes.len() - 7);
+    fs::write(&graph, bytes).unwrap();
+    check(&copy);
+}
+
+#[test]
+fn stale_graph_checkpoint_is_rebuilt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = build(tmp.path());
+    // The graph of the first checkpoint: its tag is older than the log.
+    fs::copy(
+        tmp.path().join("first.graph"),
+        image.join("collections/c/hnsw.graph"),
+    )
+    .unwrap();
+    check(&image);
+}
+
+#[test]
+fn missing_or_corrupt_payload_index_is_rebuilt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = build(tmp.path());
+    let copy = tmp.path().join("copy");
+    crash_image(&image, &copy);
+    let index_files = |dir: &Path| -> Vec<std::path::PathBuf> {
+        fs::read_dir(dir.join("collections/c"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with("payload_index.")
+            })
+            .collect()
+    };
+    let files = index_files(&image);
+    assert_eq!(files.len(), 1, "{files:?}");
+    fs::remove_file(&files[0]).unwrap();
+    check(&image);
+
+    for f in index_files(&copy) {
+        let mut bytes = fs::read(&f).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x55;
+        fs::write(&f, bytes).unwrap();
+    }
+    check(&copy);
+}
+
+#[test]
+fn torn_op_log_tail_loses_only_the_last_write_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = build(tmp.path());
+    // Append a write, then cut its frame short: a crash during the append.
+    {
+        let copy = tmp.path().join("with_extra");
+        crash_image(&image, &copy);
+        let db = Database::open(&copy).unwrap();
+        db.collection("c")
+            .unwrap()
+            .upsert((0..300).map(|i| point(i, 9)).collect())
+            .unwrap();
+        let log = fs::read(copy.join("collections/c/ops.log")).unwrap();
+        let before = fs::metadata(image.join("collections/c/ops.log"))
+            .unwrap()
+            .len() as usize;
+        // `Database::open` of the copy checkpointed, so its log holds only
+        // the new frame: graft the cut frame onto the image's log.
+        let frame = &log[20..];
+        assert!(frame.len() > 1000);
+        let mut torn = fs::read(image.join("collections/c/ops.log")).unwrap();
+        assert_eq!(torn.len(), before);
+        torn.extend_from_slice(&frame[..frame.len() / 2]);
+        fs::write(image.join("collections/c/ops.log"), torn).unwrap();
+    }
+    check(&image);
+    let db = Database::open(&image).unwrap();
+    let c = db.collection("c").unwrap();
+    // Writes continue after the cut.
+    c.upsert(vec![point(7, 5)]).unwrap();
+    drop((c, db));
+    let db = Database::open(&image).unwrap();
+    let got = db
+        .collection("c")
+        .unwrap()
+        .get(&[PointId::Num(7)], true, false)
+        .unwrap();
+    assert_eq!(got[0].payload.as_ref().unwrap()["v"], json!(5));
+}
+
+#[test]
+fn flush_only_collection_survives_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let live = tmp.path().join("live");
+    let db = Database::open(&live).unwrap();
+    let mut config = CollectionConfig::new(DIM, Metric::Euclid);
+    config.durability = quiver_core::DurabilityMode::FlushOnly;
+    let c = db.create_collection("c", config).unwrap();
+    c.upsert((0..10).map(|i| point(i, 3)).collect()).unwrap();
+    let image = tmp.path().join("image");
+    crash_image(&live, &image);
+    let db2 = Database::open(&image).unwrap();
+    assert_eq!(db2.collection("c").unwrap().count(None).unwrap(), 10);
+}

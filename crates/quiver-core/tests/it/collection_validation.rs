@@ -1,0 +1,207 @@
+//! Bad input gets a clear error and changes nothing.
+
+use quiver_core::filter::{FieldType, Filter};
+use quiver_core::{
+    Collection, CollectionConfig, Database, Error, ErrorKind, Metric, Payload, Point, PointId,
+    PointSelector, ScrollRequest, SearchRequest,
+};
+use serde_json::json;
+use std::sync::Arc;
+
+fn setup() -> (tempfile::TempDir, Database, Arc<Collection>) {
+    let tmp = tempfile::tempdir().expect("test fixture");
+    let db = Database::open(tmp.path()).expect("test fixture");
+    let c = db
+        .create_collection("c", CollectionConfig::new(3, Metric::Cosine))
+        .expect("test fixture");
+    c.upsert(vec![Point::new(1, vec![1.0, 0.0, 0.0]).with_payload(
+        json!({"a": 1}).as_object().expect("test fixture").clone(),
+    )])
+    .expect("test fixture");
+    (tmp, db, c)
+}
+
+/// Everything observable about the collection, to compare before and after.
+fn snapshot(c: &Collection) -> (u64, Vec<quiver_core::Record>, u64) {
+    let page = c
+        .scroll(&ScrollRequest {
+            filter: None,
+            limit: 1000,
+            offset: None,
+            with_payload: true,
+            with_vector: true,
+        })
+        .expect("test fixture");
+    (
+        c.count(None).expect("test fixture"),
+        page.points,
+        c.info().expect("test fixture").last_operation_id,
+    )
+}
+
+#[test]
+fn bad_points_reject_the_whole_batch() {
+    let (_tmp, _db, c) = setup();
+    let before = snapshot(&c);
+    let good = || Point::new(2, vec![0.0, 1.0, 0.0]);
+    let cases: Vec<(Vec<Point>, ErrorKind, &str)> = vec![
+        (
+            vec![good(), Point::new(3, vec![1.0, 2.0])],
+            ErrorKind::InvalidInput,
+            "expected 3, got 2",
+        ),
+        (
+            vec![good(), Point::new(3, vec![])],
+            ErrorKind::InvalidInput,
+            "empty",
+        ),
+        (
+            vec![good(), Point::new(3, vec![1.0, f32::NAN, 0.0])],
+            ErrorKind::InvalidInput,
+            "NaN",
+        ),
+        (
+            vec![Point::new(3, vec![f32::INFINITY, 0.0, 0.0]), good()],
+            ErrorKind::InvalidInput,
+            "inf",
+        ),
+    ];
+    for (points, kind, needle) in cases {
+        let err = c.upsert(points).unwrap_err();
+        assert_eq!(err.kind(), kind, "{err}");
+        assert!(err.to_string().contains(needle), "{err} lacks {needle:?}");
+        assert_eq!(snapshot(&c), before);
+    }
+    assert!(matches!(
+        c.upsert(vec![Point::new(3, vec![1.0; 4])]),
+        Err(Error::DimensionMismatch {
+            expected: 3,
+            got: 4
+        })
+    ));
+    assert_eq!(snapshot(&c), before);
+}
+
+#[test]
+fn payloads_that_are_not_objects_do_not_parse() {
+    for body in [
+        r#"{"id": 1, "vector": [1, 2, 3], "payload": [1, 2]}"#,
+        r#"{"id": 1, "vector": [1, 2, 3], "payload": "text"}"#,
+        r#"{"id": 1, "vector": [1, 2, 3], "payload": 5}"#,
+        r#"{"id": -1, "vector": [1, 2, 3]}"#,
+        r#"{"id": "not-a-uuid", "vector": [1, 2, 3]}"#,
+    ] {
+        assert!(serde_json::from_str::<Point>(body).is_err(), "{body}");
+    }
+    let ok: Point = serde_json::from_str(
+        r#"{"id": 1, "vector": [1, 2, 3], "payload": {"a": [1, {"b": null}]}}"#,
+    )
+    .unwrap();
+    assert_eq!(ok.payload.unwrap()["a"], json!([1, {"b": null}]));
+    let p: Payload = serde_json::from_str("{}").unwrap();
+    assert!(p.is_empty());
+}
+
+#[test]
+fn bad_search_requests_are_rejected() {
+    let (_tmp, _db, c) = setup();
+    let base = SearchRequest::new(vec![1.0, 0.0, 0.0], 1);
+    let mut cases: Vec<(SearchRequest, &str)> = Vec::new();
+    let mut r = base.clone();
+    r.k = 0;
+    cases.push((r, "k = 0"));
+    let mut r = base.clone();
+    r.k = 100_001;
+    cases.push((r, "k = 100001"));
+    let mut r = base.clone();
+    r.ef = Some(0);
+    cases.push((r, "ef = 0"));
+    let mut r = base.clone();
+    r.ef = Some(100_001);
+    cases.push((r, "ef = 100001"));
+    let mut r = base.clone();
+    r.vector = vec![1.0, 0.0];
+    cases.push((r, "expected 3, got 2"));
+    let mut r = base.clone();
+    r.vector = vec![];
+    cases.push((r, "empty"));
+    let mut r = base.clone();
+    r.vector = vec![0.0, f32::NEG_INFINITY, 0.0];
+    cases.push((r, "inf"));
+    let mut r = base.clone();
+    r.filter = Some(serde_json::from_value(json!({"must": [{"key": "a", "range": {}}]})).unwrap());
+    cases.push((r, "range"));
+    for (req, needle) in cases {
+        let err = c.search(&req).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains(needle), "{err} lacks {needle:?}");
+    }
+    let mut ok = base;
+    ok.k = 100_000;
+    ok.ef = Some(100_000);
+    assert_eq!(c.search(&ok).unwrap().len(), 1);
+}
+
+#[test]
+fn malformed_filters_are_rejected_everywhere_and_change_nothing() {
+    let (_tmp, _db, c) = setup();
+    let before = snapshot(&c);
+    assert!(
+        serde_json::from_value::<Filter>(json!({"must": [{"key": "a", "match": {"nope": 1}}]}))
+            .is_err()
+    );
+    let bad: Filter =
+        serde_json::from_value(json!({"must": [{"key": "", "match": {"value": 1}}]})).unwrap();
+    let sel = PointSelector::Filter(bad.clone());
+    assert_eq!(c.delete(&sel).unwrap_err().kind(), ErrorKind::InvalidInput);
+    assert_eq!(
+        c.set_payload(&sel, Payload::new()).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        c.count(Some(&bad)).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    let mut scroll = ScrollRequest::new(10);
+    scroll.filter = Some(bad);
+    assert_eq!(
+        c.scroll(&scroll).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    scroll.filter = None;
+    scroll.limit = 0;
+    assert_eq!(
+        c.scroll(&scroll).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(snapshot(&c), before);
+}
+
+#[test]
+fn unknown_field_types_and_bad_field_names_are_rejected() {
+    let (_tmp, _db, c) = setup();
+    assert!(serde_json::from_str::<FieldType>(r#""keyword""#).is_ok());
+    assert!(serde_json::from_str::<FieldType>(r#""geo_polygon""#).is_err());
+    assert_eq!(
+        c.create_field_index("", FieldType::Keyword)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput
+    );
+    assert!(c.info().unwrap().payload_schema.is_empty());
+}
+
+#[test]
+fn missing_points_are_skipped_not_errors() {
+    let (_tmp, _db, c) = setup();
+    let before = snapshot(&c);
+    assert_eq!(
+        c.delete(&PointSelector::Ids(vec![PointId::Num(404)]))
+            .unwrap(),
+        0
+    );
+    c.set_payload(&PointSelector::Ids(vec![PointId::Num(404)]), Payload::new())
+        .unwrap();
+    assert!(c.get(&[PointId::Num(404)], true, true).unwrap().is_empty());
+    assert_eq!(snapshot(&c), before);
+}

@@ -1,0 +1,128 @@
+//! HNSW checkpoints: round trip, atomic replace, and damaged files.
+
+use crate::common_data::{clustered, items};
+use quiver_core::{Hnsw, HnswConfig, Metric};
+use std::io::ErrorKind;
+
+fn sample() -> (Vec<Vec<f32>>, Hnsw) {
+    let data = clustered(61, 400, 8, Metric::Euclid);
+    let h = Hnsw::build(8, Metric::Euclid, HnswConfig::default(), &items(&data));
+    h.delete(3);
+    h.delete(17);
+    (data, h)
+}
+
+#[test]
+fn save_load_round_trip_gives_equal_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hnsw.graph");
+    let (data, h) = sample();
+    h.save(&path, 99).unwrap();
+    let (back, tag) = Hnsw::load(&path, 8, Metric::Euclid).unwrap();
+    assert_eq!(tag, 99);
+    assert_eq!(back.len(), h.len());
+    assert_eq!(back.config(), h.config());
+    assert!(!back.contains(3) && !back.contains(17) && back.contains(4));
+    for q in data.iter().step_by(7) {
+        assert_eq!(back.search(q, 10, 32, None), h.search(q, 10, 32, None));
+    }
+    // The loaded index keeps working.
+    back.insert(400, &data[0]).unwrap();
+    assert!(
+        back.search(&data[0], 2, 32, None)
+            .iter()
+            .any(|n| n.id == 400)
+    );
+    // Saving again replaces the file atomically and leaves no temporary.
+    back.save(&path, 100).unwrap();
+    assert_eq!(Hnsw::load(&path, 8, Metric::Euclid).unwrap().1, 100);
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+}
+
+#[test]
+fn empty_index_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.graph");
+    Hnsw::new(5, Metric::Dot, HnswConfig::default())
+        .save(&path, 1)
+        .unwrap();
+    let (h, _) = Hnsw::load(&path, 5, Metric::Dot).unwrap();
+    assert!(h.is_empty());
+    assert!(h.search(&[0.0; 5], 3, 10, None).is_empty());
+}
+
+#[test]
+fn wrong_dimension_or_metric_is_invalid_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g");
+    sample().1.save(&path, 0).unwrap();
+    assert_eq!(
+        Hnsw::load(&path, 9, Metric::Euclid).unwrap_err().kind(),
+        ErrorKind::InvalidData
+    );
+    assert_eq!(
+        Hnsw::load(&path, 8, Metric::Cosine).unwrap_err().kind(),
+        ErrorKind::InvalidData
+    );
+}
+
+#[test]
+fn truncated_file_is_invalid_data_at_every_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g");
+    let h = Hnsw::build(
+        4,
+        Metric::Euclid,
+        HnswConfig {
+            m: 4,
+            ef_construction: 16,
+            seed: 1,
+        },
+        &items(&clustered(1, 40, 4, Metric::Euclid)),
+    );
+    h.save(&path, 0).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let cut_path = dir.path().join("cut");
+    for len in 0..bytes.len() {
+        std::fs::write(&cut_path, &bytes[..len]).unwrap();
+        let err = Hnsw::load(&cut_path, 4, Metric::Euclid).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidData, "cut at {len}: {err}");
+    }
+}
+
+#[test]
+fn flipped_bytes_are_invalid_data_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g");
+    let h = Hnsw::build(
+        4,
+        Metric::Euclid,
+        HnswConfig {
+            m: 4,
+            ef_construction: 16,
+            seed: 1,
+        },
+        &items(&clustered(2, 40, 4, Metric::Euclid)),
+    );
+    h.save(&path, 0).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let bad = dir.path().join("bad");
+    for i in 0..bytes.len() {
+        let mut b = bytes.clone();
+        b[i] ^= 0x41;
+        std::fs::write(&bad, &b).unwrap();
+        let err = Hnsw::load(&bad, 4, Metric::Euclid).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidData, "flip at {i}: {err}");
+    }
+}
+
+#[test]
+fn missing_file_is_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Hnsw::load(&dir.path().join("nope"), 4, Metric::Euclid).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+}

@@ -1,0 +1,145 @@
+//! In-process load test: the same search and upsert calls the HTTP routes
+//! make, without HTTP, from 1, 8 and 32 threads, each bounded in time.
+//! The counterpart of the `wrk` runs against `quiver serve` (see the
+//! server's load-test notes); it prints requests/s and p50/p99 latency.
+//!
+//! ```text
+//! cargo run --release -p quiver-server --example load_inprocess -- BASE.fvecs QUERY.fvecs [SECS]
+//! ```
+//! Without file arguments it generates 10,000 random 384-d vectors.
+
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use quiver_core::{CollectionConfig, Database, Metric, Point, PointId, SearchRequest};
+
+fn read_fvecs(path: &str) -> Vec<Vec<f32>> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while let Some(head) = bytes.get(pos..pos + 4) {
+        let d = i32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let body = &bytes[pos + 4..pos + 4 + 4 * d];
+        out.push(
+            body.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        );
+        pos += 4 + 4 * d;
+    }
+    out
+}
+
+fn random_vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut s = seed | 1;
+    (0..n)
+        .map(|_| {
+            (0..dim)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Runs `op` from `threads` threads for `secs`; returns (calls/s, p50 us, p99 us).
+fn run(threads: usize, secs: f64, op: &(dyn Fn(u64) + Sync)) -> (f64, f64, f64) {
+    let counter = AtomicU64::new(0);
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let started = Instant::now();
+    let mut latencies: Vec<f64> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut lat = Vec::new();
+                    while Instant::now() < deadline {
+                        let i = counter.fetch_add(1, Ordering::Relaxed);
+                        let t = Instant::now();
+                        op(i);
+                        lat.push(t.elapsed().as_secs_f64() * 1e6);
+                    }
+                    lat
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a load thread panicked"))
+            .collect()
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize];
+    (latencies.len() as f64 / elapsed, pct(0.5), pct(0.99))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (base, queries) = match (args.get(1), args.get(2)) {
+        (Some(b), Some(q)) => (read_fvecs(b), read_fvecs(q)),
+        _ => (random_vectors(10_000, 384, 1), random_vectors(200, 384, 2)),
+    };
+    let secs: f64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5.0);
+    let dim = base[0].len();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = Database::open(dir.path()).expect("open database");
+    let c = db
+        .create_collection("load", CollectionConfig::new(dim, Metric::Cosine))
+        .expect("create collection");
+    let t = Instant::now();
+    let points: Vec<Point> = base
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Point::new(i as u64, v.clone()))
+        .collect();
+    for chunk in points.chunks(1000) {
+        c.upsert(chunk.to_vec()).expect("load points");
+    }
+    c.flush().expect("flush");
+    println!(
+        "loaded {} x {dim}-d in {:.1} s; {secs} s per run",
+        base.len(),
+        t.elapsed().as_secs_f64()
+    );
+    println!(
+        "{:<8} {:>8} {:>12} {:>10} {:>10}",
+        "op", "threads", "calls/s", "p50 us", "p99 us"
+    );
+    for threads in [1, 8, 32] {
+        let search = |i: u64| {
+            let q = &queries[i as usize % queries.len()];
+            let mut r = SearchRequest::new(q.clone(), 10);
+            r.with_payload = true;
+            c.search(&r).expect("search");
+        };
+        let (rps, p50, p99) = run(threads, secs, &search);
+        println!(
+            "{:<8} {threads:>8} {rps:>12.0} {p50:>10.0} {p99:>10.0}",
+            "search"
+        );
+    }
+    for threads in [1, 8, 32] {
+        let upsert = |i: u64| {
+            let v = queries[i as usize % queries.len()].clone();
+            c.upsert(vec![Point {
+                id: PointId::Num(1_000_000 + i),
+                vector: v,
+                payload: None,
+            }])
+            .expect("upsert");
+        };
+        let (rps, p50, p99) = run(threads, secs, &upsert);
+        println!(
+            "{:<8} {threads:>8} {rps:>12.0} {p50:>10.0} {p99:>10.0}",
+            "upsert"
+        );
+    }
+}

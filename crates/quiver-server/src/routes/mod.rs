@@ -1,0 +1,179 @@
+//! The HTTP routes, one file per family: `collections`, `points` (writes and
+//! retrieval), `search` (search, query, scroll, count), `index` (payload
+//! indexes) and `service` (root, health, metrics). `model` holds the wire
+//! shapes they share.
+//!
+//! Every call into the engine runs on tokio's blocking pool
+//! ([`with_collection`], [`blocking`]): engine calls may fsync or scan, and
+//! must not stall the threads that serve other connections.
+
+pub mod collections;
+pub mod index;
+pub mod model;
+pub mod points;
+pub mod search;
+pub mod service;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use quiver_core::filter::Filter;
+use quiver_core::{Collection, Database, PointId, PointSelector};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The open database.
+    pub db: Arc<Database>,
+    /// Request metrics, rendered at `/metrics`.
+    pub metrics: Metrics,
+    operations: Arc<AtomicU64>,
+}
+
+impl AppState {
+    /// State over an open database.
+    pub fn new(db: Arc<Database>, metrics: Metrics) -> Self {
+        AppState {
+            db,
+            metrics,
+            operations: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The next operation id for an update answer.
+    pub fn next_operation(&self) -> u64 {
+        self.operations.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Runs `f` on the blocking pool.
+///
+/// # Errors
+/// Whatever `f` returns; a panic inside it becomes a 500.
+pub async fn blocking<T, F>(f: F) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> ApiResult<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("request worker failed: {e}")))?
+}
+
+/// Looks up collection `name` and runs `f` on it, on the blocking pool.
+///
+/// # Errors
+/// 404 if the collection does not exist; otherwise whatever `f` returns.
+pub async fn with_collection<T, F>(state: &AppState, name: String, f: F) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Collection) -> ApiResult<T> + Send + 'static,
+{
+    let db = Arc::clone(&state.db);
+    blocking(move || {
+        let collection = db.collection(&name)?;
+        f(&collection)
+    })
+    .await
+}
+
+/// Exactly one of ids or filter, as Qdrant's point selectors require.
+///
+/// # Errors
+/// 400 if both or neither are given, or the filter is invalid.
+pub fn selector(points: Option<Vec<PointId>>, filter: Option<Filter>) -> ApiResult<PointSelector> {
+    match (points, filter) {
+        (Some(ids), None) => Ok(PointSelector::Ids(ids)),
+        (None, Some(filter)) => {
+            filter.validate()?;
+            Ok(PointSelector::Filter(filter))
+        }
+        (Some(_), Some(_)) => Err(ApiError::bad_request(
+            "give either `points` (ids) or `filter`, not both",
+        )),
+        (None, None) => Err(ApiError::bad_request(
+            "missing selector: give `points` (a list of ids) or `filter`",
+        )),
+    }
+}
+
+/// Validates an optional filter.
+///
+/// # Errors
+/// 400 naming the problem.
+pub fn checked_filter(filter: Option<Filter>) -> ApiResult<Option<Filter>> {
+    if let Some(f) = &filter {
+        f.validate()?;
+    }
+    Ok(filter)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Quiver",
+        description = "Qdrant-compatible HTTP API of the Quiver vector database. \
+            Successful answers are wrapped as {\"result\": .., \"status\": \"ok\", \"time\": secs}; \
+            errors as {\"status\": {\"error\": \"..\"}, \"time\": secs}."
+    ),
+    components(schemas(model::ExtendedPointIdSchema, model::DistanceSchema)),
+    modifiers(&ApiKeyScheme),
+    security(("api-key" = []), ("bearer" = []))
+)]
+struct ApiDoc;
+
+struct ApiKeyScheme;
+
+impl utoipa::Modify for ApiKeyScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api-key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("api-key"))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every route with its OpenAPI description.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(service::root))
+        .routes(routes!(service::healthz))
+        .routes(routes!(service::livez))
+        .routes(routes!(service::readyz))
+        .routes(routes!(service::metrics))
+        .routes(routes!(collections::list))
+        .routes(routes!(
+            collections::create,
+            collections::info,
+            collections::delete
+        ))
+        .routes(routes!(collections::exists))
+        .routes(routes!(points::upsert, points::retrieve))
+        .routes(routes!(points::get_one))
+        .routes(routes!(points::delete))
+        .routes(routes!(points::set_payload, points::overwrite_payload))
+        .routes(routes!(points::delete_payload))
+        .routes(routes!(points::clear_payload))
+        .routes(routes!(search::search))
+        .routes(routes!(search::search_batch))
+        .routes(routes!(search::query))
+        .routes(routes!(search::query_batch))
+        .routes(routes!(search::scroll))
+        .routes(routes!(search::count))
+        .routes(routes!(index::create))
+        .routes(routes!(index::delete))
+}

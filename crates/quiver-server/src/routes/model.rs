@@ -1,0 +1,448 @@
+//! Qdrant's wire shapes: request bodies as clients send them and results as
+//! clients (e.g. qdrant-client's pydantic models) require them.
+//!
+//! Unknown request fields are ignored, as Qdrant's own server mostly does,
+//! so clients that send extra options (`shard_key: null`, `consistency`) work.
+//! Options that would change the answer and that Quiver does not support
+//! (named vectors, `prefetch`, `order_by`) are rejected with 400 rather than
+//! silently ignored.
+
+use quiver_core::PointId;
+use quiver_core::filter::Filter;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+/// A point id: an unsigned integer or a UUID string.
+#[derive(ToSchema)]
+#[schema(as = ExtendedPointId)]
+pub enum ExtendedPointIdSchema {
+    /// Unsigned integer id.
+    Integer(u64),
+    /// UUID id.
+    Uuid(String),
+}
+
+/// Distance function of a collection, Qdrant's names.
+#[derive(ToSchema)]
+#[schema(as = Distance)]
+pub enum DistanceSchema {
+    /// Cosine similarity (vectors are normalised on insert).
+    Cosine,
+    /// Euclidean (L2) distance.
+    Euclid,
+    /// Dot product.
+    Dot,
+}
+
+/// `?wait=true&ordering=..`: accepted for compatibility. Every write is
+/// applied (and durable as configured) before the answer, so `wait` is
+/// always satisfied.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WaitParams {
+    /// Ignored: writes always complete before the answer.
+    pub wait: Option<bool>,
+    /// Ignored: there is one replica.
+    pub ordering: Option<String>,
+}
+
+/// Vector parameters of a collection.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub struct VectorParams {
+    /// Dimension of every vector.
+    pub size: usize,
+    /// Distance function.
+    #[schema(value_type = DistanceSchema)]
+    pub distance: String,
+}
+
+/// HNSW settings; fields left out keep their defaults.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct HnswConfigDiff {
+    /// Edges per node.
+    pub m: Option<usize>,
+    /// Candidate list size while building.
+    pub ef_construct: Option<usize>,
+}
+
+/// `PUT /collections/{name}` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateCollection {
+    /// A single unnamed vector per point (named vectors are not supported).
+    pub vectors: Value,
+    /// HNSW settings.
+    pub hnsw_config: Option<HnswConfigDiff>,
+}
+
+/// One collection in a listing.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CollectionDescription {
+    /// Its name.
+    pub name: String,
+}
+
+/// `GET /collections` result.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CollectionsResponse {
+    /// Every collection, by name.
+    pub collections: Vec<CollectionDescription>,
+}
+
+/// `GET /collections/{name}/exists` result.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CollectionExistence {
+    /// Whether it exists.
+    pub exists: bool,
+}
+
+/// Result of every write.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpdateResult {
+    /// Sequence number of the operation in this server's lifetime.
+    pub operation_id: u64,
+    /// Always `completed`: the write was applied before the answer.
+    pub status: &'static str,
+}
+
+/// One point to insert or replace.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PointStruct {
+    /// Its id.
+    #[schema(value_type = ExtendedPointIdSchema)]
+    pub id: PointId,
+    /// Its vector (an array of numbers).
+    pub vector: Vec<f32>,
+    /// Its JSON payload.
+    #[schema(value_type = Option<Object>)]
+    pub payload: Option<Map<String, Value>>,
+}
+
+/// Column-wise form of an upsert.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Batch {
+    /// Ids, one per point.
+    #[schema(value_type = Vec<ExtendedPointIdSchema>)]
+    pub ids: Vec<PointId>,
+    /// Vectors, one per id.
+    pub vectors: Vec<Vec<f32>>,
+    /// Payloads, one per id (or absent).
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub payloads: Option<Vec<Option<Map<String, Value>>>>,
+}
+
+/// `PUT /collections/{name}/points` body: `points` (list) or `batch`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PointInsertOperations {
+    /// List form.
+    pub points: Option<Vec<PointStruct>>,
+    /// Batch form.
+    pub batch: Option<Batch>,
+}
+
+/// `with_payload`: a bool, a list of keys to include, or include/exclude.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum WithPayload {
+    /// All or nothing.
+    Enable(bool),
+    /// Only these keys.
+    Include(Vec<String>),
+    /// Include and/or exclude keys.
+    Selector {
+        /// Only these keys.
+        include: Option<Vec<String>>,
+        /// All keys but these.
+        exclude: Option<Vec<String>>,
+    },
+}
+
+impl WithPayload {
+    /// Whether any payload must be fetched.
+    pub fn wanted(&self) -> bool {
+        !matches!(self, WithPayload::Enable(false))
+    }
+
+    /// Applies key selection to a fetched payload.
+    pub fn project(&self, payload: Map<String, Value>) -> Map<String, Value> {
+        match self {
+            WithPayload::Enable(_) => payload,
+            WithPayload::Include(keys) => keep(payload, Some(keys), None),
+            WithPayload::Selector { include, exclude } => {
+                keep(payload, include.as_deref(), exclude.as_deref())
+            }
+        }
+    }
+}
+
+fn keep(
+    payload: Map<String, Value>,
+    include: Option<&[String]>,
+    exclude: Option<&[String]>,
+) -> Map<String, Value> {
+    payload
+        .into_iter()
+        .filter(|(k, _)| include.is_none_or(|inc| inc.iter().any(|i| i == k)))
+        .filter(|(k, _)| exclude.is_none_or(|exc| !exc.iter().any(|e| e == k)))
+        .collect()
+}
+
+/// `with_vector`: a bool, or vector names (any name selects the one vector).
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum WithVector {
+    /// All or nothing.
+    Enable(bool),
+    /// Named vectors: non-empty selects the vector.
+    Names(Vec<String>),
+}
+
+impl WithVector {
+    /// Whether the vector must be returned.
+    pub fn wanted(&self) -> bool {
+        match self {
+            WithVector::Enable(b) => *b,
+            WithVector::Names(n) => !n.is_empty(),
+        }
+    }
+}
+
+/// `POST /collections/{name}/points` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PointRequest {
+    /// Ids to fetch; missing ones are skipped.
+    #[schema(value_type = Vec<ExtendedPointIdSchema>)]
+    pub ids: Vec<PointId>,
+    /// Default true.
+    pub with_payload: Option<WithPayload>,
+    /// Default false.
+    pub with_vector: Option<WithVector>,
+}
+
+/// A stored point.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Record {
+    /// Its id.
+    #[schema(value_type = ExtendedPointIdSchema)]
+    pub id: PointId,
+    /// Payload, if asked for.
+    #[schema(value_type = Option<Object>)]
+    pub payload: Option<Map<String, Value>>,
+    /// Vector, if asked for.
+    pub vector: Option<Vec<f32>>,
+}
+
+/// A search hit.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScoredPoint {
+    /// Its id.
+    #[schema(value_type = ExtendedPointIdSchema)]
+    pub id: PointId,
+    /// Always 0: Quiver does not version points.
+    pub version: u64,
+    /// Similarity (Cosine, Dot: larger is closer) or distance (Euclid).
+    pub score: f32,
+    /// Payload, if asked for.
+    #[schema(value_type = Option<Object>)]
+    pub payload: Option<Map<String, Value>>,
+    /// Vector, if asked for.
+    pub vector: Option<Vec<f32>>,
+}
+
+/// Selects points by ids or by filter (exactly one).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PointsSelector {
+    /// These ids.
+    #[schema(value_type = Option<Vec<ExtendedPointIdSchema>>)]
+    pub points: Option<Vec<PointId>>,
+    /// Points matching this filter.
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Filter>,
+}
+
+/// `POST|PUT /collections/{name}/points/payload` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SetPayload {
+    /// Keys and values to set.
+    #[schema(value_type = Object)]
+    pub payload: Map<String, Value>,
+    /// These ids.
+    #[schema(value_type = Option<Vec<ExtendedPointIdSchema>>)]
+    pub points: Option<Vec<PointId>>,
+    /// Points matching this filter.
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Filter>,
+    /// Nested key to set under (not supported: must be absent).
+    pub key: Option<String>,
+}
+
+/// `POST /collections/{name}/points/payload/delete` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DeletePayload {
+    /// Keys to remove.
+    pub keys: Vec<String>,
+    /// These ids.
+    #[schema(value_type = Option<Vec<ExtendedPointIdSchema>>)]
+    pub points: Option<Vec<PointId>>,
+    /// Points matching this filter.
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Filter>,
+}
+
+/// Search-time parameters.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+pub struct SearchParams {
+    /// HNSW candidate list size (larger: better recall, slower).
+    pub hnsw_ef: Option<usize>,
+    /// Exact (brute-force) search instead of HNSW.
+    #[serde(default)]
+    pub exact: bool,
+}
+
+/// `POST /collections/{name}/points/search` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SearchRequest {
+    /// Query vector.
+    pub vector: Vec<f32>,
+    /// Only points matching this filter.
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Filter>,
+    /// Search parameters.
+    pub params: Option<SearchParams>,
+    /// Number of results.
+    pub limit: usize,
+    /// Results to skip first.
+    pub offset: Option<usize>,
+    /// Default false.
+    pub with_payload: Option<WithPayload>,
+    /// Default false.
+    pub with_vector: Option<WithVector>,
+    /// Only results at least this good.
+    pub score_threshold: Option<f32>,
+}
+
+/// `POST /collections/{name}/points/search/batch` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SearchBatch {
+    /// The searches, answered in order.
+    pub searches: Vec<SearchRequest>,
+}
+
+/// `POST /collections/{name}/points/query` body (universal query).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct QueryRequest {
+    /// A vector, `{"nearest": vector}`, `{"nearest": id}` or a point id;
+    /// absent: points in id order.
+    pub query: Option<Value>,
+    /// Only points matching this filter.
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Filter>,
+    /// Search parameters.
+    pub params: Option<SearchParams>,
+    /// Number of results (default 10).
+    pub limit: Option<usize>,
+    /// Results to skip first.
+    pub offset: Option<usize>,
+    /// Default false.
+    pub with_payload: Option<WithPayload>,
+    /// Default false.
+    pub with_vector: Option<WithVector>,
+    /// Only results at least this good.
+    pub score_threshold: Option<f32>,
+    /// Vector name: only the unnamed vector exists.
+    pub using: Option<String>,
+    /// Multi-stage queries (not supported: must be absent).
+    pub prefetch: Option<Value>,
+}
+
+/// `POST /collections/{name}/points/query/batch` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct QueryRequestBatch {
+    /// The queries, answered in order.
+    pub searches: Vec<QueryRequest>,
+}
+
+/// `points/query` result.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueryResponse {
+    /// The hits, best first.
+    pub points: Vec<ScoredPoint>,
+}
+
+/// `POST /collections/{name}/points/scroll` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ScrollRequest {
+    /// Start at this id (inclusive).
+    #[schema(value_type = Option<ExtendedPointIdSchema>)]
+    pub offset: Option<PointId>,
+    /// Page size (default 10).
+    pub limit: Option<usize>,
+    /// Only points matching this filter.
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Filter>,
+    /// Default true.
+    pub with_payload: Option<WithPayload>,
+    /// Default false.
+    pub with_vector: Option<WithVector>,
+    /// Ordering by a payload field (not supported: must be absent).
+    pub order_by: Option<Value>,
+}
+
+/// `points/scroll` result.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScrollResult {
+    /// This page, in id order.
+    pub points: Vec<Record>,
+    /// Where the next page starts; null on the last page.
+    #[schema(value_type = Option<ExtendedPointIdSchema>)]
+    pub next_page_offset: Option<PointId>,
+}
+
+/// `POST /collections/{name}/points/count` body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct CountRequest {
+    /// Only points matching this filter.
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Filter>,
+    /// Accepted for compatibility; counts are always exact.
+    pub exact: Option<bool>,
+}
+
+/// `points/count` result.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CountResult {
+    /// Number of matching points.
+    pub count: u64,
+}
+
+/// `PUT /collections/{name}/index` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateFieldIndex {
+    /// Payload key to index.
+    pub field_name: String,
+    /// `"keyword"`, `"integer"`, `"float"`, `"bool"`, `"datetime"`, or
+    /// `{"type": ..}` with one of those.
+    pub field_schema: Option<Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_selection_includes_and_excludes_keys() {
+        let p: Map<String, Value> = serde_json::from_str(r#"{"a":1,"b":2,"c":3}"#).unwrap();
+        let w: WithPayload = serde_json::from_str(r#"["a","c"]"#).unwrap();
+        assert_eq!(
+            Value::Object(w.project(p.clone())),
+            serde_json::json!({"a":1,"c":3})
+        );
+        let w: WithPayload = serde_json::from_str(r#"{"exclude":["a"]}"#).unwrap();
+        assert_eq!(
+            Value::Object(w.project(p.clone())),
+            serde_json::json!({"b":2,"c":3})
+        );
+        let w: WithPayload = serde_json::from_str("false").unwrap();
+        assert!(!w.wanted());
+    }
+}

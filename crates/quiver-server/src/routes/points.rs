@@ -1,0 +1,311 @@
+//! Point writes and retrieval: upsert, get by ids, delete, payload updates.
+
+use axum::extract::State;
+use quiver_core::{Point, PointId};
+use uuid::Uuid;
+
+use super::model::{
+    DeletePayload, PointInsertOperations, PointRequest, PointsSelector, Record, SetPayload,
+    UpdateResult, WaitParams, WithPayload,
+};
+use super::{AppState, selector, with_collection};
+use crate::envelope::{Envelope, ok};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+
+fn updated(state: &AppState) -> Envelope<UpdateResult> {
+    ok(UpdateResult {
+        operation_id: state.next_operation(),
+        status: "completed",
+    })
+}
+
+/// The points of an upsert body, in either of Qdrant's two forms.
+fn points_of(body: PointInsertOperations) -> ApiResult<Vec<Point>> {
+    match (body.points, body.batch) {
+        (Some(points), None) => Ok(points
+            .into_iter()
+            .map(|p| Point {
+                id: p.id,
+                vector: p.vector,
+                payload: p.payload,
+            })
+            .collect()),
+        (None, Some(batch)) => {
+            let n = batch.ids.len();
+            if batch.vectors.len() != n {
+                return Err(ApiError::bad_request(format!(
+                    "batch has {n} ids but {} vectors",
+                    batch.vectors.len()
+                )));
+            }
+            let payloads = match batch.payloads {
+                Some(p) if p.len() != n => {
+                    return Err(ApiError::bad_request(format!(
+                        "batch has {n} ids but {} payloads",
+                        p.len()
+                    )));
+                }
+                Some(p) => p,
+                None => vec![None; n],
+            };
+            Ok(batch
+                .ids
+                .into_iter()
+                .zip(batch.vectors)
+                .zip(payloads)
+                .map(|((id, vector), payload)| Point {
+                    id,
+                    vector,
+                    payload,
+                })
+                .collect())
+        }
+        (Some(_), Some(_)) => Err(ApiError::bad_request(
+            "give either `points` or `batch`, not both",
+        )),
+        (None, None) => Err(ApiError::bad_request(
+            "missing points: give `points` (a list of {id, vector, payload}) or `batch` ({ids, vectors, payloads})",
+        )),
+    }
+}
+
+/// Insert or replace points.
+#[utoipa::path(put, path = "/collections/{name}/points", tag = "points",
+    params(("name" = String, Path, description = "Collection name"), WaitParams),
+    request_body = PointInsertOperations,
+    responses(
+        (status = 200, description = "Applied", body = Envelope<UpdateResult>),
+        (status = 400, description = "Bad point (nothing written)"),
+        (status = 404, description = "No such collection"),
+    ))]
+pub async fn upsert(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(_wait): ApiQuery<WaitParams>,
+    ApiJson(body): ApiJson<PointInsertOperations>,
+) -> ApiResult<Envelope<UpdateResult>> {
+    let points = points_of(body)?;
+    with_collection(&state, name, move |c| Ok(c.upsert(points)?)).await?;
+    Ok(updated(&state))
+}
+
+/// Converts engine records to wire records, applying payload key selection.
+pub fn records(found: Vec<quiver_core::Record>, with_payload: &WithPayload) -> Vec<Record> {
+    found
+        .into_iter()
+        .map(|r| Record {
+            id: r.id,
+            payload: r.payload.map(|p| with_payload.project(p)),
+            vector: r.vector,
+        })
+        .collect()
+}
+
+/// Get points by ids (missing ids are skipped).
+#[utoipa::path(post, path = "/collections/{name}/points", tag = "points",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = PointRequest,
+    responses(
+        (status = 200, description = "The points found, in request order", body = Envelope<Vec<Record>>),
+        (status = 404, description = "No such collection"),
+    ))]
+pub async fn retrieve(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(body): ApiJson<PointRequest>,
+) -> ApiResult<Envelope<Vec<Record>>> {
+    let with_payload = body.with_payload.unwrap_or(WithPayload::Enable(true));
+    let with_vector = body.with_vector.is_some_and(|w| w.wanted());
+    let wants_payload = with_payload.wanted();
+    let found = with_collection(&state, name, move |c| {
+        Ok(c.get(&body.ids, wants_payload, with_vector)?)
+    })
+    .await?;
+    Ok(ok(records(found, &with_payload)))
+}
+
+/// Parses a point id from a path segment: an unsigned integer or a UUID.
+fn parse_id(text: &str) -> ApiResult<PointId> {
+    if let Ok(n) = text.parse::<u64>() {
+        return Ok(PointId::Num(n));
+    }
+    Uuid::parse_str(text).map(PointId::Uuid).map_err(|_| {
+        ApiError::bad_request(format!(
+            "invalid point id `{text}`: expected an unsigned integer or a UUID"
+        ))
+    })
+}
+
+/// Get one point, with payload and vector.
+#[utoipa::path(get, path = "/collections/{name}/points/{id}", tag = "points",
+    params(("name" = String, Path, description = "Collection name"),
+           ("id" = String, Path, description = "Point id: unsigned integer or UUID")),
+    responses(
+        (status = 200, description = "The point", body = Envelope<Record>),
+        (status = 404, description = "No such collection or point"),
+    ))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    ApiPath((name, id)): ApiPath<(String, String)>,
+) -> ApiResult<Envelope<Record>> {
+    let id = parse_id(&id)?;
+    let found = with_collection(&state, name, move |c| Ok(c.get(&[id], true, true)?)).await?;
+    let record = records(found, &WithPayload::Enable(true))
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::not_found(format!("point {id} not found")))?;
+    Ok(ok(record))
+}
+
+/// Delete points by ids or filter.
+#[utoipa::path(post, path = "/collections/{name}/points/delete", tag = "points",
+    params(("name" = String, Path, description = "Collection name"), WaitParams),
+    request_body = PointsSelector,
+    responses(
+        (status = 200, description = "Applied", body = Envelope<UpdateResult>),
+        (status = 404, description = "No such collection"),
+    ))]
+pub async fn delete(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(_wait): ApiQuery<WaitParams>,
+    ApiJson(body): ApiJson<PointsSelector>,
+) -> ApiResult<Envelope<UpdateResult>> {
+    let selector = selector(body.points, body.filter)?;
+    with_collection(&state, name, move |c| Ok(c.delete(&selector)?)).await?;
+    Ok(updated(&state))
+}
+
+fn no_nested_key(key: Option<&String>) -> ApiResult<()> {
+    match key {
+        Some(k) => Err(ApiError::bad_request(format!(
+            "setting payload under a nested `key` (`{k}`) is not supported; set the top-level keys instead"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Set payload keys (merge: other keys stay).
+#[utoipa::path(post, path = "/collections/{name}/points/payload", tag = "points",
+    params(("name" = String, Path, description = "Collection name"), WaitParams),
+    request_body = SetPayload,
+    responses(
+        (status = 200, description = "Applied", body = Envelope<UpdateResult>),
+        (status = 404, description = "No such collection"),
+    ))]
+pub async fn set_payload(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(_wait): ApiQuery<WaitParams>,
+    ApiJson(body): ApiJson<SetPayload>,
+) -> ApiResult<Envelope<UpdateResult>> {
+    no_nested_key(body.key.as_ref())?;
+    let selector = selector(body.points, body.filter)?;
+    with_collection(&state, name, move |c| {
+        Ok(c.set_payload(&selector, body.payload)?)
+    })
+    .await?;
+    Ok(updated(&state))
+}
+
+/// Replace the whole payload.
+#[utoipa::path(put, path = "/collections/{name}/points/payload", tag = "points",
+    params(("name" = String, Path, description = "Collection name"), WaitParams),
+    request_body = SetPayload,
+    responses(
+        (status = 200, description = "Applied", body = Envelope<UpdateResult>),
+        (status = 404, description = "No such collection"),
+    ))]
+pub async fn overwrite_payload(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(_wait): ApiQuery<WaitParams>,
+    ApiJson(body): ApiJson<SetPayload>,
+) -> ApiResult<Envelope<UpdateResult>> {
+    no_nested_key(body.key.as_ref())?;
+    let selector = selector(body.points, body.filter)?;
+    with_collection(&state, name, move |c| {
+        Ok(c.overwrite_payload(&selector, body.payload)?)
+    })
+    .await?;
+    Ok(updated(&state))
+}
+
+/// Remove payload keys.
+#[utoipa::path(post, path = "/collections/{name}/points/payload/delete", tag = "points",
+    params(("name" = String, Path, description = "Collection name"), WaitParams),
+    request_body = DeletePayload,
+    responses(
+        (status = 200, description = "Applied", body = Envelope<UpdateResult>),
+        (status = 404, description = "No such collection"),
+    ))]
+pub async fn delete_payload(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(_wait): ApiQuery<WaitParams>,
+    ApiJson(body): ApiJson<DeletePayload>,
+) -> ApiResult<Envelope<UpdateResult>> {
+    let selector = selector(body.points, body.filter)?;
+    with_collection(&state, name, move |c| {
+        Ok(c.delete_payload_keys(&selector, &body.keys)?)
+    })
+    .await?;
+    Ok(updated(&state))
+}
+
+/// Remove the whole payload.
+#[utoipa::path(post, path = "/collections/{name}/points/payload/clear", tag = "points",
+    params(("name" = String, Path, description = "Collection name"), WaitParams),
+    request_body = PointsSelector,
+    responses(
+        (status = 200, description = "Applied", body = Envelope<UpdateResult>),
+        (status = 404, description = "No such collection"),
+    ))]
+pub async fn clear_payload(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(_wait): ApiQuery<WaitParams>,
+    ApiJson(body): ApiJson<PointsSelector>,
+) -> ApiResult<Envelope<UpdateResult>> {
+    let selector = selector(body.points, body.filter)?;
+    with_collection(&state, name, move |c| Ok(c.clear_payload(&selector)?)).await?;
+    Ok(updated(&state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn batch_form_must_have_one_vector_per_id() {
+        let body: PointInsertOperations = serde_json::from_value(json!({
+            "batch": {"ids": [1, 2], "vectors": [[1.0, 2.0]]}
+        }))
+        .unwrap();
+        assert!(
+            points_of(body)
+                .unwrap_err()
+                .message()
+                .contains("2 ids but 1 vectors")
+        );
+        let body: PointInsertOperations = serde_json::from_value(json!({
+            "batch": {"ids": [1, 2], "vectors": [[1.0], [2.0]], "payloads": [{"a": 1}, null]}
+        }))
+        .unwrap();
+        let points = points_of(body).unwrap();
+        assert_eq!(points.len(), 2);
+        assert!(points[1].payload.is_none());
+    }
+
+    #[test]
+    fn path_ids_are_integers_or_uuids() {
+        assert_eq!(parse_id("7").unwrap(), PointId::Num(7));
+        assert!(matches!(
+            parse_id("550e8400-e29b-41d4-a716-446655440000").unwrap(),
+            PointId::Uuid(_)
+        ));
+        assert!(parse_id("-1").is_err());
+    }
+}

@@ -1,0 +1,360 @@
+//! Reads that rank or list: search, batch search, universal query, scroll,
+//! count.
+
+use axum::extract::State;
+use quiver_core::filter::Filter;
+use quiver_core::{Collection, PointId};
+use serde_json::Value;
+
+use super::model::{
+    CountRequest, CountResult, QueryRequest, QueryRequestBatch, QueryResponse, ScoredPoint,
+    ScrollRequest, ScrollResult, SearchBatch, SearchParams, SearchRequest, WithPayload,
+};
+use super::points::records;
+use super::{AppState, checked_filter, with_collection};
+use crate::envelope::{Envelope, ok};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath};
+
+/// Default page size of scroll and query, as in Qdrant.
+const DEFAULT_LIMIT: usize = 10;
+/// Largest `limit + offset` of one search; bounds the work of one request.
+const MAX_RESULTS: usize = 100_000;
+
+/// A search decoded from the wire, ready to run against a collection.
+struct Plan {
+    query: QueryVector,
+    filter: Option<Filter>,
+    params: SearchParams,
+    limit: usize,
+    offset: usize,
+    with_payload: WithPayload,
+    with_vector: bool,
+    score_threshold: Option<f32>,
+}
+
+/// What to rank by.
+#[derive(Debug)]
+enum QueryVector {
+    /// This vector.
+    Vector(Vec<f32>),
+    /// The stored vector of this point.
+    Point(PointId),
+    /// No ranking: points in id order.
+    None,
+}
+
+impl Plan {
+    /// Checks the bounds and the filter.
+    fn checked(self) -> ApiResult<Plan> {
+        if self.limit.saturating_add(self.offset) > MAX_RESULTS {
+            return Err(ApiError::bad_request(format!(
+                "limit + offset must be at most {MAX_RESULTS}"
+            )));
+        }
+        if let Some(f) = &self.filter {
+            f.validate()?;
+        }
+        Ok(self)
+    }
+
+    fn from_search(r: SearchRequest) -> ApiResult<Plan> {
+        Plan {
+            query: QueryVector::Vector(r.vector),
+            filter: r.filter,
+            params: r.params.unwrap_or_default(),
+            limit: r.limit,
+            offset: r.offset.unwrap_or(0),
+            with_payload: r.with_payload.unwrap_or(WithPayload::Enable(false)),
+            with_vector: r.with_vector.is_some_and(|w| w.wanted()),
+            score_threshold: r.score_threshold,
+        }
+        .checked()
+    }
+
+    fn from_query(r: QueryRequest) -> ApiResult<Plan> {
+        if r.prefetch.is_some() {
+            return Err(ApiError::bad_request(
+                "`prefetch` (multi-stage queries) is not supported",
+            ));
+        }
+        if let Some(using) = r.using.as_deref().filter(|u| !u.is_empty()) {
+            return Err(ApiError::bad_request(format!(
+                "collections have one unnamed vector; `using: \"{using}\"` is not supported"
+            )));
+        }
+        Plan {
+            query: query_vector(r.query)?,
+            filter: r.filter,
+            params: r.params.unwrap_or_default(),
+            limit: r.limit.unwrap_or(DEFAULT_LIMIT),
+            offset: r.offset.unwrap_or(0),
+            with_payload: r.with_payload.unwrap_or(WithPayload::Enable(false)),
+            with_vector: r.with_vector.is_some_and(|w| w.wanted()),
+            score_threshold: r.score_threshold,
+        }
+        .checked()
+    }
+
+    /// Runs on the blocking pool.
+    fn run(self, c: &Collection) -> ApiResult<Vec<ScoredPoint>> {
+        let vector = match self.query {
+            QueryVector::Vector(v) => v,
+            QueryVector::Point(id) => c
+                .get(&[id], false, true)?
+                .into_iter()
+                .next()
+                .and_then(|r| r.vector)
+                .ok_or_else(|| ApiError::not_found(format!("query point {id} not found")))?,
+            QueryVector::None => return self.list(c),
+        };
+        let mut request = quiver_core::SearchRequest::new(vector, self.limit + self.offset);
+        request.filter = self.filter;
+        request.ef = self.params.hnsw_ef;
+        request.exact = self.params.exact;
+        request.score_threshold = self.score_threshold;
+        request.with_payload = self.with_payload.wanted();
+        request.with_vector = self.with_vector;
+        let hits = c.search(&request)?;
+        Ok(hits
+            .into_iter()
+            .skip(self.offset)
+            .map(|h| ScoredPoint {
+                id: h.id,
+                version: 0,
+                score: h.score,
+                payload: h.payload.map(|p| self.with_payload.project(p)),
+                vector: h.vector,
+            })
+            .collect())
+    }
+
+    /// A query without a vector: matching points in id order, score 0.
+    fn list(self, c: &Collection) -> ApiResult<Vec<ScoredPoint>> {
+        let page = c.scroll(&quiver_core::ScrollRequest {
+            filter: self.filter,
+            limit: self.limit + self.offset,
+            offset: None,
+            with_payload: self.with_payload.wanted(),
+            with_vector: self.with_vector,
+        })?;
+        Ok(page
+            .points
+            .into_iter()
+            .skip(self.offset)
+            .map(|r| ScoredPoint {
+                id: r.id,
+                version: 0,
+                score: 0.0,
+                payload: r.payload.map(|p| self.with_payload.project(p)),
+                vector: r.vector,
+            })
+            .collect())
+    }
+}
+
+/// Decodes `query`: a vector, a point id, `{"nearest": vector | id}`, or absent.
+fn query_vector(query: Option<Value>) -> ApiResult<QueryVector> {
+    let Some(query) = query else {
+        return Ok(QueryVector::None);
+    };
+    let inner = match query {
+        Value::Object(mut map) => match map.remove("nearest") {
+            Some(nearest) if map.is_empty() => nearest,
+            _ => {
+                let kinds: Vec<String> = map.keys().map(|k| format!("`{k}`")).collect();
+                return Err(ApiError::bad_request(format!(
+                    "unsupported query {}: use a vector, a point id or {{\"nearest\": ..}}",
+                    kinds.join(", ")
+                )));
+            }
+        },
+        other => other,
+    };
+    match inner {
+        Value::Array(_) => serde_json::from_value(inner)
+            .map(QueryVector::Vector)
+            .map_err(|e| ApiError::bad_request(format!("query vector: {e}"))),
+        Value::Number(_) | Value::String(_) => serde_json::from_value(inner)
+            .map(QueryVector::Point)
+            .map_err(|_| {
+                ApiError::bad_request("query point id must be an unsigned integer or a UUID")
+            }),
+        other => Err(ApiError::bad_request(format!(
+            "query must be a vector, a point id or {{\"nearest\": ..}}, got {other}"
+        ))),
+    }
+}
+
+/// Nearest neighbours of a vector.
+#[utoipa::path(post, path = "/collections/{name}/points/search", tag = "search",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = SearchRequest,
+    responses(
+        (status = 200, description = "Hits, best first", body = Envelope<Vec<ScoredPoint>>),
+        (status = 400, description = "Wrong dimension or bad filter"),
+        (status = 404, description = "No such collection"),
+    ))]
+pub async fn search(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(body): ApiJson<SearchRequest>,
+) -> ApiResult<Envelope<Vec<ScoredPoint>>> {
+    let plan = Plan::from_search(body)?;
+    let hits = with_collection(&state, name, move |c| plan.run(c)).await?;
+    Ok(ok(hits))
+}
+
+/// Several searches in one request.
+#[utoipa::path(post, path = "/collections/{name}/points/search/batch", tag = "search",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = SearchBatch,
+    responses(
+        (status = 200, description = "One hit list per search", body = Envelope<Vec<Vec<ScoredPoint>>>),
+        (status = 404, description = "No such collection"),
+    ))]
+pub async fn search_batch(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(body): ApiJson<SearchBatch>,
+) -> ApiResult<Envelope<Vec<Vec<ScoredPoint>>>> {
+    let plans = body
+        .searches
+        .into_iter()
+        .map(Plan::from_search)
+        .collect::<ApiResult<Vec<_>>>()?;
+    let hits = with_collection(&state, name, move |c| {
+        plans.into_iter().map(|p| p.run(c)).collect()
+    })
+    .await?;
+    Ok(ok(hits))
+}
+
+/// Universal query: nearest to a vector or a point, or a filtered listing.
+#[utoipa::path(post, path = "/collections/{name}/points/query", tag = "search",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = QueryRequest,
+    responses(
+        (status = 200, description = "Hits, best first", body = Envelope<QueryResponse>),
+        (status = 400, description = "Wrong dimension, bad filter or unsupported query"),
+        (status = 404, description = "No such collection or query point"),
+    ))]
+pub async fn query(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(body): ApiJson<QueryRequest>,
+) -> ApiResult<Envelope<QueryResponse>> {
+    let plan = Plan::from_query(body)?;
+    let points = with_collection(&state, name, move |c| plan.run(c)).await?;
+    Ok(ok(QueryResponse { points }))
+}
+
+/// Several universal queries in one request.
+#[utoipa::path(post, path = "/collections/{name}/points/query/batch", tag = "search",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = QueryRequestBatch,
+    responses(
+        (status = 200, description = "One answer per query", body = Envelope<Vec<QueryResponse>>),
+        (status = 404, description = "No such collection"),
+    ))]
+pub async fn query_batch(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(body): ApiJson<QueryRequestBatch>,
+) -> ApiResult<Envelope<Vec<QueryResponse>>> {
+    let plans = body
+        .searches
+        .into_iter()
+        .map(Plan::from_query)
+        .collect::<ApiResult<Vec<_>>>()?;
+    let answers = with_collection(&state, name, move |c| {
+        plans
+            .into_iter()
+            .map(|p| p.run(c).map(|points| QueryResponse { points }))
+            .collect()
+    })
+    .await?;
+    Ok(ok(answers))
+}
+
+/// Page through points in id order.
+#[utoipa::path(post, path = "/collections/{name}/points/scroll", tag = "search",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = ScrollRequest,
+    responses(
+        (status = 200, description = "One page", body = Envelope<ScrollResult>),
+        (status = 404, description = "No such collection"),
+    ))]
+pub async fn scroll(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(body): ApiJson<ScrollRequest>,
+) -> ApiResult<Envelope<ScrollResult>> {
+    if body.order_by.is_some() {
+        return Err(ApiError::bad_request(
+            "`order_by` is not supported: scroll pages are in id order",
+        ));
+    }
+    let limit = body.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit > MAX_RESULTS {
+        return Err(ApiError::bad_request(format!(
+            "limit must be at most {MAX_RESULTS}"
+        )));
+    }
+    let with_payload = body.with_payload.unwrap_or(WithPayload::Enable(true));
+    let request = quiver_core::ScrollRequest {
+        filter: checked_filter(body.filter)?,
+        limit,
+        offset: body.offset,
+        with_payload: with_payload.wanted(),
+        with_vector: body.with_vector.is_some_and(|w| w.wanted()),
+    };
+    let page = with_collection(&state, name, move |c| Ok(c.scroll(&request)?)).await?;
+    Ok(ok(ScrollResult {
+        points: records(page.points, &with_payload),
+        next_page_offset: page.next_offset,
+    }))
+}
+
+/// Count points, optionally matching a filter.
+#[utoipa::path(post, path = "/collections/{name}/points/count", tag = "search",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = CountRequest,
+    responses(
+        (status = 200, description = "The count", body = Envelope<CountResult>),
+        (status = 404, description = "No such collection"),
+    ))]
+pub async fn count(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(body): ApiJson<CountRequest>,
+) -> ApiResult<Envelope<CountResult>> {
+    let filter = checked_filter(body.filter)?;
+    let count = with_collection(&state, name, move |c| Ok(c.count(filter.as_ref())?)).await?;
+    Ok(ok(CountResult { count }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn query_accepts_vector_nearest_and_point_id_forms() {
+        assert!(
+            matches!(query_vector(Some(json!([1.0, 2.0]))).unwrap(), QueryVector::Vector(v) if v == [1.0, 2.0])
+        );
+        assert!(matches!(
+            query_vector(Some(json!({"nearest": [1.0]}))).unwrap(),
+            QueryVector::Vector(_)
+        ));
+        assert!(matches!(
+            query_vector(Some(json!({"nearest": 5}))).unwrap(),
+            QueryVector::Point(PointId::Num(5))
+        ));
+        assert!(matches!(query_vector(None).unwrap(), QueryVector::None));
+        let e = query_vector(Some(json!({"recommend": {}}))).unwrap_err();
+        assert!(e.message().contains("recommend"), "{}", e.message());
+        assert!(query_vector(Some(json!(true))).is_err());
+    }
+}

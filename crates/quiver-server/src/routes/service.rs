@@ -1,0 +1,82 @@
+//! Service routes: root, health probes, metrics.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{AppState, blocking};
+use crate::error::ApiResult;
+use crate::metrics::CollectionGauges;
+
+/// `GET /` answer (not enveloped, as in Qdrant).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionInfo {
+    /// Always `quiver`.
+    pub title: &'static str,
+    /// Server version.
+    pub version: &'static str,
+}
+
+/// Name and version.
+#[utoipa::path(get, path = "/", tag = "service",
+    responses((status = 200, description = "Name and version", body = VersionInfo)))]
+pub async fn root() -> axum::Json<VersionInfo> {
+    axum::Json(VersionInfo {
+        title: "quiver",
+        version: crate::version(),
+    })
+}
+
+/// Health probe (no key needed).
+#[utoipa::path(get, path = "/healthz", tag = "service",
+    responses((status = 200, description = "Serving", body = String)))]
+pub async fn healthz() -> &'static str {
+    "healthz check passed"
+}
+
+/// Liveness probe (no key needed).
+#[utoipa::path(get, path = "/livez", tag = "service",
+    responses((status = 200, description = "Alive", body = String)))]
+pub async fn livez() -> &'static str {
+    "livez check passed"
+}
+
+/// Readiness probe (no key needed): the database is open once the server
+/// listens, so listening means ready.
+#[utoipa::path(get, path = "/readyz", tag = "service",
+    responses((status = 200, description = "Ready", body = String)))]
+pub async fn readyz() -> &'static str {
+    "all shards are ready"
+}
+
+/// Prometheus metrics: requests and latency per route, points and bytes per
+/// collection.
+#[utoipa::path(get, path = "/metrics", tag = "service",
+    responses((status = 200, description = "Prometheus text format", body = String)))]
+pub async fn metrics(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
+    let db = state.db.clone();
+    let gauges = blocking(move || {
+        let mut gauges = Vec::new();
+        for name in db.list_collections() {
+            // A collection dropped between listing and lookup is skipped.
+            let Ok(collection) = db.collection(&name) else {
+                continue;
+            };
+            let info = collection.info()?;
+            gauges.push(CollectionGauges {
+                name,
+                points: info.points,
+                ram_bytes: info.ram_bytes,
+                disk_bytes: info.disk_bytes,
+            });
+        }
+        Ok(gauges)
+    })
+    .await?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(&gauges),
+    ))
+}
