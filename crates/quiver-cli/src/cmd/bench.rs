@@ -125,6 +125,16 @@ fn thread_cpu_ns() -> Option<u64> {
     s.split_whitespace().next()?.parse().ok()
 }
 
+/// CPU time of the whole process in seconds (Linux; clock ticks of 10 ms).
+fn process_cpu_seconds() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let rest = s.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -274,17 +284,20 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let rss0 = rss_bytes();
+    let cpu0 = process_cpu_seconds();
     let t0 = Instant::now();
     let progress = |n: usize| bar.set_position(n as u64);
     let index =
         pool.install(|| Hnsw::build_with_progress(dim, metric, config, &items, Some(&progress)));
     let build_seconds = t0.elapsed().as_secs_f64();
+    let build_cpu_seconds = process_cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
     bar.finish_and_clear();
     let rss_delta = rss_bytes().zip(rss0).map(|(a, b)| a.saturating_sub(b));
     let index_bytes = index.memory_bytes();
     drop(items);
     eprintln!(
-        "built in {build_seconds:.2} s on {threads} threads; index {:.1} MiB (rss delta {:.1} MiB)",
+        "built in {build_seconds:.2} s on {threads} threads ({:.1} CPU s); index {:.1} MiB (rss delta {:.1} MiB)",
+        build_cpu_seconds.unwrap_or(f64::NAN),
         index_bytes as f64 / 1048576.0,
         rss_delta.unwrap_or(0) as f64 / 1048576.0
     );
@@ -438,6 +451,7 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
             "ef_construction": args.ef_construction,
             "build_seconds": build_seconds,
             "build_threads": threads,
+            "build_cpu_seconds": build_cpu_seconds,
             "index_bytes": index_bytes,
             "runs": summary_runs,
         });
@@ -460,6 +474,7 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
                                "kernel": quiver_core::distance::kernel_name(),
                                "mapping": "M=m (layer0 keeps 2*M), ef_construction, search ef=max(ef,k)"},
                     "build_time_s": (build_seconds * 1e4).round() / 1e4, "build_threads": threads,
+                    "build_cpu_s": build_cpu_seconds,
                     "index_mem_rss_delta_bytes": rss_delta,
                     "index_size_lib_bytes": index_bytes,
                     "raw_vectors_bytes": base.data.len() * 4,

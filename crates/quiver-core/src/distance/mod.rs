@@ -116,7 +116,7 @@ pub fn jaccard(a: &[u64], b: &[u64]) -> f32 {
 /// Hints the CPU to load the start of `v` into cache; a no-op where there is
 /// no prefetch instruction. Never faults.
 #[inline(always)]
-pub fn prefetch(v: &[f32]) {
+pub fn prefetch<T>(v: &[T]) {
     #[cfg(target_arch = "x86_64")]
     x86::prefetch(v);
     #[cfg(not(target_arch = "x86_64"))]

@@ -255,16 +255,16 @@ pub(super) fn and_or_counts_popcnt(a: &[u64], b: &[u64]) -> (u32, u32) {
     })
 }
 
-/// Hints the CPU to pull the first cache lines of `v` into L1.
+/// Hints the CPU to pull the first (up to four) cache lines of `v` into L1.
 #[inline(always)]
-pub(super) fn prefetch(v: &[f32]) {
+pub(super) fn prefetch<T>(v: &[T]) {
     let p = v.as_ptr().cast::<i8>();
     // SAFETY: a prefetch is only a hint and never faults; SSE is part of the x86_64 baseline.
     unsafe { _mm_prefetch::<_MM_HINT_T0>(p) };
     // The next lines too: the hardware prefetcher takes over after a few.
-    let lines = (v.len() / 16).min(4);
+    let lines = (std::mem::size_of_val(v) / 64).min(4);
     for line in 1..lines {
-        // SAFETY: as above; line * 64 < v.len() * 4 bytes, so the address is inside `v`.
+        // SAFETY: as above; line * 64 < size_of_val(v), so the address is inside `v`.
         unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(line * 64)) };
     }
 }

@@ -93,7 +93,15 @@ impl Graph {
             if c.distance > bound {
                 break;
             }
+            // The next node to expand is likely the current best candidate:
+            // start loading its link list now, it is needed after this one.
+            if let Some(Reverse(Ranked(next))) = s.candidates.peek() {
+                prefetch(self.links(next.id, level));
+            }
             self.read_links(c.id, level, &mut s.links);
+            for &n in &s.links {
+                s.prefetch_tag(n);
+            }
             s.fresh.clear();
             for i in 0..s.links.len() {
                 let n = s.links[i];

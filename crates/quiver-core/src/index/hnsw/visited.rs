@@ -2,6 +2,7 @@
 //! result: a visited list cleared in O(1) by bumping an epoch, and the two
 //! heaps of the best-first search.
 
+use crate::distance::prefetch;
 use crate::index::Ranked;
 use parking_lot::Mutex;
 use std::cmp::Reverse;
@@ -45,6 +46,14 @@ impl Scratch {
         }
         self.candidates.clear();
         self.top.clear();
+    }
+
+    /// Hints the CPU to load the visited tag of `id`.
+    #[inline(always)]
+    pub(super) fn prefetch_tag(&self, id: u32) {
+        if let Some(t) = self.tags.get(id as usize..id as usize + 1) {
+            prefetch(t);
+        }
     }
 
     /// Marks `id` visited; returns true if it was not visited before.
