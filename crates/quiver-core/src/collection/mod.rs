@@ -71,8 +71,10 @@
 //! `state` write lock, then retires the old ids. Readers hold `state` for
 //! reading for their whole call and see each write entirely or not at all.
 //! Locks are taken in this order and never the other way:
-//! `writer` -> `state` -> `payloads` -> `vectors`
-//! (the graph locks internally and never calls back).
+//! `writer` -> `state` -> graph (its internal lock) -> `payloads` -> `vectors`.
+//! A filtered graph search reads payloads from inside the graph's read lock
+//! (the `allow` predicate), so writers never hold `payloads` or `vectors`
+//! while they insert into or delete from the graph.
 
 mod checkpoint;
 mod config;
