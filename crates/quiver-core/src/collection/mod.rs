@@ -11,6 +11,7 @@
 //! | `payloads.log/.idx` | `LogPayloadStorage` (mode `None`) | `{"id": <point id>, "payload": {..}}` keyed by internal id |
 //! | `hnsw.graph` | `Hnsw::save` | graph checkpoint tagged with the sequence number it covers |
 //! | `payload_index.<seq>` | `PayloadIndexes::save` | payload index checkpoint covering operations up to `<seq>` |
+//! | `ids.map` | `id_map.rs` | internal id -> point id checkpoint, tagged like the graph |
 //!
 //! Work is split as: `upsert.rs` every write (upsert, delete, payload
 //! changes), `search.rs` every read (search, get, scroll, count),
@@ -78,6 +79,7 @@
 
 mod checkpoint;
 mod config;
+mod id_map;
 mod oplog;
 mod request;
 mod search;
