@@ -22,11 +22,13 @@ use crate::storage::{
 use crate::{Error, Result};
 
 use super::config::{CONFIG_FILE, StoredConfig};
+use super::id_map;
 use super::oplog::{self, Op, OpLogWriter};
 use super::{Collection, CollectionInfo, Payload, State, Writer, decode_stored, encode_stored};
 
 const OPLOG_FILE: &str = "ops.log";
 const GRAPH_FILE: &str = "hnsw.graph";
+const ID_MAP_FILE: &str = "ids.map";
 const PAYLOAD_INDEX_PREFIX: &str = "payload_index.";
 
 /// Everything recovery hands to the collection.
@@ -89,36 +91,23 @@ pub(super) fn recover(dir: &Path, stored: &StoredConfig) -> Result<Parts> {
         }
     };
 
-    // 3. Id map, read back from the payload store.
-    let mut by_id = BTreeMap::new();
-    let mut ids = Vec::new();
-    let mut live = RoaringBitmap::new();
-    for key in payloads.ids() {
-        let value = payloads.retrieve(key).map_err(io_at("payloads.log"))?;
-        let Some(value) = value else { continue };
-        let internal = u32::try_from(key).map_err(|_| Error::Corrupt {
-            path: dir.join("payloads.log"),
-            detail: format!("record key {key} is not an internal id"),
-        })?;
-        let (id, payload) = decode_stored(value).map_err(|detail| Error::Corrupt {
-            path: dir.join("payloads.log"),
-            detail,
-        })?;
-        if let Some(other) = by_id.insert(id, internal) {
-            return Err(Error::Corrupt {
-                path: dir.join("payloads.log"),
-                detail: format!("point {id} is stored under internal ids {other} and {internal}"),
-            });
+    // 3. Id map: its checkpoint + later operations, or read back from the
+    //    payload store (the scan also fills payload indexes being rebuilt).
+    let loaded = if rebuild_indexes {
+        None
+    } else {
+        load_id_map(dir, base, last, &content.ops, payloads.len())
+    };
+    let mut state = match loaded {
+        Some(state) => state,
+        None => {
+            needs_checkpoint = true;
+            scan_payloads(dir, &payloads, rebuild_indexes.then_some(&mut indexes))?
         }
-        if ids.len() <= internal as usize {
-            ids.resize(internal as usize + 1, None);
-        }
-        ids[internal as usize] = Some(id);
-        live.insert(internal);
-        if rebuild_indexes {
-            indexes.insert(internal, &payload);
-        }
-    }
+    };
+    state.indexes = indexes;
+    state.last_seq = last;
+    let live = state.live.clone();
     // Vectors without a point (none expected: both stores replay the same log).
     for key in vectors.ids() {
         if u32::try_from(key).map_or(true, |i| !live.contains(i)) {
@@ -178,18 +167,100 @@ pub(super) fn recover(dir: &Path, stored: &StoredConfig) -> Result<Parts> {
             checkpointed: (!needs_checkpoint).then_some(last),
             broken: None,
         },
-        state: State {
-            by_id,
-            ids,
-            live,
-            indexes,
-            last_seq: last,
-        },
+        state,
         graph,
         payloads,
         vectors,
         needs_checkpoint,
     })
+}
+
+/// The id map checkpoint brought forward by the operations after its tag,
+/// if it loads, lies within the log and agrees with the payload store.
+fn load_id_map(
+    dir: &Path,
+    base: u64,
+    last: u64,
+    ops: &[(u64, Op)],
+    stored_points: usize,
+) -> Option<State> {
+    let path = dir.join(ID_MAP_FILE);
+    if !path.exists() {
+        return None;
+    }
+    let (entries, tag) = match id_map::load(&path) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            tracing::warn!(path = %path.display(), error = %err, "id map unreadable; scanning payloads");
+            return None;
+        }
+    };
+    if !(base..=last).contains(&tag) {
+        tracing::warn!(path = %path.display(), tag, base, last, "id map is stale; scanning payloads");
+        return None;
+    }
+    let mut state = State {
+        by_id: BTreeMap::new(),
+        ids: Vec::new(),
+        live: RoaringBitmap::new(),
+        indexes: PayloadIndexes::new(),
+        last_seq: tag,
+    };
+    for (internal, id) in entries {
+        state.by_id.insert(id, internal);
+        state.set_point_id(internal, Some(id));
+        state.live.insert(internal);
+    }
+    for (seq, op) in ops.iter().filter(|(s, _)| *s > tag) {
+        state.apply(op, *seq);
+    }
+    let points = state.live.len();
+    if points != stored_points as u64 || state.by_id.len() as u64 != points {
+        tracing::warn!(path = %path.display(), points, stored_points, "id map disagrees with the payload store; scanning payloads");
+        return None;
+    }
+    Some(state)
+}
+
+/// The id map read back from every payload record; fills `indexes` too
+/// when given.
+fn scan_payloads(
+    dir: &Path,
+    payloads: &LogPayloadStorage,
+    mut indexes: Option<&mut PayloadIndexes>,
+) -> Result<State> {
+    let path = dir.join("payloads.log");
+    let mut state = State {
+        by_id: BTreeMap::new(),
+        ids: Vec::new(),
+        live: RoaringBitmap::new(),
+        indexes: PayloadIndexes::new(),
+        last_seq: 0,
+    };
+    for key in payloads.ids() {
+        let value = payloads.retrieve(key).map_err(|e| Error::io(&path, e))?;
+        let Some(value) = value else { continue };
+        let internal = u32::try_from(key).map_err(|_| Error::Corrupt {
+            path: path.clone(),
+            detail: format!("record key {key} is not an internal id"),
+        })?;
+        let (id, payload) = decode_stored(value).map_err(|detail| Error::Corrupt {
+            path: path.clone(),
+            detail,
+        })?;
+        if let Some(other) = state.by_id.insert(id, internal) {
+            return Err(Error::Corrupt {
+                path,
+                detail: format!("point {id} is stored under internal ids {other} and {internal}"),
+            });
+        }
+        state.set_point_id(internal, Some(id));
+        state.live.insert(internal);
+        if let Some(ix) = indexes.as_deref_mut() {
+            ix.insert(internal, &payload);
+        }
+    }
+    Ok(state)
 }
 
 fn replay_stores(
@@ -489,13 +560,17 @@ impl Collection {
             .save(&self.dir.join(GRAPH_FILE), seq)
             .map_err(self.io_err(GRAPH_FILE))?;
         let old_indexes = index_checkpoints(&self.dir);
-        if !writer.fields.is_empty() {
-            let name = format!("{PAYLOAD_INDEX_PREFIX}{seq}");
+        {
             let state = self.state.read();
-            state
-                .indexes
-                .save(&self.dir.join(&name))
-                .map_err(self.io_err(&name))?;
+            id_map::save(&self.dir.join(ID_MAP_FILE), seq, &state.ids)
+                .map_err(self.io_err(ID_MAP_FILE))?;
+            if !writer.fields.is_empty() {
+                let name = format!("{PAYLOAD_INDEX_PREFIX}{seq}");
+                state
+                    .indexes
+                    .save(&self.dir.join(&name))
+                    .map_err(self.io_err(&name))?;
+            }
         }
         writer.log.rotate(seq).map_err(self.io_err(OPLOG_FILE))?;
         // Older index checkpoints are now stale (outside the log): remove.
@@ -546,6 +621,8 @@ impl Collection {
                 "hnsw"
             } else if name.starts_with(PAYLOAD_INDEX_PREFIX) {
                 "payload_index"
+            } else if name.starts_with("ids.") {
+                "id_map"
             } else if name.starts_with("ops.") {
                 "op_log"
             } else if name == CONFIG_FILE {

@@ -11,6 +11,7 @@
 //! | `payloads.log/.idx` | `LogPayloadStorage` (mode `None`) | `{"id": <point id>, "payload": {..}}` keyed by internal id |
 //! | `hnsw.graph` | `Hnsw::save` | graph checkpoint tagged with the sequence number it covers |
 //! | `payload_index.<seq>` | `PayloadIndexes::save` | payload index checkpoint covering operations up to `<seq>` |
+//! | `ids.map` | `id_map.rs` | internal id -> point id checkpoint, tagged like the graph |
 //!
 //! Work is split as: `upsert.rs` every write (upsert, delete, payload
 //! changes), `search.rs` every read (search, get, scroll, count),
@@ -71,11 +72,14 @@
 //! `state` write lock, then retires the old ids. Readers hold `state` for
 //! reading for their whole call and see each write entirely or not at all.
 //! Locks are taken in this order and never the other way:
-//! `writer` -> `state` -> `payloads` -> `vectors`
-//! (the graph locks internally and never calls back).
+//! `writer` -> `state` -> graph (its internal lock) -> `payloads` -> `vectors`.
+//! A filtered graph search reads payloads from inside the graph's read lock
+//! (the `allow` predicate), so writers never hold `payloads` or `vectors`
+//! while they insert into or delete from the graph.
 
 mod checkpoint;
 mod config;
+mod id_map;
 mod oplog;
 mod request;
 mod search;

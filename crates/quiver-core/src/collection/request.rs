@@ -77,7 +77,8 @@ pub struct ScoredPoint {
 pub struct SearchRequest {
     /// The query vector (the collection's dimension).
     pub vector: Vec<f32>,
-    /// How many results, 1..=100 000.
+    /// How many results, 1..=100 000 (`limit` in JSON is accepted too).
+    #[serde(alias = "limit")]
     pub k: usize,
     /// Only points matching this filter.
     #[serde(default)]

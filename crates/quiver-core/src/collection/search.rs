@@ -21,14 +21,15 @@ use super::{
 
 /// Beam width when the request names none.
 const DEFAULT_EF: usize = 128;
-/// Filtered searches whose estimate is at most this many points scan them
-/// exactly: below it a scan costs less than a graph search that skips most
-/// of the nodes it visits.
-const EXACT_SCAN_MIN: u64 = 512;
-/// ... or at most this fraction (1 / n) of the live points.
-const EXACT_SCAN_FRACTION: u64 = 50;
-/// A filtered graph search widens `ef` by 1 / selectivity, at most this much.
-const MAX_EF_WIDENING: f64 = 10.0;
+/// Filtered searches whose estimate is at most this many points always
+/// scan them exactly.
+const EXACT_SCAN_MIN: u64 = 2048;
+/// Above that, a filtered graph search keeps `ef` *allowed* points in its
+/// beam, so it expands about `ef / selectivity` nodes of ~`m` links each,
+/// while a scan costs `selectivity * n` distances: the scan wins while
+/// `estimate^2 < SCAN_COST_RATIO * ef * n` (ratio measured in
+/// `benches/collection.rs`, rounded down).
+const SCAN_COST_RATIO: f64 = 16.0;
 
 impl Collection {
     /// The `k` points nearest to the request's vector (matching its filter),
@@ -228,23 +229,18 @@ impl Collection {
             return Ok(hits);
         };
         let plan = self.plan(state, filter);
-        let threshold = EXACT_SCAN_MIN.max(live / EXACT_SCAN_FRACTION);
+        #[expect(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "a cost estimate; precision is irrelevant and the root is far below u64::MAX"
+        )]
+        let threshold =
+            EXACT_SCAN_MIN.max((SCAN_COST_RATIO * ef as f64 * live as f64).sqrt() as u64);
         if request.exact || plan.estimate <= threshold || plan.candidates.len() <= threshold {
             let allowed = self.filter_candidates(state, filter, &plan)?;
             return self.scan(query, &allowed, k);
         }
-        #[expect(
-            clippy::cast_precision_loss,
-            reason = "a ratio; precision loss is irrelevant"
-        )]
-        let selectivity = (plan.estimate.max(1) as f64 / live.max(1) as f64).min(1.0);
-        let widening = (1.0 / selectivity).min(MAX_EF_WIDENING);
-        #[expect(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            reason = "ef <= 100_000 and widening <= 10: the product fits"
-        )]
-        let ef = (ef as f64 * widening).ceil() as usize;
         let allow = |id: u32| {
             plan.candidates.contains(id)
                 && (plan.exact

@@ -98,8 +98,8 @@ fn filtered_search_matches_brute_force_on_both_strategies() {
     let f = fixture();
     // Selective (40 points): exact scan of the indexed candidates.
     let narrow = filter(json!({"must": [{"key": "cat", "match": {"value": "c7"}}]}));
-    // Broad (60 % of points): graph search admitting only allowed points.
-    let any: Vec<String> = (0..60).map(|i| format!("c{i}")).collect();
+    // Broad (95 % of points): graph search admitting only allowed points.
+    let any: Vec<String> = (0..95).map(|i| format!("c{i}")).collect();
     let broad = filter(json!({"must": [{"key": "cat", "match": {"any": any}}]}));
     // Unindexed key: candidates are all points, `matches` decides.
     let unindexed = filter(json!({"must": [{"key": "n", "range": {"gte": 1000, "lt": 3000}}]}));
@@ -124,7 +124,7 @@ fn filtered_search_matches_brute_force_on_both_strategies() {
         for (flt, keep) in [
             (
                 &broad,
-                Box::new(|i: u64| i % 100 < 60) as Box<dyn Fn(u64) -> bool>,
+                Box::new(|i: u64| i % 100 < 95) as Box<dyn Fn(u64) -> bool>,
             ),
             (&unindexed, Box::new(|i: u64| (1000..3000).contains(&i))),
         ] {

@@ -1,0 +1,162 @@
+//! `ids.map`: checkpoint of the internal id -> point id map.
+//!
+//! Derived data: the payload store holds the point id of every internal id,
+//! so a missing, corrupt or stale map only costs a scan of the payloads at
+//! open. Replaced atomically (tmp, fsync, rename, fsync dir).
+//!
+//! | field | type | meaning |
+//! |---|---|---|
+//! | magic | `[u8; 8]` | `b"QVIDMAP1"` |
+//! | tag | u64 | sequence number of the last operation the map covers |
+//! | count | u64 | entries |
+//! | entries | count x (internal u32, kind u8, id 16 bytes) | kind 0: id is a u64 in the first 8 bytes; 1: a UUID |
+//! | crc | u32 | CRC-32 of every byte before it |
+//!
+//! All integers little-endian.
+
+use std::io;
+use std::path::Path;
+
+use uuid::Uuid;
+
+use crate::PointId;
+use crate::database::write_atomic;
+use crate::storage::corrupt;
+
+const MAGIC: &[u8; 8] = b"QVIDMAP1";
+const HEADER_LEN: usize = 24;
+const ENTRY_LEN: usize = 21;
+const KIND_NUM: u8 = 0;
+const KIND_UUID: u8 = 1;
+
+/// Write the live entries of `ids` (index = internal id) tagged with `tag`.
+pub(super) fn save(path: &Path, tag: u64, ids: &[Option<PointId>]) -> io::Result<()> {
+    let live = ids.iter().filter(|i| i.is_some()).count();
+    let mut buf = Vec::with_capacity(HEADER_LEN + live * ENTRY_LEN + 4);
+    buf.extend_from_slice(MAGIC);
+    buf.extend_from_slice(&tag.to_le_bytes());
+    buf.extend_from_slice(&(live as u64).to_le_bytes());
+    for (internal, id) in ids.iter().enumerate() {
+        let Some(id) = id else { continue };
+        let internal = u32::try_from(internal)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "internal id beyond u32"))?;
+        buf.extend_from_slice(&internal.to_le_bytes());
+        let mut bytes = [0u8; 16];
+        match id {
+            PointId::Num(n) => {
+                buf.push(KIND_NUM);
+                bytes[..8].copy_from_slice(&n.to_le_bytes());
+            }
+            PointId::Uuid(u) => {
+                buf.push(KIND_UUID);
+                bytes = *u.as_bytes();
+            }
+        }
+        buf.extend_from_slice(&bytes);
+    }
+    let crc = crc32fast::hash(&buf);
+    buf.extend_from_slice(&crc.to_le_bytes());
+    write_atomic(path, &buf)
+}
+
+/// Read a map written by [`save`]: its entries and tag.
+///
+/// # Errors
+/// `InvalidData` for a file that is short, fails its checksum or holds an
+/// unknown id kind; other I/O errors as they come.
+pub(super) fn load(path: &Path) -> io::Result<(Vec<(u32, PointId)>, u64)> {
+    let bytes = std::fs::read(path)?;
+    let body_len = bytes
+        .len()
+        .checked_sub(4)
+        .filter(|&l| l >= HEADER_LEN)
+        .ok_or_else(|| corrupt(path, 0, "file is shorter than its header"))?;
+    let (body, crc) = bytes.split_at(body_len);
+    if crc32fast::hash(body) != u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]) {
+        return Err(corrupt(path, body_len as u64, "checksum mismatch"));
+    }
+    if &body[..8] != MAGIC {
+        return Err(corrupt(path, 0, "not an id map (bad magic)"));
+    }
+    let le_u64 = |at: usize| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&body[at..at + 8]);
+        u64::from_le_bytes(a)
+    };
+    let tag = le_u64(8);
+    let count = le_u64(16);
+    let entries = &body[HEADER_LEN..];
+    if entries.len() % ENTRY_LEN != 0 || (entries.len() / ENTRY_LEN) as u64 != count {
+        return Err(corrupt(
+            path,
+            16,
+            format!(
+                "{count} entries claimed, {} bytes of entries",
+                entries.len()
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(entries.len() / ENTRY_LEN);
+    for (i, e) in entries.chunks_exact(ENTRY_LEN).enumerate() {
+        let internal = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
+        let mut raw = [0u8; 16];
+        raw.copy_from_slice(&e[5..21]);
+        let id = match e[4] {
+            KIND_NUM => {
+                let mut n = [0u8; 8];
+                n.copy_from_slice(&raw[..8]);
+                PointId::Num(u64::from_le_bytes(n))
+            }
+            KIND_UUID => PointId::Uuid(Uuid::from_bytes(raw)),
+            k => {
+                return Err(corrupt(
+                    path,
+                    (HEADER_LEN + i * ENTRY_LEN + 4) as u64,
+                    format!("unknown id kind {k}"),
+                ));
+            }
+        };
+        out.push((internal, id));
+    }
+    Ok((out, tag))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_every_flipped_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ids.map");
+        let ids = vec![
+            Some(PointId::Num(7)),
+            None,
+            Some(PointId::Uuid(Uuid::from_u128(99))),
+            Some(PointId::Num(u64::MAX)),
+        ];
+        save(&path, 42, &ids).unwrap();
+        let (entries, tag) = load(&path).unwrap();
+        assert_eq!(tag, 42);
+        assert_eq!(
+            entries,
+            vec![
+                (0, PointId::Num(7)),
+                (2, PointId::Uuid(Uuid::from_u128(99))),
+                (3, PointId::Num(u64::MAX))
+            ]
+        );
+        let good = std::fs::read(&path).unwrap();
+        for i in 0..good.len() {
+            let mut bad = good.clone();
+            bad[i] ^= 0x10;
+            std::fs::write(&path, &bad).unwrap();
+            let err = load(&path).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        }
+        for cut in 0..good.len() {
+            std::fs::write(&path, &good[..cut]).unwrap();
+            assert_eq!(load(&path).unwrap_err().kind(), io::ErrorKind::InvalidData);
+        }
+    }
+}
