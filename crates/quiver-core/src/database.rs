@@ -20,14 +20,16 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use crate::collection::{Collection, CollectionConfig};
+pub(crate) use crate::storage::atomic_file::{sync_dir, sync_parent, write_atomic};
 use crate::{Error, Result};
 
 /// Version of the `quiver.json` layout this build reads and writes.
@@ -187,7 +189,7 @@ impl Database {
             collection.mark_deleted();
         }
         let dir = self.collection_dir(name);
-        if let Err(err) = fs::remove_dir_all(&dir).and_then(|()| sync_dir(&dir_of(&dir))) {
+        if let Err(err) = fs::remove_dir_all(&dir).and_then(|()| sync_parent(&dir)) {
             tracing::warn!(dir = %dir.display(), error = %err, "collection directory not removed; the next open removes it");
         }
         Ok(true)
@@ -222,7 +224,7 @@ impl Database {
         let path = self.dir.join(MANIFEST_FILE);
         let bytes = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| Error::Internal(format!("manifest does not serialise: {e}")))?;
-        write_atomic(&path, &bytes).map_err(|e| Error::io(path, e))
+        write_atomic(&path, &bytes, true).map_err(|e| Error::io(path, e))
     }
 
     /// Remove collection directories the manifest does not name.
@@ -302,14 +304,31 @@ fn take_lock(dir: &Path) -> Result<File> {
         .truncate(false)
         .open(&path)
         .map_err(|e| Error::io(&path, e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
-            path: dir.to_owned(),
-        }),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(path, e)),
+    // A process that forks (to run a command, say) shares the lock with the
+    // child until the child execs and its copy of the descriptor closes, so a
+    // lock released a moment ago can still look held: retry for a short,
+    // bounded time before reporting it taken.
+    let mut waited = Duration::ZERO;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if waited < LOCK_GRACE => {
+                std::thread::sleep(LOCK_RETRY);
+                waited += LOCK_RETRY;
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked {
+                    path: dir.to_owned(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(path, e)),
+        }
     }
 }
+
+/// How long a held lock is retried before [`Error::Locked`].
+const LOCK_GRACE: Duration = Duration::from_millis(200);
+const LOCK_RETRY: Duration = Duration::from_millis(10);
 
 fn read_manifest(dir: &Path) -> Result<Manifest> {
     let path = dir.join(MANIFEST_FILE);
@@ -322,7 +341,7 @@ fn read_manifest(dir: &Path) -> Result<Manifest> {
             };
             let bytes = serde_json::to_vec_pretty(&manifest)
                 .map_err(|e| Error::Internal(format!("manifest does not serialise: {e}")))?;
-            write_atomic(&path, &bytes).map_err(|e| Error::io(&path, e))?;
+            write_atomic(&path, &bytes, true).map_err(|e| Error::io(&path, e))?;
             return Ok(manifest);
         }
         Err(e) => return Err(Error::io(path, e)),
@@ -358,38 +377,6 @@ fn remove_dir_if_exists(dir: &Path) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io(dir, e)),
-    }
-}
-
-fn dir_of(path: &Path) -> PathBuf {
-    path.parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_owned)
-}
-
-/// Replace `path` with `bytes` so that a crash leaves the old or the new
-/// content: write `<path>.new`, fsync it, rename it over, fsync the directory.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".new");
-    let tmp = PathBuf::from(tmp);
-    let mut file = File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&tmp, path)?;
-    sync_dir(&dir_of(path))
-}
-
-/// Fsync a directory so renames and removals in it are durable.
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        File::open(dir)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
     }
 }
 

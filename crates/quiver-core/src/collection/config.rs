@@ -118,7 +118,7 @@ impl StoredConfig {
                 io::Error::new(io::ErrorKind::InvalidInput, e.to_string()),
             )
         })?;
-        write_atomic(&path, &bytes).map_err(|e| Error::io(path, e))
+        write_atomic(&path, &bytes, true).map_err(|e| Error::io(path, e))
     }
 }
 

@@ -56,7 +56,7 @@ pub(super) fn save(path: &Path, tag: u64, ids: &[Option<PointId>]) -> io::Result
     }
     let crc = crc32fast::hash(&buf);
     buf.extend_from_slice(&crc.to_le_bytes());
-    write_atomic(path, &buf)
+    write_atomic(path, &buf, true)
 }
 
 /// Read a map written by [`save`]: its entries and tag.

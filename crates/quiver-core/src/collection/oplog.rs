@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 use uuid::Uuid;
 
 use crate::PointId;
-use crate::database::sync_dir;
+use crate::storage::atomic_file::write_atomic;
 use crate::storage::corrupt;
 
 use super::request::Payload;
@@ -193,16 +193,7 @@ impl OpLogWriter {
 /// Write a new empty log at `path` atomically (tmp, fsync, rename, fsync dir)
 /// and return its content.
 pub(crate) fn create(path: &Path, base_seq: u64) -> io::Result<OpLogContent> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".new");
-    let tmp = PathBuf::from(tmp);
-    let mut file = File::create(&tmp)?;
-    file.write_all(&header(base_seq))?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&tmp, path)?;
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    sync_dir(dir)?;
+    write_atomic(path, &header(base_seq), true)?;
     Ok(OpLogContent {
         base_seq,
         ops: Vec::new(),

@@ -4,6 +4,7 @@
 use super::HnswConfig;
 use super::graph::{DELETED, Graph, MAX_LEVEL, NO_ENTRY, NO_UPPER, PRESENT};
 use crate::distance::Metric;
+use crate::storage::atomic_file::{replace, sync_parent};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -75,12 +76,8 @@ pub(super) fn save(
 ) -> io::Result<()> {
     let tmp = tmp_path(path);
     let result = write_file(g, metric, config, &tmp, tag).and_then(|()| {
-        fs::rename(&tmp, path)?;
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        File::open(dir)?.sync_all()
+        replace(&tmp, path)?;
+        sync_parent(path)
     });
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
