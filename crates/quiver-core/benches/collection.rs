@@ -1,20 +1,38 @@
-//! Collection reopen: loading the graph checkpoint versus rebuilding the
-//! graph from the stored vectors.
+//! Collection benchmarks, printed as tables (wall-clock medians); they
+//! assert nothing.
 //!
-//! Builds a collection of `QUIVER_BENCH_POINTS` (default 100 000) random
-//! vectors of `QUIVER_BENCH_DIM` (default 128) floats, checkpoints it, then
-//! times `Database::open` + first `collection()` (which recovers) with the
-//! graph checkpoint present, and again with `hnsw.graph` removed (parallel
-//! rebuild; skipped with `QUIVER_BENCH_REBUILD=0`), and filtered search
-//! latency by selectivity. Prints wall-clock medians; asserts nothing.
+//! 1. `filtered`: filtered search by selectivity. 10 000 x 384 cosine
+//!    vectors with 200 queries: the shared dev dataset when
+//!    `QUIVER_BENCH_DATA=/path/to/wordnet-minilm-dev` is given, generated
+//!    vectors otherwise. Each point has one bool payload field per
+//!    selectivity (100 %, 50 %, 10 %, 1 %, 0.1 % of points `true`, drawn
+//!    independently of the vectors), all indexed. For each selectivity and
+//!    `ef`: the strategy the collection chooses, recall@10 against the exact
+//!    *filtered* ground truth (computed here by brute force), whether every
+//!    query got `min(k, matching)` hits, and single-thread queries/s, p50
+//!    and p99.
+//! 2. `reopen`: a collection of `QUIVER_BENCH_POINTS` (default 100 000)
+//!    random vectors of `QUIVER_BENCH_DIM` (default 128) floats,
+//!    checkpointed; times `Database::open` + first `collection()` (which
+//!    recovers) with the graph checkpoint present, with the checkpoint plus
+//!    a tail of later writes in the op log (a crash image), and with
+//!    `hnsw.graph` removed (parallel rebuild; skipped with
+//!    `QUIVER_BENCH_REBUILD=0`).
 //!
-//! Run: `cargo bench -p quiver-core --bench collection`
+//! `QUIVER_BENCH_ONLY=filtered|reopen` runs one part.
+//!
+//! Run: `QUIVER_BENCH_DATA=/work/shared/datasets/wordnet-minilm-dev cargo bench -p quiver-core --bench collection`
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use quiver_core::filter::{FieldType, Filter};
-use quiver_core::{CollectionConfig, Database, DurabilityMode, Metric, Point, SearchRequest};
+use quiver_core::{
+    CollectionConfig, Database, DurabilityMode, Hnsw, HnswConfig, Metric, Point, PointId,
+    SearchRequest,
+};
 use rand::rngs::SmallRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -29,7 +47,324 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-fn reopen(dir: &std::path::Path, query: &[f32]) -> Duration {
+fn read_fvecs(path: &Path) -> Option<Vec<Vec<f32>>> {
+    let bytes = std::fs::read(path).ok()?;
+    let mut out = Vec::new();
+    let mut rest = bytes.as_slice();
+    while rest.len() >= 4 {
+        let n = i32::from_le_bytes(rest[..4].try_into().ok()?) as usize;
+        let row = rest.get(4..4 + 4 * n)?;
+        out.push(
+            row.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        );
+        rest = &rest[4 + 4 * n..];
+    }
+    Some(out)
+}
+
+/// (name, base, queries), unit length.
+fn filtered_data() -> (String, Vec<Vec<f32>>, Vec<Vec<f32>>) {
+    let (name, mut base, mut queries) = match std::env::var("QUIVER_BENCH_DATA") {
+        Ok(dir) => {
+            let dir = Path::new(&dir);
+            let base = read_fvecs(&dir.join("base.fvecs")).expect("base.fvecs");
+            let queries = read_fvecs(&dir.join("query.fvecs")).expect("query.fvecs");
+            let name = dir
+                .file_name()
+                .map_or("dataset".into(), |n| n.to_string_lossy().into_owned());
+            (name, base, queries)
+        }
+        Err(_) => {
+            let mut rng = SmallRng::seed_from_u64(3);
+            let mut gen_set = |n: usize| -> Vec<Vec<f32>> {
+                (0..n)
+                    .map(|_| (0..384).map(|_| rng.random_range(-1.0f32..1.0)).collect())
+                    .collect()
+            };
+            let base = gen_set(10_000);
+            let queries = gen_set(200);
+            ("random-10k-384".into(), base, queries)
+        }
+    };
+    for v in base.iter_mut().chain(queries.iter_mut()) {
+        Metric::Cosine.preprocess(v);
+    }
+    (name, base, queries)
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Exact filtered top-`k` ids by cosine similarity.
+fn filtered_truth(base: &[Vec<f32>], allowed: &[bool], q: &[f32], k: usize) -> Vec<u64> {
+    let mut all: Vec<(f32, u64)> = base
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| allowed[*i])
+        .map(|(i, v)| (dot(q, v), i as u64))
+        .collect();
+    all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    all.truncate(k);
+    all.into_iter().map(|(_, i)| i).collect()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let pos = p / 100.0 * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+fn filtered() {
+    const K: usize = 10;
+    let (name, base, queries) = filtered_data();
+    let n = base.len();
+    let dim = base[0].len();
+    let efs: Vec<usize> = std::env::var("QUIVER_BENCH_EF")
+        .unwrap_or_else(|_| "16,32,64,128".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let selectivities = [
+        ("p100", 1.0),
+        ("p50", 0.5),
+        ("p10", 0.1),
+        ("p1", 0.01),
+        ("p01", 0.001),
+    ];
+    // allowed[field][point]: each field's `true` points are a random subset
+    // of the exact size, independent of the vectors and of other fields.
+    let mut rng = SmallRng::seed_from_u64(11);
+    let allowed: Vec<Vec<bool>> = selectivities
+        .iter()
+        .map(|&(_, s)| {
+            let mut order: Vec<usize> = (0..n).collect();
+            order.shuffle(&mut rng);
+            let take = (n as f64 * s).round() as usize;
+            let mut a = vec![false; n];
+            for &i in &order[..take] {
+                a[i] = true;
+            }
+            a
+        })
+        .collect();
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let db = Database::open(tmp.path()).expect("open");
+    let mut config = CollectionConfig::new(dim, Metric::Cosine);
+    config.durability = DurabilityMode::FlushOnly;
+    let c = db.create_collection("filtered", config).expect("create");
+    for (field, _) in &selectivities {
+        c.create_field_index(field, FieldType::Bool).expect("index");
+    }
+    let start = Instant::now();
+    let points: Vec<Point> = base
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let mut payload = serde_json::Map::new();
+            for (f, (field, _)) in selectivities.iter().enumerate() {
+                payload.insert((*field).into(), allowed[f][i].into());
+            }
+            Point::new(i as u64, v.clone()).with_payload(payload)
+        })
+        .collect();
+    for chunk in points.chunks(1000) {
+        c.upsert(chunk.to_vec()).expect("upsert");
+    }
+    c.flush().expect("flush");
+    println!(
+        "collection/filtered/{name}: {n} x {dim} cosine, {} queries, k={K}; ingest {:.1} s",
+        queries.len(),
+        start.elapsed().as_secs_f64()
+    );
+    println!(
+        "| selectivity | matching | ef | strategy | recall@10 | min(k,matching) always | qps (1 thread) | p50 us | p99 us | forced scan qps |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let truths: Vec<Vec<Vec<u64>>> = allowed
+        .iter()
+        .map(|a| {
+            queries
+                .iter()
+                .map(|q| filtered_truth(&base, a, q, K))
+                .collect()
+        })
+        .collect();
+    unfiltered_rows(&c, &queries, &truths[0], &efs);
+    for (f, (field, s)) in selectivities.iter().enumerate() {
+        let matching = allowed[f].iter().filter(|&&a| a).count();
+        let filter: Filter = serde_json::from_value(
+            serde_json::json!({"must": [{"key": field, "match": {"value": true}}]}),
+        )
+        .expect("filter");
+        let truth = &truths[f];
+        let scan_qps = {
+            let t = Instant::now();
+            for q in &queries {
+                let mut r = SearchRequest::new(q.clone(), K);
+                r.filter = Some(filter.clone());
+                r.exact = true;
+                std::hint::black_box(c.search(&r).expect("search"));
+            }
+            queries.len() as f64 / t.elapsed().as_secs_f64()
+        };
+        for &ef in &efs {
+            let requests: Vec<SearchRequest> = queries
+                .iter()
+                .map(|q| {
+                    let mut r = SearchRequest::new(q.clone(), K);
+                    r.filter = Some(filter.clone());
+                    r.ef = Some(ef);
+                    r
+                })
+                .collect();
+            let strategy = c.search_strategy(&requests[0]).expect("strategy");
+            let mut hits = 0usize;
+            let mut full = true;
+            for (r, t) in requests.iter().zip(truth) {
+                let got = c.search(r).expect("search");
+                full &= got.len() == K.min(matching);
+                hits += got
+                    .iter()
+                    .filter(|h| match h.id {
+                        PointId::Num(i) => t.contains(&i),
+                        PointId::Uuid(_) => false,
+                    })
+                    .count();
+            }
+            let recall = hits as f64 / (queries.len() * K.min(matching)) as f64;
+            let (qps, lat_us) = timed(
+                |i| {
+                    std::hint::black_box(c.search(&requests[i]).expect("search"));
+                },
+                requests.len(),
+            );
+            println!(
+                "| {:.1} % | {matching} | {ef} | {strategy:?} | {recall:.4} | {} | {qps:.0} | {:.0} | {:.0} | {scan_qps:.0} |",
+                s * 100.0,
+                if full { "yes" } else { "NO" },
+                percentile(&lat_us, 50.0),
+                percentile(&lat_us, 99.0)
+            );
+        }
+    }
+    drop(c);
+    drop(db);
+    forced_graph(&base, &queries, &allowed, &truths, &efs);
+}
+
+/// Search of one request: latencies of up to 5 passes (at least 2, stop
+/// after 0.7 s), as (qps from the summed latencies, sorted latencies in us).
+fn timed(mut search: impl FnMut(usize), count: usize) -> (f64, Vec<f64>) {
+    let mut lat_us = Vec::new();
+    let t0 = Instant::now();
+    for pass in 0..5 {
+        for i in 0..count {
+            let t = Instant::now();
+            search(i);
+            lat_us.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        if pass > 0 && t0.elapsed() > Duration::from_millis(700) {
+            break;
+        }
+    }
+    let qps = lat_us.len() as f64 / (lat_us.iter().sum::<f64>() / 1e6);
+    lat_us.sort_by(f64::total_cmp);
+    (qps, lat_us)
+}
+
+/// Baseline rows: the same collection searched without a filter.
+fn unfiltered_rows(
+    c: &quiver_core::Collection,
+    queries: &[Vec<f32>],
+    truth: &[Vec<u64>],
+    efs: &[usize],
+) {
+    for &ef in efs {
+        let requests: Vec<SearchRequest> = queries
+            .iter()
+            .map(|q| {
+                let mut r = SearchRequest::new(q.clone(), truth[0].len());
+                r.ef = Some(ef);
+                r
+            })
+            .collect();
+        let strategy = c.search_strategy(&requests[0]).expect("strategy");
+        let hits: usize = requests
+            .iter()
+            .zip(truth)
+            .map(|(r, t)| {
+                let got = c.search(r).expect("search");
+                got.iter()
+                    .filter(|h| matches!(h.id, PointId::Num(i) if t.contains(&i)))
+                    .count()
+            })
+            .sum();
+        let recall = hits as f64 / (requests.len() * truth[0].len()) as f64;
+        let (qps, lat) = timed(
+            |i| {
+                std::hint::black_box(c.search(&requests[i]).expect("search"));
+            },
+            requests.len(),
+        );
+        println!(
+            "| no filter | all | {ef} | {strategy:?} | {recall:.4} | yes | {qps:.0} | {:.0} | {:.0} | |",
+            percentile(&lat, 50.0),
+            percentile(&lat, 99.0)
+        );
+    }
+}
+
+/// The filtered graph traversal forced at every selectivity, on a bare
+/// `Hnsw` built from the same vectors: what the scan threshold trades.
+fn forced_graph(
+    base: &[Vec<f32>],
+    queries: &[Vec<f32>],
+    allowed: &[Vec<bool>],
+    truths: &[Vec<Vec<u64>>],
+    efs: &[usize],
+) {
+    let items: Vec<(u32, &[f32])> = base
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i as u32, v.as_slice()))
+        .collect();
+    let graph = Hnsw::build(base[0].len(), Metric::Cosine, HnswConfig::default(), &items);
+    println!("bare index, filter-aware traversal forced at every selectivity:");
+    println!("| selectivity | ef | recall@10 | min(k,matching) always | qps (1 thread) | p50 us |");
+    println!("|---|---|---|---|---|---|");
+    for (a, truth) in allowed.iter().zip(truths) {
+        let matching = a.iter().filter(|&&x| x).count();
+        let allow = |id: u32| a[id as usize];
+        for &ef in efs {
+            let mut hits = 0;
+            let mut full = true;
+            for (q, t) in queries.iter().zip(truth) {
+                let got = graph.search(q, 10, ef, Some(&allow));
+                full &= got.len() == 10.min(matching);
+                hits += got.iter().filter(|n| t.contains(&u64::from(n.id))).count();
+            }
+            let recall = hits as f64 / (queries.len() * 10.min(matching)) as f64;
+            let (qps, lat) = timed(
+                |i| {
+                    std::hint::black_box(graph.search(&queries[i], 10, ef, Some(&allow)));
+                },
+                queries.len(),
+            );
+            println!(
+                "| {:.1} % | {ef} | {recall:.4} | {} | {qps:.0} | {:.0} |",
+                matching as f64 * 100.0 / a.len() as f64,
+                if full { "yes" } else { "NO" },
+                percentile(&lat, 50.0)
+            );
+        }
+    }
+}
+
+fn reopen(dir: &Path, query: &[f32]) -> Duration {
     let start = Instant::now();
     let db = Database::open(dir).expect("open");
     let c = db.collection("bench").expect("collection");
@@ -41,99 +376,111 @@ fn reopen(dir: &std::path::Path, query: &[f32]) -> Duration {
     took
 }
 
-/// Filtered search latency by selectivity: the default strategy (exact scan
-/// below the threshold, filtered graph search above) against a forced
-/// exact scan, to place the threshold.
-fn filtered_search(dir: &std::path::Path, dim: usize, rng: &mut SmallRng) {
-    let db = Database::open(dir).expect("open");
-    let c = db.collection("bench").expect("collection");
-    let queries: Vec<Vec<f32>> = (0..50)
-        .map(|_| (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect())
-        .collect();
-    for per_mille in [1u64, 5, 10, 20, 50, 200] {
-        let filter: Filter = serde_json::from_value(
-            serde_json::json!({"must": [{"key": "bucket", "range": {"lt": per_mille}}]}),
-        )
-        .expect("filter");
-        let mut times = [Duration::ZERO; 2];
-        for (slot, exact) in [(0, false), (1, true)] {
-            let start = Instant::now();
-            for q in &queries {
-                let mut req = SearchRequest::new(q.clone(), 10);
-                req.filter = Some(filter.clone());
-                req.exact = exact;
-                assert_eq!(c.search(&req).expect("search").len(), 10);
-            }
-            times[slot] = start.elapsed() / queries.len() as u32;
+/// Copy a database directory except its LOCK: what a crash leaves on disk.
+fn crash_image(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).expect("mkdir");
+    for entry in std::fs::read_dir(src).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let to = dst.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            crash_image(&entry.path(), &to);
+        } else if entry.file_name() != "LOCK" {
+            std::fs::copy(entry.path(), to).expect("copy");
         }
-        println!(
-            "collection/filtered_search/{:.1}%: default {:.0} us, exact scan {:.0} us",
-            per_mille as f64 / 10.0,
-            times[0].as_secs_f64() * 1e6,
-            times[1].as_secs_f64() * 1e6
-        );
     }
 }
 
-fn main() {
-    // `cargo bench` passes `--bench`; a filter argument selects nothing here.
-    let points = env_or("QUIVER_BENCH_POINTS", 100_000);
+fn random_points(rng: &mut SmallRng, ids: std::ops::Range<u64>, dim: usize) -> Vec<Point> {
+    ids.map(|id| {
+        let v = (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let payload = serde_json::json!({"bucket": id % 1000});
+        Point::new(id, v).with_payload(payload.as_object().expect("object").clone())
+    })
+    .collect()
+}
+
+fn reopen_vs_rebuild() {
+    let points = env_or("QUIVER_BENCH_POINTS", 100_000) as u64;
     let dim = env_or("QUIVER_BENCH_DIM", 128);
+    let tail = 2000u64.min(points);
     let tmp = tempfile::tempdir().expect("tempdir");
+    let live = tmp.path().join("live");
     let mut rng = SmallRng::seed_from_u64(1);
     let query: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect();
 
     let start = Instant::now();
     {
-        let db = Database::open(tmp.path()).expect("open");
+        let db = Database::open(&live).expect("open");
         let mut config = CollectionConfig::new(dim, Metric::Cosine);
         config.durability = DurabilityMode::FlushOnly;
         let c = db.create_collection("bench", config).expect("create");
-        let mut next = 0u64;
-        while (next as usize) < points {
-            let batch: Vec<Point> = (0..1000.min(points - next as usize))
-                .map(|i| {
-                    let v = (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect();
-                    let id = next + i as u64;
-                    let payload = serde_json::json!({"bucket": id % 1000});
-                    Point::new(id, v).with_payload(payload.as_object().expect("object").clone())
-                })
-                .collect();
-            next += batch.len() as u64;
-            c.upsert(batch).expect("upsert");
-        }
         c.create_field_index("bucket", FieldType::Integer)
             .expect("index");
+        let mut next = 0u64;
+        while next < points {
+            let end = (next + 1000).min(points);
+            c.upsert(random_points(&mut rng, next..end, dim))
+                .expect("upsert");
+            next = end;
+        }
         c.flush().expect("flush");
+        println!(
+            "collection/build/{points}x{dim}: {:.1} s (upserts of 1000 + checkpoint)",
+            start.elapsed().as_secs_f64()
+        );
+        // Later writes, only in the op log: rewrites of `tail` points.
+        for lo in (0..tail).step_by(500) {
+            c.upsert(random_points(&mut rng, lo..(lo + 500).min(tail), dim))
+                .expect("upsert");
+        }
+        crash_image(&live, &tmp.path().join("tail"));
     }
-    println!(
-        "collection/build/{points}x{dim}: {:.1} s (upserts of 1000 + checkpoint)",
-        start.elapsed().as_secs_f64()
-    );
 
-    let loads: Vec<Duration> = (0..5).map(|_| reopen(tmp.path(), &query)).collect();
+    let loads: Vec<Duration> = (0..5).map(|_| reopen(&live, &query)).collect();
+    let load = median(loads.clone());
     println!(
         "collection/reopen_checkpoint/{points}x{dim}: median {:.1} ms over {} runs",
-        median(loads.clone()).as_secs_f64() * 1e3,
+        load.as_secs_f64() * 1e3,
         loads.len()
     );
-
-    filtered_search(tmp.path(), dim, &mut rng);
+    let mut tails = Vec::new();
+    for i in 0..3 {
+        let image = tmp.path().join(format!("tail{i}"));
+        crash_image(&tmp.path().join("tail"), &image);
+        tails.push(reopen(&image, &query));
+        std::fs::remove_dir_all(&image).expect("rm");
+    }
+    println!(
+        "collection/reopen_checkpoint_plus_{tail}_logged_upserts/{points}x{dim}: median {:.1} ms over {} runs (replay + new checkpoint)",
+        median(tails.clone()).as_secs_f64() * 1e3,
+        tails.len()
+    );
 
     if std::env::var("QUIVER_BENCH_REBUILD").is_ok_and(|v| v == "0") {
         return;
     }
-    let graph = tmp.path().join("collections/bench/hnsw.graph");
+    let graph = live.join("collections/bench/hnsw.graph");
     let mut rebuilds = Vec::new();
     for _ in 0..2 {
         std::fs::remove_file(&graph).expect("remove graph");
-        rebuilds.push(reopen(tmp.path(), &query));
+        rebuilds.push(reopen(&live, &query));
     }
     let rebuild = median(rebuilds.clone());
     println!(
         "collection/reopen_rebuild/{points}x{dim}: median {:.1} ms over {} runs ({:.0}x the checkpoint load)",
         rebuild.as_secs_f64() * 1e3,
         rebuilds.len(),
-        rebuild.as_secs_f64() / median(loads).as_secs_f64()
+        rebuild.as_secs_f64() / load.as_secs_f64()
     );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; arguments select nothing here.
+    let only = std::env::var("QUIVER_BENCH_ONLY").unwrap_or_default();
+    if only.is_empty() || only == "filtered" {
+        filtered();
+    }
+    if only.is_empty() || only == "reopen" {
+        reopen_vs_rebuild();
+    }
 }

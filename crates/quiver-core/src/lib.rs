@@ -24,6 +24,7 @@ pub mod index;
 mod point;
 pub mod storage;
 
+pub use collection::SearchStrategy;
 pub use collection::{
     Collection, CollectionConfig, CollectionInfo, MAX_DIMENSION, MAX_EF, MAX_K, Payload, Point,
     PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchRequest, UpdateResult,

@@ -105,6 +105,7 @@ pub use request::{
     CollectionInfo, MAX_EF, MAX_K, Payload, Point, PointSelector, Record, ScoredPoint, ScrollPage,
     ScrollRequest, SearchRequest, UpdateResult,
 };
+pub use search::SearchStrategy;
 
 use config::StoredConfig;
 use oplog::OpLogWriter;

@@ -207,6 +207,41 @@ impl Collection {
         Ok(filter.matches(id, &payload))
     }
 
+    /// The strategy [`Collection::search`] would use for `request` on the
+    /// current points (the first choice: a graph search that reaches fewer
+    /// than `min(k, matching)` points still falls back to a scan).
+    ///
+    /// # Errors
+    /// As [`Collection::search`] for an invalid request.
+    pub fn search_strategy(&self, request: &SearchRequest) -> Result<SearchStrategy> {
+        self.check_open()?;
+        request.validate(self.config.dimension)?;
+        let state = self.state.read();
+        Ok(self.choose(&state, request).0)
+    }
+
+    /// The strategy for `request`, and the filter's plan if it has one.
+    fn choose(&self, state: &State, request: &SearchRequest) -> (SearchStrategy, Option<Plan>) {
+        let Some(filter) = &request.filter else {
+            let strategy = if request.exact {
+                SearchStrategy::Scan
+            } else {
+                SearchStrategy::Graph
+            };
+            return (strategy, None);
+        };
+        let plan = self.plan(state, filter);
+        let ef = request.ef.unwrap_or(DEFAULT_EF).max(request.k);
+        let threshold = scan_threshold(ef, state.live.len());
+        let strategy =
+            if request.exact || plan.estimate <= threshold || plan.candidates.len() <= threshold {
+                SearchStrategy::Scan
+            } else {
+                SearchStrategy::FilteredGraph
+            };
+        (strategy, Some(plan))
+    }
+
     fn nearest(
         &self,
         state: &State,
@@ -214,30 +249,21 @@ impl Collection {
         request: &SearchRequest,
     ) -> Result<Vec<Neighbor>> {
         let k = request.k;
-        let live = state.live.len();
         let ef = request.ef.unwrap_or(DEFAULT_EF).max(k);
-        let Some(filter) = &request.filter else {
-            if request.exact {
+        let (strategy, plan) = self.choose(state, request);
+        let (Some(filter), Some(plan)) = (&request.filter, plan) else {
+            if strategy == SearchStrategy::Scan {
                 return self.scan(query, &state.live, k);
             }
             let allow = |id: u32| state.live.contains(id);
             let hits = self.graph.search(query, k, ef, Some(&allow));
-            if (hits.len() as u64) < (k as u64).min(live) {
+            if (hits.len() as u64) < (k as u64).min(state.live.len()) {
                 // The graph could not reach enough live points: be exact.
                 return self.scan(query, &state.live, k);
             }
             return Ok(hits);
         };
-        let plan = self.plan(state, filter);
-        #[expect(
-            clippy::cast_precision_loss,
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            reason = "a cost estimate; precision is irrelevant and the root is far below u64::MAX"
-        )]
-        let threshold =
-            EXACT_SCAN_MIN.max((SCAN_COST_RATIO * ef as f64 * live as f64).sqrt() as u64);
-        if request.exact || plan.estimate <= threshold || plan.candidates.len() <= threshold {
+        if strategy == SearchStrategy::Scan {
             let allowed = self.filter_candidates(state, filter, &plan)?;
             return self.scan(query, &allowed, k);
         }
@@ -333,4 +359,28 @@ impl Collection {
         };
         Ok((payload, vector))
     }
+}
+
+/// How a search finds its points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SearchStrategy {
+    /// HNSW search over all live points (no filter).
+    Graph,
+    /// HNSW search that traverses every node but admits only points
+    /// matching the filter (the filter matches many points).
+    FilteredGraph,
+    /// Exact scan of the matching points (few match, or `exact` was asked).
+    Scan,
+}
+
+/// Filtered searches whose estimate is at most this many points scan them.
+fn scan_threshold(ef: usize, live: u64) -> u64 {
+    #[expect(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a cost estimate; precision is irrelevant and the root is far below u64::MAX"
+    )]
+    let cost = (SCAN_COST_RATIO * ef as f64 * live as f64).sqrt() as u64;
+    EXACT_SCAN_MIN.max(cost)
 }

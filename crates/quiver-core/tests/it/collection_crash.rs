@@ -1,5 +1,5 @@
-//! Process kill: a child process upserts, deletes, changes payloads,
-//! flushes and compacts in a loop, printing each operation before it starts
+//! Process kill: a child process upserts, deletes, sets and removes payload
+//! keys, flushes and compacts in a loop, printing each operation before it starts
 //! (`BEGIN`) and after it returns (`ACK`). The parent SIGKILLs it at random
 //! moments, reopens, and checks that every acknowledged change is there and
 //! nothing else: the one unacknowledged operation is either absent or
@@ -58,11 +58,16 @@ fn crash_child() {
                 .map(|_| rng.random_range(0..IDS))
                 .collect();
             json!({"op": "delete", "ids": ids})
-        } else if roll < 92 {
+        } else if roll < 85 {
             let ids: Vec<u64> = (0..rng.random_range(1..=3))
                 .map(|_| rng.random_range(0..IDS))
                 .collect();
             json!({"op": "tag", "ids": ids, "tag": rng.random_range(0..4)})
+        } else if roll < 92 {
+            let ids: Vec<u64> = (0..rng.random_range(1..=3))
+                .map(|_| rng.random_range(0..IDS))
+                .collect();
+            json!({"op": "untag", "ids": ids})
         } else if roll < 97 {
             json!({"op": "flush"})
         } else {
@@ -94,6 +99,10 @@ fn crash_child() {
                     payload.as_object().unwrap().clone(),
                 )
                 .unwrap();
+            }
+            "untag" => {
+                c.delete_payload_keys(&PointSelector::Ids(ids_of(&op)), &["tag".to_owned()])
+                    .unwrap();
             }
             "flush" => c.flush().unwrap(),
             _ => c.compact().unwrap(),
@@ -134,6 +143,13 @@ fn apply(model: &mut Model, op: &Value) {
             for id in op["ids"].as_array().expect("test fixture") {
                 if let Some(p) = model.get_mut(&id.as_u64().expect("test fixture")) {
                     p.insert("tag".into(), op["tag"].clone());
+                }
+            }
+        }
+        "untag" => {
+            for id in op["ids"].as_array().expect("test fixture") {
+                if let Some(p) = model.get_mut(&id.as_u64().expect("test fixture")) {
+                    p.remove("tag");
                 }
             }
         }

@@ -5,7 +5,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use quiver_core::filter::{FieldType, Filter};
-use quiver_core::{Collection, CollectionConfig, Database, Metric, Point, PointId, SearchRequest};
+use quiver_core::{
+    Collection, CollectionConfig, Database, Metric, Point, PointId, SearchRequest, SearchStrategy,
+};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -103,6 +105,22 @@ fn filtered_search_matches_brute_force_on_both_strategies() {
     let broad = filter(json!({"must": [{"key": "cat", "match": {"any": any}}]}));
     // Unindexed key: candidates are all points, `matches` decides.
     let unindexed = filter(json!({"must": [{"key": "n", "range": {"gte": 1000, "lt": 3000}}]}));
+    let q0 = query(999);
+    for (flt, want) in [
+        (&narrow, SearchStrategy::Scan),
+        (&broad, SearchStrategy::FilteredGraph),
+        (&unindexed, SearchStrategy::FilteredGraph),
+    ] {
+        let r = request(q0.clone(), 10, Some(flt.clone()));
+        assert_eq!(f.c.search_strategy(&r).unwrap(), want, "{flt:?}");
+    }
+    let mut exact = request(q0.clone(), 10, Some(broad.clone()));
+    exact.exact = true;
+    assert_eq!(f.c.search_strategy(&exact).unwrap(), SearchStrategy::Scan);
+    assert_eq!(
+        f.c.search_strategy(&request(q0, 10, None)).unwrap(),
+        SearchStrategy::Graph
+    );
     let mut recall_hits = 0usize;
     let mut recall_total = 0usize;
     for seed in 0..20 {

@@ -103,8 +103,9 @@ fn payloads_that_are_not_objects_do_not_parse() {
 }
 
 #[test]
-fn bad_search_requests_are_rejected() {
+fn bad_search_requests_are_rejected_and_change_nothing() {
     let (_tmp, _db, c) = setup();
+    let before = snapshot(&c);
     let base = SearchRequest::new(vec![1.0, 0.0, 0.0], 1);
     let mut cases: Vec<(SearchRequest, &str)> = Vec::new();
     let mut r = base.clone();
@@ -135,7 +136,13 @@ fn bad_search_requests_are_rejected() {
         let err = c.search(&req).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
         assert!(err.to_string().contains(needle), "{err} lacks {needle:?}");
+        let err = c.search_batch(&[base.clone(), req]).unwrap_err();
+        assert!(
+            err.to_string().contains(needle),
+            "batch: {err} lacks {needle:?}"
+        );
     }
+    assert_eq!(snapshot(&c), before);
     let mut ok = base;
     ok.k = 100_000;
     ok.ef = Some(100_000);
@@ -178,8 +185,11 @@ fn malformed_filters_are_rejected_everywhere_and_change_nothing() {
 }
 
 #[test]
-fn unknown_field_types_and_bad_field_names_are_rejected() {
-    let (_tmp, _db, c) = setup();
+fn unknown_field_types_and_bad_field_names_are_rejected_and_change_nothing() {
+    let (tmp, _db, c) = setup();
+    let config_file = tmp.path().join("collections/c/config.json");
+    let config_before = std::fs::read(&config_file).unwrap();
+    let before = snapshot(&c);
     assert!(serde_json::from_str::<FieldType>(r#""keyword""#).is_ok());
     assert!(serde_json::from_str::<FieldType>(r#""geo_polygon""#).is_err());
     assert_eq!(
@@ -189,6 +199,8 @@ fn unknown_field_types_and_bad_field_names_are_rejected() {
         ErrorKind::InvalidInput
     );
     assert!(c.info().unwrap().payload_schema.is_empty());
+    assert_eq!(snapshot(&c), before);
+    assert_eq!(std::fs::read(&config_file).unwrap(), config_before);
 }
 
 #[test]

@@ -175,11 +175,22 @@ fn bad_names_and_configs_are_rejected_and_create_nothing() {
 }
 
 #[test]
-fn unknown_collection_is_not_found() {
+fn unknown_collection_is_not_found_and_changes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let db = Database::open(tmp.path()).unwrap();
+    db.create_collection("kept", config()).unwrap();
+    let manifest = std::fs::read(tmp.path().join("quiver.json")).unwrap();
     let err = db.collection("nope").unwrap_err();
     assert!(matches!(err, Error::CollectionNotFound { ref name } if name == "nope"));
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.to_string().contains("nope"), "{err}");
+    assert!(!db.delete_collection("nope").unwrap());
+    assert_eq!(db.list_collections(), vec!["kept"]);
+    assert!(!tmp.path().join("collections/nope").exists());
+    assert_eq!(
+        std::fs::read(tmp.path().join("quiver.json")).unwrap(),
+        manifest
+    );
 }
 
 #[test]
