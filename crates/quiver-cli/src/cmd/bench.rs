@@ -96,6 +96,9 @@ pub struct BenchArgs {
     /// measures 1- and 2-thread batch QPS).
     #[arg(long)]
     pub peers_json: Option<PathBuf>,
+    /// `--collection` and its options.
+    #[command(flatten)]
+    pub collection: super::bench_collection::CollectionArgs,
 }
 
 fn invalid(msg: impl Into<String>) -> io::Error {
@@ -201,6 +204,9 @@ struct Run {
 /// Unreadable or malformed input files, inconsistent dimensions, or a
 /// failure to write the JSON reports.
 pub fn run(args: &BenchArgs) -> io::Result<()> {
+    if args.collection.collection {
+        return super::bench_collection::run(args);
+    }
     let metric = args.metric.metric();
     if args.k == 0 || args.ef.is_empty() || args.repeats == 0 {
         return Err(invalid("--k, --ef and --repeats must be positive"));

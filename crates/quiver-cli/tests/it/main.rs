@@ -7,4 +7,5 @@
     reason = "test helpers fail the test by panicking"
 )]
 
+mod bench_collection;
 mod commands;
