@@ -41,6 +41,20 @@ pub(super) struct Parts {
     /// The log held operations or a derived part was rebuilt: checkpoint
     /// now so the next open is fast.
     pub(super) needs_checkpoint: bool,
+    /// What recovery found and did.
+    pub(super) report: RecoveryReport,
+}
+
+/// What an open found on disk and did with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct RecoveryReport {
+    /// Operations in the op log, all replayed onto the stores.
+    pub(super) logged_ops: usize,
+    /// Operations replayed onto the loaded graph checkpoint (those after its
+    /// tag); `None` when the graph was rebuilt from the vectors.
+    pub(super) graph_replayed: Option<usize>,
+    /// The same for the payload index checkpoint.
+    pub(super) indexes_replayed: Option<usize>,
 }
 
 /// Open every part of the collection in `dir` and bring it to the state
@@ -73,10 +87,14 @@ pub(super) fn recover(dir: &Path, stored: &StoredConfig) -> Result<Parts> {
 
     // 2. Payload indexes: checkpoint + later operations, or rebuilt below.
     let mut indexes = load_indexes(dir, base, last, &stored.payload_indexes);
+    let mut indexes_replayed = None;
     if let Some((ix, tag)) = &mut indexes {
+        let mut n = 0;
         for (_, op) in content.ops.iter().filter(|(s, _)| s > tag) {
             replay_indexes(ix, op);
+            n += 1;
         }
+        indexes_replayed = Some(n);
     }
     let rebuild_indexes = indexes.is_none();
     let mut indexes = match indexes {
@@ -128,12 +146,16 @@ pub(super) fn recover(dir: &Path, stored: &StoredConfig) -> Result<Parts> {
     }
 
     // 4. Graph: checkpoint + later operations, or rebuilt from the vectors.
+    let mut graph_replayed = None;
     let graph = match load_graph(dir, stored, base, last) {
         Some((graph, tag)) => {
+            let mut n = 0;
             for (_, op) in content.ops.iter().filter(|(s, _)| *s > tag) {
                 replay_graph(&graph, op)?;
+                n += 1;
             }
             if graph.len() as u64 == live.len() {
+                graph_replayed = Some(n);
                 Some(graph)
             } else {
                 tracing::warn!(dir = %dir.display(), graph = graph.len(), points = live.len(), "graph checkpoint disagrees with the points; rebuilding");
@@ -150,6 +172,11 @@ pub(super) fn recover(dir: &Path, stored: &StoredConfig) -> Result<Parts> {
         }
     };
 
+    let report = RecoveryReport {
+        logged_ops: content.ops.len(),
+        graph_replayed,
+        indexes_replayed,
+    };
     let next_internal = live.max().map_or(0, |m| m + 1);
     let free = (0..next_internal).filter(|i| !live.contains(*i)).collect();
     let log = OpLogWriter::open(
@@ -172,6 +199,7 @@ pub(super) fn recover(dir: &Path, stored: &StoredConfig) -> Result<Parts> {
         payloads,
         vectors,
         needs_checkpoint,
+        report,
     })
 }
 
@@ -664,3 +692,6 @@ impl Collection {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -214,6 +214,14 @@ impl Collection {
             .and_then(|v| v.parse().ok())
             .unwrap_or(DEFAULT_CHECKPOINT_BYTES);
         let parts = checkpoint::recover(dir, &stored)?;
+        let report = parts.report;
+        tracing::debug!(
+            collection = name,
+            logged_ops = report.logged_ops,
+            graph_replayed = ?report.graph_replayed,
+            indexes_replayed = ?report.indexes_replayed,
+            "opened (replayed = operations applied on top of a checkpoint; none = rebuilt)"
+        );
         let collection = Collection {
             name: name.to_owned(),
             dir: dir.to_owned(),
