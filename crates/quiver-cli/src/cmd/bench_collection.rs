@@ -3,7 +3,8 @@
 //! (op log, vector and payload stores, graph, payload index), then searches
 //! that hydrate each hit's payload. Prints ingest points/s, checkpoint and
 //! reopen times, and recall, queries/s, p50 and p99 per `ef`, in the table
-//! format of the bare bench, so the two can be compared line by line.
+//! format of the bare bench, so the two can be compared line by line (plus
+//! the queries/s of the same searches without payloads).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -227,13 +228,13 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
     // Search: hydrate the payload of every hit, as a client would.
     let k = args.k;
     let queries: Vec<&[f32]> = query.data.chunks(dim).collect();
-    let requests = |ef: usize| -> Vec<SearchRequest> {
+    let requests = |ef: usize, with_payload: bool| -> Vec<SearchRequest> {
         queries
             .iter()
             .map(|q| {
                 let mut r = SearchRequest::new(q.to_vec(), k);
                 r.ef = Some(ef);
-                r.with_payload = true;
+                r.with_payload = with_payload;
                 r
             })
             .collect()
@@ -244,6 +245,8 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
         qps: Vec<f64>,
         p50: Vec<f64>,
         p99: Vec<f64>,
+        /// Queries/s of the same searches without payloads: what hydration costs.
+        qps_no_payload: Vec<f64>,
     }
     let mut runs: Vec<Run> = args
         .ef
@@ -254,11 +257,12 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
             qps: Vec::new(),
             p50: Vec::new(),
             p99: Vec::new(),
+            qps_no_payload: Vec::new(),
         })
         .collect();
     for rep in 0..args.repeats {
         for run in &mut runs {
-            let reqs = requests(run.ef);
+            let reqs = requests(run.ef, true);
             for r in reqs.iter().take(200) {
                 std::hint::black_box(c.search(r).map_err(engine)?);
             }
@@ -289,6 +293,19 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
                 "  rep={rep} ef={:>4} recall@{k}={:.4} qps1t={qps:>9.1} p50={p50:>7.1}us p99={p99:>7.1}us",
                 run.ef, run.recall
             );
+            let plain = requests(run.ef, false);
+            let (mut n, start) = (0usize, Instant::now());
+            for _ in 0..args.max_passes.max(1) {
+                for r in &plain {
+                    std::hint::black_box(c.search(r).map_err(engine)?);
+                }
+                n += plain.len();
+                if start.elapsed() >= Duration::from_secs_f64(args.min_time) {
+                    break;
+                }
+            }
+            run.qps_no_payload
+                .push(n as f64 / start.elapsed().as_secs_f64());
             run.qps.push(qps);
             run.p50.push(p50);
             run.p99.push(p99);
@@ -302,22 +319,24 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
         reopen_seconds * 1e3
     );
     println!(
-        "{:>6} {:>9} {:>10} {:>9} {:>9}",
-        "ef", "recall", "qps", "p50_us", "p99_us"
+        "{:>6} {:>9} {:>10} {:>9} {:>9} {:>16}",
+        "ef", "recall", "qps", "p50_us", "p99_us", "qps_no_payload"
     );
     let mut summary = Vec::new();
     for r in &runs {
-        let (qps, p50, p99) = (
+        let (qps, p50, p99, qps_no_payload) = (
             median(r.qps.clone()),
             median(r.p50.clone()),
             median(r.p99.clone()),
+            median(r.qps_no_payload.clone()),
         );
         println!(
-            "{:>6} {:>9.4} {:>10.1} {:>9.1} {:>9.1}",
-            r.ef, r.recall, qps, p50, p99
+            "{:>6} {:>9.4} {:>10.1} {:>9.1} {:>9.1} {:>16.1}",
+            r.ef, r.recall, qps, p50, p99, qps_no_payload
         );
         summary.push(
-            json!({"ef": r.ef, "recall": r.recall, "qps": qps, "p50_us": p50, "p99_us": p99}),
+            json!({"ef": r.ef, "recall": r.recall, "qps": qps, "p50_us": p50,
+            "p99_us": p99, "qps_no_payload": qps_no_payload}),
         );
     }
     if let Some(path) = &args.json {

@@ -117,6 +117,7 @@ fn bench_collection_ingests_searches_and_reports() {
     assert!(recall >= 0.95, "recall@10 at ef=100: {recall}");
     for r in runs {
         assert!(r["qps"].as_f64().unwrap() > 0.0);
+        assert!(r["qps_no_payload"].as_f64().unwrap() > 0.0);
         assert!(r["p99_us"].as_f64().unwrap() >= r["p50_us"].as_f64().unwrap());
     }
     // The database stays, with every point; a second run refuses to reuse it.
