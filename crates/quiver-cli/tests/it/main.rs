@@ -8,3 +8,4 @@
 )]
 
 mod commands;
+mod serve;
