@@ -323,7 +323,8 @@ mod tests {
     }
 
     /// Every (method, path) of the served OpenAPI document reaches a handler
-    /// of the real router (not the 404/405 fallbacks), and the document
+    /// of the real router (not the 404/405 fallbacks) and answers bad
+    /// bodies without a 5xx, and the document
     /// covers every route of the Qdrant API that Quiver serves. Routes and
     /// their documentation are registered together by `routes!` in
     /// [`routes::api`]; only `/openapi.json` itself is routed outside it.
@@ -354,32 +355,52 @@ mod tests {
                 documented.push((method.to_uppercase(), path.clone()));
             }
         }
+        // An existing collection `c` and one that does not exist, `nope`:
+        // every route answers bad bodies with a 4xx naming the problem,
+        // never a 5xx.
+        let create = Request::put("/collections/c")
+            .header("content-type", "application/json")
+            .body(Body::from(r#"{"vectors": {"size": 2, "distance": "Dot"}}"#))
+            .unwrap();
+        assert_eq!(
+            app.clone().oneshot(create).await.unwrap().status(),
+            StatusCode::OK
+        );
+        let bad_bodies = [
+            "{}",
+            "[1,",
+            "null",
+            r#"{"vector": "x", "query": [1], "limit": -1, "points": {}, "filter": 3, "ids": [-1]}"#,
+            r#"{"points": [{"id": 1, "vector": [1, 2, 3]}], "filter": {"must": [{"key": ""}]}}"#,
+        ];
         for (method, path) in &documented {
-            let uri = path
-                .replace("{name}", "c")
-                .replace("{id}", "1")
-                .replace("{field}", "f");
-            let request = Request::builder()
-                .method(method.as_str())
-                .uri(&uri)
-                .header("content-type", "application/json")
-                .body(Body::from("{}"))
-                .unwrap();
-            let response = app.clone().oneshot(request).await.unwrap();
-            let status = response.status();
-            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-                .await
-                .unwrap();
-            let body = String::from_utf8_lossy(&bytes);
-            assert_ne!(
-                status,
-                StatusCode::METHOD_NOT_ALLOWED,
-                "{method} {path}: {body}"
-            );
-            assert!(
-                !body.contains("no route for"),
-                "{method} {path} is documented but not routed: {body}"
-            );
+            for name in ["c", "nope"] {
+                for body in bad_bodies {
+                    let uri = path
+                        .replace("{name}", name)
+                        .replace("{id}", "1")
+                        .replace("{field}", "f");
+                    let request = Request::builder()
+                        .method(method.as_str())
+                        .uri(&uri)
+                        .header("content-type", "application/json")
+                        .body(Body::from(body))
+                        .unwrap();
+                    let response = app.clone().oneshot(request).await.unwrap();
+                    let status = response.status();
+                    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+                        .await
+                        .unwrap();
+                    let text = String::from_utf8_lossy(&bytes);
+                    let what = format!("{method} {uri} with {body}: {status} {text}");
+                    assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{what}");
+                    assert!(
+                        !text.contains("no route for"),
+                        "documented but not routed: {what}"
+                    );
+                    assert!(!status.is_server_error(), "{what}");
+                }
+            }
         }
         let required = [
             ("GET", "/"),

@@ -203,6 +203,23 @@ fn check_exit_code_says_a_damaged_payload_record_is_inconsistent() {
 }
 
 #[test]
+fn every_command_help_teaches_with_examples() {
+    for command in [
+        "serve", "import", "search", "info", "compact", "check", "demo",
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_quiver"))
+            .args([command, "--help"])
+            .output()
+            .unwrap();
+        let help = stdout(&o);
+        assert!(
+            help.contains("Examples:") && help.contains(&format!("quiver {command}")),
+            "{command}: {help}"
+        );
+    }
+}
+
+#[test]
 fn demo_loads_the_bundled_sample_and_explains_how_to_serve_it() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("db");
