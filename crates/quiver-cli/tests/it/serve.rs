@@ -22,10 +22,19 @@ struct Serve {
 }
 
 /// Starts `quiver serve` on a free port and reads the address it prints.
-fn serve(data: &Path) -> Serve {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quiver"))
-        .args(["serve", "--port", "0", "--data"])
-        .arg(data)
+/// With `from_env` the settings come from `QUIVER_*` variables, not flags.
+fn serve(data: &Path, from_env: bool) -> Serve {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_quiver"));
+    if from_env {
+        command
+            .arg("serve")
+            .env("QUIVER_DATA", data)
+            .env("QUIVER_HOST", "127.0.0.1")
+            .env("QUIVER_PORT", "0");
+    } else {
+        command.args(["serve", "--port", "0", "--data"]).arg(data);
+    }
+    let mut child = command
         .env("QUIVER_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -84,7 +93,7 @@ fn upsert_batch(client: &Client, base: &str, first: usize) -> bool {
 fn sigterm_during_writes_keeps_every_acknowledged_point_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("db");
-    let s = serve(&data);
+    let s = serve(&data, false);
     let client = Client::new();
     let r = client
         .put(format!("{}/collections/docs", s.base))
@@ -120,9 +129,10 @@ fn sigterm_during_writes_keeps_every_acknowledged_point_across_a_restart() {
     let batches = acked.load(Ordering::SeqCst);
     assert!(batches >= 10);
 
-    // Restart on the same directory: the lock was released and every
-    // acknowledged point is there with its vector and payload.
-    let s = serve(&data);
+    // Restart on the same directory (configured through the environment
+    // this time): the lock was released and every acknowledged point is
+    // there with its vector and payload.
+    let s = serve(&data, true);
     let count: Value = client
         .post(format!("{}/collections/docs/points/count", s.base))
         .json(&json!({}))
