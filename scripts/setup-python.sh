@@ -10,7 +10,16 @@ NUMPY_VERSION="2.2.6"
 
 PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
-    "$PYTHON" -m venv .venv
+    if ! "$PYTHON" -m venv .venv; then
+        # Debian and Ubuntu ship venv (ensurepip) as a separate package.
+        rm -rf .venv
+        echo "python venv unavailable: installing python3-venv with apt-get" >&2
+        SUDO=""
+        if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+        $SUDO apt-get update -qq
+        $SUDO apt-get install -y -qq python3-venv
+        "$PYTHON" -m venv .venv
+    fi
 fi
 if ! .venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('qdrant-client') != '$QDRANT_CLIENT_VERSION')" 2>/dev/null; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check \

@@ -37,6 +37,12 @@ pub use error::ApiError;
 pub use metrics::Metrics;
 pub use routes::AppState;
 
+/// The README's code blocks, compiled as doc tests so its library example
+/// stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 /// How long shutdown waits for in-flight requests before closing connections.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -314,5 +320,122 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(fast.status(), StatusCode::OK);
+    }
+
+    /// Every (method, path) of the served OpenAPI document reaches a handler
+    /// of the real router (not the 404/405 fallbacks) and answers bad
+    /// bodies without a 5xx, and the document
+    /// covers every route of the Qdrant API that Quiver serves. Routes and
+    /// their documentation are registered together by `routes!` in
+    /// [`routes::api`]; only `/openapi.json` itself is routed outside it.
+    #[tokio::test]
+    async fn openapi_document_and_router_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Database::open(dir.path()).unwrap());
+        let app = router(
+            AppState::new(db, Metrics::default()),
+            &ServerConfig::default(),
+        );
+        let response = app
+            .clone()
+            .oneshot(Request::get("/openapi.json").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 22)
+            .await
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        let mut documented = Vec::new();
+        for (path, item) in paths {
+            for method in item.as_object().unwrap().keys() {
+                if ["parameters", "summary", "description", "servers"].contains(&method.as_str()) {
+                    continue;
+                }
+                documented.push((method.to_uppercase(), path.clone()));
+            }
+        }
+        // An existing collection `c` and one that does not exist, `nope`:
+        // every route answers bad bodies with a 4xx naming the problem,
+        // never a 5xx.
+        let create = Request::put("/collections/c")
+            .header("content-type", "application/json")
+            .body(Body::from(r#"{"vectors": {"size": 2, "distance": "Dot"}}"#))
+            .unwrap();
+        assert_eq!(
+            app.clone().oneshot(create).await.unwrap().status(),
+            StatusCode::OK
+        );
+        let bad_bodies = [
+            "{}",
+            "[1,",
+            "null",
+            r#"{"vector": "x", "query": [1], "limit": -1, "points": {}, "filter": 3, "ids": [-1]}"#,
+            r#"{"points": [{"id": 1, "vector": [1, 2, 3]}], "filter": {"must": [{"key": ""}]}}"#,
+        ];
+        for (method, path) in &documented {
+            for name in ["c", "nope"] {
+                for body in bad_bodies {
+                    let uri = path
+                        .replace("{name}", name)
+                        .replace("{id}", "1")
+                        .replace("{field}", "f");
+                    let request = Request::builder()
+                        .method(method.as_str())
+                        .uri(&uri)
+                        .header("content-type", "application/json")
+                        .body(Body::from(body))
+                        .unwrap();
+                    let response = app.clone().oneshot(request).await.unwrap();
+                    let status = response.status();
+                    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+                        .await
+                        .unwrap();
+                    let text = String::from_utf8_lossy(&bytes);
+                    let what = format!("{method} {uri} with {body}: {status} {text}");
+                    assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{what}");
+                    assert!(
+                        !text.contains("no route for"),
+                        "documented but not routed: {what}"
+                    );
+                    assert!(!status.is_server_error(), "{what}");
+                }
+            }
+        }
+        let required = [
+            ("GET", "/"),
+            ("GET", "/healthz"),
+            ("GET", "/readyz"),
+            ("GET", "/livez"),
+            ("GET", "/metrics"),
+            ("GET", "/collections"),
+            ("PUT", "/collections/{name}"),
+            ("GET", "/collections/{name}"),
+            ("DELETE", "/collections/{name}"),
+            ("GET", "/collections/{name}/exists"),
+            ("PUT", "/collections/{name}/points"),
+            ("POST", "/collections/{name}/points"),
+            ("GET", "/collections/{name}/points/{id}"),
+            ("POST", "/collections/{name}/points/delete"),
+            ("POST", "/collections/{name}/points/payload"),
+            ("PUT", "/collections/{name}/points/payload"),
+            ("POST", "/collections/{name}/points/payload/delete"),
+            ("POST", "/collections/{name}/points/payload/clear"),
+            ("POST", "/collections/{name}/points/scroll"),
+            ("POST", "/collections/{name}/points/count"),
+            ("POST", "/collections/{name}/points/search"),
+            ("POST", "/collections/{name}/points/search/batch"),
+            ("POST", "/collections/{name}/points/query"),
+            ("POST", "/collections/{name}/points/query/batch"),
+            ("PUT", "/collections/{name}/index"),
+            ("DELETE", "/collections/{name}/index/{field}"),
+        ];
+        for (method, path) in required {
+            assert!(
+                documented.contains(&(method.to_string(), path.to_string())),
+                "{method} {path} is not in /openapi.json"
+            );
+        }
+        assert_eq!(documented.len(), required.len(), "{documented:?}");
     }
 }

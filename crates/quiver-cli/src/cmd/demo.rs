@@ -189,6 +189,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!(
         "\nThe data is in {dir}. Serve it over HTTP (Qdrant-compatible) with:
     quiver serve --data {dir}
+(from the source tree: cargo run --release -p quiver-cli -- serve --data {dir})
 and query it, e.g. with curl or qdrant-client:
     curl -s localhost:6333/collections/{COLLECTION}
     curl -s -X POST localhost:6333/collections/{COLLECTION}/points/query \\

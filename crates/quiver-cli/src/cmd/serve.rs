@@ -122,3 +122,47 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         anyhow::Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn flags_win_over_the_config_file_which_wins_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("quiver.toml");
+        std::fs::write(
+            &path,
+            "port = 7000\nhost = \"0.0.0.0\"\nrequest_timeout_secs = 5\n",
+        )
+        .unwrap();
+        let cli = Cli::try_parse_from([
+            "serve",
+            "--config",
+            path.to_str().unwrap(),
+            "--port",
+            "7001",
+            "--data",
+            "/tmp/q",
+        ])
+        .unwrap();
+        let c = cli.args.into_config().unwrap();
+        assert_eq!(c.port, 7001);
+        assert_eq!(c.host, "0.0.0.0");
+        assert_eq!(c.request_timeout_secs, 5);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/q"));
+        assert_eq!(
+            c.max_body_bytes,
+            quiver_server::config::DEFAULT_MAX_BODY_BYTES
+        );
+        let bad = Cli::try_parse_from(["serve", "--read-only-api-key", "r"]).unwrap();
+        assert!(bad.args.into_config().is_err());
+    }
+}

@@ -169,6 +169,57 @@ fn check_exit_code_says_unreadable_database() {
 }
 
 #[test]
+fn check_exit_code_says_a_damaged_payload_record_is_inconsistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("db");
+    let file = dir.path().join("p.jsonl");
+    let lines: Vec<String> = (0..50)
+        .map(|i| {
+            format!(
+                "{{\"id\": {i}, \"vector\": [{i}, 1, 2, 3], \"payload\": {{\"name\": \"point number {i}\"}}}}"
+            )
+        })
+        .collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    stdout(&quiver(
+        &["import", "c", file.to_str().unwrap(), "--create"],
+        &data,
+    ));
+    assert_eq!(quiver(&["check"], &data).status.code(), Some(0));
+    // Flip one byte inside the stored JSON of point 17.
+    let log = data.join("collections/c/payloads.log");
+    let mut bytes = std::fs::read(&log).unwrap();
+    let needle = b"point number 17";
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("payload text is stored as JSON");
+    bytes[at] ^= 0x20;
+    std::fs::write(&log, bytes).unwrap();
+    let o = quiver(&["check"], &data);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("FAIL  c") && out.contains("checksum"), "{out}");
+}
+
+#[test]
+fn every_command_help_teaches_with_examples() {
+    for command in [
+        "serve", "import", "search", "info", "compact", "check", "demo",
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_quiver"))
+            .args([command, "--help"])
+            .output()
+            .unwrap();
+        let help = stdout(&o);
+        assert!(
+            help.contains("Examples:") && help.contains(&format!("quiver {command}")),
+            "{command}: {help}"
+        );
+    }
+}
+
+#[test]
 fn demo_loads_the_bundled_sample_and_explains_how_to_serve_it() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("db");

@@ -9,3 +9,4 @@
 
 mod bench_collection;
 mod commands;
+mod serve;
