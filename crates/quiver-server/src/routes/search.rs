@@ -2,7 +2,7 @@
 //! count.
 
 use axum::extract::State;
-use quiver_core::filter::Filter;
+use quiver_core::filter::{Condition, Filter, HasIdCondition};
 use quiver_core::{Collection, PointId};
 use serde_json::Value;
 
@@ -97,19 +97,24 @@ impl Plan {
     }
 
     /// Runs on the blocking pool.
-    fn run(self, c: &Collection) -> ApiResult<Vec<ScoredPoint>> {
+    fn run(mut self, c: &Collection) -> ApiResult<Vec<ScoredPoint>> {
         let vector = match self.query {
             QueryVector::Vector(v) => v,
-            QueryVector::Point(id) => c
-                .get(&[id], false, true)?
-                .into_iter()
-                .next()
-                .and_then(|r| r.vector)
-                .ok_or_else(|| ApiError::not_found(format!("query point {id} not found")))?,
+            QueryVector::Point(id) => {
+                let vector = c
+                    .get(&[id], false, true)?
+                    .into_iter()
+                    .next()
+                    .and_then(|r| r.vector)
+                    .ok_or_else(|| ApiError::not_found(format!("query point {id} not found")))?;
+                // As in Qdrant, the point a query names is not among its answers.
+                self.filter = Some(excluding(self.filter.take(), id));
+                vector
+            }
             QueryVector::None => return self.list(c),
         };
         let mut request = quiver_core::SearchRequest::new(vector, self.limit + self.offset);
-        request.filter = self.filter;
+        request.filter = self.filter.take();
         request.ef = self.params.hnsw_ef;
         request.exact = self.params.exact;
         request.score_threshold = self.score_threshold;
@@ -184,6 +189,15 @@ fn query_vector(query: Option<Value>) -> ApiResult<QueryVector> {
             "query must be a vector, a point id or {{\"nearest\": ..}}, got {other}"
         ))),
     }
+}
+
+/// `filter` and also "not point `id`".
+fn excluding(filter: Option<Filter>, id: PointId) -> Filter {
+    let mut filter = filter.unwrap_or_default();
+    filter.must_not.push(Condition::HasId(HasIdCondition {
+        has_id: [id].into(),
+    }));
+    filter
 }
 
 /// Nearest neighbours of a vector.

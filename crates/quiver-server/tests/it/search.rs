@@ -97,11 +97,27 @@ fn offset_threshold_payload_selection_and_query_by_id() {
     assert_eq!(hits[0]["payload"].as_object().unwrap().len(), 1);
     assert_eq!(hits[0]["vector"].as_array().unwrap().len(), 8);
 
+    // The named point's neighbours, without the point itself (as Qdrant),
+    // also when a filter is given.
     let by_id = s.ok(s.post(
         "/collections/c/points/query",
-        json!({"query": {"nearest": 17}, "limit": 1, "params": {"exact": true}}),
+        json!({"query": {"nearest": 17}, "limit": 3, "params": {"exact": true}}),
     ));
-    assert_eq!(ids(&by_id["points"]), vec![17]);
+    let others: Vec<(u64, Vec<f32>)> = points.iter().filter(|(id, _)| *id != 17).cloned().collect();
+    assert_eq!(
+        ids(&by_id["points"]),
+        brute_force(&others, &points[17].1, 3)
+    );
+    let filtered = s.ok(s.post(
+        "/collections/c/points/query",
+        json!({"query": 17, "limit": 3, "params": {"exact": true},
+               "filter": {"must": [{"key": "tag", "match": {"value": "t1"}}]}}),
+    ));
+    let odd: Vec<(u64, Vec<f32>)> = others.into_iter().filter(|(id, _)| id % 2 == 1).collect();
+    assert_eq!(
+        ids(&filtered["points"]),
+        brute_force(&odd, &points[17].1, 3)
+    );
     error_of(
         s.post(
             "/collections/c/points/query",
