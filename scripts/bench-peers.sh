@@ -17,6 +17,7 @@
 #   ENGINES   peers to run (default hnswlib,faiss-hnsw,usearch,usearch-default-dtype)
 #   EFS       ef sweep (default 10,16,24,32,48,64,96,128,192,256,384,512)
 #   REPEATS   timed repeats per ef, medians are reported (default 3)
+#   RECALLS   two recall@10 levels to compare QPS at (default 0.95,0.99)
 #   PEERS     path of peers.py (default /work/shared/bench/peers.py)
 #   QUIVER    quiver binary (default target/release/quiver, built if missing)
 #   SKIP_QUIVER=1 / SKIP_PEERS=1  reuse the JSON already in OUT_DIR
@@ -30,6 +31,7 @@ OUT="${2:-/tmp/quiver-bench-peers}"
 ENGINES="${ENGINES:-hnswlib,faiss-hnsw,usearch,usearch-default-dtype}"
 EFS="${EFS:-10,16,24,32,48,64,96,128,192,256,384,512}"
 REPEATS="${REPEATS:-3}"
+RECALLS="${RECALLS:-0.95,0.99}"
 PEERS="${PEERS:-/work/shared/bench/peers.py}"
 QUIVER="${QUIVER:-target/release/quiver}"
 WAIT_IDLE="${WAIT_IDLE:-0}"
@@ -63,11 +65,12 @@ if [ "${SKIP_PEERS:-0}" != 1 ]; then
     done
 fi
 
-python3 - "$RES" <<'PY'
+python3 - "$RES" "$RECALLS" <<'PY'
 import json, sys
 from pathlib import Path
 
 res = Path(sys.argv[1])
+lo, hi = (float(x) for x in sys.argv[2].split(","))
 engines = {}
 for p in sorted(res.glob("*.json")):
     if p.name in ("summary.json", "quiver-summary.json"):
@@ -101,35 +104,41 @@ r0 = engines[order[0]][0]
 print(f"dataset={r0['dataset']} n_base={r0['n_base']} n_query={r0['n_query']} dim={r0['dim']} "
       f"k=10 M=16 ef_construction=200; QPS = single thread, one query per call, median of repeats")
 efs = sorted({r["ef_search"] for e in order for r in engines[e]})
-head = f"{'ef':>5} " + " ".join(f"{e[:14] + ' R@10':>19} {'QPS':>8}" for e in order)
+head = f"{'ef':>5} " + " | ".join(f"{e[:14] + ' R@10':>19} {'QPS':>7} {'p50us':>7} {'cpu':>4}" for e in order)
 print(head)
 print("-" * len(head))
 for ef in efs:
     cells = []
     for e in order:
         r = next((r for r in engines[e] if r["ef_search"] == ef), None)
-        cells.append(f"{'-':>19} {'-':>8}" if r is None else f"{r['recall_at_10']:>19.4f} {r['qps_1t']:>8.0f}")
-    print(f"{ef:>5} " + " ".join(cells))
+        if r is None:
+            cells.append(f"{'-':>19} {'-':>7} {'-':>7} {'-':>4}")
+        else:
+            cpu = r.get("cpu_util_single")
+            cells.append(f"{r['recall_at_10']:>19.4f} {r['qps_1t']:>7.0f} {r['lat_p50_us']:>7.1f} "
+                         f"{'-' if cpu is None else f'{cpu:.2f}':>4}")
+    print(f"{ef:>5} " + " | ".join(cells))
 print()
 base = engines.get("quiver")
-head = (f"{'engine':22} {'QPS@R.95':>9} {'QPS@R.99':>9} {'build_s':>8} {'thr':>3} "
-        f"{'RSSdMiB':>8} {'libMiB':>7}  vs quiver: {'@.95':>6} {'@.99':>6} {'build':>6}")
+head = (f"{'engine':22} {f'QPS@R{lo:g}':>9} {f'QPS@R{hi:g}':>9} {'build_s':>8} {'thr':>3} "
+        f"{'RSSdMiB':>8} {'libMiB':>7}  vs quiver: {f'@{lo:g}':>6} {f'@{hi:g}':>6} {'build':>6}")
 print(head)
 print("-" * len(head))
 for e in order:
     recs = engines[e]
-    q95, q99 = qps_at(recs, 0.95), qps_at(recs, 0.99)
+    q95, q99 = qps_at(recs, lo), qps_at(recs, hi)
     r = recs[0]
     ratios = ""
     if base is not None and e != "quiver":
-        b95, b99 = qps_at(base, 0.95), qps_at(base, 0.99)
+        b95, b99 = qps_at(base, lo), qps_at(base, hi)
         rat = lambda a, b: "-" if a is None or b is None or b == 0 else f"{a / b:.2f}x"  # noqa: E731
         ratios = f"{rat(b95, q95):>6} {rat(b99, q99):>6} {rat(r['build_time_s'], base[0]['build_time_s']):>6}"
     fq = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
     print(f"{e:22} {fq(q95):>9} {fq(q99):>9} {r['build_time_s']:>8.2f} {r['build_threads']:>3} "
           f"{mib(r.get('index_mem_rss_delta_bytes')):>8} {mib(r.get('index_size_lib_bytes')):>7}  {ratios}")
 print()
-print("QPS@R.x: single-thread QPS at recall@10 = x, linear between the sweep points around x.")
+print("cpu: share of one core the single-thread timing loop got (below 1 = the machine was busy).")
+print("QPS@Rx: single-thread QPS at recall@10 = x, linear between the sweep points around x.")
 print("vs quiver: quiver's QPS / the engine's QPS (>1 = quiver faster); build: engine's time / quiver's.")
 print("libMiB: the library's own size (quiver: Hnsw::memory_bytes; hnswlib, faiss: serialised bytes;")
 print("usearch: memory_usage). RSSdMiB: process RSS growth over the build.")
