@@ -59,6 +59,15 @@ impl Default for HnswConfig {
     }
 }
 
+/// Work done by one search.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SearchStats {
+    /// Distance evaluations (the entry point, the greedy descent and the beam search).
+    pub distances: u64,
+    /// Link lists read (nodes expanded), on all levels.
+    pub expanded: u64,
+}
+
 /// An HNSW index over internal `u32` ids (dense ids keep it small: arrays
 /// are indexed by id). `Send + Sync`; every method takes `&self`, so
 /// searches run while other threads insert or delete.
@@ -252,6 +261,18 @@ impl Hnsw {
         ef: usize,
         allow: Option<&(dyn Fn(u32) -> bool + Sync)>,
     ) -> Vec<Neighbor> {
+        self.search_with_stats(query, k, ef, allow).0
+    }
+
+    /// [`Hnsw::search`], also returning how much work the search did (for
+    /// benchmarks that compare graph quality at equal recall).
+    pub fn search_with_stats(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        allow: Option<&(dyn Fn(u32) -> bool + Sync)>,
+    ) -> (Vec<Neighbor>, SearchStats) {
         let g = self.graph.read();
         g.knn(self.metric.kernel(), query, k, ef, allow)
     }

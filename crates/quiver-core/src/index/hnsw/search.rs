@@ -1,6 +1,7 @@
 //! Best-first search over the graph: the greedy descent through the upper
 //! levels and the beam search (`ef` wide) of one level.
 
+use super::SearchStats;
 use super::graph::Graph;
 use super::visited::Scratch;
 use crate::distance::{DistanceFn, prefetch};
@@ -16,16 +17,18 @@ impl Graph {
         query: &[f32],
         start: Neighbor,
         level: usize,
-        links: &mut Vec<u32>,
+        s: &mut Scratch,
     ) -> Neighbor {
         let mut best = start;
         loop {
             let mut changed = false;
-            self.read_links(best.id, level, links);
-            for &n in links.iter() {
+            self.read_links(best.id, level, &mut s.links);
+            s.stats.expanded += 1;
+            s.stats.distances += s.links.len() as u64;
+            for &n in s.links.iter() {
                 prefetch(self.vector(n));
             }
-            for &n in links.iter() {
+            for &n in s.links.iter() {
                 let d = kernel.eval(query, self.vector(n));
                 if d < best.distance {
                     best = Neighbor { id: n, distance: d };
@@ -46,15 +49,16 @@ impl Graph {
         query: &[f32],
         entry: (u32, usize),
         stop_level: usize,
-        links: &mut Vec<u32>,
+        s: &mut Scratch,
     ) -> Neighbor {
         let (id, top_level) = entry;
+        s.stats.distances += 1;
         let mut cur = Neighbor {
             id,
             distance: kernel.eval(query, self.vector(id)),
         };
         for level in (stop_level + 1..=top_level).rev() {
-            cur = self.greedy(kernel, query, cur, level, links);
+            cur = self.greedy(kernel, query, cur, level, s);
         }
         cur
     }
@@ -99,6 +103,7 @@ impl Graph {
                 prefetch(self.links(next.id, level));
             }
             self.read_links(c.id, level, &mut s.links);
+            s.stats.expanded += 1;
             for &n in &s.links {
                 s.prefetch_tag(n);
             }
@@ -110,6 +115,7 @@ impl Graph {
                     s.fresh.push(n);
                 }
             }
+            s.stats.distances += s.fresh.len() as u64;
             for i in 0..s.fresh.len() {
                 let n = s.fresh[i];
                 let d = kernel.eval(query, self.vector(n));
@@ -138,15 +144,15 @@ impl Graph {
         k: usize,
         ef: usize,
         allow: Option<&(dyn Fn(u32) -> bool + Sync)>,
-    ) -> Vec<Neighbor> {
+    ) -> (Vec<Neighbor>, SearchStats) {
         let Some(entry) = self.entry() else {
-            return Vec::new();
+            return (Vec::new(), SearchStats::default());
         };
         if k == 0 || query.len() != self.dim {
-            return Vec::new();
+            return (Vec::new(), SearchStats::default());
         }
         let mut s = self.visited.take(self.capacity);
-        let start = self.descend(kernel, query, entry, 0, &mut s.links);
+        let start = self.descend(kernel, query, entry, 0, &mut s);
         let ef = ef.max(k);
         match allow {
             None => self.search_level(kernel, query, start, ef, 0, &mut s, |n| self.is_live(n)),
@@ -157,7 +163,8 @@ impl Graph {
         let mut out: Vec<Neighbor> = s.top.drain().map(|r| r.0).collect();
         out.sort_unstable_by(Neighbor::cmp_rank);
         out.truncate(k);
+        let stats = s.stats;
         self.visited.give(s);
-        out
+        (out, stats)
     }
 }

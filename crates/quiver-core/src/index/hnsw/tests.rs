@@ -152,3 +152,31 @@ fn tombstones_past_ratio_trigger_rebuild_that_keeps_live_points() {
         assert!(hits >= 8, "recall {hits}/10 after rebuild");
     }
 }
+
+#[test]
+fn search_stats_count_every_distance() {
+    let empty = Hnsw::new(8, Metric::Cosine, HnswConfig::default());
+    let (r, s) = empty.search_with_stats(&[1.0; 8], 5, 10, None);
+    assert!(r.is_empty());
+    assert_eq!(s, SearchStats::default());
+
+    let mut rng = SmallRng::seed_from_u64(9);
+    let n = 300;
+    let data = random_unit(&mut rng, n, 8);
+    let items: Vec<(u32, &[f32])> = data
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i as u32, v.as_slice()))
+        .collect();
+    let h = Hnsw::build(8, Metric::Cosine, HnswConfig::default(), &items);
+    for q in data.iter().take(20) {
+        let (r, s) = h.search_with_stats(q, 5, 16, None);
+        assert_eq!(r, h.search(q, 5, 16, None));
+        assert!(s.expanded >= 1 && s.distances > s.expanded);
+        // With ef >= n the beam reaches every node: each is evaluated once
+        // on level 0 (the start already in the descent), plus the descent.
+        let (_, all) = h.search_with_stats(q, 5, n, None);
+        assert!(all.distances >= n as u64, "{all:?}");
+        assert!(all.distances > s.distances);
+    }
+}

@@ -2,6 +2,7 @@
 //! result: a visited list cleared in O(1) by bumping an epoch, and the two
 //! heaps of the best-first search.
 
+use super::SearchStats;
 use crate::distance::prefetch;
 use crate::index::Ranked;
 use parking_lot::Mutex;
@@ -20,6 +21,8 @@ pub(super) struct Scratch {
     pub(super) links: Vec<u32>,
     /// Unvisited neighbours of the node being expanded.
     pub(super) fresh: Vec<u32>,
+    /// Work done since the last reset.
+    pub(super) stats: SearchStats,
 }
 
 impl Scratch {
@@ -31,6 +34,7 @@ impl Scratch {
             top: BinaryHeap::new(),
             links: Vec::new(),
             fresh: Vec::new(),
+            stats: SearchStats::default(),
         }
     }
 
@@ -46,6 +50,7 @@ impl Scratch {
         }
         self.candidates.clear();
         self.top.clear();
+        self.stats = SearchStats::default();
     }
 
     /// Hints the CPU to load the visited tag of `id`.
