@@ -35,6 +35,10 @@ use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
+#[path = "support/fvecs.rs"]
+mod fvecs;
+use fvecs::read_fvecs;
+
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -45,23 +49,6 @@ fn env_or(name: &str, default: usize) -> usize {
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
-}
-
-fn read_fvecs(path: &Path) -> Option<Vec<Vec<f32>>> {
-    let bytes = std::fs::read(path).ok()?;
-    let mut out = Vec::new();
-    let mut rest = bytes.as_slice();
-    while rest.len() >= 4 {
-        let n = i32::from_le_bytes(rest[..4].try_into().ok()?) as usize;
-        let row = rest.get(4..4 + 4 * n)?;
-        out.push(
-            row.chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-        );
-        rest = &rest[4 + 4 * n..];
-    }
-    Some(out)
 }
 
 /// (name, base, queries), unit length.

@@ -7,22 +7,9 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::path::Path;
 
-fn read_fvecs(path: &Path) -> Option<Vec<Vec<f32>>> {
-    let bytes = std::fs::read(path).ok()?;
-    let mut out = Vec::new();
-    let mut rest = bytes.as_slice();
-    while rest.len() >= 4 {
-        let n = i32::from_le_bytes(rest[..4].try_into().ok()?) as usize;
-        let row = rest.get(4..4 + 4 * n)?;
-        out.push(
-            row.chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-        );
-        rest = &rest[4 + 4 * n..];
-    }
-    Some(out)
-}
+#[path = "support/fvecs.rs"]
+mod fvecs;
+use fvecs::read_fvecs;
 
 fn data() -> (String, Vec<Vec<f32>>, Vec<Vec<f32>>) {
     if let Ok(dir) = std::env::var("QUIVER_BENCH_DATA") {
