@@ -8,6 +8,8 @@
 use std::io;
 use std::path::Path;
 
+use crate::npy;
+
 /// A dense row-major matrix.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Matrix<T> {
@@ -147,54 +149,16 @@ fn vecs(path: &Path, bytes: &[u8]) -> io::Result<(usize, usize, Vec<u32>)> {
 
 /// Parses an `.npy` header: `((rows, cols), descr, data bytes)`.
 fn npy_header<'a>(path: &Path, bytes: &'a [u8]) -> io::Result<((usize, usize), String, &'a [u8])> {
-    if bytes.get(..6) != Some(b"\x93NUMPY".as_slice()) {
-        return Err(bad(path, "not an .npy file (bad magic)"));
-    }
-    let major = *bytes.get(6).ok_or_else(|| bad(path, "truncated header"))?;
-    let (len, start) = match major {
-        1 => {
-            let b = bytes
-                .get(8..10)
-                .ok_or_else(|| bad(path, "truncated header"))?;
-            (u16::from_le_bytes([b[0], b[1]]) as usize, 10)
-        }
-        2 | 3 => {
-            let b = bytes
-                .get(8..12)
-                .ok_or_else(|| bad(path, "truncated header"))?;
-            (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize, 12)
-        }
-        v => return Err(bad(path, format_args!("unsupported .npy version {v}"))),
-    };
-    let header = bytes
-        .get(start..start + len)
-        .ok_or_else(|| bad(path, "truncated header"))?;
-    let header = std::str::from_utf8(header).map_err(|_| bad(path, "header is not text"))?;
-    let field = |key: &str| -> Option<&str> {
-        let at = header.find(&format!("'{key}'"))?;
-        let rest = header[at + key.len() + 2..]
-            .trim_start()
-            .strip_prefix(':')?
-            .trim_start();
-        Some(rest)
-    };
-    let descr = field("descr")
-        .and_then(|r| r.strip_prefix('\'')?.split('\'').next())
-        .ok_or_else(|| bad(path, "header has no descr"))?
-        .to_string();
-    if field("fortran_order").is_some_and(|r| r.starts_with("True")) {
+    let header = npy::read_header(&mut &bytes[..]).map_err(|e| bad(path, e))?;
+    if header.fortran_order {
         return Err(bad(path, "Fortran-order arrays are not supported"));
     }
-    let shape_text = field("shape")
-        .and_then(|r| r.strip_prefix('(')?.split(')').next())
-        .ok_or_else(|| bad(path, "header has no shape"))?;
-    let dims: Vec<usize> = shape_text
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<usize>()
-                .map_err(|_| bad(path, format_args!("bad shape entry {s:?}")))
+    let descr = header.descr;
+    let dims: Vec<usize> = header
+        .shape
+        .iter()
+        .map(|&d| {
+            usize::try_from(d).map_err(|_| bad(path, format_args!("shape entry {d} is too large")))
         })
         .collect::<io::Result<_>>()?;
     let shape = match dims.as_slice() {
@@ -202,12 +166,19 @@ fn npy_header<'a>(path: &Path, bytes: &'a [u8]) -> io::Result<((usize, usize), S
         [r] => (*r, 1),
         _ => return Err(bad(path, format_args!("shape {dims:?} is not 1-d or 2-d"))),
     };
+    // Callers check the dtype they need; an unknown one is refused here so
+    // the size check below does not report a misleading byte count.
     let item = match descr.as_str() {
         "<f4" | "<i4" => 4,
         "<i8" => 8,
-        _ => 4,
+        other => {
+            return Err(bad(
+                path,
+                format_args!("dtype {other} is not one of <f4, <i4, <i8"),
+            ));
+        }
     };
-    let body = &bytes[start + len..];
+    let body = &bytes[header.data_offset..];
     let want = shape
         .0
         .checked_mul(shape.1)
@@ -216,7 +187,8 @@ fn npy_header<'a>(path: &Path, bytes: &'a [u8]) -> io::Result<((usize, usize), S
         return Err(bad(
             path,
             format_args!(
-                "shape {shape:?} needs {want:?} data bytes, file has {}",
+                "shape {shape:?} needs {} data bytes, file has {}",
+                want.map_or_else(|| "more than usize::MAX".to_owned(), |w| w.to_string()),
                 body.len()
             ),
         ));
@@ -304,10 +276,9 @@ mod tests {
         assert!(read_vectors(&p).unwrap_err().to_string().contains("row 1"));
         let n = dir.path().join("x.npy");
         std::fs::write(&n, npy("<f8", "(1, 1)", &[0; 8])).unwrap();
-        assert_eq!(
-            read_vectors(&n).unwrap_err().kind(),
-            io::ErrorKind::InvalidData
-        );
+        let err = read_vectors(&n).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("<f8"), "{err}");
         std::fs::write(&n, npy("<f4", "(3, 2)", &[0; 8])).unwrap();
         assert_eq!(
             read_vectors(&n).unwrap_err().kind(),

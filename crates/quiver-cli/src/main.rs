@@ -3,6 +3,7 @@
 
 mod cmd;
 mod dataset;
+mod npy;
 mod vectors_file;
 
 use clap::{Parser, Subcommand};

@@ -13,6 +13,8 @@ use quiver_core::PointId;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::npy;
+
 /// Largest dimension accepted from a file header.
 const MAX_DIMENSION: usize = 65_536;
 
@@ -300,57 +302,19 @@ fn read_f32s(input: &mut (impl Read + ?Sized), n: usize, index: u64) -> anyhow::
 
 /// Parses a `.npy` header: returns (columns, rows, is_float64).
 fn read_npy_header(input: &mut (impl Read + ?Sized)) -> anyhow::Result<(usize, u64, bool)> {
-    let mut magic = [0u8; 8];
-    input.read_exact(&mut magic).context("file is too short")?;
-    if &magic[..6] != b"\x93NUMPY" {
-        bail!("missing the \\x93NUMPY magic");
-    }
-    let header_len = match magic[6] {
-        1 => {
-            let mut b = [0u8; 2];
-            input.read_exact(&mut b)?;
-            u16::from_le_bytes(b) as usize
-        }
-        2 | 3 => {
-            let mut b = [0u8; 4];
-            input.read_exact(&mut b)?;
-            u32::from_le_bytes(b) as usize
-        }
-        v => bail!("unsupported .npy version {v}"),
+    let header = npy::read_header(input).map_err(anyhow::Error::msg)?;
+    let float64 = match header.descr.as_str() {
+        "<f4" => false,
+        "<f8" => true,
+        other => bail!(
+            "only little-endian float32 ('<f4') or float64 ('<f8') arrays are supported, not {other:?}"
+        ),
     };
-    if header_len > 1 << 20 {
-        bail!("header of {header_len} bytes is implausible");
-    }
-    let mut header = vec![0u8; header_len];
-    input
-        .read_exact(&mut header)
-        .context("header is truncated")?;
-    let header = String::from_utf8_lossy(&header);
-    let float64 = if header.contains("'descr': '<f4'") {
-        false
-    } else if header.contains("'descr': '<f8'") {
-        true
-    } else {
-        bail!(
-            "only little-endian float32 ('<f4') or float64 ('<f8') arrays are supported; header: {header}"
-        );
-    };
-    if !header.contains("'fortran_order': False") {
+    if header.fortran_order {
         bail!("Fortran-ordered arrays are not supported; save with np.ascontiguousarray");
     }
-    let shape = header
-        .split("'shape':")
-        .nth(1)
-        .and_then(|s| s.split('(').nth(1))
-        .and_then(|s| s.split(')').next())
-        .context("header has no shape")?;
-    let dims: Vec<u64> = shape
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::parse)
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("bad shape ({shape})"))?;
+    let dims = header.shape;
+    let shape = format!("{dims:?}");
     match dims.as_slice() {
         [rows, cols] if (1..=MAX_DIMENSION as u64).contains(cols) => {
             Ok((*cols as usize, *rows, float64))
