@@ -1,4 +1,5 @@
 //! Storage benchmarks: store / store_batch throughput per durability mode,
+//! bulk load,
 //! flush latency, retrieve vs retrieve_ref, compaction, and reopening from a
 //! checkpoint vs from WAL replay. Groups are named `storage/op/param`.
 //!
@@ -253,9 +254,50 @@ fn reopen(c: &mut Criterion) {
     group.finish();
 }
 
+/// Bulk load: 100 000 x 384 into a fresh store in batches of 10 000, then
+/// `flush_full`, so every mode ends durable. Throughput is in vector bytes,
+/// to set beside the machine's memory and disk bandwidth.
+fn bulk_load(c: &mut Criterion) {
+    const N: usize = 100_000;
+    const DIM: usize = 384;
+    let block = vectors(10_000, DIM, 5);
+    let mut group = c.benchmark_group("storage/bulk_load");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10))
+        .sampling_mode(SamplingMode::Flat);
+    group.throughput(Throughput::Bytes((N * DIM * 4) as u64));
+    for (mode, name) in MODES {
+        group.bench_function(BenchmarkId::new(name, "100k_x_384"), |b| {
+            b.iter_batched(
+                || tempfile::tempdir().expect("tempdir"),
+                |dir| {
+                    let mut store =
+                        MmapStorage::new_with_durability(dir.path(), DIM, mode).expect("open");
+                    store.reserve_capacity(N).expect("reserve");
+                    for start in (0..N).step_by(block.len()) {
+                        let items: Vec<(u64, &[f32])> = block
+                            .iter()
+                            .enumerate()
+                            .map(|(i, v)| ((start + i) as u64, v.as_slice()))
+                            .collect();
+                        store.store_batch(&items).expect("store_batch");
+                    }
+                    store.flush_full().expect("flush_full");
+                    // Dropped after timing, with the directory.
+                    (store, dir)
+                },
+                BatchSize::PerIteration,
+            );
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     store_throughput,
+    bulk_load,
     flush_latency,
     retrieve,
     compact,
