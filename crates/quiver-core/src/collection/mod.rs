@@ -50,13 +50,14 @@
 //!    replaces `ops.log` by an empty log whose base is `S`. A crash before
 //!    the replacement leaves the old log, which replays harmlessly on top.
 //! 4. *Derived state is exact or rebuilt.* On open the stores are replayed
-//!    with the whole log, the id map is read back from the payload store,
-//!    and the graph and payload indexes are loaded from their checkpoints
-//!    only if their tag lies within the log (base <= tag <= last), then
-//!    brought forward by replaying just the frames after their tag (frames
-//!    carry what they need: vectors for the graph, old and new payloads for
-//!    the indexes). A missing, corrupt or stale checkpoint is rebuilt from
-//!    the stores. Hence after `kill -9` or a power loss, the collection
+//!    with the whole log; the id map, the graph and the payload indexes are
+//!    loaded from their checkpoints only if their tag lies within the log
+//!    (base <= tag <= last), then brought forward by replaying just the
+//!    frames after their tag (frames carry what they need: point ids,
+//!    vectors for the graph, old and new payloads for the indexes). A
+//!    missing, corrupt or stale checkpoint is rebuilt from the stores (the
+//!    id map is read back from the payload store, which holds each internal
+//!    id's point id; a loaded map that disagrees with it is dropped). Hence after `kill -9` or a power loss, the collection
 //!    holds exactly the acknowledged writes, plus possibly the one write in
 //!    flight, whole.
 //!
