@@ -89,6 +89,12 @@ pub struct BenchArgs {
     /// Dataset name in the reports (default: the base file's directory name).
     #[arg(long)]
     pub dataset: Option<String>,
+    /// Keep the built index in this file: load it from there when it holds
+    /// an index of this dimension and metric (the build is skipped and
+    /// reported as such), otherwise build and save it. Lets several search
+    /// experiments share one slow build.
+    #[arg(long, value_name = "FILE")]
+    pub index: Option<PathBuf>,
     /// Write the summary as one JSON object here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -293,16 +299,44 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
     let cpu0 = process_cpu_seconds();
     let t0 = Instant::now();
     let progress = |n: usize| bar.set_position(n as u64);
-    let index =
-        pool.install(|| Hnsw::build_with_progress(dim, metric, config, &items, Some(&progress)));
+    let loaded = match &args.index {
+        Some(path) if path.exists() => match Hnsw::load(path, dim, metric) {
+            Ok((index, _)) if index.len() == base.rows && index.config().m == args.m => Some(index),
+            Ok(_) => {
+                eprintln!(
+                    "{}: holds an index of another size or M; rebuilding",
+                    path.display()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("{}: {e}; rebuilding", path.display());
+                None
+            }
+        },
+        _ => None,
+    };
+    let was_loaded = loaded.is_some();
+    let index = match loaded {
+        Some(index) => index,
+        None => {
+            pool.install(|| Hnsw::build_with_progress(dim, metric, config, &items, Some(&progress)))
+        }
+    };
     let build_seconds = t0.elapsed().as_secs_f64();
+    if let Some(path) = &args.index
+        && !was_loaded
+    {
+        index.save(path, 0).map_err(|e| with_path(path, e))?;
+    }
     let build_cpu_seconds = process_cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
     bar.finish_and_clear();
     let rss_delta = rss_bytes().zip(rss0).map(|(a, b)| a.saturating_sub(b));
     let index_bytes = index.memory_bytes();
     drop(items);
     eprintln!(
-        "built in {build_seconds:.2} s on {threads} threads ({:.1} CPU s); index {:.1} MiB (rss delta {:.1} MiB)",
+        "{} in {build_seconds:.2} s on {threads} threads ({:.1} CPU s); index {:.1} MiB (rss delta {:.1} MiB)",
+        if was_loaded { "loaded" } else { "built" },
         build_cpu_seconds.unwrap_or(f64::NAN),
         index_bytes as f64 / 1048576.0,
         rss_delta.unwrap_or(0) as f64 / 1048576.0
@@ -443,7 +477,8 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
             json!({"ef": r.ef, "recall": r.recall, "qps": qps, "p50_us": p50, "p99_us": p99}),
         );
     }
-    println!("build_seconds={build_seconds:.2} build_threads={threads} index_bytes={index_bytes}");
+    let verb = if was_loaded { "load" } else { "build" };
+    println!("{verb}_seconds={build_seconds:.2} build_threads={threads} index_bytes={index_bytes}");
 
     if let Some(path) = &args.json {
         let doc = json!({
@@ -455,7 +490,8 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
             "metric": args.metric.name(),
             "m": args.m,
             "ef_construction": args.ef_construction,
-            "build_seconds": build_seconds,
+            "build_seconds": (!was_loaded).then_some(build_seconds),
+            "load_seconds": was_loaded.then_some(build_seconds),
             "build_threads": threads,
             "build_cpu_seconds": build_cpu_seconds,
             "index_bytes": index_bytes,
@@ -479,7 +515,7 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
                     "params": {"M": args.m, "ef_construction": args.ef_construction, "metric": args.metric.name(),
                                "kernel": quiver_core::distance::kernel_name(),
                                "mapping": "M=m (layer0 keeps 2*M), ef_construction, search ef=max(ef,k)"},
-                    "build_time_s": (build_seconds * 1e4).round() / 1e4, "build_threads": threads,
+                    "build_time_s": (!was_loaded).then(|| (build_seconds * 1e4).round() / 1e4), "build_threads": threads,
                     "build_cpu_s": build_cpu_seconds,
                     "index_mem_rss_delta_bytes": rss_delta,
                     "index_size_lib_bytes": index_bytes,

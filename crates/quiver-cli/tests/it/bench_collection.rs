@@ -1,84 +1,16 @@
 //! `quiver bench --collection` on a tiny generated dataset: ingest through a
 //! database on disk, search with payloads, report recall and timings.
 
-use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 
-const DIM: usize = 8;
-
-fn write_fvecs(path: &Path, rows: &[Vec<f32>]) {
-    let mut bytes = Vec::new();
-    for v in rows {
-        bytes.extend_from_slice(&(v.len() as i32).to_le_bytes());
-        for x in v {
-            bytes.extend_from_slice(&x.to_le_bytes());
-        }
-    }
-    std::fs::write(path, bytes).unwrap();
-}
-
-fn write_ivecs(path: &Path, rows: &[Vec<i32>]) {
-    let mut bytes = Vec::new();
-    for r in rows {
-        bytes.extend_from_slice(&(r.len() as i32).to_le_bytes());
-        for x in r {
-            bytes.extend_from_slice(&x.to_le_bytes());
-        }
-    }
-    std::fs::write(path, bytes).unwrap();
-}
-
-/// Deterministic pseudo-random vectors (no rand dependency in this crate).
-fn vectors(n: usize, seed: u64) -> Vec<Vec<f32>> {
-    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..n)
-        .map(|_| {
-            (0..DIM)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    (state % 2000) as f32 / 1000.0 - 1.0
-                })
-                .collect()
-        })
-        .collect()
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
-    dot / (na * nb)
-}
+use crate::bench_data;
 
 #[test]
 fn bench_collection_ingests_searches_and_reports() {
     let tmp = tempfile::tempdir().unwrap();
-    let base = vectors(300, 1);
-    let queries = vectors(12, 2);
-    let truth: Vec<Vec<i32>> = queries
-        .iter()
-        .map(|q| {
-            let mut all: Vec<(f32, i32)> = base
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (cosine(q, v), i as i32))
-                .collect();
-            all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            all.iter().take(10).map(|x| x.1).collect()
-        })
-        .collect();
-    let (b, q, g) = (
-        tmp.path().join("base.fvecs"),
-        tmp.path().join("query.fvecs"),
-        tmp.path().join("gt.ivecs"),
-    );
-    write_fvecs(&b, &base);
-    write_fvecs(&q, &queries);
-    write_ivecs(&g, &truth);
+    let (b, q, g) = bench_data::write_dataset(tmp.path(), 300, 12);
     let db = tmp.path().join("db");
     let json = tmp.path().join("out.json");
     let run = || {
@@ -105,7 +37,7 @@ fn bench_collection_ingests_searches_and_reports() {
     assert!(stdout.contains("ingest_points_per_s="), "{stdout}");
     let doc: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(doc["n"], 300);
-    assert_eq!(doc["dim"], DIM);
+    assert_eq!(doc["dim"], bench_data::DIM);
     assert_eq!(doc["batch_size"], 64);
     assert!(doc["ingest_points_per_s"].as_f64().unwrap() > 0.0);
     assert!(doc["disk_bytes"]["vectors"].as_u64().unwrap() > 0);

@@ -8,5 +8,7 @@
 )]
 
 mod bench_collection;
+mod bench_data;
+mod bench_index;
 mod commands;
 mod serve;
