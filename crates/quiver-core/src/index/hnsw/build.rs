@@ -195,7 +195,7 @@ impl Graph {
                 continue;
             }
             let i = *id as usize;
-            self.vectors[i * dim..(i + 1) * dim].copy_from_slice(v);
+            self.nodes.vector_mut(*id).copy_from_slice(v);
             if self.flags[i].load(Ordering::Relaxed) & PRESENT == 0 {
                 self.flags[i].store(PRESENT, Ordering::Relaxed);
                 let level = draw_level(rng, self.m);

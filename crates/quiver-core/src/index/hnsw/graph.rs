@@ -1,6 +1,6 @@
-//! Memory layout of the graph, modelled on hnswlib: vectors in one
-//! contiguous array indexed by id, level-0 links in one flat array of fixed
-//! stride, upper-level links in one arena addressed by a per-node offset.
+//! Memory layout of the graph, modelled on hnswlib: each node's vector and
+//! level-0 links in one block of an array of fixed stride (`nodes.rs`),
+//! upper-level links in one arena addressed by a per-node offset.
 //!
 //! A link list is `[count, n_1, .., n_max]` of `AtomicU32`. Writers hold the
 //! node's lock, store the entries, then store the count with `Release`;
@@ -9,6 +9,7 @@
 //! every entry it sees is the id of a node that is present, so a search
 //! stays correct (as in hnswlib).
 
+use super::nodes::Nodes;
 use super::visited::VisitedPool;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -36,10 +37,10 @@ pub(crate) struct Graph {
     pub(super) ef_construction: usize,
     /// Number of slots (ids `0..capacity`).
     pub(super) capacity: usize,
-    pub(super) vectors: Vec<f32>,
+    /// Vectors and level-0 links.
+    pub(super) nodes: Nodes,
     pub(super) levels: Vec<u8>,
     pub(super) flags: Vec<AtomicU8>,
-    pub(super) links0: Vec<AtomicU32>,
     pub(super) upper_offset: Vec<u32>,
     pub(super) upper: Vec<AtomicU32>,
     pub(super) locks: Vec<Mutex<()>>,
@@ -61,10 +62,9 @@ impl Graph {
             m0: 2 * m,
             ef_construction: ef_construction.max(1),
             capacity: 0,
-            vectors: Vec::new(),
+            nodes: Nodes::new(dim, 2 * m),
             levels: Vec::new(),
             flags: Vec::new(),
-            links0: Vec::new(),
             upper_offset: Vec::new(),
             upper: Vec::new(),
             locks: Vec::new(),
@@ -81,11 +81,9 @@ impl Graph {
         if capacity <= self.capacity {
             return;
         }
-        self.vectors.resize(capacity * self.dim, 0.0);
+        self.nodes.grow(capacity);
         self.levels.resize(capacity, 0);
         self.flags.resize_with(capacity, || AtomicU8::new(0));
-        self.links0
-            .resize_with(capacity * (self.m0 + 1), || AtomicU32::new(0));
         self.upper_offset.resize(capacity, NO_UPPER);
         self.locks.resize_with(capacity, || Mutex::new(()));
         self.capacity = capacity;
@@ -107,17 +105,14 @@ impl Graph {
 
     #[inline(always)]
     pub(super) fn vector(&self, id: u32) -> &[f32] {
-        let start = id as usize * self.dim;
-        &self.vectors[start..start + self.dim]
+        self.nodes.vector(id)
     }
 
     /// The link list of `id` on `level`: `[count, entries..]`.
     #[inline(always)]
     pub(super) fn links(&self, id: u32, level: usize) -> &[AtomicU32] {
         if level == 0 {
-            let stride = self.m0 + 1;
-            let start = id as usize * stride;
-            &self.links0[start..start + stride]
+            self.nodes.links(id)
         } else {
             let stride = self.m + 1;
             let base = self.upper_offset[id as usize] as usize;
@@ -180,10 +175,9 @@ impl Graph {
     }
 
     pub(super) fn memory_bytes(&self) -> usize {
-        self.vectors.capacity() * 4
+        self.nodes.memory_bytes()
             + self.levels.capacity()
             + self.flags.capacity()
-            + self.links0.capacity() * 4
             + self.upper_offset.capacity() * 4
             + self.upper.capacity() * 4
             + self.locks.capacity() * std::mem::size_of::<Mutex<()>>()

@@ -19,6 +19,7 @@
 
 mod build;
 mod graph;
+mod nodes;
 mod persist;
 mod search;
 mod visited;
@@ -158,7 +159,7 @@ impl Hnsw {
             let grown = (g.capacity + g.capacity / 2).max(i + 1).max(64);
             g.grow(grown);
         }
-        g.vectors[i * self.dim..(i + 1) * self.dim].copy_from_slice(vector);
+        g.nodes.vector_mut(id).copy_from_slice(vector);
         let flag = g.flags[i].load(Ordering::Relaxed);
         if flag & PRESENT == 0 {
             let level = build::draw_level(&mut self.rng.lock(), g.m);

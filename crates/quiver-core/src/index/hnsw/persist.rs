@@ -136,13 +136,17 @@ fn write_file(
     put_u32s(&mut w, &mut g.upper_offset.iter().copied())?;
     put_u32s(
         &mut w,
-        &mut g.links0.iter().map(|a| a.load(Ordering::Relaxed)),
+        &mut (0..g.capacity as u32)
+            .flat_map(|id| g.links(id, 0).iter().map(|a| a.load(Ordering::Relaxed))),
     )?;
     put_u32s(
         &mut w,
         &mut g.upper.iter().map(|a| a.load(Ordering::Relaxed)),
     )?;
-    put_u32s(&mut w, &mut g.vectors.iter().map(|f| f.to_bits()))?;
+    put_u32s(
+        &mut w,
+        &mut (0..g.capacity as u32).flat_map(|id| g.vector(id).iter().map(|f| f.to_bits())),
+    )?;
     let crc = w.crc.clone().finalize();
     let mut inner = w.inner;
     inner.write_all(&crc.to_le_bytes())?;
@@ -280,20 +284,24 @@ pub(super) fn load(
     g.levels = c.take(capacity, "levels")?.to_vec();
     let flags = c.take(capacity, "flags")?;
     g.upper_offset = c.u32s(capacity, "upper offsets")?.collect();
-    g.links0 = c
-        .u32s(capacity * (m0 + 1), "level-0 links")?
-        .map(AtomicU32::new)
-        .collect();
+    g.grow(capacity);
+    let links0 = c.u32s(capacity * (m0 + 1), "level-0 links")?;
+    for (slot, word) in (0..capacity as u32)
+        .flat_map(|id| g.nodes.links(id).iter())
+        .zip(links0)
+    {
+        slot.store(word, Ordering::Relaxed);
+    }
     g.upper = c
         .u32s(upper_len, "upper links")?
         .map(AtomicU32::new)
         .collect();
-    g.vectors = c
-        .u32s(capacity * dim, "vectors")?
-        .map(f32::from_bits)
-        .collect();
-    g.capacity = capacity;
-    g.locks = (0..capacity).map(|_| parking_lot::Mutex::new(())).collect();
+    let mut vectors = c.u32s(capacity * dim, "vectors")?.map(f32::from_bits);
+    for id in 0..capacity as u32 {
+        for (x, v) in g.nodes.vector_mut(id).iter_mut().zip(&mut vectors) {
+            *x = v;
+        }
+    }
 
     let mut present = 0usize;
     let mut deleted = 0usize;

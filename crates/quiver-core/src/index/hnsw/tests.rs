@@ -1,5 +1,6 @@
 use super::*;
 use crate::index::flat;
+use graph::Graph;
 use rand::Rng;
 
 fn random_unit(rng: &mut SmallRng, n: usize, dim: usize) -> Vec<Vec<f32>> {
@@ -29,16 +30,12 @@ fn single_threaded_build_is_deterministic() {
     let b = pool.install(|| Hnsw::build(16, Metric::Cosine, HnswConfig::default(), &items));
     let (ga, gb) = (a.graph.read(), b.graph.read());
     assert_eq!(ga.levels, gb.levels);
-    let la: Vec<u32> = ga
-        .links0
-        .iter()
-        .map(|x| x.load(Ordering::Relaxed))
-        .collect();
-    let lb: Vec<u32> = gb
-        .links0
-        .iter()
-        .map(|x| x.load(Ordering::Relaxed))
-        .collect();
+    let links = |g: &Graph| -> Vec<u32> {
+        (0..g.capacity as u32)
+            .flat_map(|id| g.links(id, 0).iter().map(|x| x.load(Ordering::Relaxed)))
+            .collect()
+    };
+    let (la, lb) = (links(&ga), links(&gb));
     assert_eq!(la, lb);
 }
 

@@ -1,0 +1,117 @@
+//! Per-node blocks: each node's vector and its level-0 link list side by
+//! side in one array of fixed stride, `[v_1 .. v_dim, count, n_1 .. n_m0]`.
+//!
+//! A search computes the distance to a node long before it expands it, and
+//! on a large index both the vector and the link list are cache misses.
+//! Keeping them adjacent lets the second ride on the first: the link list
+//! is usually in cache (or one sequential prefetch away) by the time the node
+//! is expanded, where separate arrays cost a second random miss per
+//! expansion.
+//!
+//! The words are `AtomicU32` because link entries change concurrently (see
+//! `graph.rs` for the protocol). Vector words are only ever written through
+//! `&mut Nodes`, so handing out `&[f32]` views of them through `&Nodes` is
+//! sound: nothing writes them while such a view lives, and no atomic
+//! operation ever touches a vector word.
+
+use std::sync::atomic::AtomicU32;
+
+pub(super) struct Nodes {
+    words: Vec<AtomicU32>,
+    dim: usize,
+    /// Words per node: `dim + 1 + m0`.
+    stride: usize,
+    capacity: usize,
+}
+
+impl Nodes {
+    pub(super) fn new(dim: usize, m0: usize) -> Self {
+        Nodes {
+            words: Vec::new(),
+            dim,
+            stride: dim + 1 + m0,
+            capacity: 0,
+        }
+    }
+
+    /// Grows to `capacity` slots; new slots hold a zero vector and no links.
+    pub(super) fn grow(&mut self, capacity: usize) {
+        if capacity <= self.capacity {
+            return;
+        }
+        self.words
+            .resize_with(capacity * self.stride, || AtomicU32::new(0));
+        self.capacity = capacity;
+    }
+
+    /// The vector of slot `id`. Panics when `id` is out of range, like a
+    /// slice index (callers check ids against the capacity first).
+    #[inline(always)]
+    pub(super) fn vector(&self, id: u32) -> &[f32] {
+        let start = id as usize * self.stride;
+        let words = &self.words[start..start + self.dim];
+        // SAFETY: `AtomicU32` has the size and alignment of `f32`, and the
+        // range is in bounds (checked by the slice index above). Vector words
+        // are written only through `&mut self` (`vector_mut`), so no write
+        // can happen while this shared view lives (see the module docs).
+        unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<f32>(), self.dim) }
+    }
+
+    /// The vector of slot `id`, to overwrite.
+    pub(super) fn vector_mut(&mut self, id: u32) -> &mut [f32] {
+        let start = id as usize * self.stride;
+        let words = &mut self.words[start..start + self.dim];
+        // SAFETY: as in `vector`; the exclusive borrow of `self` rules out
+        // any other view of these words while this one lives.
+        unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<f32>(), self.dim) }
+    }
+
+    /// The level-0 link list of slot `id`: `[count, entries..]`.
+    #[inline(always)]
+    pub(super) fn links(&self, id: u32) -> &[AtomicU32] {
+        let start = id as usize * self.stride;
+        &self.words[start + self.dim..start + self.stride]
+    }
+
+    pub(super) fn memory_bytes(&self) -> usize {
+        self.words.capacity() * 4
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn vectors_and_links_of_neighbouring_slots_do_not_overlap() {
+        let (dim, m0) = (5, 4);
+        let mut n = Nodes::new(dim, m0);
+        n.grow(3);
+        for id in 0..3u32 {
+            let v: Vec<f32> = (0..dim).map(|j| (id * 10 + j as u32) as f32).collect();
+            n.vector_mut(id).copy_from_slice(&v);
+            let list = n.links(id);
+            assert_eq!(list.len(), m0 + 1);
+            list[0].store(m0 as u32, Ordering::Relaxed);
+            for (j, e) in list[1..].iter().enumerate() {
+                e.store(100 * id + j as u32, Ordering::Relaxed);
+            }
+        }
+        n.grow(5);
+        for id in 0..3u32 {
+            let want: Vec<f32> = (0..dim).map(|j| (id * 10 + j as u32) as f32).collect();
+            assert_eq!(n.vector(id), &want[..]);
+            let list: Vec<u32> = n
+                .links(id)
+                .iter()
+                .map(|e| e.load(Ordering::Relaxed))
+                .collect();
+            let mut want = vec![m0 as u32];
+            want.extend((0..m0 as u32).map(|j| 100 * id + j));
+            assert_eq!(list, want);
+        }
+        assert!(n.vector(4).iter().all(|&x| x == 0.0));
+        assert!(n.links(4).iter().all(|e| e.load(Ordering::Relaxed) == 0));
+    }
+}
