@@ -195,7 +195,7 @@ impl Hnsw {
             if old & DELETED != 0 {
                 return;
             }
-            let deleted = g.deleted.fetch_add(1, Ordering::Relaxed) + 1;
+            let deleted = g.deleted.fetch_add(1, Ordering::Release) + 1;
             let present = g.present.load(Ordering::Relaxed);
             deleted >= REBUILD_MIN_DELETED
                 && deleted as f64 >= REBUILD_DELETED_RATIO * present as f64

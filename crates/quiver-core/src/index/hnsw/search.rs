@@ -7,6 +7,7 @@ use super::visited::Scratch;
 use crate::distance::{DistanceFn, prefetch};
 use crate::index::{Neighbor, Ranked};
 use std::cmp::Reverse;
+use std::sync::atomic::Ordering;
 
 impl Graph {
     /// Greedy walk on `level` from `start` to a local minimum of the distance
@@ -154,9 +155,17 @@ impl Graph {
         let mut s = self.visited.take(self.capacity);
         let start = self.descend(kernel, query, entry, 0, &mut s);
         let ef = ef.max(k);
-        match allow {
-            None => self.search_level(kernel, query, start, ef, 0, &mut s, |n| self.is_live(n)),
-            Some(f) => self.search_level(kernel, query, start, ef, 0, &mut s, |n| {
+        // Links lead only to present nodes, so without tombstones every node
+        // reached is live and the per-node flag load can be skipped. A delete
+        // that lands after this check is concurrent with the search, which
+        // may then return the point as of its start.
+        let tombstones = self.deleted.load(Ordering::Acquire) != 0;
+        match (allow, tombstones) {
+            (None, false) => self.search_level(kernel, query, start, ef, 0, &mut s, |_| true),
+            (None, true) => {
+                self.search_level(kernel, query, start, ef, 0, &mut s, |n| self.is_live(n))
+            }
+            (Some(f), _) => self.search_level(kernel, query, start, ef, 0, &mut s, |n| {
                 self.is_live(n) && f(n)
             }),
         }
