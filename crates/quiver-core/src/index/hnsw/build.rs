@@ -204,6 +204,8 @@ impl Graph {
                 order.push(*id);
             }
         }
+        // The arena grew by doubling; linking allocates nothing more in it.
+        self.upper.shrink_to_fit();
         self.present.store(order.len(), Ordering::Relaxed);
         let Some((&first, rest)) = order.split_first() else {
             return;
