@@ -12,6 +12,8 @@
 # Environment:
 #   EFS      ef values (default 64,256,1024)
 #   ROUNDS   alternations (default 3)
+#   RECALLS  recall@10 levels to compare median QPS at, interpolated along the
+#            ef sweep (default 0.2,0.4: what random 1M x 128 data reaches)
 #   QUIVERS  quiver binaries to compare, label=path,label=path
 #            (default quiver=target/release/quiver, built if missing); every
 #            one loads the same saved quiver index
@@ -25,6 +27,7 @@ DATA="${1:?usage: scripts/ab-saved.sh DATA_DIR [CACHE_DIR]}"
 CACHE="${2:-/tmp/quiver-ab}"
 EFS="${EFS:-64,256,1024}"
 ROUNDS="${ROUNDS:-3}"
+RECALLS="${RECALLS:-0.2,0.4}"
 QUIVERS="${QUIVERS:-quiver=target/release/quiver}"
 PEERS="${PEERS:-/work/shared/bench/peers.py}"
 NAME="$(basename "$(cd "$DATA" && pwd)")"
@@ -84,9 +87,10 @@ for r in $(seq 1 "$ROUNDS"); do
     hnswlib_run "$r"
 done
 
-python3 - "$CACHE" "$ROUNDS" "$QUIVERS" <<'PY'
-import json, statistics, sys
+python3 - "$CACHE" "$ROUNDS" "$QUIVERS" "$RECALLS" <<'PY'
+import json, math, statistics, sys
 cache, rounds = sys.argv[1], int(sys.argv[2])
+levels = [float(x) for x in sys.argv[4].split(",")]
 labels = [x.split("=", 1)[0] for x in sys.argv[3].split(",")]
 load = lambda e, r: {x["ef"]: x for x in json.load(open(f"{cache}/{e}-{r}.json"))["runs"]}
 h = [load("hnswlib", r) for r in range(1, rounds + 1)]
@@ -101,4 +105,25 @@ for label in labels:
         print(f"{label:>10} {ef:>5} {q[0][ef]['recall']:>7.4f} {fmt(qq):>24} {fmt(hq):>24} {ratio:>12.3f}")
 for ef in sorted(h[0]):
     print(f"{'hnswlib':>10} {ef:>5} {h[0][ef]['recall']:>7.4f} {fmt([x[ef]['qps'] for x in h]):>24}")
+
+def at_recall(runs, level):
+    """Median QPS at `level`, log-linear between the two sweep points around it."""
+    pts = sorted((runs[0][ef]["recall"], statistics.median(r[ef]["qps"] for r in runs))
+                 for ef in runs[0])
+    for (r0, q0), (r1, q1) in zip(pts, pts[1:]):
+        if r0 <= level <= r1 and r1 > r0:
+            t = (level - r0) / (r1 - r0)
+            return math.exp(math.log(q0) + t * (math.log(q1) - math.log(q0)))
+    return None
+
+print()
+hq = {lv: at_recall(h, lv) for lv in levels}
+for label in labels + ["hnswlib"]:
+    runs = h if label == "hnswlib" else [load(label, r) for r in range(1, rounds + 1)]
+    cells = []
+    for lv in levels:
+        q = at_recall(runs, lv)
+        ratio = f" ({q / hq[lv]:.3f}x)" if q and hq[lv] else ""
+        cells.append(f"QPS@R{lv}={q:.0f}{ratio}" if q else f"QPS@R{lv}=out of sweep")
+    print(f"{label:>10} " + "  ".join(cells))
 PY
