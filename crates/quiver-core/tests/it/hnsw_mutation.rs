@@ -195,3 +195,41 @@ fn parallel_build_matches_exact_search_closely() {
     }
     assert!(hits as f64 / 1000.0 >= 0.95, "{hits}/1000");
 }
+
+#[test]
+fn tombstones_stay_hidden_through_relinking_save_and_load_and_revive() {
+    let (data, h) = built(1000, 16);
+    // Fewer than the rebuild threshold, so the tombstones stay in the graph.
+    let deleted: Vec<u32> = (0..1000u32).step_by(25).collect();
+    for &id in &deleted {
+        h.delete(id);
+    }
+    let hidden = |h: &Hnsw| {
+        for &id in &deleted {
+            let got = h.search(&data[id as usize], 10, 64, None);
+            assert_eq!(got.len(), 10);
+            assert!(
+                got.iter().all(|n| n.id >= 1000 || n.id % 25 != 0),
+                "{id}: {got:?}"
+            );
+        }
+    };
+    hidden(&h);
+    // New points right next to the deleted ones: linking them rewrites the
+    // link lists of the tombstones (back links), which must keep them deleted.
+    for (k, &id) in deleted.iter().enumerate() {
+        let mut v = data[id as usize].clone();
+        v[k % 16] += 1e-3;
+        h.insert(1000 + k as u32, &v).unwrap();
+    }
+    hidden(&h);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("graph");
+    h.save(&path, 1).unwrap();
+    let (back, _) = Hnsw::load(&path, 16, Metric::Cosine).unwrap();
+    hidden(&back);
+    // Re-inserting a deleted id brings it back, nearest to its own vector.
+    back.insert(50, &data[50]).unwrap();
+    let got = back.search(&data[50], 1, 64, None);
+    assert_eq!(got[0].id, 50);
+}

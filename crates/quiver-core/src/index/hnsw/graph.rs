@@ -9,7 +9,7 @@
 //! every entry it sees is the id of a node that is present, so a search
 //! stays correct (as in hnswlib).
 
-use super::nodes::Nodes;
+use super::nodes::{COUNT_DELETED, Nodes};
 use super::visited::VisitedPool;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -129,7 +129,7 @@ impl Graph {
         let Some((count, entries)) = list.split_first() else {
             return;
         };
-        let n = (count.load(Ordering::Acquire) as usize).min(entries.len());
+        let n = ((count.load(Ordering::Acquire) & !COUNT_DELETED) as usize).min(entries.len());
         out.extend(entries[..n].iter().map(|e| e.load(Ordering::Relaxed)));
     }
 
@@ -143,7 +143,11 @@ impl Graph {
         for (slot, &v) in entries.iter().zip(&neighbors[..n]) {
             slot.store(v, Ordering::Relaxed);
         }
-        count.store(n as u32, Ordering::Release);
+        // Keep the deleted bit (level 0 only; upper counts never have it):
+        // a delete may set it at any moment without the node's lock.
+        let _ = count.fetch_update(Ordering::Release, Ordering::Relaxed, |c| {
+            Some((c & COUNT_DELETED) | n as u32)
+        });
     }
 
     #[inline(always)]
@@ -156,6 +160,23 @@ impl Graph {
     #[inline(always)]
     pub(super) fn is_live(&self, id: u32) -> bool {
         self.flag(id) & (PRESENT | DELETED) == PRESENT
+    }
+
+    /// Marks `id` deleted (or live again) in both the flag array and the
+    /// copy next to its level-0 links. Returns the flags before.
+    pub(super) fn mark_deleted(&self, id: u32, deleted: bool) -> u8 {
+        let Some(f) = self.flags.get(id as usize) else {
+            return 0;
+        };
+        let old = if deleted {
+            f.fetch_or(DELETED, Ordering::AcqRel)
+        } else {
+            f.fetch_and(!DELETED, Ordering::AcqRel)
+        };
+        if old & PRESENT != 0 {
+            self.nodes.set_deleted(id, deleted);
+        }
+        old
     }
 
     pub(super) fn entry(&self) -> Option<(u32, usize)> {

@@ -168,7 +168,7 @@ impl Hnsw {
             g.flags[i].store(PRESENT, Ordering::Release);
             g.present.fetch_add(1, Ordering::Relaxed);
         } else if flag & DELETED != 0 {
-            g.flags[i].store(PRESENT, Ordering::Release);
+            g.mark_deleted(id, false);
             g.deleted.fetch_sub(1, Ordering::Relaxed);
         }
         let g = RwLockWriteGuard::downgrade(g);
@@ -187,7 +187,7 @@ impl Hnsw {
             let Some(f) = g.flags.get(id as usize) else {
                 return;
             };
-            let old = f.fetch_or(DELETED, Ordering::AcqRel);
+            let old = g.mark_deleted(id, true);
             if old & PRESENT == 0 {
                 f.store(old, Ordering::Release);
                 return;

@@ -3,6 +3,7 @@
 
 use super::HnswConfig;
 use super::graph::{DELETED, Graph, MAX_LEVEL, NO_ENTRY, NO_UPPER, PRESENT};
+use super::nodes::COUNT_DELETED;
 use crate::distance::Metric;
 use crate::storage::atomic_file::{replace, sync_parent};
 use std::fs::{self, File};
@@ -136,8 +137,17 @@ fn write_file(
     put_u32s(&mut w, &mut g.upper_offset.iter().copied())?;
     put_u32s(
         &mut w,
-        &mut (0..g.capacity as u32)
-            .flat_map(|id| g.links(id, 0).iter().map(|a| a.load(Ordering::Relaxed))),
+        // The deleted bit in level-0 counts is a cache of the flags, which
+        // are saved; the file keeps plain counts.
+        &mut (0..g.capacity as u32).flat_map(|id| {
+            let list = g.links(id, 0);
+            let count = list
+                .first()
+                .map(|c| c.load(Ordering::Relaxed) & !COUNT_DELETED);
+            count
+                .into_iter()
+                .chain(list.iter().skip(1).map(|a| a.load(Ordering::Relaxed)))
+        }),
     )?;
     put_u32s(
         &mut w,
@@ -360,6 +370,9 @@ pub(super) fn load(
         check_list(g.links(id, 0), "level-0", i)?;
         for l in 1..=g.levels[i] as usize {
             check_list(g.links(id, l), "upper", i)?;
+        }
+        if f & DELETED != 0 {
+            g.nodes.set_deleted(id, true);
         }
     }
     if entry != NO_ENTRY {

@@ -155,18 +155,19 @@ impl Graph {
         let mut s = self.visited.take(self.capacity);
         let start = self.descend(kernel, query, entry, 0, &mut s);
         let ef = ef.max(k);
-        // Links lead only to present nodes, so without tombstones every node
-        // reached is live and the per-node flag load can be skipped. A delete
+        // Links lead only to present nodes, so a node reached is live unless
+        // its deleted bit is set, and without tombstones not even that needs
+        // a look. A delete
         // that lands after this check is concurrent with the search, which
         // may then return the point as of its start.
         let tombstones = self.deleted.load(Ordering::Acquire) != 0;
         match (allow, tombstones) {
             (None, false) => self.search_level(kernel, query, start, ef, 0, &mut s, |_| true),
-            (None, true) => {
-                self.search_level(kernel, query, start, ef, 0, &mut s, |n| self.is_live(n))
-            }
+            (None, true) => self.search_level(kernel, query, start, ef, 0, &mut s, |n| {
+                !self.nodes.deleted(n)
+            }),
             (Some(f), _) => self.search_level(kernel, query, start, ef, 0, &mut s, |n| {
-                self.is_live(n) && f(n)
+                !self.nodes.deleted(n) && f(n)
             }),
         }
         let mut out: Vec<Neighbor> = s.top.drain().map(|r| r.0).collect();
