@@ -95,6 +95,12 @@ pub struct BenchArgs {
     /// experiments share one slow build.
     #[arg(long, value_name = "FILE")]
     pub index: Option<PathBuf>,
+    /// After the build, delete every N-th point (ids 0, N, 2N, ...) to
+    /// measure search with tombstones in the graph; the ground truth then
+    /// skips the deleted ids. Keep N above 4 or the graph is rebuilt
+    /// without them (0: delete nothing).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub delete_every: usize,
     /// Write the summary as one JSON object here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -342,6 +348,38 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
         rss_delta.unwrap_or(0) as f64 / 1048576.0
     );
 
+    let gt = if args.delete_every > 0 {
+        let every = args.delete_every;
+        for id in (0..base.rows).step_by(every) {
+            index.delete(id as u32);
+        }
+        let live = |id: &&i64| usize::try_from(**id).map_or(true, |i| !i.is_multiple_of(every));
+        let rows: Vec<Vec<i64>> = (0..gt.rows)
+            .map(|r| gt.row(r).iter().filter(live).copied().collect())
+            .collect();
+        let cols = rows.iter().map(Vec::len).min().unwrap_or(0);
+        if cols < args.k {
+            return Err(invalid(format!(
+                "after deleting every {every}-th point the ground truth keeps {cols} ids per query, need {}",
+                args.k
+            )));
+        }
+        eprintln!(
+            "deleted {} points (every {every}-th); {} live",
+            base.rows.div_ceil(every),
+            index.len()
+        );
+        Matrix {
+            rows: gt.rows,
+            cols,
+            data: rows
+                .iter()
+                .flat_map(|r| r[..cols].iter().copied())
+                .collect(),
+        }
+    } else {
+        gt
+    };
     let batch_pools = if args.peers_json.is_some() {
         let mk = |n| {
             rayon::ThreadPoolBuilder::new()
@@ -495,6 +533,7 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
             "build_threads": threads,
             "build_cpu_seconds": build_cpu_seconds,
             "index_bytes": index_bytes,
+            "delete_every": args.delete_every,
             "runs": summary_runs,
         });
         write_json(path, &doc)?;

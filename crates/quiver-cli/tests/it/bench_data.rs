@@ -51,8 +51,9 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     dot / (na * nb)
 }
 
-/// Writes `n` base vectors, `nq` queries and their exact top-10 by cosine
-/// into `dir`; returns the three paths (base, queries, ground truth).
+/// Writes `n` base vectors, `nq` queries and the ids of each query's exact
+/// 20 nearest by cosine into `dir`; returns the three paths (base, queries,
+/// ground truth).
 pub fn write_dataset(dir: &Path, n: usize, nq: usize) -> (PathBuf, PathBuf, PathBuf) {
     let base = vectors(n, 1);
     let queries = vectors(nq, 2);
@@ -65,7 +66,7 @@ pub fn write_dataset(dir: &Path, n: usize, nq: usize) -> (PathBuf, PathBuf, Path
                 .map(|(i, v)| (cosine(q, v), i as i32))
                 .collect();
             all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            all.iter().take(10).map(|x| x.1).collect()
+            all.iter().take(20).map(|x| x.1).collect()
         })
         .collect();
     let (b, q, g) = (

@@ -85,3 +85,32 @@ fn bench_saves_the_index_then_loads_it_and_rebuilds_a_damaged_one() {
     assert_eq!(rebuilt_recall, built_recall);
     assert_eq!(std::fs::read(&index).unwrap(), saved);
 }
+
+#[test]
+fn bench_with_tombstones_measures_against_the_live_ground_truth() {
+    let tmp = tempfile::tempdir().unwrap();
+    bench_data::write_dataset(tmp.path(), 400, 10);
+    let json = tmp.path().join("out.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .arg("bench")
+        .args(["--base", tmp.path().join("base.fvecs").to_str().unwrap()])
+        .args(["--query", tmp.path().join("query.fvecs").to_str().unwrap()])
+        .args([
+            "--groundtruth",
+            tmp.path().join("gt.ivecs").to_str().unwrap(),
+        ])
+        .args(["--delete-every", "5", "--ef", "100", "--repeats", "1"])
+        .args(["--min-time", "0", "--max-passes", "1"])
+        .args(["--json", json.to_str().unwrap()])
+        .env("QUIVER_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("deleted 80 points"), "{stderr}");
+    let (doc, recall) = recalls(&json);
+    assert_eq!(doc["delete_every"], 5);
+    // 320 live points and ef 100: all but exact, against the truth without
+    // the deleted ids (which the index must never return).
+    assert!(recall[0] >= 0.95, "recall@10 {recall:?}");
+}
