@@ -19,7 +19,12 @@
 //!    `hnsw.graph` removed (parallel rebuild; skipped with
 //!    `QUIVER_BENCH_REBUILD=0`).
 //!
-//! `QUIVER_BENCH_ONLY=filtered|reopen` runs one part.
+//! 3. `upserts`: durable (`Fsync`) single-point upserts from 1, 2, 8 and 32
+//!    threads at once into one collection of 128-d vectors, 3 runs each:
+//!    acknowledged upserts per second (median), and how many log frames
+//!    (commits, one fsync each) they took, which shows the group commit.
+//!
+//! `QUIVER_BENCH_ONLY=filtered|reopen|upserts` runs one part.
 //!
 //! Run: `QUIVER_BENCH_DATA=/work/shared/datasets/wordnet-minilm-dev cargo bench -p quiver-core --bench collection`
 
@@ -461,6 +466,50 @@ fn reopen_vs_rebuild() {
     );
 }
 
+fn concurrent_upserts() {
+    const DIM: usize = 128;
+    let per_run = 2000usize;
+    println!("collection/upserts: {per_run} single-point durable upserts per run, {DIM}-d");
+    println!("| threads | upserts/s (median of 3) | commits per run (median) |");
+    println!("|---|---|---|");
+    for threads in [1usize, 2, 8, 32] {
+        let mut rates = Vec::new();
+        let mut commits = Vec::new();
+        for run in 0..3u64 {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let db = Database::open(tmp.path()).expect("open");
+            let c = db
+                .create_collection("c", CollectionConfig::new(DIM, Metric::Cosine))
+                .expect("create");
+            let before = c.info().expect("info").last_operation_id;
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let t0 = Instant::now();
+            std::thread::scope(|scope| {
+                for t in 0..threads {
+                    let (c, next) = (&c, &next);
+                    scope.spawn(move || {
+                        let mut rng = SmallRng::seed_from_u64(run * 1000 + t as u64);
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if i >= per_run {
+                                break;
+                            }
+                            let v: Vec<f32> =
+                                (0..DIM).map(|_| rng.random_range(-1.0..1.0)).collect();
+                            c.upsert(vec![Point::new(i as u64, v)]).expect("upsert");
+                        }
+                    });
+                }
+            });
+            rates.push(per_run as f64 / t0.elapsed().as_secs_f64());
+            commits.push(c.info().expect("info").last_operation_id - before);
+        }
+        rates.sort_by(f64::total_cmp);
+        commits.sort_unstable();
+        println!("| {threads} | {:.0} | {} |", rates[1], commits[1]);
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; arguments select nothing here.
     let only = std::env::var("QUIVER_BENCH_ONLY").unwrap_or_default();
@@ -469,5 +518,8 @@ fn main() {
     }
     if only.is_empty() || only == "reopen" {
         reopen_vs_rebuild();
+    }
+    if only.is_empty() || only == "upserts" {
+        concurrent_upserts();
     }
 }

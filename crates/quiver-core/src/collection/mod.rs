@@ -6,7 +6,7 @@
 //! | file | owner | role |
 //! |---|---|---|
 //! | `config.json` | `config.rs` | configuration + indexed payload fields (replaced atomically) |
-//! | `ops.log` | `oplog.rs` | every write since the last checkpoint, CRC-framed, one frame per call |
+//! | `ops.log` | `oplog.rs` | every write since the last checkpoint, CRC-framed, one frame per call (or per group of concurrent upserts) |
 //! | `vectors.dat/.idx/.wal` | `MmapStorage` (mode `None`) | preprocessed vectors keyed by internal id |
 //! | `payloads.log/.idx` | `LogPayloadStorage` (mode `None`) | `{"id": <point id>, "payload": {..}}` keyed by internal id |
 //! | `hnsw.graph` | `Hnsw::save` | graph checkpoint tagged with the sequence number it covers |
@@ -14,7 +14,8 @@
 //! | `ids.map` | `id_map.rs` | internal id -> point id checkpoint, tagged like the graph |
 //!
 //! Work is split as: `upsert.rs` every write (upsert, delete, payload
-//! changes), `search.rs` every read (search, get, scroll, count),
+//! changes), `group.rs` the group commit of concurrent upserts,
+//! `search.rs` every read (search, get, scroll, count),
 //! `checkpoint.rs` checkpoints, open-time recovery and compaction.
 //!
 //! # Internal ids
@@ -33,7 +34,10 @@
 //!    and the old payloads the indexes must forget), appends it to `ops.log`
 //!    as one CRC-framed frame and, in `Fsync` mode, fsyncs it. Only then is
 //!    any store, index or graph touched, and only after all of them is the
-//!    call acknowledged. So every acknowledged write is in the log, and
+//!    call acknowledged. (Upserts that arrive while another commit holds
+//!    the writer lock are merged into one such operation and acknowledged
+//!    together: one frame, one fsync; see `group.rs`.) So every
+//!    acknowledged write is in the log, and
 //!    anything a store holds beyond the last checkpoint came from a logged
 //!    operation. A torn final frame fails its CRC and is dropped whole:
 //!    a batch is replayed entirely or not at all.
@@ -80,6 +84,7 @@
 
 mod checkpoint;
 mod config;
+mod group;
 mod id_map;
 mod oplog;
 mod request;
@@ -127,6 +132,8 @@ pub struct Collection {
     config: CollectionConfig,
     checkpoint_bytes: u64,
     writer: Mutex<Writer>,
+    /// Upserts waiting to be committed together.
+    upserts: group::UpsertQueue,
     state: RwLock<State>,
     graph: Hnsw,
     payloads: RwLock<LogPayloadStorage>,
@@ -229,6 +236,7 @@ impl Collection {
             config: stored.config,
             checkpoint_bytes,
             writer: Mutex::new(parts.writer),
+            upserts: group::UpsertQueue::default(),
             state: RwLock::new(parts.state),
             graph: parts.graph,
             payloads: RwLock::new(parts.payloads),

@@ -1,7 +1,8 @@
 //! Every write: upsert, delete and the payload changes.
 //!
 //! Each call validates fully, turns the request into one [`Op`] under the
-//! writer lock, logs it (the commit point) and applies it: new versions
+//! writer lock (concurrent upserts share one, see `group.rs`), logs it (the
+//! commit point) and applies it: new versions
 //! into the stores and the graph under fresh internal ids, then a short
 //! publish under the state write lock, then retirement of the old ids.
 
@@ -24,6 +25,11 @@ impl Collection {
     /// Durable when it returns in `Fsync` mode (survives `kill -9` and power
     /// loss); with `FlushOnly`/`None` it survives a killed process.
     ///
+    /// Upserts from several threads at once are committed together, with
+    /// one log sync for the group: the group acts as if its calls ran one
+    /// after another in arrival order, and a failure to commit it (I/O)
+    /// fails every call in it.
+    ///
     /// # Errors
     /// [`Error::DimensionMismatch`] or [`Error::InvalidInput`] (empty vector,
     /// non-finite component) for any point: nothing is written.
@@ -37,6 +43,30 @@ impl Collection {
                 other => other,
             })?;
         }
+        if points.is_empty() {
+            return Ok(());
+        }
+        // Concurrent upserts share one commit (see `group.rs`).
+        let ticket = self.upserts.push(points);
+        let mut writer = self.writer.lock();
+        loop {
+            if let Some(result) = ticket.take() {
+                return result;
+            }
+            let Some((points, group)) = self.upserts.drain() else {
+                return Err(Error::Internal("a queued upsert lost its result".into()));
+            };
+            if group.requests() > 1 {
+                tracing::trace!(collection = %self.name, requests = group.requests(), points = points.len(), "group commit");
+            }
+            let result = self.commit_upsert(&mut writer, points);
+            group.finish(&result);
+        }
+    }
+
+    /// Logs and applies one upsert of validated `points` (a point id given
+    /// twice keeps its last occurrence).
+    fn commit_upsert(&self, writer: &mut Writer, points: Vec<Point>) -> Result<()> {
         // Last occurrence wins; keep the batch order of those.
         let mut last: HashMap<PointId, usize> = HashMap::with_capacity(points.len());
         for (i, p) in points.iter().enumerate() {
@@ -48,12 +78,7 @@ impl Collection {
             .filter(|(i, p)| last.get(&p.id) == Some(i))
             .map(|(_, p)| p)
             .collect();
-        if points.is_empty() {
-            return Ok(());
-        }
-
-        let mut writer = self.writer.lock();
-        self.check_writable(&writer)?;
+        self.check_writable(writer)?;
         let replaced: Vec<Option<(u32, Payload)>> = {
             let state = self.state.read();
             let payloads = self.payloads.read();
@@ -65,7 +90,7 @@ impl Collection {
                 })
                 .collect::<Result<_>>()?
         };
-        let fresh = allocate(&writer, points.len())?;
+        let fresh = allocate(writer, points.len())?;
         let metric = self.config.metric;
         let entries: Vec<UpsertEntry> = points
             .into_iter()
@@ -83,7 +108,7 @@ impl Collection {
                 }
             })
             .collect();
-        self.commit(&mut writer, Op::Upsert(entries))
+        self.commit(writer, Op::Upsert(entries))
     }
 
     /// Delete the selected points; returns how many existed.

@@ -2,6 +2,7 @@
 mod collection_api;
 mod collection_concurrency;
 mod collection_crash;
+mod collection_group_crash;
 mod collection_recovery;
 mod collection_search;
 mod collection_validation;
