@@ -6,9 +6,9 @@
 //! present whole.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use crate::kill_child::run_and_kill;
 
 use quiver_core::filter::FieldType;
 use quiver_core::{
@@ -218,32 +218,16 @@ fn acknowledged_writes_survive_sigkill() {
     let mut rng = SmallRng::seed_from_u64(0xc0ffee);
     let mut acked_total = 0;
     for round in 0..ROUNDS {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "collection_crash::crash_child",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, tmp.path())
-            .env(SEED_ENV, round.to_string())
-            // Small, so that kills also land inside checkpoints.
-            .env("QUIVER_CHECKPOINT_BYTES", "3000")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(|l| l.ok())
-                .collect::<Vec<String>>()
-        });
-        std::thread::sleep(Duration::from_millis(rng.random_range(40..400)));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        let lines = reader.join().unwrap();
+        let lines = run_and_kill(
+            "collection_crash::crash_child",
+            &[
+                (CHILD_ENV, tmp.path().display().to_string()),
+                (SEED_ENV, round.to_string()),
+                // Small, so that kills also land inside checkpoints.
+                ("QUIVER_CHECKPOINT_BYTES", "3000".to_string()),
+            ],
+            Duration::from_millis(rng.random_range(40..400)),
+        );
 
         let mut pending: Option<Value> = None;
         for line in &lines {

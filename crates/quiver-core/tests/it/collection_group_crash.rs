@@ -7,9 +7,9 @@
 //! every point of earlier rounds is still there.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use crate::kill_child::run_and_kill;
 
 use quiver_core::{
     CollectionConfig, Database, DurabilityMode, Metric, Point, PointId, ScrollRequest,
@@ -76,31 +76,15 @@ fn acknowledged_group_commits_survive_sigkill() {
     let mut known: BTreeSet<u64> = BTreeSet::new();
     let mut acked_total = 0u64;
     for round in 0..ROUNDS {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "collection_group_crash::group_crash_child",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, tmp.path())
-            .env(ROUND_ENV, round.to_string())
-            .env("QUIVER_CHECKPOINT_BYTES", "20000")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(|l| l.ok())
-                .collect::<Vec<String>>()
-        });
-        std::thread::sleep(Duration::from_millis(rng.random_range(40..400)));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        let lines = reader.join().unwrap();
+        let lines = run_and_kill(
+            "collection_group_crash::group_crash_child",
+            &[
+                (CHILD_ENV, tmp.path().display().to_string()),
+                (ROUND_ENV, round.to_string()),
+                ("QUIVER_CHECKPOINT_BYTES", "20000".to_string()),
+            ],
+            Duration::from_millis(rng.random_range(40..400)),
+        );
 
         // Per thread: acknowledged calls, and the one begun but not acknowledged.
         let mut acked: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();

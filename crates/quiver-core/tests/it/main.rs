@@ -12,6 +12,7 @@ mod filter_plan;
 mod filter_semantics;
 mod hnsw_mutation;
 mod hnsw_persist;
+mod kill_child;
 mod recall;
 mod storage_compaction_crash;
 mod storage_contract;
