@@ -33,8 +33,11 @@
 //!    holding full values (internal ids, preprocessed vectors, new payloads,
 //!    and the old payloads the indexes must forget), appends it to `ops.log`
 //!    as one CRC-framed frame and, in `Fsync` mode, fsyncs it. Only then is
-//!    any store, index or graph touched, and only after all of them is the
-//!    call acknowledged. (Upserts that arrive while another commit holds
+//!    any store or index touched, and only after all of them is the
+//!    call acknowledged. (The one exception is the in-memory graph: an
+//!    upsert links its new versions while the fsync is in flight, under
+//!    fresh ids no reader can reach until they are published, and deletes
+//!    them again if the append fails. Nothing on disk is written early.) (Upserts that arrive while another commit holds
 //!    the writer lock are merged into one such operation and acknowledged
 //!    together: one frame, one fsync; see `group.rs`.) So every
 //!    acknowledged write is in the log, and

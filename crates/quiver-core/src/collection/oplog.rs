@@ -44,6 +44,7 @@ use uuid::Uuid;
 use crate::PointId;
 use crate::storage::atomic_file::write_atomic;
 use crate::storage::corrupt;
+use crate::storage::fault::crash_point;
 
 use super::request::Payload;
 
@@ -155,24 +156,64 @@ impl OpLogWriter {
     /// Returns its sequence number. On error the file is cut back to where
     /// it was, so a failed append leaves no frame behind.
     pub(crate) fn append(&mut self, op: &Op, dimension: usize) -> io::Result<u64> {
+        self.append_with(op, dimension, || ()).0
+    }
+
+    /// [`OpLogWriter::append`], running `alongside` while the frame's sync
+    /// is in flight, so work that must not be seen before the frame is
+    /// durable can still overlap the disk's latency. With sync on,
+    /// `alongside` runs as a job of the global rayon pool while this thread
+    /// waits for the disk; without it, here after the write.
+    ///
+    /// `alongside` runs once the frame is written (it does not run if the
+    /// write fails, and its result is then `None`); the caller must undo
+    /// its effects when the append returns an error.
+    pub(crate) fn append_with<T: Send>(
+        &mut self,
+        op: &Op,
+        dimension: usize,
+        alongside: impl FnOnce() -> T + Send,
+    ) -> (io::Result<u64>, Option<T>) {
         let seq = self.last_seq + 1;
-        let frame = encode_frame(seq, op, dimension)?;
-        let result = self.file.write_all(&frame).and_then(|()| {
-            if self.sync {
-                self.file.sync_data()
-            } else {
-                Ok(())
+        let frame = match encode_frame(seq, op, dimension) {
+            Ok(frame) => frame,
+            Err(err) => return (Err(err), None),
+        };
+        if let Err(err) = self.file.write_all(&frame) {
+            self.cut_back();
+            return (Err(err), None);
+        }
+        let (synced, done) = if self.sync {
+            // The sync waits on the disk in this thread while a pool thread
+            // does the work; a pool job costs a wake-up, not a thread spawn.
+            let file = &self.file;
+            let mut done = None;
+            let synced = rayon::in_place_scope(|scope| {
+                scope.spawn(|_| done = Some(alongside()));
+                file.sync_data()
+            });
+            match done {
+                Some(done) => (synced, done),
+                None => unreachable!("a scope waits for its jobs"),
             }
-        });
-        if let Err(err) = result {
-            if let Err(cut) = self.file.set_len(self.len_bytes) {
-                tracing::error!(path = %self.path.display(), error = %cut, "could not cut a failed append");
-            }
-            return Err(err);
+        } else {
+            (Ok(()), alongside())
+        };
+        // The crash point stands for a sync that reports failure.
+        if let Err(err) = synced.and_then(|()| crash_point("oplog:sync")) {
+            self.cut_back();
+            return (Err(err), Some(done));
         }
         self.len_bytes += frame.len() as u64;
         self.last_seq = seq;
-        Ok(seq)
+        (Ok(seq), Some(done))
+    }
+
+    /// Cut a failed append off the file.
+    fn cut_back(&self) {
+        if let Err(cut) = self.file.set_len(self.len_bytes) {
+            tracing::error!(path = %self.path.display(), error = %cut, "could not cut a failed append");
+        }
     }
 
     /// Replace the log by an empty one continuing from `base_seq` (every

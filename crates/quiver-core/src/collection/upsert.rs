@@ -2,8 +2,8 @@
 //!
 //! Each call validates fully, turns the request into one [`Op`] under the
 //! writer lock (concurrent upserts share one, see `group.rs`), logs it (the
-//! commit point) and applies it: new versions
-//! into the stores and the graph under fresh internal ids, then a short
+//! commit point) and applies it: new versions into the graph (while the
+//! log syncs) and the stores under fresh internal ids, then a short
 //! publish under the state write lock, then retirement of the old ids.
 
 use std::collections::HashMap;
@@ -270,11 +270,31 @@ impl Collection {
     /// Log `op` (the commit point), apply it, and checkpoint if the log is
     /// large. An error before the log append changes nothing; an error while
     /// applying marks the collection broken (the reopen replays the log).
+    ///
+    /// An upsert links its new versions into the graph while the log syncs:
+    /// they sit under fresh ids that no reader can reach until `apply`
+    /// publishes them, and if the append fails they are deleted again.
     fn commit(&self, writer: &mut Writer, op: Op) -> Result<()> {
-        let seq = writer
-            .log
-            .append(&op, self.config.dimension)
-            .map_err(self.io_err("ops.log"))?;
+        let dimension = self.config.dimension;
+        let (logged, linked) = match &op {
+            Op::Upsert(entries) => writer
+                .log
+                .append_with(&op, dimension, || self.link(entries)),
+            _ => (writer.log.append(&op, dimension), None),
+        };
+        let seq = match logged {
+            Ok(seq) => seq,
+            Err(err) => {
+                if let (Op::Upsert(entries), Some(linked)) = (&op, linked) {
+                    self.unlink(writer, entries, linked);
+                }
+                return Err(self.io_err("ops.log")(err));
+            }
+        };
+        if let Some(Err(err)) = linked {
+            writer.broken = Some(err.to_string());
+            return Err(err);
+        }
         if let Err(err) = self.apply(writer, &op, seq) {
             writer.broken = Some(err.to_string());
             return Err(err);
@@ -286,6 +306,26 @@ impl Collection {
             tracing::warn!(collection = %self.name, error = %err, "automatic checkpoint failed");
         }
         Ok(())
+    }
+
+    /// Links the new versions of an upsert into the graph (unpublished).
+    fn link(&self, entries: &[UpsertEntry]) -> Result<()> {
+        entries
+            .par_iter()
+            .try_for_each(|e| self.graph.insert(e.internal, &e.vector))
+    }
+
+    /// Takes back [`Collection::link`] after the upsert failed to log, so
+    /// the graph holds no version that was never committed.
+    fn unlink(&self, writer: &mut Writer, entries: &[UpsertEntry], linked: Result<()>) {
+        if let Err(err) = linked {
+            // A half-linked graph cannot be trusted; the reopen rebuilds it.
+            writer.broken = Some(err.to_string());
+            return;
+        }
+        for e in entries {
+            self.graph.delete(e.internal);
+        }
     }
 
     fn apply(&self, writer: &mut Writer, op: &Op, seq: u64) -> Result<()> {
@@ -308,9 +348,7 @@ impl Collection {
                             .map_err(self.io_err("payloads.log"))?;
                     }
                 }
-                entries
-                    .par_iter()
-                    .try_for_each(|e| self.graph.insert(e.internal, &e.vector))?;
+                // Already linked into the graph by `commit`.
                 for e in entries {
                     writer.next_internal = writer.next_internal.max(e.internal + 1);
                 }
