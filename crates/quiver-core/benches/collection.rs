@@ -17,7 +17,9 @@
 //!    recovers) with the graph checkpoint present, with the checkpoint plus
 //!    a tail of later writes in the op log (a crash image), and with
 //!    `hnsw.graph` removed (parallel rebuild; skipped with
-//!    `QUIVER_BENCH_REBUILD=0`).
+//!    `QUIVER_BENCH_REBUILD=0`). Also times a checkpoint after 500
+//!    rewritten points and prints the sizes of `hnsw.graph` and
+//!    `vectors.dat`.
 //!
 //! 3. `upserts`: durable (`Fsync`) single-point upserts from 1, 2, 8 and 32
 //!    threads at once into one collection of 128-d vectors, 3 runs each:
@@ -426,6 +428,27 @@ fn reopen_vs_rebuild() {
                 .expect("upsert");
         }
         crash_image(&live, &tmp.path().join("tail"));
+        // A checkpoint (as `flush` or the automatic one runs it, under the
+        // writer lock) after 500 rewritten points, 3 times.
+        let mut checkpoints = Vec::new();
+        for round in 0..3u64 {
+            let lo = round * 500 % points;
+            c.upsert(random_points(&mut rng, lo..(lo + 500).min(points), dim))
+                .expect("upsert");
+            let start = Instant::now();
+            c.flush().expect("flush");
+            checkpoints.push(start.elapsed());
+        }
+        let dir = live.join("collections/bench");
+        let mib =
+            |f: &str| std::fs::metadata(dir.join(f)).map_or(0.0, |m| m.len() as f64 / 1048576.0);
+        println!(
+            "collection/checkpoint/{points}x{dim}: median {:.1} ms over {} runs (hnsw.graph {:.1} MiB, vectors.dat {:.1} MiB)",
+            median(checkpoints.clone()).as_secs_f64() * 1e3,
+            checkpoints.len(),
+            mib("hnsw.graph"),
+            mib("vectors.dat")
+        );
     }
 
     let loads: Vec<Duration> = (0..5).map(|_| reopen(&live, &query)).collect();

@@ -126,28 +126,26 @@ pub(super) fn recover(dir: &Path, stored: &StoredConfig) -> Result<Parts> {
     state.indexes = indexes;
     state.last_seq = last;
     let live = state.live.clone();
-    // Vectors without a point (none expected: both stores replay the same log).
-    for key in vectors.ids() {
-        if u32::try_from(key).map_or(true, |i| !live.contains(i)) {
-            tracing::warn!(dir = %dir.display(), key, "removing a vector that belongs to no point");
-            vectors.delete(key).map_err(io_at("vectors.dat"))?;
-            needs_checkpoint = true;
+    for internal in &live {
+        if vectors
+            .retrieve_ref(u64::from(internal))
+            .map_err(io_at("vectors.dat"))?
+            .is_none()
+        {
+            return Err(Error::Corrupt {
+                path: dir.join("vectors.idx"),
+                detail: format!(
+                    "internal id {internal} has a payload record but no vector ({} points)",
+                    live.len()
+                ),
+            });
         }
-    }
-    if vectors.len() as u64 != live.len() {
-        return Err(Error::Corrupt {
-            path: dir.join("vectors.idx"),
-            detail: format!(
-                "{} points have a payload record but {} have a vector",
-                live.len(),
-                vectors.len()
-            ),
-        });
     }
 
     // 4. Graph: checkpoint + later operations, or rebuilt from the vectors.
+    //    Its nodes take their vectors from the store, deleted nodes too.
     let mut graph_replayed = None;
-    let graph = match load_graph(dir, stored, base, last) {
+    let graph = match load_graph(dir, stored, &vectors, base, last) {
         Some((graph, tag)) => {
             let mut n = 0;
             for (_, op) in content.ops.iter().filter(|(s, _)| *s > tag) {
@@ -168,9 +166,17 @@ pub(super) fn recover(dir: &Path, stored: &StoredConfig) -> Result<Parts> {
         Some(g) => g,
         None => {
             needs_checkpoint |= !live.is_empty();
-            build_graph(&vectors, stored).map_err(io_at("vectors.dat"))?
+            build_graph(&vectors, &live, stored).map_err(io_at("vectors.dat"))?
         }
     };
+
+    // Vectors of retired versions the graph no longer holds.
+    for key in vectors.ids() {
+        if u32::try_from(key).map_or(true, |i| !live.contains(i) && !graph.holds(i)) {
+            vectors.delete(key).map_err(io_at("vectors.dat"))?;
+            needs_checkpoint = true;
+        }
+    }
 
     let report = RecoveryReport {
         logged_ops: content.ops.len(),
@@ -297,10 +303,11 @@ fn replay_stores(
     op: &Op,
 ) -> io::Result<()> {
     match op {
+        // Vectors of retired versions stay: the graph may still hold them
+        // (see `Collection::checkpoint`); recovery drops the rest.
         Op::Upsert(entries) => {
             for e in entries {
                 if let Some((old, _)) = &e.replaced {
-                    vectors.delete(u64::from(*old))?;
                     payloads.delete(u64::from(*old))?;
                 }
             }
@@ -311,7 +318,6 @@ fn replay_stores(
         }
         Op::Delete(entries) => {
             for e in entries {
-                vectors.delete(u64::from(e.internal))?;
                 payloads.delete(u64::from(e.internal))?;
             }
         }
@@ -368,13 +374,28 @@ fn replay_graph(graph: &Hnsw, op: &Op) -> Result<()> {
     Ok(())
 }
 
-/// The graph checkpoint, if it loads and its tag lies within the log.
-fn load_graph(dir: &Path, stored: &StoredConfig, base: u64, last: u64) -> Option<(Hnsw, u64)> {
+/// The graph checkpoint, if it loads (its nodes' vectors from `vectors`)
+/// and its tag lies within the log.
+fn load_graph(
+    dir: &Path,
+    stored: &StoredConfig,
+    vectors: &MmapStorage,
+    base: u64,
+    last: u64,
+) -> Option<(Hnsw, u64)> {
     let path = dir.join(GRAPH_FILE);
     if !path.exists() {
         return None;
     }
-    match Hnsw::load(&path, stored.config.dimension, stored.config.metric) {
+    let vector = |id: u32, out: &mut [f32]| match vectors.retrieve_ref(u64::from(id)) {
+        Ok(Some(v)) if v.len() == out.len() => {
+            out.copy_from_slice(&v);
+            true
+        }
+        _ => false,
+    };
+    let (dimension, metric) = (stored.config.dimension, stored.config.metric);
+    match Hnsw::load_with_vectors(&path, dimension, metric, vector) {
         Ok((graph, tag)) if (base..=last).contains(&tag) => Some((graph, tag)),
         Ok((_, tag)) => {
             tracing::warn!(path = %path.display(), tag, base, last, "graph checkpoint is stale; rebuilding");
@@ -387,11 +408,17 @@ fn load_graph(dir: &Path, stored: &StoredConfig, base: u64, last: u64) -> Option
     }
 }
 
-/// Build the graph from every stored vector (all cores).
-fn build_graph(vectors: &MmapStorage, stored: &StoredConfig) -> io::Result<Hnsw> {
+/// Build the graph from the vectors of the `live` points (all cores).
+fn build_graph(
+    vectors: &MmapStorage,
+    live: &RoaringBitmap,
+    stored: &StoredConfig,
+) -> io::Result<Hnsw> {
     let mut items: Vec<(u32, Vec<f32>)> = Vec::with_capacity(vectors.len());
     vectors.for_each_vector(|key, v| {
-        if let Ok(id) = u32::try_from(key) {
+        if let Ok(id) = u32::try_from(key)
+            && live.contains(id)
+        {
             items.push((id, v.to_vec()));
         }
     })?;
@@ -576,17 +603,35 @@ impl Collection {
         if writer.checkpointed == Some(seq) {
             return Ok(());
         }
-        self.vectors
-            .write()
-            .flush_full()
-            .map_err(self.io_err("vectors.dat"))?;
+        // The graph file takes its vectors from vectors.dat, so it goes
+        // first, and only vectors it does not hold are dropped after it.
+        // Until the new file replaces it, the old graph file is the one on
+        // disk, and the stores on disk are the old checkpoint plus the log,
+        // which still hold every vector it needs (replay deletes none).
+        self.graph
+            .save_without_vectors(&self.dir.join(GRAPH_FILE), seq)
+            .map_err(self.io_err(GRAPH_FILE))?;
+        {
+            // Only writers change the stores and the graph, and this one
+            // holds the writer lock: the list stays true until it is used.
+            let live = self.state.read().live.clone();
+            let stored = self.vectors.read().ids();
+            let dropped: Vec<u64> = stored
+                .into_iter()
+                .filter(|&key| {
+                    u32::try_from(key).map_or(true, |i| !live.contains(i) && !self.graph.holds(i))
+                })
+                .collect();
+            let mut vectors = self.vectors.write();
+            for key in dropped {
+                vectors.delete(key).map_err(self.io_err("vectors.dat"))?;
+            }
+            vectors.flush_full().map_err(self.io_err("vectors.dat"))?;
+        }
         self.payloads
             .write()
             .checkpoint()
             .map_err(self.io_err("payloads.log"))?;
-        self.graph
-            .save(&self.dir.join(GRAPH_FILE), seq)
-            .map_err(self.io_err(GRAPH_FILE))?;
         let old_indexes = index_checkpoints(&self.dir);
         {
             let state = self.state.read();

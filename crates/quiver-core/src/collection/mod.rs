@@ -9,7 +9,7 @@
 //! | `ops.log` | `oplog.rs` | every write since the last checkpoint, CRC-framed, one frame per call (or per group of concurrent upserts) |
 //! | `vectors.dat/.idx/.wal` | `MmapStorage` (mode `None`) | preprocessed vectors keyed by internal id |
 //! | `payloads.log/.idx` | `LogPayloadStorage` (mode `None`) | `{"id": <point id>, "payload": {..}}` keyed by internal id |
-//! | `hnsw.graph` | `Hnsw::save` | graph checkpoint tagged with the sequence number it covers |
+//! | `hnsw.graph` | `Hnsw::save_without_vectors` | graph checkpoint (links only; node vectors come from `vectors.dat`) tagged with the sequence number it covers |
 //! | `payload_index.<seq>` | `PayloadIndexes::save` | payload index checkpoint covering operations up to `<seq>` |
 //! | `ids.map` | `id_map.rs` | internal id -> point id checkpoint, tagged like the graph |
 //!
@@ -26,6 +26,10 @@
 //! Retired ids go to a free list and are handed out again by a later write:
 //! by then no reader can still be looking at them (readers hold the state
 //! lock for a whole call, and an id is retired under its write lock).
+//! A retired id's vector stays in `vectors.dat` while the graph keeps the
+//! id as a deleted node (it still routes searches, and the graph checkpoint
+//! has no vectors of its own); the first checkpoint after the graph drops
+//! the node (a rebuild past its tombstone ratio) deletes the vector.
 //!
 //! # Durability argument
 //!
@@ -51,11 +55,14 @@
 //!    state after the last frame. The stores run with durability `None`:
 //!    they need no write-ahead log of their own.
 //! 3. *Checkpoints are tagged.* A checkpoint runs under the writer lock: it
-//!    makes the vector and payload stores durable (`flush_full`,
-//!    `checkpoint`, both fsync), saves the graph and the payload indexes
-//!    tagged with the last sequence number `S`, and only then atomically
-//!    replaces `ops.log` by an empty log whose base is `S`. A crash before
-//!    the replacement leaves the old log, which replays harmlessly on top.
+//!    saves the graph tagged with the last sequence number `S`, deletes
+//!    the vectors neither a point nor the graph holds, makes the vector and
+//!    payload stores durable (`flush_full`, `checkpoint`, both fsync),
+//!    saves the id map and the payload indexes tagged `S`, and only then
+//!    atomically replaces `ops.log` by an empty log whose base is `S`. A
+//!    crash before the replacement leaves the old log, which replays
+//!    harmlessly on top; replay never deletes a vector, so every vector an
+//!    older graph checkpoint needs is still there.
 //! 4. *Derived state is exact or rebuilt.* On open the stores are replayed
 //!    with the whole log; the id map, the graph and the payload indexes are
 //!    loaded from their checkpoints only if their tag lies within the log

@@ -113,6 +113,12 @@ impl Collection {
 
     /// Delete the selected points; returns how many existed.
     ///
+    /// Disk space: the payload records are dropped at once. Each vector stays in
+    /// `vectors.dat` while the HNSW graph keeps the point as a deleted
+    /// routing node; its slot is reused first by later upserts, and
+    /// released by the first checkpoint after the graph drops the node
+    /// (the graph rebuilds itself once 30 % of its nodes are deleted).
+    ///
     /// # Errors
     /// [`Error::InvalidFilter`] for a bad filter; [`Error::Io`] if the log
     /// cannot be written. Nothing changes on error.
@@ -393,14 +399,10 @@ impl Collection {
                     .map_err(self.io_err("payloads.log"))?;
             }
         }
-        {
-            let mut vectors = self.vectors.write();
-            for &old in &retired {
-                vectors
-                    .delete(u64::from(old))
-                    .map_err(self.io_err("vectors.dat"))?;
-            }
-        }
+        // The vectors stay in the store while the graph keeps the retired
+        // ids as deleted routing nodes: the graph checkpoint takes every
+        // node's vector from there. A checkpoint drops the ones the graph
+        // no longer holds, and a reuse of the id overwrites it.
         writer.free.extend(retired);
         Ok(())
     }

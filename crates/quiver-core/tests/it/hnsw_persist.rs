@@ -126,3 +126,82 @@ fn missing_file_is_not_found() {
     let err = Hnsw::load(&dir.path().join("nope"), 4, Metric::Euclid).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
 }
+
+/// A vector source over `data`, as a collection's vector store is.
+fn source(data: &[Vec<f32>]) -> impl FnMut(u32, &mut [f32]) -> bool + '_ {
+    |id, out| match data.get(id as usize) {
+        Some(v) => {
+            out.copy_from_slice(v);
+            true
+        }
+        None => false,
+    }
+}
+
+#[test]
+fn a_checkpoint_without_vectors_takes_them_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full.graph");
+    let links = dir.path().join("links.graph");
+    let (data, h) = sample();
+    h.save(&full, 1).unwrap();
+    h.save_without_vectors(&links, 2).unwrap();
+    let vector_bytes = (data.len() * 8 * 4) as u64;
+    let size = |p: &std::path::Path| std::fs::metadata(p).unwrap().len();
+    assert_eq!(size(&full) - size(&links), vector_bytes);
+
+    let (back, tag) = Hnsw::load_with_vectors(&links, 8, Metric::Euclid, source(&data)).unwrap();
+    assert_eq!(tag, 2);
+    assert_eq!(back.len(), h.len());
+    assert!(!back.contains(3) && !back.contains(17) && back.holds(3) && back.contains(4));
+    for q in data.iter().step_by(7) {
+        assert_eq!(back.search(q, 10, 32, None), h.search(q, 10, 32, None));
+    }
+    // A file with vectors loads either way.
+    let (either, _) = Hnsw::load_with_vectors(&full, 8, Metric::Euclid, |_, _| false).unwrap();
+    assert_eq!(
+        either.search(&data[5], 5, 32, None),
+        h.search(&data[5], 5, 32, None)
+    );
+
+    // Without a source, or with a node (even a deleted one) missing from
+    // it, the file is refused.
+    let err = Hnsw::load(&links, 8, Metric::Euclid).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
+    let mut without_3 = source(&data);
+    let err = Hnsw::load_with_vectors(&links, 8, Metric::Euclid, |id, out| {
+        id != 3 && without_3(id, out)
+    })
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
+    assert!(err.to_string().contains("node 3"), "{err}");
+}
+
+#[test]
+fn a_damaged_checkpoint_without_vectors_is_invalid_data_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g");
+    let data = clustered(3, 40, 4, Metric::Euclid);
+    let config = HnswConfig {
+        m: 4,
+        ef_construction: 16,
+        seed: 1,
+    };
+    Hnsw::build(4, Metric::Euclid, config, &items(&data))
+        .save_without_vectors(&path, 0)
+        .unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let bad = dir.path().join("bad");
+    for len in 0..bytes.len() {
+        std::fs::write(&bad, &bytes[..len]).unwrap();
+        let err = Hnsw::load_with_vectors(&bad, 4, Metric::Euclid, source(&data)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidData, "cut at {len}: {err}");
+    }
+    for i in 0..bytes.len() {
+        let mut b = bytes.clone();
+        b[i] ^= 0x41;
+        std::fs::write(&bad, &b).unwrap();
+        let err = Hnsw::load_with_vectors(&bad, 4, Metric::Euclid, source(&data)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidData, "flip at {i}: {err}");
+    }
+}

@@ -102,3 +102,88 @@ fn reopen_without_a_graph_checkpoint_rebuilds_it() {
     assert_eq!(parts.graph.len(), 290);
     assert!(parts.needs_checkpoint);
 }
+
+/// The vectors of deleted points stay in the store while the graph keeps
+/// them as routing nodes (its checkpoint takes them from there), and go at
+/// the first checkpoint after the graph has dropped them.
+#[test]
+fn checkpoints_keep_exactly_the_vectors_the_graph_still_holds() {
+    let tmp = tempfile::tempdir().expect("test fixture");
+    let db = Database::open(tmp.path()).expect("test fixture");
+    let c = db
+        .create_collection("c", CollectionConfig::new(3, Metric::Euclid))
+        .expect("test fixture");
+    c.upsert((0..300).map(|i| point(i, 0)).collect())
+        .expect("test fixture");
+    // 50 deletions: below the graph's rebuild threshold, so 50 tombstones.
+    c.delete(&PointSelector::Ids((0..50).map(PointId::Num).collect()))
+        .expect("test fixture");
+    c.flush().expect("test fixture");
+    assert_eq!(c.graph.len(), 250);
+    assert_eq!(c.vectors.read().len(), 300);
+    let dir = tmp.path().join("collections/c");
+    // The graph file holds links only: it cannot load without the store.
+    let alone = Hnsw::load(&dir.join(GRAPH_FILE), 3, Metric::Euclid);
+    assert!(alone.is_err_and(|e| e.kind() == io::ErrorKind::InvalidData));
+    let image = tmp.path().join("image");
+    copy_dir(&dir, &image);
+    let parts = recover_at(&image);
+    assert_eq!(
+        parts.report.graph_replayed,
+        Some(0),
+        "graph checkpoint loads"
+    );
+    assert_eq!(parts.vectors.len(), 300);
+
+    // 100 more: past the threshold, the graph rebuilds without tombstones.
+    c.delete(&PointSelector::Ids((50..150).map(PointId::Num).collect()))
+        .expect("test fixture");
+    let held: Vec<u32> = (0..300).filter(|&i| c.graph.holds(i)).collect();
+    assert!(held.len() < 250, "the graph has dropped its tombstones");
+    assert!(
+        held.len() > 150,
+        "and holds the later deletions as tombstones"
+    );
+    assert_eq!(
+        c.vectors.read().len(),
+        300,
+        "nothing dropped before the checkpoint"
+    );
+    c.flush().expect("test fixture");
+    let vectors = c.vectors.read();
+    assert_eq!(vectors.len(), held.len());
+    assert!(
+        held.iter()
+            .all(|&i| vectors.retrieve_ref(u64::from(i)).expect("read").is_some())
+    );
+    drop(vectors);
+    let hits = c
+        .search(&crate::SearchRequest::new(vec![200.0, 0.0, 1.0], 3))
+        .expect("test fixture");
+    assert_eq!(hits[0].id, PointId::Num(200));
+
+    // A crash image from before that checkpoint still opens with its graph.
+    let parts = recover_at(&image);
+    assert_eq!(parts.report.graph_replayed, Some(0));
+}
+
+/// Deletions logged after the graph checkpoint keep the vectors it needs
+/// (the stores replay them as no-ops for vectors), and a reopen drops the
+/// vectors of a graph that had to be rebuilt.
+#[test]
+fn recovery_keeps_tombstone_vectors_for_the_graph_and_drops_the_rest() {
+    let tmp = tempfile::tempdir().expect("test fixture");
+    let (tail, _) = images(tmp.path());
+    let parts = recover_at(&tail);
+    assert_eq!(parts.report.graph_replayed, Some(2));
+    // 300 original versions (60 of them now tombstones) + 50 new versions.
+    assert_eq!(parts.vectors.len(), 350);
+
+    let rebuilt = tmp.path().join("rebuilt");
+    copy_dir(&tail, &rebuilt);
+    fs::remove_file(rebuilt.join(GRAPH_FILE)).expect("test fixture");
+    let parts = recover_at(&rebuilt);
+    assert_eq!(parts.report.graph_replayed, None);
+    assert_eq!(parts.vectors.len(), 290);
+    assert!(parts.needs_checkpoint);
+}

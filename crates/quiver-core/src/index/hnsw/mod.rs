@@ -233,6 +233,15 @@ impl Hnsw {
         self.graph.read().is_live(id)
     }
 
+    /// True when `id` is a node of the graph, live or deleted (a deleted
+    /// node keeps routing searches, so it still needs its vector).
+    pub fn holds(&self, id: u32) -> bool {
+        let g = self.graph.read();
+        g.flags
+            .get(id as usize)
+            .is_some_and(|f| f.load(Ordering::Acquire) & PRESENT != 0)
+    }
+
     /// Number of live (present, not deleted) points.
     pub fn len(&self) -> usize {
         self.graph.read().live()
@@ -286,7 +295,20 @@ impl Hnsw {
     /// Any I/O error; `path` is then unchanged.
     pub fn save(&self, path: &Path, tag: u64) -> std::io::Result<()> {
         let g = self.graph.read();
-        persist::save(&g, self.metric, self.config, path, tag)
+        persist::save(&g, self.metric, self.config, path, tag, true)
+    }
+
+    /// [`Hnsw::save`] without the vectors, for a caller that keeps the
+    /// vector of every node (live or deleted) in its own store; read it
+    /// back with [`Hnsw::load_with_vectors`]. The file is about the size
+    /// of the links alone.
+    ///
+    /// # Errors
+    ///
+    /// Any I/O error; `path` is then unchanged.
+    pub fn save_without_vectors(&self, path: &Path, tag: u64) -> std::io::Result<()> {
+        let g = self.graph.read();
+        persist::save(&g, self.metric, self.config, path, tag, false)
     }
 
     /// Loads a checkpoint written by [`Hnsw::save`] with one sequential read.
@@ -297,7 +319,33 @@ impl Hnsw {
     /// another dimension or metric, or is inconsistent; other I/O errors as
     /// they come.
     pub fn load(path: &Path, dimension: usize, metric: Metric) -> std::io::Result<(Self, u64)> {
-        let (graph, config, tag) = persist::load(path, dimension, metric)?;
+        Self::from_file(path, dimension, metric, None)
+    }
+
+    /// Loads a checkpoint of either kind; one written by
+    /// [`Hnsw::save_without_vectors`] gets the vector of each node from
+    /// `vector`, which fills the slice and returns true, or returns false
+    /// when it has no vector for that id.
+    ///
+    /// # Errors
+    ///
+    /// As [`Hnsw::load`], and `InvalidData` when a node has no vector.
+    pub fn load_with_vectors(
+        path: &Path,
+        dimension: usize,
+        metric: Metric,
+        mut vector: impl FnMut(u32, &mut [f32]) -> bool,
+    ) -> std::io::Result<(Self, u64)> {
+        Self::from_file(path, dimension, metric, Some(&mut vector))
+    }
+
+    fn from_file(
+        path: &Path,
+        dimension: usize,
+        metric: Metric,
+        external: Option<persist::VectorSource<'_>>,
+    ) -> std::io::Result<(Self, u64)> {
+        let (graph, config, tag) = persist::load(path, dimension, metric, external)?;
         let index = Hnsw {
             dim: dimension,
             metric,

@@ -11,7 +11,10 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
+/// Version 1 carries the vectors; version 2 leaves them to the caller's
+/// vector store (a collection keeps them in `vectors.dat` already).
 const MAGIC: &[u8; 8] = b"QVHNSW\0\x01";
+const MAGIC_LINKS_ONLY: &[u8; 8] = b"QVHNSW\0\x02";
 const HEADER_LEN: usize = 8 + 4 + 4 + 4 + 4 + 8 + 8 + 8 + 8 + 8;
 
 fn metric_code(m: Metric) -> u32 {
@@ -51,7 +54,7 @@ fn tmp_path(path: &Path) -> PathBuf {
 ///
 /// | field | type | meaning |
 /// |---|---|---|
-/// | magic | `[u8; 8]` | `QVHNSW\0` + format version 1 |
+/// | magic | `[u8; 8]` | `QVHNSW\0` + format version: 1 with vectors, 2 without |
 /// | dim | u32 | vector dimension |
 /// | metric | u32 | 0 Cosine, 1 Euclid, 2 Dot |
 /// | m | u32 | links per upper level (level 0 keeps `2m`) |
@@ -66,7 +69,7 @@ fn tmp_path(path: &Path) -> PathBuf {
 /// | upper_offset | `[u32; capacity]` | arena offset, `u32::MAX` for level 0 |
 /// | links0 | `[u32; capacity * (2m + 1)]` | level-0 lists `[count, ids..]` |
 /// | upper | `[u32; upper_len]` | upper lists `[count, ids..]`, `m + 1` words per level |
-/// | vectors | `[f32; capacity * dim]` | vectors by id |
+/// | vectors | `[f32; capacity * dim]` | vectors by id (version 1 only) |
 /// | crc | u32 | CRC-32 of every byte before it |
 pub(super) fn save(
     g: &Graph,
@@ -74,9 +77,10 @@ pub(super) fn save(
     config: HnswConfig,
     path: &Path,
     tag: u64,
+    with_vectors: bool,
 ) -> io::Result<()> {
     let tmp = tmp_path(path);
-    let result = write_file(g, metric, config, &tmp, tag).and_then(|()| {
+    let result = write_file(g, metric, config, &tmp, tag, with_vectors).and_then(|()| {
         replace(&tmp, path)?;
         sync_parent(path)
     });
@@ -92,6 +96,7 @@ fn write_file(
     config: HnswConfig,
     tmp: &Path,
     tag: u64,
+    with_vectors: bool,
 ) -> io::Result<()> {
     let file = File::create(tmp)?;
     let mut w = CrcWriter {
@@ -104,7 +109,11 @@ fn write_file(
             "hnsw parameter does not fit the file format",
         )
     };
-    w.write_all(MAGIC)?;
+    w.write_all(if with_vectors {
+        MAGIC
+    } else {
+        MAGIC_LINKS_ONLY
+    })?;
     w.write_all(&u32::try_from(g.dim).map_err(|_| too_big())?.to_le_bytes())?;
     w.write_all(&metric_code(metric).to_le_bytes())?;
     w.write_all(&u32::try_from(g.m).map_err(|_| too_big())?.to_le_bytes())?;
@@ -153,10 +162,12 @@ fn write_file(
         &mut w,
         &mut g.upper.iter().map(|a| a.load(Ordering::Relaxed)),
     )?;
-    put_u32s(
-        &mut w,
-        &mut (0..g.capacity as u32).flat_map(|id| g.vector(id).iter().map(|f| f.to_bits())),
-    )?;
+    if with_vectors {
+        put_u32s(
+            &mut w,
+            &mut (0..g.capacity as u32).flat_map(|id| g.vector(id).iter().map(|f| f.to_bits())),
+        )?;
+    }
     let crc = w.crc.clone().finalize();
     let mut inner = w.inner;
     inner.write_all(&crc.to_le_bytes())?;
@@ -211,10 +222,17 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Fills the vector of node `id` into the slice; false when it has none.
+pub(super) type VectorSource<'a> = &'a mut dyn FnMut(u32, &mut [f32]) -> bool;
+
+/// Reads a checkpoint of either version. A version 2 file takes the vector
+/// of every present node from `external`, and is refused without it or
+/// when a node has none there.
 pub(super) fn load(
     path: &Path,
     dimension: usize,
     metric: Metric,
+    external: Option<VectorSource<'_>>,
 ) -> io::Result<(Graph, HnswConfig, u64)> {
     let bytes = fs::read(path)?;
     if bytes.len() < HEADER_LEN + 4 {
@@ -236,10 +254,20 @@ pub(super) fn load(
         pos: 0,
         path,
     };
-    if c.take(8, "magic")? != MAGIC {
+    let with_vectors = match c.take(8, "magic")? {
+        m if m == MAGIC => true,
+        m if m == MAGIC_LINKS_ONLY => false,
+        _ => {
+            return Err(corrupt(
+                path,
+                "not an hnsw checkpoint (bad magic or version)",
+            ));
+        }
+    };
+    if !with_vectors && external.is_none() {
         return Err(corrupt(
             path,
-            "not an hnsw checkpoint (bad magic or version)",
+            "checkpoint without vectors, and no vector store to take them from",
         ));
     }
     let dim = c.u32("dim")? as usize;
@@ -280,8 +308,9 @@ pub(super) fn load(
     let m0 = 2 * m;
     // Check the total size before allocating anything, so a damaged count
     // cannot ask for a huge allocation.
+    let vector_bytes = if with_vectors { 4 * dim } else { 0 };
     let need = capacity
-        .checked_mul(2 + 4 + 4 * (m0 + 1) + 4 * dim)
+        .checked_mul(2 + 4 + 4 * (m0 + 1) + vector_bytes)
         .and_then(|n| n.checked_add(upper_len.checked_mul(4)?))
         .and_then(|n| n.checked_add(HEADER_LEN));
     if need != Some(body.len()) {
@@ -306,10 +335,12 @@ pub(super) fn load(
         .u32s(upper_len, "upper links")?
         .map(AtomicU32::new)
         .collect();
-    let mut vectors = c.u32s(capacity * dim, "vectors")?.map(f32::from_bits);
-    for id in 0..capacity as u32 {
-        for (x, v) in g.nodes.vector_mut(id).iter_mut().zip(&mut vectors) {
-            *x = v;
+    if with_vectors {
+        let mut vectors = c.u32s(capacity * dim, "vectors")?.map(f32::from_bits);
+        for id in 0..capacity as u32 {
+            for (x, v) in g.nodes.vector_mut(id).iter_mut().zip(&mut vectors) {
+                *x = v;
+            }
         }
     }
 
@@ -373,6 +404,17 @@ pub(super) fn load(
         }
         if f & DELETED != 0 {
             g.nodes.set_deleted(id, true);
+        }
+    }
+    if let (false, Some(source)) = (with_vectors, external) {
+        for (i, &f) in flags.iter().enumerate() {
+            let id = i as u32;
+            if f & PRESENT != 0 && !source(id, g.nodes.vector_mut(id)) {
+                return Err(corrupt(
+                    path,
+                    format_args!("node {id} has no vector in the vector store"),
+                ));
+            }
         }
     }
     if entry != NO_ENTRY {
