@@ -203,6 +203,38 @@ fn check_exit_code_says_a_damaged_payload_record_is_inconsistent() {
 }
 
 #[test]
+fn check_reports_a_damaged_graph_checkpoint_once_it_has_repaired_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("db");
+    let file = dir.path().join("v.fvecs");
+    write_fvecs(&file, 300);
+    stdout(&quiver(
+        &["import", "c", file.to_str().unwrap(), "--create"],
+        &data,
+    ));
+    assert_eq!(quiver(&["check"], &data).status.code(), Some(0));
+    let graph = data.join("collections/c/hnsw.graph");
+    let mut bytes = std::fs::read(&graph).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x5a;
+    std::fs::write(&graph, bytes).unwrap();
+    let o = quiver(&["check"], &data);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("FAIL  c") && out.contains("hnsw.graph") && out.contains("checksum"),
+        "{out}"
+    );
+    let o = quiver(&["check"], &data);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "the repair was checkpointed: {out}"
+    );
+}
+
+#[test]
 fn every_command_help_teaches_with_examples() {
     for command in [
         "serve", "import", "search", "info", "compact", "check", "demo",

@@ -46,7 +46,7 @@ pub(super) struct Parts {
 }
 
 /// What an open found on disk and did with it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct RecoveryReport {
     /// Operations in the op log, all replayed onto the stores.
     pub(super) logged_ops: usize,
@@ -55,6 +55,10 @@ pub(super) struct RecoveryReport {
     pub(super) graph_replayed: Option<usize>,
     /// The same for the payload index checkpoint.
     pub(super) indexes_replayed: Option<usize>,
+    /// Checkpoint files that failed to load (checksum, format) and were
+    /// rebuilt, one line each naming the file and the cause. Files are
+    /// replaced atomically, so a crash never leaves one damaged.
+    pub(super) damaged: Vec<String>,
 }
 
 /// Open every part of the collection in `dir` and bring it to the state
@@ -79,6 +83,7 @@ pub(super) fn recover(dir: &Path, stored: &StoredConfig) -> Result<Parts> {
     let base = content.base_seq;
     let last = content.ops.last().map_or(base, |(s, _)| *s);
     let mut needs_checkpoint = !content.ops.is_empty();
+    let mut damaged = Vec::new();
 
     // 1. Stores: replay the whole log (idempotent, full values).
     for (_, op) in &content.ops {
@@ -86,7 +91,7 @@ pub(super) fn recover(dir: &Path, stored: &StoredConfig) -> Result<Parts> {
     }
 
     // 2. Payload indexes: checkpoint + later operations, or rebuilt below.
-    let mut indexes = load_indexes(dir, base, last, &stored.payload_indexes);
+    let mut indexes = load_indexes(dir, base, last, &stored.payload_indexes, &mut damaged);
     let mut indexes_replayed = None;
     if let Some((ix, tag)) = &mut indexes {
         let mut n = 0;
@@ -114,7 +119,7 @@ pub(super) fn recover(dir: &Path, stored: &StoredConfig) -> Result<Parts> {
     let loaded = if rebuild_indexes {
         None
     } else {
-        load_id_map(dir, base, last, &content.ops, payloads.len())
+        load_id_map(dir, base, last, &content.ops, payloads.len(), &mut damaged)
     };
     let mut state = match loaded {
         Some(state) => state,
@@ -145,7 +150,7 @@ pub(super) fn recover(dir: &Path, stored: &StoredConfig) -> Result<Parts> {
     // 4. Graph: checkpoint + later operations, or rebuilt from the vectors.
     //    Its nodes take their vectors from the store, deleted nodes too.
     let mut graph_replayed = None;
-    let graph = match load_graph(dir, stored, &vectors, base, last) {
+    let graph = match load_graph(dir, stored, &vectors, base, last, &mut damaged) {
         Some((graph, tag)) => {
             let mut n = 0;
             for (_, op) in content.ops.iter().filter(|(s, _)| *s > tag) {
@@ -182,6 +187,7 @@ pub(super) fn recover(dir: &Path, stored: &StoredConfig) -> Result<Parts> {
         logged_ops: content.ops.len(),
         graph_replayed,
         indexes_replayed,
+        damaged,
     };
     let next_internal = live.max().map_or(0, |m| m + 1);
     let free = (0..next_internal).filter(|i| !live.contains(*i)).collect();
@@ -217,6 +223,7 @@ fn load_id_map(
     last: u64,
     ops: &[(u64, Op)],
     stored_points: usize,
+    damaged: &mut Vec<String>,
 ) -> Option<State> {
     let path = dir.join(ID_MAP_FILE);
     if !path.exists() {
@@ -226,6 +233,9 @@ fn load_id_map(
         Ok(loaded) => loaded,
         Err(err) => {
             tracing::warn!(path = %path.display(), error = %err, "id map unreadable; scanning payloads");
+            damaged.push(format!(
+                "{ID_MAP_FILE} was unreadable ({err}); read back from the payloads"
+            ));
             return None;
         }
     };
@@ -382,6 +392,7 @@ fn load_graph(
     vectors: &MmapStorage,
     base: u64,
     last: u64,
+    damaged: &mut Vec<String>,
 ) -> Option<(Hnsw, u64)> {
     let path = dir.join(GRAPH_FILE);
     if !path.exists() {
@@ -403,6 +414,9 @@ fn load_graph(
         }
         Err(err) => {
             tracing::warn!(path = %path.display(), error = %err, "graph checkpoint unreadable; rebuilding");
+            damaged.push(format!(
+                "{GRAPH_FILE} was unreadable ({err}); rebuilt from the vectors"
+            ));
             None
         }
     }
@@ -455,6 +469,7 @@ fn load_indexes(
     base: u64,
     last: u64,
     fields: &[(String, FieldType)],
+    damaged: &mut Vec<String>,
 ) -> Option<(PayloadIndexes, u64)> {
     if fields.is_empty() {
         return Some((PayloadIndexes::new(), last));
@@ -477,6 +492,13 @@ fn load_indexes(
         }
         Err(err) => {
             tracing::warn!(path = %path.display(), error = %err, "payload index checkpoint unreadable; rebuilding");
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            damaged.push(format!(
+                "{name} was unreadable ({err}); rebuilt from the payloads"
+            ));
             None
         }
     }

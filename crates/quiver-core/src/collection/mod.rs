@@ -149,6 +149,8 @@ pub struct Collection {
     payloads: RwLock<LogPayloadStorage>,
     vectors: RwLock<MmapStorage>,
     deleted: AtomicBool,
+    /// Damaged checkpoint files the open rebuilt (see [`Collection::repaired_on_open`]).
+    repaired: Vec<String>,
     /// The database LOCK file: held while this collection can write.
     _lock: Arc<File>,
 }
@@ -232,7 +234,7 @@ impl Collection {
             .and_then(|v| v.parse().ok())
             .unwrap_or(DEFAULT_CHECKPOINT_BYTES);
         let parts = checkpoint::recover(dir, &stored)?;
-        let report = parts.report;
+        let report = &parts.report;
         tracing::debug!(
             collection = name,
             logged_ops = report.logged_ops,
@@ -252,6 +254,7 @@ impl Collection {
             payloads: RwLock::new(parts.payloads),
             vectors: RwLock::new(parts.vectors),
             deleted: AtomicBool::new(false),
+            repaired: parts.report.damaged.clone(),
             _lock: lock,
         };
         if parts.needs_checkpoint {
@@ -264,6 +267,16 @@ impl Collection {
     /// The collection's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The checkpoint files (graph, id map, payload indexes) that failed
+    /// their checksum or format check when this collection opened, one line
+    /// each naming the file and the cause. Each was rebuilt from the stores
+    /// and the log, and checkpointed anew, so the collection is whole; the
+    /// damage itself points at the disk. Empty when everything loaded. A
+    /// crash never causes this: those files are replaced atomically.
+    pub fn repaired_on_open(&self) -> &[String] {
+        &self.repaired
     }
 
     /// The collection's configuration.

@@ -73,6 +73,7 @@ fn reopen_loads_checkpoints_and_replays_only_later_operations() {
             logged_ops: 2,
             graph_replayed: Some(2),
             indexes_replayed: Some(2),
+            damaged: vec![],
         }
     );
     assert_eq!(parts.graph.len(), 290);
@@ -85,6 +86,7 @@ fn reopen_loads_checkpoints_and_replays_only_later_operations() {
             logged_ops: 2,
             graph_replayed: Some(0),
             indexes_replayed: Some(0),
+            damaged: vec![],
         }
     );
     assert_eq!(parts.graph.len(), 290);
@@ -186,4 +188,60 @@ fn recovery_keeps_tombstone_vectors_for_the_graph_and_drops_the_rest() {
     assert_eq!(parts.report.graph_replayed, None);
     assert_eq!(parts.vectors.len(), 290);
     assert!(parts.needs_checkpoint);
+}
+
+/// A checkpoint file that fails its checksum is rebuilt, and the report
+/// names it; missing ones (a state crashes can leave) are not damage.
+#[test]
+fn damaged_checkpoints_are_reported_and_missing_ones_are_not() {
+    let tmp = tempfile::tempdir().expect("test fixture");
+    let (tail, _) = images(tmp.path());
+    let index = index_checkpoints(&tail)
+        .into_iter()
+        .next()
+        .expect("test fixture")
+        .1;
+    let index_name = index
+        .file_name()
+        .expect("test fixture")
+        .to_string_lossy()
+        .into_owned();
+
+    let missing = tmp.path().join("missing");
+    copy_dir(&tail, &missing);
+    for name in [GRAPH_FILE, ID_MAP_FILE, index_name.as_str()] {
+        fs::remove_file(missing.join(name)).expect("test fixture");
+    }
+    let parts = recover_at(&missing);
+    assert_eq!(parts.report.graph_replayed, None);
+    assert!(
+        parts.report.damaged.is_empty(),
+        "{:?}",
+        parts.report.damaged
+    );
+
+    for name in [GRAPH_FILE, ID_MAP_FILE, index_name.as_str()] {
+        let image = tmp.path().join(format!("flipped-{name}"));
+        copy_dir(&tail, &image);
+        let path = image.join(name);
+        let mut bytes = fs::read(&path).expect("test fixture");
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x5a;
+        fs::write(&path, bytes).expect("test fixture");
+        let parts = recover_at(&image);
+        assert_eq!(
+            parts.report.damaged.len(),
+            1,
+            "{name}: {:?}",
+            parts.report.damaged
+        );
+        assert!(
+            parts.report.damaged[0].starts_with(name),
+            "{:?}",
+            parts.report.damaged
+        );
+        assert_eq!(parts.state.live.len(), 290);
+        assert_eq!(parts.graph.len(), 290);
+        assert!(parts.needs_checkpoint);
+    }
 }
