@@ -19,10 +19,10 @@ pub const EXIT_UNREADABLE: u8 = 2;
 /// which checks each payload record's CRC), that counts agree, and that the
 /// vector index finds stored points where storage says they are (for
 /// --sample points per collection). Checkpoint files (graph, id map,
-/// payload indexes) that fail their checksum are rebuilt from the vectors
-/// and payloads when the database opens; the check reports each such repair
-/// as a failure, since it means the disk damaged a file, and the next check
-/// passes if nothing else is wrong.
+/// payload indexes, the payload store's snapshot) that fail their checksum
+/// are rebuilt from the vectors and payloads when the database opens; the
+/// check reports each such repair as a failure, since it means the disk
+/// damaged a file, and the next check passes if nothing else is wrong.
 ///
 /// Exit code 0: consistent; 1: inconsistencies found (listed); 2: the
 /// database cannot be opened (corrupt or unreadable files).

@@ -83,7 +83,12 @@ pub(super) fn recover(dir: &Path, stored: &StoredConfig) -> Result<Parts> {
     let base = content.base_seq;
     let last = content.ops.last().map_or(base, |(s, _)| *s);
     let mut needs_checkpoint = !content.ops.is_empty();
-    let mut damaged = Vec::new();
+    let mut damaged: Vec<String> = payloads
+        .repaired_on_open()
+        .map(str::to_owned)
+        .into_iter()
+        .collect();
+    needs_checkpoint |= !damaged.is_empty();
 
     // 1. Stores: replay the whole log (idempotent, full values).
     for (_, op) in &content.ops {

@@ -269,12 +269,13 @@ impl Collection {
         &self.name
     }
 
-    /// The checkpoint files (graph, id map, payload indexes) that failed
-    /// their checksum or format check when this collection opened, one line
-    /// each naming the file and the cause. Each was rebuilt from the stores
-    /// and the log, and checkpointed anew, so the collection is whole; the
-    /// damage itself points at the disk. Empty when everything loaded. A
-    /// crash never causes this: those files are replaced atomically.
+    /// The checkpoint files (graph, id map, payload indexes, the payload
+    /// store's snapshot) that failed their checksum or format check when
+    /// this collection opened, one line each naming the file and the cause.
+    /// Each was rebuilt from the stores and the log, and checkpointed anew,
+    /// so the collection is whole; the damage itself points at the disk.
+    /// Empty when everything loaded. A crash never causes this: those files
+    /// are replaced atomically.
     pub fn repaired_on_open(&self) -> &[String] {
         &self.repaired
     }

@@ -78,6 +78,8 @@ pub struct LogPayloadStorage {
     /// A compaction failed after its commit point: the handle and index
     /// describe the replaced log, so writes are refused until reopened.
     failed: bool,
+    /// Why the open could not use the snapshot, when it was damaged.
+    repaired: Option<String>,
 }
 
 impl LogPayloadStorage {
@@ -129,6 +131,7 @@ impl LogPayloadStorage {
         let log_len = fs::metadata(&log_path)?.len();
 
         let snapshot_path = dir.join(SNAPSHOT_FILE);
+        let mut repaired = None;
         let (mut index, start) = match fs::read(&snapshot_path) {
             Ok(bytes) => match decode_snapshot(&snapshot_path, &bytes) {
                 Ok((gen_, covered, index))
@@ -142,6 +145,9 @@ impl LogPayloadStorage {
                 }
                 Err(err) => {
                     tracing::warn!(%err, "payload snapshot unreadable; scanning the log");
+                    repaired = Some(format!(
+                        "{SNAPSHOT_FILE} was unreadable ({err}); rebuilt from the log"
+                    ));
                     (FxHashMap::default(), LOG_HEADER_LEN)
                 }
             },
@@ -189,7 +195,16 @@ impl LogPayloadStorage {
             index,
             snapshot_len,
             failed: false,
+            repaired,
         })
+    }
+
+    /// Set when the open found the snapshot damaged (checksum or format)
+    /// and rebuilt the index from the whole log instead: names the file and
+    /// the cause. The snapshot is replaced atomically, so a crash never
+    /// causes this. The next `checkpoint` writes a good one.
+    pub fn repaired_on_open(&self) -> Option<&str> {
+        self.repaired.as_deref()
     }
 
     fn check_usable(&self) -> io::Result<()> {

@@ -365,14 +365,26 @@ fn corrupt_payload_snapshot_falls_back_to_a_scan_and_bad_records_are_invalid_dat
         fs::write(&snap, &bad).unwrap();
         let p = open_payloads(dir.path()).unwrap();
         assert_eq!(p.len(), 30);
+        let repaired = p.repaired_on_open().unwrap_or_default();
+        assert!(
+            repaired.starts_with("payloads.idx"),
+            "flip at {at}: {repaired:?}"
+        );
         assert_eq!(
             p.retrieve(29).unwrap(),
             Some(json!({"id": 29, "text": "some text to make the record longer"}))
         );
         std::mem::forget(p);
     }
-    // A flipped byte inside a covered (not tail) record: that record is InvalidData.
     fs::write(&snap, &good).unwrap();
+    let p = open_payloads(dir.path()).unwrap();
+    assert_eq!(
+        p.repaired_on_open(),
+        None,
+        "an intact snapshot is no repair"
+    );
+    std::mem::forget(p);
+    // A flipped byte inside a covered (not tail) record: that record is InvalidData.
     let log = dir.path().join("payloads.log");
     let mut bytes = fs::read(&log).unwrap();
     let at = bytes.len() / 2;

@@ -190,8 +190,9 @@ fn recovery_keeps_tombstone_vectors_for_the_graph_and_drops_the_rest() {
     assert!(parts.needs_checkpoint);
 }
 
-/// A checkpoint file that fails its checksum is rebuilt, and the report
-/// names it; missing ones (a state crashes can leave) are not damage.
+/// A checkpoint file (or the payload store's snapshot) that fails its
+/// checksum is rebuilt, and the report names it; missing ones (a state
+/// crashes can leave) are not damage.
 #[test]
 fn damaged_checkpoints_are_reported_and_missing_ones_are_not() {
     let tmp = tempfile::tempdir().expect("test fixture");
@@ -220,7 +221,7 @@ fn damaged_checkpoints_are_reported_and_missing_ones_are_not() {
         parts.report.damaged
     );
 
-    for name in [GRAPH_FILE, ID_MAP_FILE, index_name.as_str()] {
+    for name in [GRAPH_FILE, ID_MAP_FILE, index_name.as_str(), "payloads.idx"] {
         let image = tmp.path().join(format!("flipped-{name}"));
         copy_dir(&tail, &image);
         let path = image.join(name);
