@@ -147,17 +147,24 @@ fn resuming_with_another_file_is_refused() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("not this file"));
 }
 
-#[test]
-fn check_exit_code_says_unreadable_database() {
+/// A database holding collection `c` of `n` imported vectors, which
+/// `quiver check` passes; the directory lives as long as the guard.
+fn checked_collection(n: usize) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("db");
     let file = dir.path().join("v.fvecs");
-    write_fvecs(&file, 10);
+    write_fvecs(&file, n);
     stdout(&quiver(
         &["import", "c", file.to_str().unwrap(), "--create"],
         &data,
     ));
     assert_eq!(quiver(&["check"], &data).status.code(), Some(0));
+    (dir, data)
+}
+
+#[test]
+fn check_exit_code_says_unreadable_database() {
+    let (_dir, data) = checked_collection(10);
     std::fs::write(data.join("quiver.json"), b"{ not json").unwrap();
     let o = quiver(&["check"], &data);
     assert_eq!(
@@ -204,15 +211,7 @@ fn check_exit_code_says_a_damaged_payload_record_is_inconsistent() {
 
 #[test]
 fn check_reports_a_damaged_graph_checkpoint_once_it_has_repaired_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("db");
-    let file = dir.path().join("v.fvecs");
-    write_fvecs(&file, 300);
-    stdout(&quiver(
-        &["import", "c", file.to_str().unwrap(), "--create"],
-        &data,
-    ));
-    assert_eq!(quiver(&["check"], &data).status.code(), Some(0));
+    let (_dir, data) = checked_collection(300);
     let graph = data.join("collections/c/hnsw.graph");
     let mut bytes = std::fs::read(&graph).unwrap();
     let middle = bytes.len() / 2;
