@@ -194,8 +194,23 @@ pub(super) fn recover(dir: &Path, stored: &StoredConfig) -> Result<Parts> {
         indexes_replayed,
         damaged,
     };
-    let next_internal = live.max().map_or(0, |m| m + 1);
-    let free = (0..next_internal).filter(|i| !live.contains(*i)).collect();
+    // Ids below the highest the graph or a point uses; the retired ones the
+    // graph still holds wait for its next rebuild (see `Writer::held`).
+    let next_internal = live
+        .max()
+        .into_iter()
+        .chain(
+            vectors
+                .ids()
+                .into_iter()
+                .filter_map(|k| u32::try_from(k).ok()),
+        )
+        .max()
+        .map_or(0, |m| m + 1);
+    let (held, free): (Vec<u32>, Vec<u32>) = (0..next_internal)
+        .filter(|i| !live.contains(*i))
+        .partition(|&i| graph.holds(i));
+    let seen_rebuilds = graph.rebuilds();
     let log = OpLogWriter::open(
         &log_path,
         &content,
@@ -206,6 +221,8 @@ pub(super) fn recover(dir: &Path, stored: &StoredConfig) -> Result<Parts> {
         writer: Writer {
             log,
             free,
+            held,
+            seen_rebuilds,
             next_internal,
             fields: stored.payload_indexes.clone(),
             checkpointed: (!needs_checkpoint).then_some(last),

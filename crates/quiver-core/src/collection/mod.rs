@@ -23,13 +23,15 @@
 //! Each point version lives under a dense `u32` internal id. An upsert
 //! always writes the new version under a *fresh* internal id and retires the
 //! old one, so the vector of an internal id never changes while it is live.
-//! Retired ids go to a free list and are handed out again by a later write:
-//! by then no reader can still be looking at them (readers hold the state
-//! lock for a whole call, and an id is retired under its write lock).
-//! A retired id's vector stays in `vectors.dat` while the graph keeps the
-//! id as a deleted node (it still routes searches, and the graph checkpoint
-//! has no vectors of its own); the first checkpoint after the graph drops
-//! the node (a rebuild past its tombstone ratio) deletes the vector.
+//! A retired id stays a deleted node of the graph (it still routes
+//! searches) until the graph rebuilds itself past its tombstone ratio.
+//! Until then it is *held*: not reused, because re-linking a node in place
+//! replaces its out-links and can cut off nodes reached only through them,
+//! and its vector stays in `vectors.dat` (the graph checkpoint has no
+//! vectors of its own). Once a rebuild drops it, the id goes to the free
+//! list for a later write to reuse (no reader can still be looking at it:
+//! readers hold the state lock for a whole call, and an id is retired
+//! under its write lock), and the next checkpoint deletes its vector.
 //!
 //! # Durability argument
 //!
@@ -160,6 +162,13 @@ struct Writer {
     log: OpLogWriter,
     /// Internal ids retired by earlier writes, free for reuse.
     free: Vec<u32>,
+    /// Retired ids the graph still holds as deleted nodes. They are not
+    /// reused while it does: re-linking a node in place can cut off nodes
+    /// reached only through it. A graph rebuild drops them (see
+    /// [`Collection::release_held`]).
+    held: Vec<u32>,
+    /// `Hnsw::rebuilds` when `held` was last sorted out.
+    seen_rebuilds: u64,
     /// Lowest internal id never used.
     next_internal: u32,
     /// Indexed payload fields, as in `config.json`.

@@ -79,6 +79,7 @@ impl Collection {
             .map(|(_, p)| p)
             .collect();
         self.check_writable(writer)?;
+        self.release_held(writer);
         let replaced: Vec<Option<(u32, Payload)>> = {
             let state = self.state.read();
             let payloads = self.payloads.read();
@@ -322,16 +323,37 @@ impl Collection {
     }
 
     /// Takes back [`Collection::link`] after the upsert failed to log, so
-    /// the graph holds no version that was never committed.
+    /// the graph holds no version that was never committed. The ids become
+    /// deleted graph nodes, held like retired ones.
     fn unlink(&self, writer: &mut Writer, entries: &[UpsertEntry], linked: Result<()>) {
         if let Err(err) = linked {
             // A half-linked graph cannot be trusted; the reopen rebuilds it.
             writer.broken = Some(err.to_string());
             return;
         }
-        for e in entries {
-            self.graph.delete(e.internal);
+        let ids: rustc_hash::FxHashSet<u32> = entries.iter().map(|e| e.internal).collect();
+        for &id in &ids {
+            self.graph.delete(id);
         }
+        writer.free.retain(|i| !ids.contains(i));
+        if let Some(&top) = ids.iter().max() {
+            writer.next_internal = writer.next_internal.max(top + 1);
+        }
+        writer.held.extend(ids);
+    }
+
+    /// After a graph rebuild, moves the held ids it dropped to the free list.
+    pub(super) fn release_held(&self, writer: &mut Writer) {
+        let rebuilds = self.graph.rebuilds();
+        if rebuilds == writer.seen_rebuilds {
+            return;
+        }
+        writer.seen_rebuilds = rebuilds;
+        let graph = &self.graph;
+        let (held, released): (Vec<u32>, Vec<u32>) =
+            writer.held.iter().partition(|&&i| graph.holds(i));
+        writer.held = held;
+        writer.free.extend(released);
     }
 
     fn apply(&self, writer: &mut Writer, op: &Op, seq: u64) -> Result<()> {
@@ -402,8 +424,8 @@ impl Collection {
         // The vectors stay in the store while the graph keeps the retired
         // ids as deleted routing nodes: the graph checkpoint takes every
         // node's vector from there. A checkpoint drops the ones the graph
-        // no longer holds, and a reuse of the id overwrites it.
-        writer.free.extend(retired);
+        // no longer holds.
+        writer.held.extend(retired);
         Ok(())
     }
 }

@@ -1,5 +1,6 @@
 //! The one integration-test binary of quiver-core; each module is a behaviour.
 mod collection_api;
+mod collection_churn_crash;
 mod collection_concurrency;
 mod collection_crash;
 mod collection_group_crash;

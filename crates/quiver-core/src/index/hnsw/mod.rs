@@ -32,7 +32,7 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Rebuild the graph once at least this many points are tombstones...
 const REBUILD_MIN_DELETED: usize = 64;
@@ -78,6 +78,8 @@ pub struct Hnsw {
     config: HnswConfig,
     graph: RwLock<Graph>,
     rng: Mutex<SmallRng>,
+    /// Rebuilds so far (each drops the deleted nodes).
+    rebuilds: AtomicU64,
 }
 
 impl Hnsw {
@@ -89,6 +91,7 @@ impl Hnsw {
             config,
             graph: RwLock::new(Graph::new(dimension, config.m, config.ef_construction)),
             rng: Mutex::new(SmallRng::seed_from_u64(config.seed)),
+            rebuilds: AtomicU64::new(0),
         }
     }
 
@@ -141,6 +144,11 @@ impl Hnsw {
 
     /// Inserts `vector` (preprocessed) as `id`, or replaces the vector of an
     /// existing or deleted `id` and re-links it. Thread-safe.
+    ///
+    /// Re-linking moves the node: its old out-links are replaced, so nodes
+    /// that were reached only through them can become unreachable. Under
+    /// heavy churn, insert under ids the graph does not [hold](Hnsw::holds)
+    /// (a collection does: it reuses an id only after a rebuild dropped it).
     ///
     /// # Errors
     ///
@@ -205,6 +213,13 @@ impl Hnsw {
         }
     }
 
+    /// How many times the graph has rebuilt itself without its deleted
+    /// nodes (past its tombstone ratio); after a change, ids it no longer
+    /// [holds](Hnsw::holds) can be inserted afresh.
+    pub fn rebuilds(&self) -> u64 {
+        self.rebuilds.load(Ordering::Acquire)
+    }
+
     /// Rebuilds the graph from the live points, dropping tombstones.
     fn rebuild(&self) {
         let mut g = self.graph.write();
@@ -226,6 +241,7 @@ impl Hnsw {
         drop(items);
         fresh.grow(g.capacity);
         *g = fresh;
+        self.rebuilds.fetch_add(1, Ordering::Release);
     }
 
     /// True when `id` is present and not deleted.
@@ -352,6 +368,7 @@ impl Hnsw {
             config,
             graph: RwLock::new(graph),
             rng: Mutex::new(SmallRng::seed_from_u64(config.seed ^ tag)),
+            rebuilds: AtomicU64::new(0),
         };
         Ok((index, tag))
     }
