@@ -233,3 +233,53 @@ fn tombstones_stay_hidden_through_relinking_save_and_load_and_revive() {
     let got = back.search(&data[50], 1, 64, None);
     assert_eq!(got[0].id, 50);
 }
+
+/// The rebuild past the tombstone ratio builds the new graph beside the old
+/// one: searches keep being answered while it runs (and a deletion made
+/// meanwhile is kept).
+#[test]
+fn searches_are_answered_while_the_graph_rebuilds() {
+    let (data, h) = built(20_000, 32);
+    // The rebuild starts when 30 % of the nodes are deleted: at 6000.
+    for id in 0..5999 {
+        h.delete(id);
+    }
+    assert_eq!(h.rebuilds(), 0);
+    let rebuilding = AtomicBool::new(false);
+    let done = AtomicBool::new(false);
+    let answered_during = std::thread::scope(|scope| {
+        let searcher = scope.spawn(|| {
+            let mut answered = 0usize;
+            let mut q = 0usize;
+            while !done.load(Ordering::Acquire) {
+                let started_during = rebuilding.load(Ordering::Acquire);
+                let hits = h.search(&data[10_000 + q % 10_000], 10, 32, None);
+                assert_eq!(hits.len(), 10);
+                assert!(hits.iter().all(|n| n.id >= 5999));
+                if started_during && !done.load(Ordering::Acquire) {
+                    answered += 1;
+                    if answered == 5 {
+                        h.delete(19_999);
+                    }
+                }
+                q += 1;
+            }
+            answered
+        });
+        rebuilding.store(true, Ordering::Release);
+        h.delete(5999);
+        done.store(true, Ordering::Release);
+        searcher.join().expect("searcher")
+    });
+    assert_eq!(h.rebuilds(), 1, "the 6000th deletion rebuilds the graph");
+    assert!(
+        answered_during >= 20,
+        "only {answered_during} searches were answered during the rebuild"
+    );
+    assert_eq!(h.len(), 13_999);
+    assert!(
+        !h.contains(19_999),
+        "a deletion during the rebuild was lost"
+    );
+    assert!(!h.holds(5999) && h.holds(6000));
+}

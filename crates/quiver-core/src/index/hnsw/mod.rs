@@ -27,7 +27,7 @@ mod visited;
 use crate::distance::Metric;
 use crate::index::Neighbor;
 use graph::{DELETED, Graph, PRESENT};
-use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
+use parking_lot::{Mutex, RwLock, RwLockUpgradableReadGuard, RwLockWriteGuard};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use serde::{Deserialize, Serialize};
@@ -187,8 +187,10 @@ impl Hnsw {
     }
 
     /// Marks `id` deleted: it is never returned again but still routes
-    /// searches. Past a tombstone ratio the graph is rebuilt from the live
-    /// points (searches wait for that). Unknown ids are ignored.
+    /// searches. Past a tombstone ratio the call rebuilds the graph from the
+    /// live points before it returns; searches and other deletions go on
+    /// against the old graph meanwhile, inserts wait. Unknown ids are
+    /// ignored.
     pub fn delete(&self, id: u32) {
         let rebuild = {
             let g = self.graph.read();
@@ -203,10 +205,8 @@ impl Hnsw {
             if old & DELETED != 0 {
                 return;
             }
-            let deleted = g.deleted.fetch_add(1, Ordering::Release) + 1;
-            let present = g.present.load(Ordering::Relaxed);
-            deleted >= REBUILD_MIN_DELETED
-                && deleted as f64 >= REBUILD_DELETED_RATIO * present as f64
+            g.deleted.fetch_add(1, Ordering::Release);
+            needs_rebuild(&g)
         };
         if rebuild {
             self.rebuild();
@@ -221,8 +221,17 @@ impl Hnsw {
     }
 
     /// Rebuilds the graph from the live points, dropping tombstones.
+    /// Searches (and deletions) go on against the old graph meanwhile;
+    /// only inserts wait, and the swap at the end.
     fn rebuild(&self) {
-        let mut g = self.graph.write();
+        // A rebuild already under way (or an insert) holds the lock: this
+        // deletion stays a tombstone, and a later one tries again.
+        let Some(g) = self.graph.try_upgradable_read() else {
+            return;
+        };
+        if !needs_rebuild(&g) {
+            return;
+        }
         let dim = self.dim;
         let live: Vec<u32> = (0..g.capacity as u32).filter(|&i| g.is_live(i)).collect();
         let items: Vec<(u32, &[f32])> = live.iter().map(|&i| (i, g.vector(i))).collect();
@@ -239,6 +248,14 @@ impl Hnsw {
             }
         }
         drop(items);
+        let mut g = RwLockUpgradableReadGuard::upgrade(g);
+        // Deletions made during the build (they take only a read lock).
+        for &i in &live {
+            if !g.is_live(i) {
+                fresh.mark_deleted(i, true);
+                fresh.deleted.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         fresh.grow(g.capacity);
         *g = fresh;
         self.rebuilds.fetch_add(1, Ordering::Release);
@@ -378,6 +395,14 @@ impl Hnsw {
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>() + self.graph.read().memory_bytes()
     }
+}
+
+/// True when the deleted nodes have reached the share at which the graph
+/// rebuilds itself without them.
+fn needs_rebuild(g: &Graph) -> bool {
+    let deleted = g.deleted.load(Ordering::Acquire);
+    let present = g.present.load(Ordering::Relaxed);
+    deleted >= REBUILD_MIN_DELETED && deleted as f64 >= REBUILD_DELETED_RATIO * present as f64
 }
 
 impl std::fmt::Debug for Hnsw {
