@@ -114,11 +114,11 @@ impl Collection {
 
     /// Delete the selected points; returns how many existed.
     ///
-    /// Disk space: the payload records are dropped at once. Each vector stays in
-    /// `vectors.dat` while the HNSW graph keeps the point as a deleted
-    /// routing node; its slot is reused first by later upserts, and
-    /// released by the first checkpoint after the graph drops the node
-    /// (the graph rebuilds itself once 30 % of its nodes are deleted).
+    /// Disk space: the payload records are dropped at once. Each vector
+    /// stays in `vectors.dat` while the HNSW graph keeps the point as a
+    /// deleted routing node, and is released by the first checkpoint after
+    /// the graph drops the node (it rebuilds itself once 30 % of its nodes
+    /// are deleted); the slot is then free for later upserts.
     ///
     /// # Errors
     /// [`Error::InvalidFilter`] for a bad filter; [`Error::Io`] if the log
