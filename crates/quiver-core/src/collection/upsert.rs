@@ -324,7 +324,9 @@ impl Collection {
 
     /// Takes back [`Collection::link`] after the upsert failed to log, so
     /// the graph holds no version that was never committed. The ids become
-    /// deleted graph nodes, held like retired ones.
+    /// deleted graph nodes, held like retired ones, and like theirs their
+    /// vectors go into the store, where the graph checkpoint finds every
+    /// node's vector.
     fn unlink(&self, writer: &mut Writer, entries: &[UpsertEntry], linked: Result<()>) {
         if let Err(err) = linked {
             // A half-linked graph cannot be trusted; the reopen rebuilds it.
@@ -334,6 +336,14 @@ impl Collection {
         let ids: rustc_hash::FxHashSet<u32> = entries.iter().map(|e| e.internal).collect();
         for &id in &ids {
             self.graph.delete(id);
+        }
+        let items: Vec<(u64, &[f32])> = entries
+            .iter()
+            .map(|e| (u64::from(e.internal), e.vector.as_slice()))
+            .collect();
+        if let Err(err) = self.vectors.write().store_batch(&items) {
+            // The graph now holds nodes without a stored vector.
+            writer.broken = Some(format!("vectors.dat: {err}"));
         }
         writer.free.retain(|i| !ids.contains(i));
         if let Some(&top) = ids.iter().max() {

@@ -28,47 +28,52 @@ fn failed_sync_changes_nothing(durability: DurabilityMode) {
     let mut config = CollectionConfig::new(4, Metric::Euclid);
     config.durability = durability;
     let c = db.create_collection("c", config).expect("create");
-    c.upsert((0..50).map(|i| point(i, 0)).collect())
+    c.upsert((0..200).map(|i| point(i, 0)).collect())
         .expect("first upsert");
 
     fault::arm("oplog:sync");
     let err = c
-        .upsert((25..75).map(|i| point(i, 1)).collect())
+        .upsert((190..210).map(|i| point(i, 1)).collect())
         .expect_err("the log sync fails");
     fault::disarm();
     assert!(err.to_string().contains("ops.log"), "{err}");
 
     let info = c.info().expect("info");
-    assert_eq!(info.points, 50);
+    assert_eq!(info.points, 200);
     assert_eq!(
-        info.indexed_vectors, 50,
+        info.indexed_vectors, 200,
         "the graph still holds versions that were never committed"
     );
-    assert_eq!(version(&c, 30), Some(0));
-    assert_eq!(version(&c, 60), None);
+    assert_eq!(version(&c, 195), Some(0));
+    assert_eq!(version(&c, 205), None);
     let hits = c
-        .search(&SearchRequest::new(vec![30.0, 1.0, 0.0, 1.0], 3))
+        .search(&SearchRequest::new(vec![195.0, 1.0, 0.0, 1.0], 3))
         .expect("search");
     let ids: Vec<PointId> = hits.iter().map(|h| h.id).collect();
     assert_eq!(ids.len(), 3);
-    assert_eq!(ids[0], PointId::Num(30));
+    assert_eq!(ids[0], PointId::Num(195));
     assert!((hits[0].score - 1.0).abs() < 1e-6, "{hits:?}");
 
     // The same write then goes through, and everything survives a reopen.
-    c.upsert((25..75).map(|i| point(i, 1)).collect())
+    c.upsert((190..210).map(|i| point(i, 1)).collect())
         .expect("retry");
     let info = c.info().expect("info");
-    assert_eq!((info.points, info.indexed_vectors), (75, 75));
+    assert_eq!((info.points, info.indexed_vectors), (210, 210));
     c.flush().expect("flush");
     drop(c);
     drop(db);
     let db = Database::open(tmp.path()).expect("reopen");
     let c = db.collection("c").expect("collection");
+    assert!(
+        c.repaired_on_open().is_empty(),
+        "the graph checkpoint must load: {:?}",
+        c.repaired_on_open()
+    );
     let info = c.info().expect("info");
-    assert_eq!((info.points, info.indexed_vectors), (75, 75));
+    assert_eq!((info.points, info.indexed_vectors), (210, 210));
     assert_eq!(version(&c, 10), Some(0));
-    assert_eq!(version(&c, 30), Some(1));
-    assert_eq!(version(&c, 60), Some(1));
+    assert_eq!(version(&c, 195), Some(1));
+    assert_eq!(version(&c, 205), Some(1));
 }
 
 #[test]
