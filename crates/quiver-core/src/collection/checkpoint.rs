@@ -180,6 +180,26 @@ pub(super) fn recover(dir: &Path, stored: &StoredConfig) -> Result<Parts> {
         }
     };
 
+    // A graph file that carries its own vectors (written before graph
+    // checkpoints took them from the store) may hold deleted nodes whose
+    // vectors the store dropped: put them back, or the next checkpoint,
+    // which has no vectors, could not load.
+    for id in graph.node_ids() {
+        let stored = vectors
+            .retrieve_ref(u64::from(id))
+            .map_err(io_at("vectors.dat"))?
+            .is_some();
+        if stored {
+            continue;
+        }
+        if let Some(v) = graph.node_vector(id) {
+            vectors
+                .store(u64::from(id), &v)
+                .map_err(io_at("vectors.dat"))?;
+            needs_checkpoint = true;
+        }
+    }
+
     // Vectors of retired versions the graph no longer holds.
     for key in vectors.ids() {
         if u32::try_from(key).map_or(true, |i| !live.contains(i) && !graph.holds(i)) {

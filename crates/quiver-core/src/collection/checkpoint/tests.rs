@@ -246,3 +246,58 @@ fn damaged_checkpoints_are_reported_and_missing_ones_are_not() {
         assert!(parts.needs_checkpoint);
     }
 }
+
+/// A directory from before graph checkpoints left their vectors to the
+/// store: its graph file carries every vector, and the store has dropped
+/// the deleted ones. The open puts those back, so the first links-only
+/// checkpoint loads too.
+#[test]
+fn a_graph_file_with_its_own_vectors_still_loads_and_leads_to_a_loadable_checkpoint() {
+    let tmp = tempfile::tempdir().expect("test fixture");
+    let dir = tmp.path().join("collections/c");
+    {
+        let db = Database::open(tmp.path()).expect("test fixture");
+        let c = db
+            .create_collection("c", CollectionConfig::new(3, Metric::Euclid))
+            .expect("test fixture");
+        c.upsert((0..300).map(|i| point(i, 0)).collect())
+            .expect("test fixture");
+        c.delete(&PointSelector::Ids((0..50).map(PointId::Num).collect()))
+            .expect("test fixture");
+        c.flush().expect("test fixture");
+        // The old layout: a graph file with vectors, a store without the
+        // deleted points' vectors.
+        let tag = c.writer.lock().log.last_seq();
+        c.graph
+            .save(&dir.join(GRAPH_FILE), tag)
+            .expect("test fixture");
+        let mut vectors = c.vectors.write();
+        for i in 0..50 {
+            vectors.delete(i).expect("test fixture");
+        }
+        vectors.flush_full().expect("test fixture");
+    }
+    let image = tmp.path().join("image");
+    copy_dir(&dir, &image);
+    let parts = recover_at(&image);
+    assert_eq!(parts.report.graph_replayed, Some(0));
+    assert_eq!(
+        parts.vectors.len(),
+        300,
+        "the deleted nodes' vectors are back"
+    );
+    assert!(parts.needs_checkpoint);
+
+    for _ in 0..2 {
+        let db = Database::open(tmp.path()).expect("test fixture");
+        let c = db.collection("c").expect("test fixture");
+        assert!(
+            c.repaired_on_open().is_empty(),
+            "{:?}",
+            c.repaired_on_open()
+        );
+        assert_eq!(c.info().expect("test fixture").indexed_vectors, 250);
+    }
+    let alone = Hnsw::load(&dir.join(GRAPH_FILE), 3, Metric::Euclid);
+    assert!(alone.is_err(), "the open wrote a links-only checkpoint");
+}

@@ -291,6 +291,25 @@ impl Hnsw {
         g.is_live(id).then(|| g.vector(id).to_vec())
     }
 
+    /// Every node of the graph, live or deleted, in id order: the ids whose
+    /// vectors a store must hold for [`Hnsw::save_without_vectors`].
+    pub fn node_ids(&self) -> Vec<u32> {
+        let g = self.graph.read();
+        (0..g.capacity as u32)
+            .filter(|&i| g.flags[i as usize].load(Ordering::Acquire) & PRESENT != 0)
+            .collect()
+    }
+
+    /// The vector of node `id`, live or deleted.
+    pub fn node_vector(&self, id: u32) -> Option<Vec<f32>> {
+        let g = self.graph.read();
+        let present = g
+            .flags
+            .get(id as usize)
+            .is_some_and(|f| f.load(Ordering::Acquire) & PRESENT != 0);
+        present.then(|| g.vector(id).to_vec())
+    }
+
     /// The `k` nearest live points to `query` (preprocessed), best first,
     /// searching with beam width `max(ef, k)`. With `allow`, every node is
     /// traversed but only allowed ones are returned, and the search widens
