@@ -105,22 +105,28 @@ fn reopen_without_a_graph_checkpoint_rebuilds_it() {
     assert!(parts.needs_checkpoint);
 }
 
+/// A database at `dir` whose collection `c` has 300 points, 50 of them
+/// deleted (below the graph's rebuild threshold, so 50 tombstones), flushed.
+fn with_tombstones(dir: &Path) -> (Database, std::sync::Arc<crate::Collection>) {
+    let db = Database::open(dir).expect("test fixture");
+    let c = db
+        .create_collection("c", CollectionConfig::new(3, Metric::Euclid))
+        .expect("test fixture");
+    c.upsert((0..300).map(|i| point(i, 0)).collect())
+        .expect("test fixture");
+    c.delete(&PointSelector::Ids((0..50).map(PointId::Num).collect()))
+        .expect("test fixture");
+    c.flush().expect("test fixture");
+    (db, c)
+}
+
 /// The vectors of deleted points stay in the store while the graph keeps
 /// them as routing nodes (its checkpoint takes them from there), and go at
 /// the first checkpoint after the graph has dropped them.
 #[test]
 fn checkpoints_keep_exactly_the_vectors_the_graph_still_holds() {
     let tmp = tempfile::tempdir().expect("test fixture");
-    let db = Database::open(tmp.path()).expect("test fixture");
-    let c = db
-        .create_collection("c", CollectionConfig::new(3, Metric::Euclid))
-        .expect("test fixture");
-    c.upsert((0..300).map(|i| point(i, 0)).collect())
-        .expect("test fixture");
-    // 50 deletions: below the graph's rebuild threshold, so 50 tombstones.
-    c.delete(&PointSelector::Ids((0..50).map(PointId::Num).collect()))
-        .expect("test fixture");
-    c.flush().expect("test fixture");
+    let (_db, c) = with_tombstones(tmp.path());
     assert_eq!(c.graph.len(), 250);
     assert_eq!(c.vectors.read().len(), 300);
     let dir = tmp.path().join("collections/c");
@@ -256,15 +262,7 @@ fn a_graph_file_with_its_own_vectors_still_loads_and_leads_to_a_loadable_checkpo
     let tmp = tempfile::tempdir().expect("test fixture");
     let dir = tmp.path().join("collections/c");
     {
-        let db = Database::open(tmp.path()).expect("test fixture");
-        let c = db
-            .create_collection("c", CollectionConfig::new(3, Metric::Euclid))
-            .expect("test fixture");
-        c.upsert((0..300).map(|i| point(i, 0)).collect())
-            .expect("test fixture");
-        c.delete(&PointSelector::Ids((0..50).map(PointId::Num).collect()))
-            .expect("test fixture");
-        c.flush().expect("test fixture");
+        let (_db, c) = with_tombstones(tmp.path());
         // The old layout: a graph file with vectors, a store without the
         // deleted points' vectors.
         let tag = c.writer.lock().log.last_seq();
