@@ -201,10 +201,17 @@ pub(super) fn recover(dir: &Path, stored: &StoredConfig) -> Result<Parts> {
     }
 
     // Vectors of retired versions the graph no longer holds.
+    let held_by_graph: RoaringBitmap = graph.node_ids().into_iter().collect();
+    let mut top_stored = None;
     for key in vectors.ids() {
-        if u32::try_from(key).map_or(true, |i| !live.contains(i) && !graph.holds(i)) {
-            vectors.delete(key).map_err(io_at("vectors.dat"))?;
-            needs_checkpoint = true;
+        match u32::try_from(key) {
+            Ok(i) if live.contains(i) || held_by_graph.contains(i) => {
+                top_stored = top_stored.max(Some(i));
+            }
+            _ => {
+                vectors.delete(key).map_err(io_at("vectors.dat"))?;
+                needs_checkpoint = true;
+            }
         }
     }
 
@@ -216,20 +223,10 @@ pub(super) fn recover(dir: &Path, stored: &StoredConfig) -> Result<Parts> {
     };
     // Ids below the highest the graph or a point uses; the retired ones the
     // graph still holds wait for its next rebuild (see `Writer::held`).
-    let next_internal = live
-        .max()
-        .into_iter()
-        .chain(
-            vectors
-                .ids()
-                .into_iter()
-                .filter_map(|k| u32::try_from(k).ok()),
-        )
-        .max()
-        .map_or(0, |m| m + 1);
+    let next_internal = live.max().max(top_stored).map_or(0, |m| m + 1);
     let (held, free): (Vec<u32>, Vec<u32>) = (0..next_internal)
         .filter(|i| !live.contains(*i))
-        .partition(|&i| graph.holds(i));
+        .partition(|&i| held_by_graph.contains(i));
     let seen_rebuilds = graph.rebuilds();
     let log = OpLogWriter::open(
         &log_path,
@@ -679,11 +676,12 @@ impl Collection {
             // Only writers change the stores and the graph, and this one
             // holds the writer lock: the list stays true until it is used.
             let live = self.state.read().live.clone();
+            let held: RoaringBitmap = self.graph.node_ids().into_iter().collect();
             let stored = self.vectors.read().ids();
             let dropped: Vec<u64> = stored
                 .into_iter()
                 .filter(|&key| {
-                    u32::try_from(key).map_or(true, |i| !live.contains(i) && !self.graph.holds(i))
+                    u32::try_from(key).map_or(true, |i| !live.contains(i) && !held.contains(i))
                 })
                 .collect();
             let mut vectors = self.vectors.write();

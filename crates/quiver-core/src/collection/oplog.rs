@@ -192,21 +192,18 @@ impl OpLogWriter {
                 scope.spawn(|_| done = Some(alongside()));
                 file.sync_data()
             });
-            match done {
-                Some(done) => (synced, done),
-                None => unreachable!("a scope waits for its jobs"),
-            }
+            (synced, done)
         } else {
-            (Ok(()), alongside())
+            (Ok(()), Some(alongside()))
         };
         // The crash point stands for a sync that reports failure.
         if let Err(err) = synced.and_then(|()| crash_point("oplog:sync")) {
             self.cut_back();
-            return (Err(err), Some(done));
+            return (Err(err), done);
         }
         self.len_bytes += frame.len() as u64;
         self.last_seq = seq;
-        (Ok(seq), Some(done))
+        (Ok(seq), done)
     }
 
     /// Cut a failed append off the file.
