@@ -120,8 +120,8 @@ use crate::{Error, PointId, Result};
 
 pub use config::{CollectionConfig, MAX_DIMENSION};
 pub use request::{
-    CollectionInfo, MAX_EF, MAX_K, Payload, Point, PointSelector, Record, ScoredPoint, ScrollPage,
-    ScrollRequest, SearchRequest, UpdateResult,
+    CollectionInfo, MAX_EF, MAX_K, MAX_VECTOR_NORM, Payload, Point, PointSelector, Record,
+    ScoredPoint, ScrollPage, ScrollRequest, SearchRequest, UpdateResult,
 };
 pub use search::SearchStrategy;
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::distance::Metric;
 use crate::filter::{FieldType, Filter};
 use crate::{Error, PointId, Result};
 
@@ -117,8 +118,8 @@ impl SearchRequest {
     }
 
     /// Checks everything that does not depend on the collection's content.
-    pub(crate) fn validate(&self, dimension: usize) -> Result<()> {
-        check_vector(&self.vector, dimension)?;
+    pub(crate) fn validate(&self, dimension: usize, metric: Metric) -> Result<()> {
+        check_vector(&self.vector, dimension, metric)?;
         if self.k == 0 || self.k > MAX_K {
             return Err(Error::InvalidInput(format!(
                 "k = {} is out of range 1..={MAX_K}",
@@ -230,8 +231,16 @@ pub struct CollectionInfo {
     pub last_operation_id: u64,
 }
 
-/// Check one vector: non-empty, the right dimension, finite components.
-pub(crate) fn check_vector(vector: &[f32], dimension: usize) -> Result<()> {
+/// Largest Euclidean norm a vector may have under [`Metric::Euclid`] and
+/// [`Metric::Dot`]. With both norms at most this, every dot product,
+/// squared distance and partial sum a kernel forms stays below `f32::MAX`
+/// (`(2 * 1e18)^2 = 4e36`), so no score overflows to infinity.
+pub const MAX_VECTOR_NORM: f64 = 1e18;
+
+/// Check one vector: non-empty, the right dimension, finite components,
+/// and for Euclid and Dot a norm of at most [`MAX_VECTOR_NORM`]. Cosine
+/// takes any finite vector: it is normalised exactly (in `f64`) on the way in.
+pub(crate) fn check_vector(vector: &[f32], dimension: usize, metric: Metric) -> Result<()> {
     if vector.is_empty() {
         return Err(Error::InvalidInput("vector is empty".into()));
     }
@@ -246,6 +255,24 @@ pub(crate) fn check_vector(vector: &[f32], dimension: usize) -> Result<()> {
             "vector component {i} is {} (must be finite)",
             vector[i]
         )));
+    }
+    if metric != Metric::Cosine {
+        let norm = vector
+            .iter()
+            .map(|&x| f64::from(x) * f64::from(x))
+            .sum::<f64>()
+            .sqrt();
+        if norm > MAX_VECTOR_NORM {
+            let (i, x) = vector
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+                .map_or((0, 0.0), |(i, &x)| (i, x));
+            return Err(Error::InvalidInput(format!(
+                "vector norm is {norm:e}, above the limit of {MAX_VECTOR_NORM:e} for {metric:?} \
+                 (its largest component is {i}: {x:e}); scores would overflow"
+            )));
+        }
     }
     Ok(())
 }

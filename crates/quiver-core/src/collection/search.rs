@@ -42,7 +42,7 @@ impl Collection {
     /// [`Error::InvalidFilter`]; I/O errors reading payloads or vectors.
     pub fn search(&self, request: &SearchRequest) -> Result<Vec<ScoredPoint>> {
         self.check_open()?;
-        request.validate(self.config.dimension)?;
+        request.validate(self.config.dimension, self.config.metric)?;
         let mut query = request.vector.clone();
         self.config.metric.preprocess(&mut query);
         let state = self.state.read();
@@ -215,7 +215,7 @@ impl Collection {
     /// As [`Collection::search`] for an invalid request.
     pub fn search_strategy(&self, request: &SearchRequest) -> Result<SearchStrategy> {
         self.check_open()?;
-        request.validate(self.config.dimension)?;
+        request.validate(self.config.dimension, self.config.metric)?;
         let state = self.state.read();
         Ok(self.choose(&state, request).0)
     }

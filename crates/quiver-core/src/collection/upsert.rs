@@ -38,7 +38,7 @@ impl Collection {
         self.check_open()?;
         let dimension = self.config.dimension;
         for (i, p) in points.iter().enumerate() {
-            check_vector(&p.vector, dimension).map_err(|e| match e {
+            check_vector(&p.vector, dimension, self.config.metric).map_err(|e| match e {
                 Error::InvalidInput(m) => Error::InvalidInput(format!("point {i} ({}): {m}", p.id)),
                 other => other,
             })?;

@@ -32,15 +32,28 @@ pub enum Metric {
 impl Metric {
     /// In-place preparation of a vector before it is stored or searched:
     /// normalises to unit length for Cosine (a zero vector stays zero),
-    /// no-op otherwise.
+    /// no-op otherwise. Any finite vector normalises exactly, however large
+    /// or small its components: where the `f32` sum of squares overflows or
+    /// underflows, the norm is taken in `f64`, which holds the sum of
+    /// squares of every finite `f32` vector of up to 2^60 components.
     pub fn preprocess(self, v: &mut [f32]) {
         if self != Metric::Cosine {
             return;
         }
-        let norm = f64::from(dot(v, v)).sqrt();
-        if norm > 0.0 && norm.is_finite() {
-            let inv = (1.0 / norm) as f32;
+        let fast = dot(v, v);
+        if fast.is_normal() {
+            let inv = (1.0 / f64::from(fast).sqrt()) as f32;
             v.iter_mut().for_each(|x| *x *= inv);
+            return;
+        }
+        let norm = v
+            .iter()
+            .map(|&x| f64::from(x) * f64::from(x))
+            .sum::<f64>()
+            .sqrt();
+        if norm > 0.0 && norm.is_finite() {
+            let inv = 1.0 / norm;
+            v.iter_mut().for_each(|x| *x = (f64::from(*x) * inv) as f32);
         }
     }
 

@@ -94,6 +94,21 @@ fn cosine_preprocess_normalises_and_keeps_zero() {
 }
 
 #[test]
+fn cosine_preprocess_is_exact_for_huge_and_tiny_vectors() {
+    for scale in [1e20_f32, 3e38, 1e-30, 1e-44] {
+        let mut v = vec![scale, scale, 0.0, -scale];
+        Metric::Cosine.preprocess(&mut v);
+        let norm: f64 = v.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+        assert!((norm - 1.0).abs() < 1e-5, "scale {scale}: norm^2 {norm}");
+        let third = 1.0 / 3.0_f32.sqrt();
+        assert!(
+            (v[0] - third).abs() < 1e-5 && (v[3] + third).abs() < 1e-5,
+            "{v:?}"
+        );
+    }
+}
+
+#[test]
 fn scores_follow_qdrant_conventions() {
     let a = [1.0, 0.0];
     let b = [0.0, 1.0];

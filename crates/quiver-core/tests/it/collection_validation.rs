@@ -217,3 +217,92 @@ fn missing_points_are_skipped_not_errors() {
     assert!(c.get(&[PointId::Num(404)], true, true).unwrap().is_empty());
     assert_eq!(snapshot(&c), before);
 }
+
+/// Finite components whose squares overflow `f32`: Cosine normalises them
+/// exactly and ranks by direction; Euclid and Dot reject a vector whose
+/// norm would make scores overflow, naming the point and the component, and
+/// keep every score finite up to the limit.
+#[test]
+fn huge_components_are_exact_or_rejected_per_metric() {
+    let tmp = tempfile::tempdir().expect("test fixture");
+    let db = Database::open(tmp.path()).expect("test fixture");
+
+    let cosine = db
+        .create_collection("cos", CollectionConfig::new(3, Metric::Cosine))
+        .expect("test fixture");
+    cosine
+        .upsert(vec![
+            Point::new(1, vec![1e20, 1e20, 0.0]),
+            Point::new(2, vec![1.0, 0.9, 0.0]),
+            Point::new(3, vec![1e-30, 1e-30, 0.0]),
+        ])
+        .expect("any finite vector is fine under Cosine");
+    let hits = cosine
+        .search(&SearchRequest {
+            exact: true,
+            ..SearchRequest::new(vec![2.0, 2.0, 0.0], 3)
+        })
+        .expect("search");
+    let ids: Vec<PointId> = hits.iter().map(|h| h.id).collect();
+    assert!(
+        ids[..2].contains(&PointId::Num(1)) && ids[..2].contains(&PointId::Num(3)),
+        "the same direction ranks first, whatever the magnitude: {hits:?}"
+    );
+    for h in &hits {
+        assert!(h.score.is_finite() && h.score <= 1.0 + 1e-5, "{hits:?}");
+    }
+    assert!((hits[0].score - 1.0).abs() < 1e-5, "{hits:?}");
+    let huge_query = cosine
+        .search(&SearchRequest::new(vec![3e38, 3e38, 0.0], 1))
+        .expect("a huge query normalises too");
+    assert!((huge_query[0].score - 1.0).abs() < 1e-5, "{huge_query:?}");
+
+    for metric in [Metric::Euclid, Metric::Dot] {
+        let name = format!("{metric:?}").to_lowercase();
+        let c = db
+            .create_collection(&name, CollectionConfig::new(3, metric))
+            .expect("test fixture");
+        c.upsert(vec![Point::new(1, vec![1.0, 2.0, 3.0])])
+            .expect("test fixture");
+        let before = snapshot(&c);
+        let err = c
+            .upsert(vec![
+                Point::new(2, vec![1.0, 1.0, 1.0]),
+                Point::new(7, vec![0.0, 1e20, 0.0]),
+            ])
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("point 1 (7)") && text.contains("component is 1"),
+            "names the point and the component: {text}"
+        );
+        assert_eq!(snapshot(&c), before, "{metric:?}: nothing written");
+        let err = c
+            .search(&SearchRequest::new(vec![1e20, 0.0, 0.0], 1))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+
+        // At the limit every score stays finite, for points and queries.
+        let big = (quiver_core::MAX_VECTOR_NORM / 2.0) as f32;
+        c.upsert(vec![
+            Point::new(3, vec![big, big, 0.0]),
+            Point::new(4, vec![-big, -big, 0.0]),
+        ])
+        .expect("within the limit");
+        for exact in [true, false] {
+            let hits = c
+                .search(&SearchRequest {
+                    exact,
+                    ..SearchRequest::new(vec![-big, -big, 0.0], 3)
+                })
+                .expect("search");
+            assert_eq!(hits.len(), 3);
+            for h in &hits {
+                assert!(h.score.is_finite(), "{metric:?} exact={exact}: {hits:?}");
+            }
+            let expected_first = PointId::Num(4);
+            assert_eq!(hits[0].id, expected_first, "{metric:?}: {hits:?}");
+        }
+    }
+}
