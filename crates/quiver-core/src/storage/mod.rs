@@ -54,6 +54,10 @@
 //!   mode `flush` only msyncs; `flush_full` also writes the index.
 //! - `compact`: the old or the new file, never a mix, at every instant; the
 //!   result is fsynced in every mode.
+//! - `LogPayloadStorage::store` / `delete`: the record is in the OS (one
+//!   `write`) in every mode. `flush` and `checkpoint` fsync the log (and
+//!   `checkpoint` then replaces `payloads.idx` atomically) in `Fsync` and
+//!   `None` mode; in `FlushOnly` mode they skip the fsyncs.
 //! - `Drop`: a best-effort checkpoint, never a commit point.
 //!
 //! Overwrites are in place, as the contract asks. A killed process can never
@@ -92,7 +96,18 @@ pub use payload_log::LogPayloadStorage;
 /// Largest vector dimension the store accepts.
 pub const MAX_DIMENSION: usize = 65_536;
 
-/// How hard writes are pushed to disk.
+/// How hard writes are pushed to disk. One meaning for every store:
+///
+/// | mode | each write | `flush` / `checkpoint` / `flush_full` / `compact` |
+/// |---|---|---|
+/// | `Fsync` | logged (reaches the OS) | fsynced: survives a power loss |
+/// | `FlushOnly` | logged (reaches the OS) | written to the OS, never fsynced: survives a killed process, not a power loss |
+/// | `None` | not logged by the vector store (the caller keeps its own log); the payload log is still written, since it is the only copy | fsynced, like `Fsync` |
+///
+/// `None` is for a caller that logs every change itself (a collection's
+/// `ops.log`) or can re-derive the data (a bulk load): it may cut its own
+/// log only after a store's checkpoint returned, and that checkpoint is on
+/// stable storage when it returns.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum DurabilityMode {
     /// Every change is logged; `flush` fsyncs the log, the data and the
@@ -102,9 +117,18 @@ pub enum DurabilityMode {
     /// Every change is logged and `flush` writes everything to the OS, but
     /// skips the fsyncs: survives the process being killed, not a power loss.
     FlushOnly,
-    /// No write-ahead log: for bulk loads whose data can be re-derived. State
-    /// becomes durable only at `flush_full`.
+    /// No write-ahead log of the vector store's own: for callers that log
+    /// every change themselves, or bulk loads whose data can be re-derived.
+    /// State becomes durable at `flush_full` (vectors) or `checkpoint`
+    /// (payloads), which fsync.
     None,
+}
+
+impl DurabilityMode {
+    /// Whether durability points (flush, checkpoint, compaction) fsync.
+    pub(crate) fn syncs(self) -> bool {
+        self != DurabilityMode::FlushOnly
+    }
 }
 
 /// A store of fixed-dimension `f32` vectors keyed by `u64` ids.

@@ -64,9 +64,11 @@ impl Entry {
 }
 
 /// The payload store. Every `store`/`delete` is appended to the log (one
-/// `write`, so it survives the process being killed); `flush` fsyncs it in
-/// `Fsync` mode. `DurabilityMode::None` behaves as `FlushOnly`: the log is
-/// the only copy of a payload, so it is never skipped.
+/// `write`, so it survives the process being killed); `flush` and
+/// `checkpoint` fsync it except in `FlushOnly` mode. `DurabilityMode::None`
+/// behaves as `Fsync`: the log is the only copy of a payload, so it is
+/// never skipped, and a caller running in `None` mode cuts its own log
+/// after a `checkpoint`, which must therefore be on stable storage.
 pub struct LogPayloadStorage {
     dir: PathBuf,
     mode: DurabilityMode,
@@ -102,7 +104,7 @@ impl LogPayloadStorage {
         fs::create_dir_all(&dir)?;
         repair(&dir)?;
         let log_path = dir.join(LOG_FILE);
-        let sync = mode == DurabilityMode::Fsync;
+        let sync = mode.syncs();
 
         let file = OpenOptions::new()
             .read(true)
@@ -255,13 +257,15 @@ impl LogPayloadStorage {
     }
 
     /// Sync the log and write the index snapshot, so the next open scans
-    /// nothing. Always fsyncs except in `FlushOnly` mode.
+    /// nothing. Except in `FlushOnly` mode, every record stored before the
+    /// call is on stable storage when it returns (log fsynced, then the
+    /// snapshot replaced atomically and its directory fsynced).
     ///
     /// # Errors
     /// I/O errors.
     pub fn checkpoint(&mut self) -> io::Result<()> {
         self.check_usable()?;
-        let sync = self.mode == DurabilityMode::Fsync;
+        let sync = self.mode.syncs();
         if sync {
             // The snapshot must never cover bytes that are not durable.
             self.log.sync()?;
@@ -337,7 +341,7 @@ impl LogPayloadStorage {
         crash_point("payload_compact:after_log_rename")?;
         replace(&snapshot_tmp, &snapshot_path)?;
         sync_dir(&self.dir)?;
-        self.log = FrameWriter::open(&log_path, new_len, self.mode == DurabilityMode::Fsync)?;
+        self.log = FrameWriter::open(&log_path, new_len, self.mode.syncs())?;
         self.generation = generation;
         self.index = new_index;
         self.snapshot_len = new_len;
@@ -429,7 +433,7 @@ impl PayloadStorage for LogPayloadStorage {
         if self.log.len() - self.snapshot_len.min(self.log.len()) >= SNAPSHOT_EVERY_BYTES {
             return self.checkpoint();
         }
-        if self.mode == DurabilityMode::Fsync {
+        if self.mode.syncs() {
             self.log.sync()?;
         }
         Ok(())
