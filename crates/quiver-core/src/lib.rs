@@ -29,7 +29,7 @@ pub use collection::{
     Collection, CollectionConfig, CollectionInfo, MAX_DIMENSION, MAX_EF, MAX_K, Payload, Point,
     PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchRequest, UpdateResult,
 };
-pub use database::Database;
+pub use database::{Database, ManifestRepair};
 pub use distance::Metric;
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{FieldType, Filter, PayloadIndexes, Plan};
