@@ -150,15 +150,18 @@ fn collections_are_created_listed_and_deleted_durably() {
 /// A database holding `kept` (no points) and `data` (points 1..=`n`),
 /// closed again.
 fn database_with_data(dir: &Path, n: u64) {
-    let db = Database::open(dir).unwrap();
-    db.create_collection("kept", config()).unwrap();
-    let c = db.create_collection("data", config()).unwrap();
+    let db = Database::open(dir).expect("test fixture");
+    db.create_collection("kept", config())
+        .expect("test fixture");
+    let c = db
+        .create_collection("data", config())
+        .expect("test fixture");
     c.upsert(
         (1..=n)
             .map(|i| Point::new(i, vec![i as f32, 0.0, 1.0]))
             .collect(),
     )
-    .unwrap();
+    .expect("test fixture");
 }
 
 /// Every file under `dir` with its bytes, for "nothing changed" checks.
@@ -166,12 +169,12 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut files = BTreeMap::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
+        for entry in std::fs::read_dir(&d).expect("test fixture") {
+            let path = entry.expect("test fixture").path();
             if path.is_dir() {
                 stack.push(path);
             } else {
-                files.insert(path.clone(), std::fs::read(&path).unwrap());
+                files.insert(path.clone(), std::fs::read(&path).expect("test fixture"));
             }
         }
     }
@@ -182,7 +185,7 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 fn ids(db: &Database, collection: &str) -> Vec<PointId> {
     let page = db
         .collection(collection)
-        .unwrap()
+        .expect("test fixture")
         .scroll(&ScrollRequest {
             filter: None,
             limit: 1000,
@@ -190,7 +193,7 @@ fn ids(db: &Database, collection: &str) -> Vec<PointId> {
             with_payload: false,
             with_vector: false,
         })
-        .unwrap();
+        .expect("test fixture");
     page.points.iter().map(|r| r.id).collect()
 }
 
@@ -302,7 +305,7 @@ fn an_unnamed_collection_directory_with_data_is_never_deleted() {
     for _ in 0..2 {
         let db = Database::open(tmp.path()).unwrap();
         assert_eq!(db.list_collections(), vec!["kept"]);
-        assert_eq!(db.unnamed_entries(), [stray.clone()]);
+        assert_eq!(db.unnamed_entries(), std::slice::from_ref(&stray));
         let err = db.create_collection("data", config()).unwrap_err();
         assert!(
             matches!(&err, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists),
