@@ -30,14 +30,16 @@
 //! delete did); everything under `dropped/` is removed.
 //!
 //! A directory under `collections/` that the manifest does not name and
-//! that carries no record is *not* ours to delete: no crash of this code
-//! leaves one, so it came from somewhere else (a restored backup, a copy, a
-//! lost manifest entry). Like SQLite, which never discards a journal it
-//! cannot match, and PostgreSQL, which leaves unknown files in its data
-//! directory alone, open leaves it in place, logs a warning and lists it in
-//! [`Database::unnamed_entries`] (`quiver check` reports it). A lost or
-//! unreadable manifest likewise stops the open instead of being replaced by
-//! an empty one: [`Database::repair_manifest`] rebuilds it from each
+//! that carries no record is *not* ours to delete. No crash of this code
+//! leaves one with content (an empty one is a create that crashed between
+//! its `mkdir` and its marker, and is removed), so it came from somewhere
+//! else: a restored backup, a copy, a lost manifest entry. Open leaves it
+//! in place, logs a warning and lists it in [`Database::unnamed_entries`]
+//! (`quiver check` reports it), as PostgreSQL leaves files it cannot place
+//! in its data directory alone. A lost or unreadable manifest likewise
+//! stops the open instead of being replaced by an empty one, as SQLite
+//! reports a damaged file (`SQLITE_CORRUPT`, `SQLITE_NOTADB`) instead of
+//! starting it afresh: [`Database::repair_manifest`] rebuilds it from each
 //! collection directory's own `config.json`. Only a directory that is
 //! brand new (no manifest and nothing under `collections/`) gets a fresh
 //! manifest.
@@ -666,6 +668,10 @@ fn list_entries(dir: &Path) -> Result<Vec<(Option<String>, PathBuf)>> {
     Ok(found)
 }
 
+fn is_empty_dir(path: &Path) -> bool {
+    fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
+}
+
 /// The intent record an interrupted create or delete left in `dir`, if any.
 fn pending_marker(dir: &Path) -> Option<&'static str> {
     [CREATING_MARKER, DROPPING_MARKER]
@@ -742,6 +748,12 @@ fn resolve_pending(db: &Path, names: &BTreeSet<String>) -> Result<Vec<PathBuf>> 
             (false, Some(marker)) => {
                 tracing::info!(dir = %path.display(), marker, "the manifest does not name this collection: removing it");
                 discard(db, &path)?;
+            }
+            (false, None) if is_empty_dir(&path) => {
+                // A create that crashed between its mkdir and its marker.
+                tracing::info!(dir = %path.display(), "removing an empty collection directory the manifest does not name");
+                fs::remove_dir(&path).map_err(|e| Error::io(&path, e))?;
+                sync_parent(&path).map_err(|e| Error::io(&path, e))?;
             }
             (false, None) => {
                 tracing::warn!(

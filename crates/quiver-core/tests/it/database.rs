@@ -338,8 +338,12 @@ fn an_interrupted_create_is_removed_on_open() {
     std::fs::write(orphan.join("config.json"), b"{}").unwrap();
     std::fs::write(orphan.join("ops.log"), b"partial").unwrap();
     std::fs::write(tmp.path().join("quiver.json.new"), b"garbage").unwrap();
+    // A crash right after the mkdir, before the marker, leaves it empty.
+    let empty = tmp.path().join("collections/empty");
+    std::fs::create_dir(&empty).unwrap();
     let db = Database::open(tmp.path()).unwrap();
     assert!(!orphan.exists());
+    assert!(!empty.exists());
     assert!(db.unnamed_entries().is_empty());
     assert_eq!(db.list_collections(), vec!["kept"]);
     db.collection("kept").unwrap();
