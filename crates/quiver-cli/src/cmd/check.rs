@@ -189,7 +189,11 @@ fn verdict(args: &Args) -> anyhow::Result<u8> {
 
 /// `--repair`: rebuild the manifest and say what changed.
 fn repair_manifest(dir: &Path) -> anyhow::Result<()> {
-    let repair = Database::repair_manifest(dir).map_err(|e| explain_open_error(dir, e))?;
+    let repair = Database::repair_manifest(dir).map_err(|e| match e {
+        e @ quiver_core::Error::Locked { .. } => explain_open_error(dir, e),
+        e => anyhow::Error::new(e)
+            .context(format!("cannot rebuild the manifest of {}", dir.display())),
+    })?;
     if let Some(kept) = &repair.kept_damaged {
         println!("repair: kept the unreadable manifest as {}", kept.display());
     }

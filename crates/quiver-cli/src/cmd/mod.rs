@@ -39,9 +39,8 @@ pub fn explain_open_error(dir: &Path, e: quiver_core::Error) -> anyhow::Error {
             if path.file_name().is_some_and(|n| n == "quiver.json") =>
         {
             let hint = format!(
-                "cannot open database at {}: its manifest is missing or damaged; \
-                 `quiver check --repair --data {}` rebuilds it from each collection's config.json \
-                 (nothing has been changed or deleted)",
+                "cannot open database at {} (if its manifest is missing or damaged, \
+                 `quiver check --repair --data {}` rebuilds it from each collection's config.json)",
                 dir.display(),
                 dir.display()
             );
