@@ -2,7 +2,8 @@
 //! reported and repaired, never answered by deleting collections.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 fn quiver(args: &[&str], data: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_quiver"))
@@ -48,6 +49,30 @@ fn points(data: &Path) -> u64 {
     report[0]["points"].as_u64().unwrap()
 }
 
+/// Runs `quiver serve` on `data`, which is expected to exit by itself; a
+/// server that starts instead is killed and its output returned.
+fn serve_until_exit(data: &Path) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .args(["serve", "--port", "0", "--data"])
+        .arg(data)
+        .env("QUIVER_LOG", "warn")
+        .env("RUST_BACKTRACE", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..600 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if child.try_wait().unwrap().is_none() {
+        child.kill().unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn check_of_a_path_that_does_not_exist_exits_2_and_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -70,6 +95,13 @@ fn a_deleted_manifest_fails_check_and_info_until_check_repair_rebuilds_it() {
         text(&o)
     );
     let o = quiver(&["info"], &data);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("quiver.json"),
+        "{}",
+        text(&o)
+    );
+    let o = serve_until_exit(&data);
     assert!(!o.status.success(), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("quiver.json"),
