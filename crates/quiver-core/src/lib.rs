@@ -30,7 +30,7 @@ pub use collection::{
     Payload, Point, PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchRequest,
     UpdateResult,
 };
-pub use database::Database;
+pub use database::{Database, ManifestRepair};
 pub use distance::Metric;
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{FieldType, Filter, PayloadIndexes, Plan};

@@ -1,11 +1,11 @@
 //! `quiver check`: is the database intact and self-consistent?
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use quiver_core::{Collection, PointId, ScrollRequest, SearchRequest};
+use quiver_core::{Collection, Database, PointId, ScrollRequest, SearchRequest};
 
-use super::{DEFAULT_DATA_DIR, open_database};
+use super::{DEFAULT_DATA_DIR, explain_open_error, open_existing_database};
 
 /// Exit code: everything is consistent.
 pub const EXIT_OK: u8 = 0;
@@ -24,12 +24,20 @@ pub const EXIT_UNREADABLE: u8 = 2;
 /// check reports each such repair as a failure, since it means the disk
 /// damaged a file, and the next check passes if nothing else is wrong.
 ///
+/// Entries under collections/ that the manifest (quiver.json) does not name
+/// are reported, never removed. A missing or damaged manifest makes the
+/// database unreadable; --repair rebuilds it from each collection
+/// directory's config.json (directories whose config.json does not read
+/// are listed and left in place), then checks as usual. Check never creates
+/// a database.
+///
 /// Exit code 0: consistent; 1: inconsistencies found (listed); 2: the
-/// database cannot be opened (corrupt or unreadable files).
+/// database cannot be opened (missing, corrupt or unreadable files).
 #[derive(clap::Args)]
 #[command(after_long_help = "Examples:
   quiver check && echo intact
-  quiver check --data /var/lib/quiver --sample 1000")]
+  quiver check --data /var/lib/quiver --sample 1000
+  quiver check --repair --data /var/lib/quiver")]
 pub struct Args {
     /// Database directory.
     #[arg(long, env = "QUIVER_DATA", default_value = DEFAULT_DATA_DIR)]
@@ -37,6 +45,10 @@ pub struct Args {
     /// Points per collection whose vectors are searched for in the index.
     #[arg(long, default_value_t = 200)]
     sample: usize,
+    /// First rebuild a missing or damaged manifest (and add unnamed
+    /// collection directories) from the collections' config.json files.
+    #[arg(long)]
+    repair: bool,
 }
 
 /// Problems found in one collection.
@@ -137,14 +149,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn verdict(args: &Args) -> anyhow::Result<u8> {
-    let db = match open_database(&args.data) {
+    if args.repair
+        && let Err(e) = repair_manifest(&args.data)
+    {
+        eprintln!("FAIL: {e:#}");
+        return Ok(EXIT_UNREADABLE);
+    }
+    let db = match open_existing_database(&args.data) {
         Ok(db) => db,
         Err(e) => {
             eprintln!("FAIL: {e:#}");
             return Ok(EXIT_UNREADABLE);
         }
     };
-    let mut failed = false;
+    let mut failed = report_unnamed(&db);
     for name in db.list_collections() {
         let result = db
             .collection(&name)
@@ -167,4 +185,43 @@ fn verdict(args: &Args) -> anyhow::Result<u8> {
         }
     }
     Ok(if failed { EXIT_INCONSISTENT } else { EXIT_OK })
+}
+
+/// `--repair`: rebuild the manifest and say what changed.
+fn repair_manifest(dir: &Path) -> anyhow::Result<()> {
+    let repair = Database::repair_manifest(dir).map_err(|e| match e {
+        e @ quiver_core::Error::Locked { .. } => explain_open_error(dir, e),
+        e => anyhow::Error::new(e)
+            .context(format!("cannot rebuild the manifest of {}", dir.display())),
+    })?;
+    if let Some(kept) = &repair.kept_damaged {
+        println!("repair: kept the unreadable manifest as {}", kept.display());
+    }
+    for name in &repair.adopted {
+        println!("repair: the manifest names `{name}` (read from its config.json)");
+    }
+    for (path, why) in &repair.skipped {
+        println!("repair: left out {}: {why}", path.display());
+    }
+    if repair.written {
+        println!(
+            "repair: wrote {} naming {} collection(s)",
+            dir.join("quiver.json").display(),
+            repair.collections.len()
+        );
+    } else {
+        println!("repair: the manifest names every collection; nothing written");
+    }
+    Ok(())
+}
+
+/// Lists the entries under collections/ that nothing accounts for; true if any.
+fn report_unnamed(db: &Database) -> bool {
+    for path in db.unnamed_entries() {
+        println!(
+            "FAIL  {}: not named in quiver.json; left in place (`quiver check --repair` adds it if its config.json is valid)",
+            path.display()
+        );
+    }
+    !db.unnamed_entries().is_empty()
 }

@@ -12,20 +12,41 @@ pub mod serve;
 
 use std::path::Path;
 
-use anyhow::Context;
 use quiver_core::Database;
 
 /// The database directory used when none is given.
 pub const DEFAULT_DATA_DIR: &str = "./quiver-data";
 
-/// Opens the database, explaining the usual failure (a running server).
+/// Opens the database (creating a new one if `dir` does not exist or is
+/// empty), explaining the usual failures.
 pub fn open_database(dir: &Path) -> anyhow::Result<Database> {
-    match Database::open(dir) {
-        Ok(db) => Ok(db),
-        Err(e @ quiver_core::Error::Locked { .. }) => Err(anyhow::Error::new(e).context(
+    Database::open(dir).map_err(|e| explain_open_error(dir, e))
+}
+
+/// Opens an existing database, never creating one, explaining the usual
+/// failures.
+pub fn open_existing_database(dir: &Path) -> anyhow::Result<Database> {
+    Database::open_existing(dir).map_err(|e| explain_open_error(dir, e))
+}
+
+/// The error of opening the database in `dir`, with what to do about it.
+pub fn explain_open_error(dir: &Path, e: quiver_core::Error) -> anyhow::Error {
+    match e {
+        quiver_core::Error::Locked { .. } => anyhow::Error::new(e).context(
             "another process (e.g. `quiver serve`) has this database open; stop it first, or use the HTTP API",
-        )),
-        Err(e) => Err(e).with_context(|| format!("cannot open database at {}", dir.display())),
+        ),
+        quiver_core::Error::Corrupt { ref path, .. }
+            if path.file_name().is_some_and(|n| n == "quiver.json") =>
+        {
+            let hint = format!(
+                "cannot open database at {} (if its manifest is missing or damaged, \
+                 `quiver check --repair --data {}` rebuilds it from each collection's config.json)",
+                dir.display(),
+                dir.display()
+            );
+            anyhow::Error::new(e).context(hint)
+        }
+        e => anyhow::Error::new(e).context(format!("cannot open database at {}", dir.display())),
     }
 }
 

@@ -125,7 +125,7 @@ pub use request::{
 };
 pub use search::SearchStrategy;
 
-use config::StoredConfig;
+pub(crate) use config::StoredConfig;
 use oplog::OpLogWriter;
 
 /// Op log size past which a write triggers a checkpoint.
