@@ -11,4 +11,5 @@ mod bench_collection;
 mod bench_data;
 mod bench_index;
 mod commands;
+mod full_disk;
 mod serve;

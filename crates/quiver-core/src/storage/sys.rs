@@ -166,3 +166,81 @@ pub(crate) fn allocated_bytes(meta: &std::fs::Metadata) -> u64 {
         meta.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn allocated(file: &File) -> u64 {
+        allocated_bytes(&file.metadata().unwrap())
+    }
+
+    #[test]
+    fn allocate_grows_the_file_with_real_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.path().join("f"))
+            .unwrap();
+        allocate(&file, 0, 1 << 20).unwrap();
+        assert_eq!(file.metadata().unwrap().len(), 1 << 20);
+        if cfg!(unix) {
+            assert!(
+                allocated(&file) >= 1 << 20,
+                "{} bytes allocated",
+                allocated(&file)
+            );
+        }
+    }
+
+    #[test]
+    fn reserve_blocks_refills_a_punched_hole_and_keeps_the_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.path().join("f"))
+            .unwrap();
+        let block = 64 << 10;
+        file.write_all(&vec![0xab; 3 * block]).unwrap();
+        file.sync_all().unwrap();
+        let full = allocated(&file);
+        if punch_hole(&file, block as u64, block as u64).unwrap() == Punch::Unsupported {
+            return;
+        }
+        assert!(allocated(&file) < full, "the punch released nothing");
+        let reserved = reserve_blocks(&file, block as u64, block as u64, false).unwrap();
+        assert!(reserved, "a filesystem that punches holes reserves blocks");
+        assert!(allocated(&file) >= full, "the hole is still there");
+        assert_eq!(file.metadata().unwrap().len(), 3 * block as u64);
+        let mut buf = vec![0u8; 3 * block];
+        read_exact_at(&file, &mut buf, 0).unwrap();
+        assert!(buf[..block].iter().all(|&b| b == 0xab));
+        assert!(buf[block..2 * block].iter().all(|&b| b == 0));
+        assert!(buf[2 * block..].iter().all(|&b| b == 0xab));
+    }
+
+    #[test]
+    fn reserve_blocks_with_keep_size_reserves_past_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.path().join("f"))
+            .unwrap();
+        file.write_all(&[7; 4096]).unwrap();
+        if !reserve_blocks(&file, 4096, 1 << 20, true).unwrap() {
+            return;
+        }
+        assert_eq!(file.metadata().unwrap().len(), 4096);
+        assert!(allocated(&file) >= (1 << 20) + 4096);
+    }
+}
