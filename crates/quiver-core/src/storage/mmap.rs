@@ -509,9 +509,14 @@ impl MmapStorage {
     pub(crate) fn reserve_for(&mut self, ids: &[u64]) -> io::Result<()> {
         let mut new_ids = FxHashSet::default();
         let mut in_place = Vec::new();
+        let map_len = self.map.get_mut().bytes().len();
         for id in ids {
             match self.offsets.get(id) {
-                Some(&offset) => in_place.push(offset),
+                Some(&offset) => {
+                    // A bad index entry is reported as such, before any reservation.
+                    self.checked_range(*id, offset, map_len)?;
+                    in_place.push(offset);
+                }
                 None => {
                     new_ids.insert(*id);
                 }
