@@ -77,6 +77,17 @@ pub fn status_for(kind: ErrorKind) -> StatusCode {
 
 impl From<quiver_core::Error> for ApiError {
     fn from(e: quiver_core::Error) -> Self {
+        if let quiver_core::Error::Io { source, .. } = &e
+            && source.kind() == std::io::ErrorKind::StorageFull
+        {
+            // Not a server fault: the write was refused whole and succeeds
+            // again once the disk has room.
+            tracing::warn!(error = %e, "write refused: disk full");
+            return ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                format!("the disk holding the data directory is full; nothing was written: {e}"),
+            );
+        }
         let status = status_for(e.kind());
         if status.is_server_error() {
             tracing::error!(error = %e, "request failed");
@@ -137,6 +148,22 @@ mod tests {
         let e = ApiError::from(quiver_core::Error::CollectionExists { name: "x".into() });
         assert_eq!(e.status(), StatusCode::CONFLICT);
         let e = ApiError::from(quiver_core::Error::Internal("bug".into()));
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn a_full_disk_is_insufficient_storage_naming_the_file() {
+        let e = ApiError::from(quiver_core::Error::io(
+            "/data/collections/c/ops.log",
+            std::io::Error::from(std::io::ErrorKind::StorageFull),
+        ));
+        assert_eq!(e.status(), StatusCode::INSUFFICIENT_STORAGE);
+        assert!(e.message().contains("disk"), "{}", e.message());
+        assert!(e.message().contains("ops.log"), "{}", e.message());
+        let e = ApiError::from(quiver_core::Error::io(
+            "/data/x",
+            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        ));
         assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -12,4 +12,5 @@ mod bench_data;
 mod bench_index;
 mod check_manifest;
 mod commands;
+mod full_disk;
 mod serve;

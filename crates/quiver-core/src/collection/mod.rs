@@ -268,7 +268,18 @@ impl Collection {
         };
         if parts.needs_checkpoint {
             let mut writer = collection.writer.lock();
-            collection.checkpoint(&mut writer)?;
+            match collection.checkpoint(&mut writer) {
+                Ok(()) => {}
+                // Only a speed-up for the next open: the log still holds
+                // every write, and a full disk must not keep the data from
+                // being read (or space from being freed through it).
+                Err(Error::Io { path, source })
+                    if source.kind() == std::io::ErrorKind::StorageFull =>
+                {
+                    tracing::warn!(collection = name, path = %path.display(), error = %source, "no room for the checkpoint after recovery; the next open replays the log again");
+                }
+                Err(err) => return Err(err),
+            }
         }
         Ok(collection)
     }

@@ -110,6 +110,10 @@ pub(crate) struct OpLogWriter {
     base_seq: u64,
     last_seq: u64,
     sync: bool,
+    /// A failed append could not be cut off: the file may end in a torn
+    /// frame. Appends are refused until the cut succeeds, because a frame
+    /// written after the torn one would be hidden from replay.
+    needs_cut: bool,
 }
 
 /// What [`read`] found.
@@ -139,6 +143,7 @@ impl OpLogWriter {
             base_seq: content.base_seq,
             last_seq,
             sync,
+            needs_cut: false,
         })
     }
 
@@ -174,6 +179,15 @@ impl OpLogWriter {
         dimension: usize,
         alongside: impl FnOnce() -> T + Send,
     ) -> (io::Result<u64>, Option<T>) {
+        if self.needs_cut && !self.cut_back() {
+            return (
+                Err(io::Error::other(format!(
+                    "{}: a failed append could not be cut off; writes wait until it can",
+                    self.path.display()
+                ))),
+                None,
+            );
+        }
         let seq = self.last_seq + 1;
         let frame = match encode_frame(seq, op, dimension) {
             Ok(frame) => frame,
@@ -206,10 +220,19 @@ impl OpLogWriter {
         (Ok(seq), done)
     }
 
-    /// Cut a failed append off the file.
-    fn cut_back(&self) {
-        if let Err(cut) = self.file.set_len(self.len_bytes) {
-            tracing::error!(path = %self.path.display(), error = %cut, "could not cut a failed append");
+    /// Cut a failed append off the file; `false` (and logged) if that
+    /// failed, and the next append tries again first.
+    fn cut_back(&mut self) -> bool {
+        match self.file.set_len(self.len_bytes) {
+            Ok(()) => {
+                self.needs_cut = false;
+                true
+            }
+            Err(cut) => {
+                tracing::error!(path = %self.path.display(), error = %cut, "could not cut a failed append");
+                self.needs_cut = true;
+                false
+            }
         }
     }
 
@@ -222,6 +245,7 @@ impl OpLogWriter {
             .append(true)
             .open(&self.path)?;
         self.len_bytes = HEADER_LEN;
+        self.needs_cut = false;
         self.base_seq = base_seq;
         self.last_seq = base_seq;
         Ok(())

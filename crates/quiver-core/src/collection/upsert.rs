@@ -33,7 +33,9 @@ impl Collection {
     /// # Errors
     /// [`Error::DimensionMismatch`] or [`Error::InvalidInput`] (empty vector,
     /// non-finite component) for any point: nothing is written.
-    /// [`Error::Io`] if the log cannot be written: nothing is written.
+    /// [`Error::Io`] if the log cannot be written, or the disk has no room
+    /// for the points (source of kind `StorageFull`): nothing is written,
+    /// and writes succeed again once there is room.
     pub fn upsert(&self, points: Vec<Point>) -> Result<()> {
         self.check_open()?;
         let dimension = self.config.dimension;
@@ -277,12 +279,16 @@ impl Collection {
     /// Log `op` (the commit point), apply it, and checkpoint if the log is
     /// large. An error before the log append changes nothing; an error while
     /// applying marks the collection broken (the reopen replays the log).
+    /// The disk room the stores need is reserved before the append, so a
+    /// full disk fails the write before its commit point, never while it
+    /// is applied.
     ///
     /// An upsert links its new versions into the graph while the log syncs:
     /// they sit under fresh ids that no reader can reach until `apply`
     /// publishes them, and if the append fails they are deleted again.
     fn commit(&self, writer: &mut Writer, op: Op) -> Result<()> {
         let dimension = self.config.dimension;
+        self.reserve_room(&op)?;
         let (logged, linked) = match &op {
             Op::Upsert(entries) => writer
                 .log
@@ -313,6 +319,41 @@ impl Collection {
             tracing::warn!(collection = %self.name, error = %err, "automatic checkpoint failed");
         }
         Ok(())
+    }
+
+    /// Reserves the disk blocks that applying `op` writes into: the vector
+    /// slots of an upsert's new versions (which [`Collection::unlink`] also
+    /// uses after a failed append) and the payload records and deletes.
+    fn reserve_room(&self, op: &Op) -> Result<()> {
+        let (records, deletes): (Vec<serde_json::Value>, usize) = match op {
+            Op::Upsert(entries) => {
+                let keys: Vec<u64> = entries.iter().map(|e| u64::from(e.internal)).collect();
+                self.vectors
+                    .write()
+                    .reserve_for(&keys)
+                    .map_err(self.io_err("vectors.dat"))?;
+                let records = entries
+                    .iter()
+                    .map(|e| encode_stored(&e.id, &e.payload))
+                    .collect();
+                (
+                    records,
+                    entries.iter().filter(|e| e.replaced.is_some()).count(),
+                )
+            }
+            Op::Delete(entries) => (Vec::new(), entries.len()),
+            Op::SetPayload(entries) => (
+                entries
+                    .iter()
+                    .map(|e| encode_stored(&e.id, &e.new))
+                    .collect(),
+                0,
+            ),
+        };
+        self.payloads
+            .write()
+            .reserve_for(&records, deletes)
+            .map_err(self.io_err("payloads.log"))
     }
 
     /// Links the new versions of an upsert into the graph (unpublished).

@@ -14,8 +14,12 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> io::Result<
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".new");
     let tmp = std::path::PathBuf::from(tmp);
-    write_synced(&tmp, bytes, sync)?;
-    replace(&tmp, path)?;
+    if let Err(err) = write_synced(&tmp, bytes, sync).and_then(|()| replace(&tmp, path)) {
+        // A half-written temporary file would only hold disk space (a full
+        // disk is the usual cause); the target is untouched.
+        let _ = fs::remove_file(&tmp);
+        return Err(err);
+    }
     if sync {
         sync_parent(path)?;
     }

@@ -162,7 +162,10 @@ impl MmapStorage {
             out.flush()?;
             drop(out);
             let used_bytes = plan.next_slot * self.slot_bytes;
-            file.set_len(used_bytes.max(INITIAL_CAPACITY_BYTES))?;
+            // The whole file gets mapped: its tail gets disk blocks now, so
+            // no later write into it can fault on a full disk.
+            let len = used_bytes.max(INITIAL_CAPACITY_BYTES);
+            super::sys::allocate(&file, used_bytes, len - used_bytes)?;
             file.sync_all()?;
         }
         crash_point("compact:after_data_tmp")?;

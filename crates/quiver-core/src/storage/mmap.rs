@@ -14,6 +14,15 @@
 //!   slots no index entry points to;
 //! - every range read from the map is checked against the mapping's length
 //!   and 4-byte alignment first (`checked_range`).
+//!
+//! A write through the map into a page that has no disk block behind it
+//! (a sparse tail, a punched slot) makes the kernel allocate one, and on a
+//! full disk it raises SIGBUS instead of returning an error. So the store
+//! never maps a grown part it has not reserved blocks for (`ensure_capacity`),
+//! and reserves the blocks of every slot before it writes the slot, and
+//! before it logs the write (`reserve_for`): a full disk is an `io::Error`
+//! of kind `StorageFull` for the call that needs the room, with nothing
+//! logged or changed.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -43,6 +52,9 @@ pub(crate) const WAL_FILE: &str = "vectors.wal";
 pub(crate) const INITIAL_CAPACITY_BYTES: u64 = 16 << 20;
 /// Growth adds at least this many bytes.
 const GROWTH_STEP_BYTES: u64 = 64 << 20;
+/// When the disk has no room for a whole growth step, growth takes only
+/// what is needed, rounded up to this.
+const TIGHT_GROWTH_BYTES: u64 = 1 << 20;
 
 /// The current mapping of `vectors.dat` and its epoch.
 pub(crate) struct MapState {
@@ -175,7 +187,13 @@ impl MmapStorage {
                     ),
                 ));
             }
-            data.set_len(INITIAL_CAPACITY_BYTES)?;
+            if let Err(err) = sys::allocate(&data, 0, INITIAL_CAPACITY_BYTES) {
+                // Left empty, the file is created again at the next open.
+                if let Err(cut) = data.set_len(0) {
+                    tracing::warn!(path = %dir.join(DATA_FILE).display(), error = %cut, "could not cut back a failed creation");
+                }
+                return Err(no_room(&dir.join(DATA_FILE), INITIAL_CAPACITY_BYTES, err));
+            }
             if mode != DurabilityMode::FlushOnly {
                 sync_dir(&dir)?;
             }
@@ -317,10 +335,12 @@ impl MmapStorage {
         ratio
     }
 
-    /// Pre-grow the data file to hold `n_vectors` vectors plus 10 %.
+    /// Pre-grow the data file to hold `n_vectors` vectors plus 10 %, with
+    /// disk blocks reserved for all of it.
     ///
     /// # Errors
-    /// `InvalidInput` if the size overflows; I/O errors growing the file.
+    /// `InvalidInput` if the size overflows; `StorageFull` if the disk has
+    /// no room (the file keeps its size); I/O errors growing the file.
     pub fn reserve_capacity(&mut self, n_vectors: usize) -> io::Result<()> {
         let n = n_vectors as u64;
         let bytes = n
@@ -412,7 +432,14 @@ impl MmapStorage {
         Ok(offset as usize..end as usize)
     }
 
-    /// Grow the data file (and remap) so it holds at least `required_bytes`.
+    /// Grow the data file (and remap) so it holds at least `required_bytes`,
+    /// with disk blocks reserved for the whole grown part before it is
+    /// mapped. Growth goes in large steps; when the disk has no room for a
+    /// step it takes just what is needed, so a nearly full disk still fills.
+    ///
+    /// # Errors
+    /// `StorageFull` when even that does not fit (the file and the mapping
+    /// stay as they were); other I/O errors.
     pub(super) fn ensure_capacity(&mut self, required_bytes: u64) -> io::Result<()> {
         // The mapping always covers the whole file.
         let current = self.map.get_mut().bytes().len() as u64;
@@ -420,16 +447,32 @@ impl MmapStorage {
             return Ok(());
         }
         let start = Instant::now();
-        let new_len = current
+        let step = current
             .saturating_mul(2)
             .max(required_bytes.saturating_add(GROWTH_STEP_BYTES))
             .max(current.saturating_add(GROWTH_STEP_BYTES));
-        if usize::try_from(new_len).is_err() {
+        if usize::try_from(step).is_err() {
             return Err(invalid_input(format!(
-                "data file of {new_len} bytes is not addressable"
+                "data file of {step} bytes is not addressable"
             )));
         }
-        self.data.set_len(new_len)?;
+        let tight = required_bytes
+            .div_ceil(TIGHT_GROWTH_BYTES)
+            .saturating_mul(TIGHT_GROWTH_BYTES)
+            .min(step);
+        let new_len = match self.grow_file(current, step) {
+            Ok(()) => step,
+            Err(err) if err.kind() == io::ErrorKind::StorageFull && tight < step => {
+                tracing::debug!(
+                    step,
+                    tight,
+                    "no room for a growth step; growing by what is needed"
+                );
+                self.grow_file(current, tight)?;
+                tight
+            }
+            Err(err) => return Err(err),
+        };
         let mmap = map_file(&self.data)?;
         {
             let mut map = self.map.write();
@@ -442,16 +485,77 @@ impl MmapStorage {
         Ok(())
     }
 
+    /// Extend the data file from `current` to `new_len` bytes, all of them
+    /// backed by disk blocks; on error it is cut back to `current`.
+    fn grow_file(&self, current: u64, new_len: u64) -> io::Result<()> {
+        let Err(err) = sys::allocate(&self.data, current, new_len - current) else {
+            return Ok(());
+        };
+        // A failed allocation may have grown the file part way, and the
+        // mapping must keep covering exactly the file.
+        if let Err(cut) = self.data.set_len(current) {
+            tracing::warn!(path = %self.dir.join(DATA_FILE).display(), error = %cut, "could not cut back a failed growth");
+        }
+        Err(no_room(&self.dir.join(DATA_FILE), new_len - current, err))
+    }
+
+    /// Make storing `ids` unable to fail for lack of disk space: grow the
+    /// file for the ids it does not hold yet and reserve the blocks of
+    /// every slot the store would write them to. Changes no content; a
+    /// store of the same ids that follows needs no new disk blocks.
+    ///
+    /// # Errors
+    /// `StorageFull` when the disk has no room; other I/O errors.
+    pub(crate) fn reserve_for(&mut self, ids: &[u64]) -> io::Result<()> {
+        let mut new_ids = FxHashSet::default();
+        let mut in_place = Vec::new();
+        let map_len = self.map.get_mut().bytes().len();
+        for id in ids {
+            match self.offsets.get(id) {
+                Some(&offset) => {
+                    // A bad index entry is reported as such, before any reservation.
+                    self.checked_range(*id, offset, map_len)?;
+                    in_place.push(offset);
+                }
+                None => {
+                    new_ids.insert(*id);
+                }
+            }
+        }
+        let first = self.next_slot * self.slot_bytes;
+        let len = new_ids.len() as u64 * self.slot_bytes;
+        if len > 0 {
+            self.ensure_capacity(first + len)?;
+            // Growth reserved what it added, but the slots after `next_slot`
+            // may be older holes: a sparse file from before, or the tail a
+            // compaction left. They hold nothing yet, so zeros may go there.
+            sys::allocate(&self.data, first, len)
+                .map_err(|err| no_room(&self.dir.join(DATA_FILE), len, err))?;
+        }
+        for offset in in_place {
+            // A live slot is normally backed already; reserving again costs
+            // little and keeps a write into it from ever faulting. Without
+            // fallocate there are no punched holes either.
+            sys::reserve_blocks(&self.data, offset, self.slot_bytes, false)
+                .map_err(|err| no_room(&self.dir.join(DATA_FILE), self.slot_bytes, err))?;
+        }
+        Ok(())
+    }
+
     /// Write `bytes` (one whole vector) for `id`: in place for a known id,
-    /// at the next slot for a new one. The WAL frame is already written.
+    /// at the next slot for a new one, after reserving the slot's blocks.
+    /// Replay's path; live writes reserve before they log.
     fn apply_store(&mut self, id: u64, bytes: &[u8]) -> io::Result<()> {
+        self.reserve_for(&[id])?;
+        self.write_slot(id, bytes)
+    }
+
+    /// Copy `bytes` into the slot of `id` (its own, or the next one), whose
+    /// blocks [`Self::reserve_for`] reserved.
+    fn write_slot(&mut self, id: u64, bytes: &[u8]) -> io::Result<()> {
         let offset = match self.offsets.get(&id) {
             Some(&offset) => offset,
-            None => {
-                let offset = self.next_slot * self.slot_bytes;
-                self.ensure_capacity(offset + self.slot_bytes)?;
-                offset
-            }
+            None => self.next_slot * self.slot_bytes,
         };
         let map = self.map.get_mut();
         let map_len = map.bytes().len();
@@ -569,6 +673,18 @@ impl MmapStorage {
     }
 }
 
+/// `err` from reserving `bytes` bytes of disk for `path`, with the path and
+/// the amount in the message and its kind kept (`StorageFull` for a full disk).
+fn no_room(path: &Path, bytes: u64, err: io::Error) -> io::Error {
+    io::Error::new(
+        err.kind(),
+        format!(
+            "{}: cannot reserve {bytes} bytes of disk: {err}",
+            path.display()
+        ),
+    )
+}
+
 /// View validated map bytes as floats.
 fn as_floats<'a>(dir: &Path, offset: u64, bytes: Option<&'a [u8]>) -> io::Result<&'a [f32]> {
     bytes
@@ -586,6 +702,8 @@ impl VectorStorage for MmapStorage {
     fn store(&mut self, id: u64, v: &[f32]) -> io::Result<()> {
         self.check_usable()?;
         self.check_len(v)?;
+        // Room first: once the frame is logged, the write must not fail.
+        self.reserve_for(&[id])?;
         if self.mode != DurabilityMode::None {
             let mut frame = std::mem::take(&mut self.scratch);
             frame.clear();
@@ -594,7 +712,7 @@ impl VectorStorage for MmapStorage {
             self.scratch = frame;
             logged?;
         }
-        self.apply_store(id, bytemuck::cast_slice(v))
+        self.write_slot(id, bytemuck::cast_slice(v))
     }
 
     fn store_batch(&mut self, items: &[(u64, &[f32])]) -> io::Result<usize> {
@@ -603,15 +721,9 @@ impl VectorStorage for MmapStorage {
             self.check_len(v)
                 .map_err(|err| invalid_input(format!("batch item {i} (id {id}): {err}")))?;
         }
-        // Room for every new id at once: one growth at most.
-        let mut new_ids = FxHashSet::default();
-        for (id, _) in items {
-            if !self.offsets.contains_key(id) {
-                new_ids.insert(*id);
-            }
-        }
-        let needed = (self.next_slot + new_ids.len() as u64) * self.slot_bytes;
-        self.ensure_capacity(needed)?;
+        // Room for every id at once (one growth at most), before the log.
+        let ids: Vec<u64> = items.iter().map(|(id, _)| *id).collect();
+        self.reserve_for(&ids)?;
         if self.mode != DurabilityMode::None {
             // One grouped write; frames replay in order, exactly like the
             // same sequence of `store` calls.
@@ -631,7 +743,7 @@ impl VectorStorage for MmapStorage {
             logged?;
         }
         for (id, v) in items {
-            self.apply_store(*id, bytemuck::cast_slice(v))?;
+            self.write_slot(*id, bytemuck::cast_slice(v))?;
         }
         Ok(items.len())
     }

@@ -349,6 +349,28 @@ impl LogPayloadStorage {
         Ok(usize::try_from(old_len.saturating_sub(new_len)).unwrap_or(usize::MAX))
     }
 
+    /// Reserve disk blocks so that storing `stores` and deleting `deletes`
+    /// ids next cannot fail for lack of space: a caller that logs a write
+    /// elsewhere first reserves here, before it logs. Best effort where the
+    /// filesystem cannot reserve blocks past the end of a file.
+    ///
+    /// # Errors
+    /// `StorageFull` when the disk has no room; other I/O errors.
+    pub(crate) fn reserve_for<'a>(
+        &mut self,
+        stores: impl IntoIterator<Item = &'a serde_json::Value>,
+        deletes: usize,
+    ) -> io::Result<()> {
+        self.check_usable()?;
+        let mut bytes = (deletes * wal::DELETE_FRAME_LEN) as u64;
+        for payload in stores {
+            let mut counter = ByteCounter(0);
+            serde_json::to_writer(&mut counter, payload).map_err(io::Error::other)?;
+            bytes += (STORE_HEADER_LEN + 4) as u64 + counter.0;
+        }
+        self.log.reserve(bytes)
+    }
+
     /// Read and verify the whole frame of `entry`.
     fn read_frame(&self, id: u64, entry: Entry) -> io::Result<Vec<u8>> {
         let path = self.log.path();
@@ -385,6 +407,17 @@ impl PayloadStorage for LogPayloadStorage {
         let body_len = u32::try_from(body.len()).map_err(|_| {
             super::invalid_input(format!("payload of {} bytes is too large", body.len()))
         })?;
+        if let Some(&entry) = self.index.get(&id)
+            && entry.body_len == body_len
+            && self
+                .read_frame(id, entry)?
+                .get(STORE_HEADER_LEN..STORE_HEADER_LEN + body.len())
+                == Some(body.as_slice())
+        {
+            // Already the stored record (a replay): appending it again would
+            // only grow the log, and on a full disk fail.
+            return Ok(());
+        }
         let mut frame = Vec::with_capacity(body.len() + STORE_HEADER_LEN + 4);
         wal::encode_store(&mut frame, id, &body)?;
         let frame_offset = self.log.len();
@@ -467,6 +500,20 @@ impl std::fmt::Debug for LogPayloadStorage {
             .field("len", &self.index.len())
             .field("log_len", &self.log.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// Counts the bytes written to it.
+struct ByteCounter(u64);
+
+impl Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

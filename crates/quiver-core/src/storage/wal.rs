@@ -166,11 +166,18 @@ impl<'a> Iterator for FrameReader<'a> {
     }
 }
 
+/// Blocks reserved past what a [`FrameWriter::reserve`] call needs, so most
+/// appends find theirs already there.
+const RESERVE_AHEAD_BYTES: u64 = 1 << 20;
+
 /// The append side of a framed log file.
 pub(crate) struct FrameWriter {
     file: File,
     path: PathBuf,
     len: u64,
+    /// Disk blocks are reserved up to here (past `len`, beyond the end of
+    /// the file); `len` when nothing is.
+    reserved_to: u64,
 }
 
 impl FrameWriter {
@@ -203,19 +210,69 @@ impl FrameWriter {
             file,
             path: path.to_owned(),
             len: good_len,
+            reserved_to: good_len,
         })
     }
 
     /// Append `bytes` (whole frames) with one write.
+    ///
+    /// # Errors
+    /// I/O errors (`StorageFull` for a full disk that nothing was reserved
+    /// on); the file is then cut back to where it was.
     pub(crate) fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
         if let Err(err) = self.file.write_all(bytes) {
-            // Cut a partial write off so the next append starts at a frame boundary.
-            let _ = self.file.set_len(self.len);
+            // Cut a partial write off so the next append starts at a frame
+            // boundary. The next append writes at `len` either way, so a
+            // cut that fails leaves at worst a torn tail behind it.
+            if let Err(cut) = self.file.set_len(self.len) {
+                tracing::warn!(path = %self.path.display(), error = %cut, "could not cut a failed append");
+            }
             let _ = self.file.seek(SeekFrom::Start(self.len));
+            self.reserved_to = self.len;
             return Err(err);
         }
         self.len += bytes.len() as u64;
+        self.reserved_to = self.reserved_to.max(self.len);
         Ok(())
+    }
+
+    /// Reserve disk blocks for the next `bytes` bytes of appends, so they
+    /// cannot fail for lack of space (the file size stays; see
+    /// [`super::sys::reserve_blocks`]). Reserves a margin ahead when the
+    /// disk has room for it. Where the filesystem cannot reserve blocks
+    /// past the end of a file this does nothing, and appends allocate as
+    /// they go.
+    ///
+    /// # Errors
+    /// `StorageFull` when the disk has no room for `bytes`; other I/O errors.
+    pub(crate) fn reserve(&mut self, bytes: u64) -> io::Result<()> {
+        let end = self.len.saturating_add(bytes);
+        if end <= self.reserved_to {
+            return Ok(());
+        }
+        let ahead = end.saturating_add(RESERVE_AHEAD_BYTES);
+        let reserved =
+            match super::sys::reserve_blocks(&self.file, self.len, ahead - self.len, true) {
+                Ok(done) => Ok(done.then_some(ahead)),
+                Err(err) if err.kind() == io::ErrorKind::StorageFull => {
+                    super::sys::reserve_blocks(&self.file, self.len, bytes, true)
+                        .map(|done| done.then_some(end))
+                }
+                Err(err) => Err(err),
+            };
+        match reserved {
+            Ok(to) => {
+                self.reserved_to = to.unwrap_or(self.len);
+                Ok(())
+            }
+            Err(err) => Err(io::Error::new(
+                err.kind(),
+                format!(
+                    "{}: cannot reserve {bytes} bytes of disk: {err}",
+                    self.path.display()
+                ),
+            )),
+        }
     }
 
     /// fsync the log's data.
@@ -228,6 +285,8 @@ impl FrameWriter {
         self.file.set_len(keep)?;
         self.file.seek(SeekFrom::Start(keep))?;
         self.len = keep;
+        // The truncation released any blocks reserved past the end.
+        self.reserved_to = keep;
         if sync {
             self.file.sync_all()?;
         }

@@ -12,6 +12,7 @@ mod common_data;
 mod database;
 mod filter_plan;
 mod filter_semantics;
+mod full_disk;
 mod hnsw_mutation;
 mod hnsw_persist;
 mod kill_child;
