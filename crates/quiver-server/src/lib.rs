@@ -7,7 +7,10 @@
 //!
 //! Request path, outermost layer first: request clock (fills `time` in every
 //! body) -> metrics -> body size limit -> per-request timeout -> API keys ->
-//! route handler, which runs engine calls on the blocking pool.
+//! route handler, which runs engine calls on the blocking pool. Below the
+//! router, [`connection`] times each connection's phases and caps how many
+//! are served; [`writes`] decides when a write has started (after which the
+//! timeout no longer cuts it) and orders writes answered without waiting.
 #![forbid(unsafe_code)]
 
 pub mod auth;
