@@ -33,6 +33,12 @@ pub enum Error {
         /// The name that was asked for.
         name: String,
     },
+    /// A write named a point id that the collection does not hold.
+    #[error("No point with id {id} found")]
+    PointNotFound {
+        /// The first missing id of the request.
+        id: crate::PointId,
+    },
     /// A collection of this name exists already.
     #[error("collection `{name}` already exists")]
     CollectionExists {
@@ -92,7 +98,7 @@ impl Error {
             Error::DimensionMismatch { .. } | Error::InvalidInput(_) | Error::InvalidFilter(_) => {
                 ErrorKind::InvalidInput
             }
-            Error::CollectionNotFound { .. } => ErrorKind::NotFound,
+            Error::CollectionNotFound { .. } | Error::PointNotFound { .. } => ErrorKind::NotFound,
             Error::CollectionExists { .. } => ErrorKind::AlreadyExists,
             Error::Corrupt { .. } => ErrorKind::Corrupt,
             Error::Locked { .. } => ErrorKind::Io,

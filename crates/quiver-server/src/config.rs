@@ -13,6 +13,30 @@ use serde::Deserialize;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// Default limit on the time one request may take.
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 60;
+/// Default time a new connection may stay silent before its first byte.
+pub const DEFAULT_FIRST_BYTE_TIMEOUT_SECS: u64 = 10;
+/// Default time from a request's first byte to the end of its headers.
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+/// Default time an idle keep-alive connection stays open.
+pub const DEFAULT_KEEP_ALIVE_TIMEOUT_SECS: u64 = 60;
+/// Default largest number of connections served at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Default largest estimated result of one request: 64 MiB.
+pub const DEFAULT_MAX_RESULT_BYTES: usize = 64 * 1024 * 1024;
+
+/// Largest accepted value of a `*_timeout_secs` setting: one day.
+pub const MAX_TIMEOUT_SECS: u64 = 24 * 60 * 60;
+
+/// How long a connection may sit in each phase before it is closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionTimeouts {
+    /// From accept to the first byte.
+    pub first_byte: Duration,
+    /// From a request's first byte to the end of its headers.
+    pub header_read: Duration,
+    /// Idle between requests (no request in flight, no bytes moving).
+    pub keep_alive: Duration,
+}
 
 /// Everything the server needs to start.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -35,8 +59,24 @@ pub struct ServerConfig {
     pub tls_key: Option<PathBuf>,
     /// Largest accepted request body in bytes; larger ones get 413.
     pub max_body_bytes: usize,
-    /// Seconds one request may take before it is answered with 503.
+    /// Seconds a read may take before it is answered with 503. A write is
+    /// cut off only before it starts (see `docs/server.md`).
     pub request_timeout_secs: u64,
+    /// Seconds a new connection may stay silent before it is closed.
+    pub first_byte_timeout_secs: u64,
+    /// Seconds from the first byte of a request to the end of its headers
+    /// before the connection is closed.
+    pub header_read_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection (no request in flight, no bytes
+    /// moving) stays open.
+    pub keep_alive_timeout_secs: u64,
+    /// Connections served at once; further ones wait in the listen backlog
+    /// until one closes.
+    pub max_connections: usize,
+    /// Largest estimated result of one request in bytes (vectors at 4 bytes
+    /// a component plus payload and per-hit estimates); larger ones get 400
+    /// before any work.
+    pub max_result_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +91,11 @@ impl Default for ServerConfig {
             tls_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             request_timeout_secs: DEFAULT_REQUEST_TIMEOUT_SECS,
+            first_byte_timeout_secs: DEFAULT_FIRST_BYTE_TIMEOUT_SECS,
+            header_read_timeout_secs: DEFAULT_HEADER_READ_TIMEOUT_SECS,
+            keep_alive_timeout_secs: DEFAULT_KEEP_ALIVE_TIMEOUT_SECS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
         }
     }
 }
@@ -110,18 +155,56 @@ impl ServerConfig {
         if self.max_body_bytes == 0 {
             return Err(ConfigError::Invalid("max_body_bytes must be > 0".into()));
         }
-        if self.request_timeout_secs == 0 {
-            return Err(ConfigError::Invalid(
-                "request_timeout_secs must be > 0".into(),
-            ));
+        for (name, secs) in [
+            ("request_timeout_secs", self.request_timeout_secs),
+            ("first_byte_timeout_secs", self.first_byte_timeout_secs),
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("keep_alive_timeout_secs", self.keep_alive_timeout_secs),
+        ] {
+            if secs == 0 {
+                return Err(ConfigError::Invalid(format!("{name} must be > 0")));
+            }
+            // Far beyond any useful limit, and small enough for Instant math.
+            if secs > MAX_TIMEOUT_SECS {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be at most {MAX_TIMEOUT_SECS}, got {secs}"
+                )));
+            }
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::Invalid("max_connections must be > 0".into()));
+        }
+        if self.max_result_bytes == 0 {
+            return Err(ConfigError::Invalid("max_result_bytes must be > 0".into()));
         }
         for (name, key) in [
             ("api_key", &self.api_key),
             ("read_only_api_key", &self.read_only_api_key),
         ] {
-            if key.as_deref().is_some_and(str::is_empty) {
-                return Err(ConfigError::Invalid(format!("{name} must not be empty")));
+            // The message names the setting, never the key.
+            match key.as_deref() {
+                Some("") => {
+                    return Err(ConfigError::Invalid(format!("{name} must not be empty")));
+                }
+                Some(k) if k.trim() != k => {
+                    return Err(ConfigError::Invalid(format!(
+                        "{name} starts or ends with whitespace (a copy-paste slip?): \
+                         clients would have to send it exactly"
+                    )));
+                }
+                Some(k) if k.chars().any(char::is_control) => {
+                    return Err(ConfigError::Invalid(format!(
+                        "{name} contains a control character: it cannot be sent in an HTTP header"
+                    )));
+                }
+                _ => {}
             }
+        }
+        if self.api_key.is_some() && self.api_key == self.read_only_api_key {
+            return Err(ConfigError::Invalid(
+                "api_key and read_only_api_key are the same key: the read-only key would allow writes"
+                    .into(),
+            ));
         }
         if self.read_only_api_key.is_some() && self.api_key.is_none() {
             return Err(ConfigError::Invalid(
@@ -148,6 +231,15 @@ impl ServerConfig {
     /// The per-request time limit.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// The connection timeouts, as durations.
+    pub fn connection_timeouts(&self) -> ConnectionTimeouts {
+        ConnectionTimeouts {
+            first_byte: Duration::from_secs(self.first_byte_timeout_secs),
+            header_read: Duration::from_secs(self.header_read_timeout_secs),
+            keep_alive: Duration::from_secs(self.keep_alive_timeout_secs),
+        }
     }
 }
 
@@ -187,5 +279,71 @@ mod tests {
         };
         assert!(c.validate().is_err());
         assert!(ServerConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn keys_that_cannot_work_are_refused_without_echoing_them() {
+        let cases = [
+            (Some("k3y-a"), Some("k3y-a"), "same key"),
+            (
+                Some(" s3cret"),
+                None,
+                "api_key starts or ends with whitespace",
+            ),
+            (
+                Some("s3cret"),
+                Some("reader\n"),
+                "read_only_api_key starts or ends",
+            ),
+            (
+                Some("s3\u{7}cret"),
+                None,
+                "api_key contains a control character",
+            ),
+            (
+                Some("s3cret"),
+                Some("re\tader"),
+                "read_only_api_key contains a control",
+            ),
+        ];
+        for (full, read_only, want) in cases {
+            let c = ServerConfig {
+                api_key: full.map(String::from),
+                read_only_api_key: read_only.map(String::from),
+                ..ServerConfig::default()
+            };
+            let Err(ConfigError::Invalid(msg)) = c.validate() else {
+                panic!("{full:?} / {read_only:?} was accepted");
+            };
+            assert!(msg.contains(want), "{msg}");
+            for key in [full, read_only].into_iter().flatten() {
+                assert!(!msg.contains(key.trim()), "{msg} echoes the key");
+            }
+        }
+        let ok = ServerConfig {
+            api_key: Some("s3cret".into()),
+            read_only_api_key: Some("reader".into()),
+            ..ServerConfig::default()
+        };
+        assert!(ok.validate().is_ok());
+    }
+
+    #[test]
+    fn connection_limits_must_be_positive_and_bounded() {
+        for configure in [
+            (|c: &mut ServerConfig| c.header_read_timeout_secs = 0) as fn(&mut ServerConfig),
+            |c| c.first_byte_timeout_secs = 0,
+            |c| c.keep_alive_timeout_secs = MAX_TIMEOUT_SECS + 1,
+            |c| c.request_timeout_secs = 0,
+            |c| c.max_connections = 0,
+            |c| c.max_result_bytes = 0,
+        ] {
+            let mut c = ServerConfig::default();
+            configure(&mut c);
+            assert!(
+                matches!(c.validate(), Err(ConfigError::Invalid(_))),
+                "{c:?}"
+            );
+        }
     }
 }

@@ -7,16 +7,21 @@
 //!
 //! Request path, outermost layer first: request clock (fills `time` in every
 //! body) -> metrics -> body size limit -> per-request timeout -> API keys ->
-//! route handler, which runs engine calls on the blocking pool.
+//! route handler, which runs engine calls on the blocking pool. Below the
+//! router, [`connection`] times each connection's phases and caps how many
+//! are served; [`writes`] decides when a write has started (after which the
+//! timeout no longer cuts it) and orders writes answered without waiting.
 #![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod config;
+pub mod connection;
 mod envelope;
 pub mod error;
 mod extract;
 pub mod metrics;
 pub mod routes;
+pub mod writes;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -78,7 +83,8 @@ pub enum ServeError {
 }
 
 /// The full router over `state`, with every middleware in place.
-pub fn router(state: AppState, config: &ServerConfig) -> Router {
+pub fn router(mut state: AppState, config: &ServerConfig) -> Router {
+    state.max_result_bytes = config.max_result_bytes;
     let (api, openapi) = routes::api().split_for_parts();
     let openapi = Arc::new(openapi);
     let auth = auth::Auth::new(
@@ -117,10 +123,17 @@ async fn method_not_allowed(request: Request) -> ApiError {
     )
 }
 
-/// Middleware: answers 503 when a request takes longer than the limit.
-async fn limit_time(State(limit): State<Duration>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
+/// Middleware: answers 503 when a request takes longer than the limit,
+/// unless it is a write that has started, which runs to its end and answers
+/// (see [`writes`]).
+async fn limit_time(State(limit): State<Duration>, mut request: Request, next: Next) -> Response {
+    let gate = writes::WriteGate::default();
+    request.extensions_mut().insert(gate.clone());
+    let answer = next.run(request);
+    tokio::pin!(answer);
+    match tokio::time::timeout(limit, &mut answer).await {
         Ok(response) => response,
+        Err(_) if gate.started() => answer.await,
         Err(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
@@ -139,6 +152,9 @@ pub struct Server {
     app: Router,
     db: Arc<Database>,
     tls: Option<RustlsConfig>,
+    writes: writes::Writes,
+    timeouts: config::ConnectionTimeouts,
+    max_connections: usize,
 }
 
 impl Server {
@@ -180,12 +196,16 @@ impl Server {
             .local_addr()
             .map_err(|source| ServeError::Listen { addr, source })?;
         let state = AppState::new(Arc::clone(&db), Metrics::default());
+        let writes = state.writes.clone();
         Ok(Server {
             listener,
             local_addr,
             app: router(state, &config),
             db,
             tls,
+            writes,
+            timeouts: config.connection_timeouts(),
+            max_connections: config.max_connections,
         })
     }
 
@@ -222,12 +242,14 @@ impl Server {
             tracing::info!("shutting down: finishing in-flight requests");
             trigger.graceful_shutdown(Some(SHUTDOWN_GRACE));
         });
-        let service = self.app.into_make_service();
+        let service = connection::Capped::new(self.app.into_make_service(), self.max_connections);
+        let guard = connection::Guard::new(axum_server::accept::DefaultAcceptor, self.timeouts);
         let listen_error = |source| ServeError::Listen { addr, source };
         match self.tls {
             None => {
                 axum_server::from_tcp(self.listener)
                     .map_err(listen_error)?
+                    .acceptor(guard)
                     .handle(handle)
                     .serve(service)
                     .await
@@ -236,12 +258,16 @@ impl Server {
             Some(tls) => {
                 axum_server::tls_rustls::from_tcp_rustls(self.listener, tls)
                     .map_err(listen_error)?
+                    .map(|tls| tls.acceptor(guard))
                     .handle(handle)
                     .serve(service)
                     .await
                     .map_err(listen_error)?;
             }
         }
+        // Writes acknowledged without waiting, and writes whose client left,
+        // end before the final flush.
+        self.writes.drain().await;
         let db = self.db;
         tokio::task::spawn_blocking(move || db.flush_all())
             .await

@@ -10,7 +10,9 @@ use quiver_server::{Server, ServerConfig};
 /// Settings come from, lowest priority first: built-in defaults, the TOML
 /// file given with --config (keys: data_dir, host, port, api_key,
 /// read_only_api_key, tls_cert, tls_key, max_body_bytes,
-/// request_timeout_secs), QUIVER_* environment variables, then flags.
+/// request_timeout_secs, first_byte_timeout_secs, header_read_timeout_secs,
+/// keep_alive_timeout_secs, max_connections, max_result_bytes), QUIVER_*
+/// environment variables, then flags.
 /// SIGINT or SIGTERM stops accepting connections, lets in-flight requests
 /// finish (up to 30 s) and flushes every collection before exiting.
 #[derive(clap::Args)]
@@ -55,9 +57,26 @@ pub struct Args {
     /// Largest request body in bytes [default: 33554432 = 32 MiB].
     #[arg(long, env = "QUIVER_MAX_BODY_BYTES")]
     max_body_bytes: Option<usize>,
-    /// Seconds a request may take before it is answered with 503 [default: 60].
+    /// Seconds a read may take before it is answered with 503; a write is
+    /// cut off only before it starts [default: 60].
     #[arg(long, env = "QUIVER_REQUEST_TIMEOUT_SECS")]
     request_timeout_secs: Option<u64>,
+    /// Seconds a new connection may stay silent before it is closed [default: 10].
+    #[arg(long, env = "QUIVER_FIRST_BYTE_TIMEOUT_SECS")]
+    first_byte_timeout_secs: Option<u64>,
+    /// Seconds from a request's first byte to the end of its headers [default: 10].
+    #[arg(long, env = "QUIVER_HEADER_READ_TIMEOUT_SECS")]
+    header_read_timeout_secs: Option<u64>,
+    /// Seconds an idle keep-alive connection stays open [default: 60].
+    #[arg(long, env = "QUIVER_KEEP_ALIVE_TIMEOUT_SECS")]
+    keep_alive_timeout_secs: Option<u64>,
+    /// Connections served at once; more wait in the listen backlog [default: 512].
+    #[arg(long, env = "QUIVER_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Largest estimated answer of one read in bytes (vectors at 4 bytes a
+    /// component, plus payload and per-hit estimates) [default: 67108864 = 64 MiB].
+    #[arg(long, env = "QUIVER_MAX_RESULT_BYTES")]
+    max_result_bytes: Option<usize>,
 }
 
 impl Args {
@@ -91,6 +110,21 @@ impl Args {
         }
         if let Some(v) = self.request_timeout_secs {
             c.request_timeout_secs = v;
+        }
+        if let Some(v) = self.first_byte_timeout_secs {
+            c.first_byte_timeout_secs = v;
+        }
+        if let Some(v) = self.header_read_timeout_secs {
+            c.header_read_timeout_secs = v;
+        }
+        if let Some(v) = self.keep_alive_timeout_secs {
+            c.keep_alive_timeout_secs = v;
+        }
+        if let Some(v) = self.max_connections {
+            c.max_connections = v;
+        }
+        if let Some(v) = self.max_result_bytes {
+            c.max_result_bytes = v;
         }
         c.validate()?;
         Ok(c)
@@ -164,5 +198,40 @@ mod tests {
         );
         let bad = Cli::try_parse_from(["serve", "--read-only-api-key", "r"]).unwrap();
         assert!(bad.args.into_config().is_err());
+    }
+
+    #[test]
+    fn connection_and_result_limits_come_from_flags_and_are_validated() {
+        let cli = Cli::try_parse_from([
+            "serve",
+            "--first-byte-timeout-secs",
+            "2",
+            "--header-read-timeout-secs",
+            "3",
+            "--keep-alive-timeout-secs",
+            "4",
+            "--max-connections",
+            "5",
+            "--max-result-bytes",
+            "6",
+        ])
+        .unwrap();
+        let c = cli.args.into_config().unwrap();
+        assert_eq!(
+            (
+                c.first_byte_timeout_secs,
+                c.header_read_timeout_secs,
+                c.keep_alive_timeout_secs,
+                c.max_connections,
+                c.max_result_bytes
+            ),
+            (2, 3, 4, 5, 6)
+        );
+        let bad = Cli::try_parse_from(["serve", "--max-connections", "0"]).unwrap();
+        assert!(bad.args.into_config().is_err());
+        let same =
+            Cli::try_parse_from(["serve", "--api-key", "k", "--read-only-api-key", "k"]).unwrap();
+        let e = same.args.into_config().unwrap_err().to_string();
+        assert!(e.contains("same key"), "{e}");
     }
 }

@@ -173,3 +173,52 @@ fn sigterm_during_writes_keeps_every_acknowledged_point_across_a_restart() {
     let c = db.collection("docs").unwrap();
     assert_eq!(c.count(None).unwrap() as usize, count + BATCH);
 }
+
+/// Writes acknowledged without waiting (`wait` absent, Qdrant's default) are
+/// applied before the server exits on SIGTERM, in the order they were sent.
+#[test]
+fn sigterm_after_writes_acknowledged_without_waiting_applies_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("db");
+    let s = serve(&data, false);
+    let client = Client::new();
+    let r = client
+        .put(format!("{}/collections/docs", s.base))
+        .json(&json!({"vectors": {"size": DIM, "distance": "Euclid"}}))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success());
+    const BATCHES: usize = 40;
+    for batch in 0..BATCHES {
+        let points: Vec<Value> = (batch * BATCH..(batch + 1) * BATCH)
+            .map(|id| json!({"id": id, "vector": vector(id), "payload": {"batch": batch}}))
+            .collect();
+        let answer: Value = client
+            .put(format!("{}/collections/docs/points", s.base))
+            .json(&json!({ "points": points }))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(answer["result"]["status"], "acknowledged", "{answer}");
+    }
+    // Queued last: rewrites the payload of point 0.
+    let answer: Value = client
+        .put(format!("{}/collections/docs/points/payload", s.base))
+        .json(&json!({"payload": {"batch": "last"}, "points": [0]}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(answer["result"]["status"], "acknowledged", "{answer}");
+    let (clean, said) = stop(s, "TERM");
+    assert!(clean, "serve did not exit cleanly on SIGTERM: {said}");
+    let db = quiver_core::Database::open(&data).unwrap();
+    let c = db.collection("docs").unwrap();
+    assert_eq!(c.count(None).unwrap() as usize, BATCHES * BATCH);
+    let first = c.get(&[quiver_core::PointId::Num(0)], true, false).unwrap();
+    assert_eq!(
+        first[0].payload.as_ref().map(|p| p["batch"].clone()),
+        Some(json!("last"))
+    );
+}

@@ -122,6 +122,7 @@ fn share(e: &Error) -> Error {
         Error::InvalidFilter(m) => Error::InvalidFilter(m.clone()),
         Error::CollectionNotFound { name } => Error::CollectionNotFound { name: name.clone() },
         Error::CollectionExists { name } => Error::CollectionExists { name: name.clone() },
+        Error::PointNotFound { id } => Error::PointNotFound { id: *id },
         Error::Locked { path } => Error::Locked { path: path.clone() },
         Error::Corrupt { path, detail } => Error::Corrupt {
             path: path.clone(),

@@ -154,8 +154,13 @@ impl Collection {
     /// Merge `payload` into the payloads of the selected points (keys given
     /// replace keys present, other keys stay).
     ///
+    /// Points selected by ids must all exist; points selected by a filter
+    /// are the ones that match.
+    ///
     /// # Errors
-    /// As [`Collection::delete`].
+    /// [`Error::PointNotFound`] naming the first id (in request order) the
+    /// collection does not hold; otherwise as [`Collection::delete`].
+    /// Nothing changes on error.
     pub fn set_payload(&self, selector: &PointSelector, payload: Payload) -> Result<()> {
         self.change_payloads(selector, |old| {
             let mut new = old.clone();
@@ -169,7 +174,7 @@ impl Collection {
     /// Replace the payloads of the selected points by `payload`.
     ///
     /// # Errors
-    /// As [`Collection::delete`].
+    /// As [`Collection::set_payload`].
     pub fn overwrite_payload(&self, selector: &PointSelector, payload: Payload) -> Result<()> {
         self.change_payloads(selector, |_| payload.clone())
     }
@@ -177,7 +182,7 @@ impl Collection {
     /// Remove `keys` (top-level) from the payloads of the selected points.
     ///
     /// # Errors
-    /// As [`Collection::delete`].
+    /// As [`Collection::set_payload`].
     pub fn delete_payload_keys(&self, selector: &PointSelector, keys: &[String]) -> Result<()> {
         self.change_payloads(selector, |old| {
             let mut new = old.clone();
@@ -191,7 +196,7 @@ impl Collection {
     /// Empty the payloads of the selected points.
     ///
     /// # Errors
-    /// As [`Collection::delete`].
+    /// As [`Collection::set_payload`].
     pub fn clear_payload(&self, selector: &PointSelector) -> Result<()> {
         self.change_payloads(selector, |_| Payload::new())
     }
@@ -206,6 +211,12 @@ impl Collection {
         self.check_writable(&writer)?;
         let entries: Vec<PayloadEntry> = {
             let state = self.state.read();
+            // All or nothing: every named id is checked before any is changed.
+            if let PointSelector::Ids(ids) = selector
+                && let Some(&id) = ids.iter().find(|id| !state.by_id.contains_key(id))
+            {
+                return Err(Error::PointNotFound { id });
+            }
             let targets = self.select(&state, selector)?;
             let payloads = self.payloads.read();
             let mut entries = Vec::with_capacity(targets.len());

@@ -346,3 +346,52 @@ fn compaction_keeps_every_live_point() {
     assert_eq!(hits[0].id, PointId::Num(5));
     assert_eq!(c.count(None).unwrap(), 101);
 }
+
+#[test]
+fn payload_writes_naming_a_missing_id_fail_whole_and_filters_skip_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Database::open(tmp.path()).unwrap();
+    let c = db
+        .create_collection("c", CollectionConfig::new(1, Metric::Euclid))
+        .unwrap();
+    let points: Vec<Point> = (0..3u64)
+        .map(|i| Point::new(i, vec![i as f32]).with_payload(obj(json!({"i": i}))))
+        .collect();
+    c.upsert(points).unwrap();
+    let both = PointSelector::Ids(vec![PointId::Num(1), PointId::Num(77), PointId::Num(2)]);
+    let writes: [&dyn Fn() -> quiver_core::Result<()>; 4] = [
+        &|| c.set_payload(&both, obj(json!({"x": 1}))),
+        &|| c.overwrite_payload(&both, obj(json!({"x": 1}))),
+        &|| c.delete_payload_keys(&both, &["i".into()]),
+        &|| c.clear_payload(&both),
+    ];
+    for write in writes {
+        let e = write().unwrap_err();
+        assert!(
+            matches!(
+                e,
+                quiver_core::Error::PointNotFound {
+                    id: PointId::Num(77)
+                }
+            ),
+            "{e}"
+        );
+        assert_eq!(e.kind(), quiver_core::ErrorKind::NotFound);
+        assert_eq!(e.to_string(), "No point with id 77 found");
+    }
+    // Nothing changed: point 1 (named before the missing id) and 2 (after).
+    for i in 1..3u64 {
+        assert_eq!(
+            c.get(&[PointId::Num(i)], true, false).unwrap()[0].payload,
+            Some(obj(json!({"i": i})))
+        );
+    }
+    // A filter matches only points that exist; none is missing.
+    let some = filter(json!({"must": [{"has_id": [2, 77]}]}));
+    c.set_payload(&PointSelector::Filter(some), obj(json!({"x": 1})))
+        .unwrap();
+    assert_eq!(
+        c.get(&[PointId::Num(2)], true, false).unwrap()[0].payload,
+        Some(obj(json!({"i": 2, "x": 1})))
+    );
+}

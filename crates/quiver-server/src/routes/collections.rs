@@ -13,6 +13,7 @@ use super::{AppState, blocking, with_collection};
 use crate::envelope::{Envelope, ok};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
+use crate::writes::Gate;
 
 /// Reported as `full_scan_threshold` (KB of vectors below which Qdrant
 /// scans instead of using HNSW); clients require the field.
@@ -93,17 +94,20 @@ fn parse_config(body: CreateCollection) -> ApiResult<CollectionConfig> {
     ))]
 pub async fn create(
     State(state): State<AppState>,
+    Gate(gate): Gate,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<CreateCollection>,
 ) -> ApiResult<Envelope<bool>> {
     check_name(&name)?;
     let config = parse_config(body)?;
     let db = state.db.clone();
-    blocking(move || {
-        db.create_collection(&name, config)?;
-        Ok(())
-    })
-    .await?;
+    state
+        .writes
+        .run_started(&gate, move || {
+            db.create_collection(&name, config)?;
+            Ok(())
+        })
+        .await?;
     Ok(ok(true))
 }
 
@@ -197,10 +201,14 @@ pub async fn exists(
     responses((status = 200, description = "Whether it existed", body = Envelope<bool>)))]
 pub async fn delete(
     State(state): State<AppState>,
+    Gate(gate): Gate,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Envelope<bool>> {
     let db = state.db.clone();
-    let deleted = blocking(move || Ok(db.delete_collection(&name)?)).await?;
+    let deleted = state
+        .writes
+        .run_started(&gate, move || Ok(db.delete_collection(&name)?))
+        .await?;
     Ok(ok(deleted))
 }
 

@@ -4,11 +4,12 @@ use axum::extract::State;
 use quiver_core::filter::FieldType;
 use serde_json::Value;
 
+use super::AppState;
 use super::model::{CreateFieldIndex, UpdateResult, WaitParams};
-use super::{AppState, with_collection};
-use crate::envelope::{Envelope, ok};
+use crate::envelope::Envelope;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::writes::Gate;
 
 const SUPPORTED: &str = "keyword, integer, float, bool, datetime";
 
@@ -53,8 +54,9 @@ fn field_type(schema: Option<Value>) -> ApiResult<FieldType> {
     ))]
 pub async fn create(
     State(state): State<AppState>,
+    Gate(gate): Gate,
     ApiPath(name): ApiPath<String>,
-    ApiQuery(_wait): ApiQuery<WaitParams>,
+    ApiQuery(wait): ApiQuery<WaitParams>,
     ApiJson(body): ApiJson<CreateFieldIndex>,
 ) -> ApiResult<Envelope<UpdateResult>> {
     if body.field_name.is_empty() {
@@ -62,11 +64,15 @@ pub async fn create(
     }
     let ty = field_type(body.field_schema)?;
     let field = body.field_name;
-    with_collection(&state, name, move |c| Ok(c.create_field_index(&field, ty)?)).await?;
-    Ok(ok(UpdateResult {
-        operation_id: state.next_operation(),
-        status: "completed",
-    }))
+    state
+        .write(
+            &gate,
+            name,
+            wait.wait(),
+            |_| Ok(()),
+            move |c| Ok(c.create_field_index(&field, ty)?),
+        )
+        .await
 }
 
 /// Drop a payload index (filters on the field still work, by scanning).
@@ -79,14 +85,22 @@ pub async fn create(
     ))]
 pub async fn delete(
     State(state): State<AppState>,
+    Gate(gate): Gate,
     ApiPath((name, field)): ApiPath<(String, String)>,
-    ApiQuery(_wait): ApiQuery<WaitParams>,
+    ApiQuery(wait): ApiQuery<WaitParams>,
 ) -> ApiResult<Envelope<UpdateResult>> {
-    with_collection(&state, name, move |c| Ok(c.delete_field_index(&field)?)).await?;
-    Ok(ok(UpdateResult {
-        operation_id: state.next_operation(),
-        status: "completed",
-    }))
+    state
+        .write(
+            &gate,
+            name,
+            wait.wait(),
+            |_| Ok(()),
+            move |c| {
+                c.delete_field_index(&field)?;
+                Ok(())
+            },
+        )
+        .await
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! ([`with_collection`], [`blocking`]): engine calls may fsync or scan, and
 //! must not stall the threads that serve other connections.
 
+pub mod budget;
 pub mod collections;
 pub mod index;
 pub mod model;
@@ -15,7 +16,6 @@ pub mod search;
 pub mod service;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use quiver_core::filter::Filter;
 use quiver_core::{Collection, Database, PointId, PointSelector};
@@ -23,8 +23,11 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::envelope::{Envelope, ok};
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
+use crate::writes::{WriteGate, Writes};
+use model::UpdateResult;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -33,7 +36,10 @@ pub struct AppState {
     pub db: Arc<Database>,
     /// Request metrics, rendered at `/metrics`.
     pub metrics: Metrics,
-    operations: Arc<AtomicU64>,
+    /// Largest estimated result of one read (see [`budget`]).
+    pub max_result_bytes: usize,
+    /// Write queues and in-flight writes (see [`crate::writes`]).
+    pub writes: Writes,
 }
 
 impl AppState {
@@ -42,13 +48,28 @@ impl AppState {
         AppState {
             db,
             metrics,
-            operations: Arc::new(AtomicU64::new(0)),
+            max_result_bytes: crate::config::DEFAULT_MAX_RESULT_BYTES,
+            writes: Writes::default(),
         }
     }
 
-    /// The next operation id for an update answer.
-    pub fn next_operation(&self) -> u64 {
-        self.operations.fetch_add(1, Ordering::Relaxed)
+    /// Runs `write` on collection `name` as [`Writes::submit`] does.
+    ///
+    /// # Errors
+    /// As [`Writes::submit`].
+    pub async fn write(
+        &self,
+        gate: &WriteGate,
+        name: String,
+        wait: bool,
+        check: impl FnOnce(&Collection) -> ApiResult<()> + Send + 'static,
+        write: impl FnOnce(&Collection) -> ApiResult<()> + Send + 'static,
+    ) -> ApiResult<Envelope<UpdateResult>> {
+        let result = self
+            .writes
+            .submit(&self.db, gate, name, wait, check, Box::new(write))
+            .await?;
+        Ok(ok(result))
     }
 }
 

@@ -35,16 +35,24 @@ pub enum DistanceSchema {
     Dot,
 }
 
-/// `?wait=true&ordering=..`: accepted for compatibility. Every write is
-/// applied (and durable as configured) before the answer, so `wait` is
-/// always satisfied.
+/// `?wait=true&ordering=..` of a write.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct WaitParams {
-    /// Ignored: writes always complete before the answer.
+    /// true: answer `completed` once the write is applied (and durable as
+    /// configured). false or absent (Qdrant's default): answer
+    /// `acknowledged` once it is queued; queued writes of a collection apply
+    /// in the order they were acknowledged.
     pub wait: Option<bool>,
     /// Ignored: there is one replica.
     pub ordering: Option<String>,
+}
+
+impl WaitParams {
+    /// Whether the answer waits for the write; Qdrant's default is not to.
+    pub fn wait(&self) -> bool {
+        self.wait.unwrap_or(false)
+    }
 }
 
 /// Vector parameters of a collection.

@@ -1,9 +1,10 @@
 //! Point writes and retrieval: upsert, get by ids, delete, payload updates.
 
 use axum::extract::State;
-use quiver_core::{Point, PointId};
+use quiver_core::{Collection, Point, PointId};
 use uuid::Uuid;
 
+use super::budget::Demand;
 use super::model::{
     DeletePayload, PointInsertOperations, PointRequest, PointsSelector, Record, SetPayload,
     UpdateResult, WaitParams, WithPayload,
@@ -12,12 +13,25 @@ use super::{AppState, selector, with_collection};
 use crate::envelope::{Envelope, ok};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::writes::Gate;
 
-fn updated(state: &AppState) -> Envelope<UpdateResult> {
-    ok(UpdateResult {
-        operation_id: state.next_operation(),
-        status: "completed",
-    })
+/// Checks every vector's length against the collection's dimension, as
+/// the engine would, so that the mistake is answered even without waiting.
+fn dimensions_of(points: &[Point]) -> impl FnOnce(&Collection) -> ApiResult<()> + Send + use<> {
+    let mut lens: Vec<usize> = points.iter().map(|p| p.vector.len()).collect();
+    lens.sort_unstable();
+    lens.dedup();
+    move |c| {
+        let expected = c.config().dimension;
+        match lens.into_iter().find(|&got| got != expected) {
+            Some(got) => Err(quiver_core::Error::DimensionMismatch { expected, got }.into()),
+            None => Ok(()),
+        }
+    }
+}
+
+fn no_check(_: &Collection) -> ApiResult<()> {
+    Ok(())
 }
 
 /// The points of an upsert body, in either of Qdrant's two forms.
@@ -75,19 +89,24 @@ fn points_of(body: PointInsertOperations) -> ApiResult<Vec<Point>> {
     params(("name" = String, Path, description = "Collection name"), WaitParams),
     request_body = PointInsertOperations,
     responses(
-        (status = 200, description = "Applied", body = Envelope<UpdateResult>),
+        (status = 200, description = "Applied (wait=true: completed) or queued (acknowledged)", body = Envelope<UpdateResult>),
         (status = 400, description = "Bad point (nothing written)"),
         (status = 404, description = "No such collection"),
     ))]
 pub async fn upsert(
     State(state): State<AppState>,
+    Gate(gate): Gate,
     ApiPath(name): ApiPath<String>,
-    ApiQuery(_wait): ApiQuery<WaitParams>,
+    ApiQuery(wait): ApiQuery<WaitParams>,
     ApiJson(body): ApiJson<PointInsertOperations>,
 ) -> ApiResult<Envelope<UpdateResult>> {
     let points = points_of(body)?;
-    with_collection(&state, name, move |c| Ok(c.upsert(points)?)).await?;
-    Ok(updated(&state))
+    let check = dimensions_of(&points);
+    state
+        .write(&gate, name, wait.wait(), check, move |c| {
+            Ok(c.upsert(points)?)
+        })
+        .await
 }
 
 /// Converts engine records to wire records, applying payload key selection.
@@ -118,7 +137,11 @@ pub async fn retrieve(
     let with_payload = body.with_payload.unwrap_or(WithPayload::Enable(true));
     let with_vector = body.with_vector.is_some_and(|w| w.wanted());
     let wants_payload = with_payload.wanted();
+    let mut demand = Demand::default();
+    demand.add(body.ids.len(), with_vector, wants_payload);
+    let max = state.max_result_bytes;
     let found = with_collection(&state, name, move |c| {
+        demand.check(c.config().dimension, max)?;
         Ok(c.get(&body.ids, wants_payload, with_vector)?)
     })
     .await?;
@@ -163,18 +186,23 @@ pub async fn get_one(
     params(("name" = String, Path, description = "Collection name"), WaitParams),
     request_body = PointsSelector,
     responses(
-        (status = 200, description = "Applied", body = Envelope<UpdateResult>),
+        (status = 200, description = "Applied (wait=true: completed) or queued (acknowledged)", body = Envelope<UpdateResult>),
         (status = 404, description = "No such collection"),
     ))]
 pub async fn delete(
     State(state): State<AppState>,
+    Gate(gate): Gate,
     ApiPath(name): ApiPath<String>,
-    ApiQuery(_wait): ApiQuery<WaitParams>,
+    ApiQuery(wait): ApiQuery<WaitParams>,
     ApiJson(body): ApiJson<PointsSelector>,
 ) -> ApiResult<Envelope<UpdateResult>> {
     let selector = selector(body.points, body.filter)?;
-    with_collection(&state, name, move |c| Ok(c.delete(&selector)?)).await?;
-    Ok(updated(&state))
+    state
+        .write(&gate, name, wait.wait(), no_check, move |c| {
+            c.delete(&selector)?;
+            Ok(())
+        })
+        .await
 }
 
 fn no_nested_key(key: Option<&String>) -> ApiResult<()> {
@@ -191,22 +219,23 @@ fn no_nested_key(key: Option<&String>) -> ApiResult<()> {
     params(("name" = String, Path, description = "Collection name"), WaitParams),
     request_body = SetPayload,
     responses(
-        (status = 200, description = "Applied", body = Envelope<UpdateResult>),
+        (status = 200, description = "Applied (wait=true: completed) or queued (acknowledged)", body = Envelope<UpdateResult>),
         (status = 404, description = "No such collection"),
     ))]
 pub async fn set_payload(
     State(state): State<AppState>,
+    Gate(gate): Gate,
     ApiPath(name): ApiPath<String>,
-    ApiQuery(_wait): ApiQuery<WaitParams>,
+    ApiQuery(wait): ApiQuery<WaitParams>,
     ApiJson(body): ApiJson<SetPayload>,
 ) -> ApiResult<Envelope<UpdateResult>> {
     no_nested_key(body.key.as_ref())?;
     let selector = selector(body.points, body.filter)?;
-    with_collection(&state, name, move |c| {
-        Ok(c.set_payload(&selector, body.payload)?)
-    })
-    .await?;
-    Ok(updated(&state))
+    state
+        .write(&gate, name, wait.wait(), no_check, move |c| {
+            Ok(c.set_payload(&selector, body.payload)?)
+        })
+        .await
 }
 
 /// Replace the whole payload.
@@ -214,22 +243,23 @@ pub async fn set_payload(
     params(("name" = String, Path, description = "Collection name"), WaitParams),
     request_body = SetPayload,
     responses(
-        (status = 200, description = "Applied", body = Envelope<UpdateResult>),
+        (status = 200, description = "Applied (wait=true: completed) or queued (acknowledged)", body = Envelope<UpdateResult>),
         (status = 404, description = "No such collection"),
     ))]
 pub async fn overwrite_payload(
     State(state): State<AppState>,
+    Gate(gate): Gate,
     ApiPath(name): ApiPath<String>,
-    ApiQuery(_wait): ApiQuery<WaitParams>,
+    ApiQuery(wait): ApiQuery<WaitParams>,
     ApiJson(body): ApiJson<SetPayload>,
 ) -> ApiResult<Envelope<UpdateResult>> {
     no_nested_key(body.key.as_ref())?;
     let selector = selector(body.points, body.filter)?;
-    with_collection(&state, name, move |c| {
-        Ok(c.overwrite_payload(&selector, body.payload)?)
-    })
-    .await?;
-    Ok(updated(&state))
+    state
+        .write(&gate, name, wait.wait(), no_check, move |c| {
+            Ok(c.overwrite_payload(&selector, body.payload)?)
+        })
+        .await
 }
 
 /// Remove payload keys.
@@ -237,21 +267,22 @@ pub async fn overwrite_payload(
     params(("name" = String, Path, description = "Collection name"), WaitParams),
     request_body = DeletePayload,
     responses(
-        (status = 200, description = "Applied", body = Envelope<UpdateResult>),
+        (status = 200, description = "Applied (wait=true: completed) or queued (acknowledged)", body = Envelope<UpdateResult>),
         (status = 404, description = "No such collection"),
     ))]
 pub async fn delete_payload(
     State(state): State<AppState>,
+    Gate(gate): Gate,
     ApiPath(name): ApiPath<String>,
-    ApiQuery(_wait): ApiQuery<WaitParams>,
+    ApiQuery(wait): ApiQuery<WaitParams>,
     ApiJson(body): ApiJson<DeletePayload>,
 ) -> ApiResult<Envelope<UpdateResult>> {
     let selector = selector(body.points, body.filter)?;
-    with_collection(&state, name, move |c| {
-        Ok(c.delete_payload_keys(&selector, &body.keys)?)
-    })
-    .await?;
-    Ok(updated(&state))
+    state
+        .write(&gate, name, wait.wait(), no_check, move |c| {
+            Ok(c.delete_payload_keys(&selector, &body.keys)?)
+        })
+        .await
 }
 
 /// Remove the whole payload.
@@ -259,18 +290,22 @@ pub async fn delete_payload(
     params(("name" = String, Path, description = "Collection name"), WaitParams),
     request_body = PointsSelector,
     responses(
-        (status = 200, description = "Applied", body = Envelope<UpdateResult>),
+        (status = 200, description = "Applied (wait=true: completed) or queued (acknowledged)", body = Envelope<UpdateResult>),
         (status = 404, description = "No such collection"),
     ))]
 pub async fn clear_payload(
     State(state): State<AppState>,
+    Gate(gate): Gate,
     ApiPath(name): ApiPath<String>,
-    ApiQuery(_wait): ApiQuery<WaitParams>,
+    ApiQuery(wait): ApiQuery<WaitParams>,
     ApiJson(body): ApiJson<PointsSelector>,
 ) -> ApiResult<Envelope<UpdateResult>> {
     let selector = selector(body.points, body.filter)?;
-    with_collection(&state, name, move |c| Ok(c.clear_payload(&selector)?)).await?;
-    Ok(updated(&state))
+    state
+        .write(&gate, name, wait.wait(), no_check, move |c| {
+            Ok(c.clear_payload(&selector)?)
+        })
+        .await
 }
 
 #[cfg(test)]

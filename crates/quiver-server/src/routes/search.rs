@@ -6,6 +6,7 @@ use quiver_core::filter::{Condition, Filter, HasIdCondition};
 use quiver_core::{Collection, PointId};
 use serde_json::Value;
 
+use super::budget::Demand;
 use super::model::{
     CountRequest, CountResult, QueryRequest, QueryRequestBatch, QueryResponse, ScoredPoint,
     ScrollRequest, ScrollResult, SearchBatch, SearchParams, SearchRequest, WithPayload,
@@ -96,6 +97,15 @@ impl Plan {
         .checked()
     }
 
+    /// Adds the results this search may return to `demand`.
+    fn demand(&self, demand: &mut Demand) {
+        demand.add(
+            self.limit + self.offset,
+            self.with_vector,
+            self.with_payload.wanted(),
+        );
+    }
+
     /// Runs on the blocking pool.
     fn run(mut self, c: &Collection) -> ApiResult<Vec<ScoredPoint>> {
         let vector = match self.query {
@@ -158,6 +168,15 @@ impl Plan {
     }
 }
 
+/// What a list of searches may return, summed.
+fn demand_of(plans: &[Plan]) -> Demand {
+    let mut demand = Demand::default();
+    for plan in plans {
+        plan.demand(&mut demand);
+    }
+    demand
+}
+
 /// Decodes `query`: a vector, a point id, `{"nearest": vector | id}`, or absent.
 fn query_vector(query: Option<Value>) -> ApiResult<QueryVector> {
     let Some(query) = query else {
@@ -215,7 +234,13 @@ pub async fn search(
     ApiJson(body): ApiJson<SearchRequest>,
 ) -> ApiResult<Envelope<Vec<ScoredPoint>>> {
     let plan = Plan::from_search(body)?;
-    let hits = with_collection(&state, name, move |c| plan.run(c)).await?;
+    let demand = demand_of(std::slice::from_ref(&plan));
+    let max = state.max_result_bytes;
+    let hits = with_collection(&state, name, move |c| {
+        demand.check(c.config().dimension, max)?;
+        plan.run(c)
+    })
+    .await?;
     Ok(ok(hits))
 }
 
@@ -237,7 +262,10 @@ pub async fn search_batch(
         .into_iter()
         .map(Plan::from_search)
         .collect::<ApiResult<Vec<_>>>()?;
+    let demand = demand_of(&plans);
+    let max = state.max_result_bytes;
     let hits = with_collection(&state, name, move |c| {
+        demand.check(c.config().dimension, max)?;
         plans.into_iter().map(|p| p.run(c)).collect()
     })
     .await?;
@@ -259,7 +287,13 @@ pub async fn query(
     ApiJson(body): ApiJson<QueryRequest>,
 ) -> ApiResult<Envelope<QueryResponse>> {
     let plan = Plan::from_query(body)?;
-    let points = with_collection(&state, name, move |c| plan.run(c)).await?;
+    let demand = demand_of(std::slice::from_ref(&plan));
+    let max = state.max_result_bytes;
+    let points = with_collection(&state, name, move |c| {
+        demand.check(c.config().dimension, max)?;
+        plan.run(c)
+    })
+    .await?;
     Ok(ok(QueryResponse { points }))
 }
 
@@ -281,7 +315,10 @@ pub async fn query_batch(
         .into_iter()
         .map(Plan::from_query)
         .collect::<ApiResult<Vec<_>>>()?;
+    let demand = demand_of(&plans);
+    let max = state.max_result_bytes;
     let answers = with_collection(&state, name, move |c| {
+        demand.check(c.config().dimension, max)?;
         plans
             .into_iter()
             .map(|p| p.run(c).map(|points| QueryResponse { points }))
@@ -323,7 +360,14 @@ pub async fn scroll(
         with_payload: with_payload.wanted(),
         with_vector: body.with_vector.is_some_and(|w| w.wanted()),
     };
-    let page = with_collection(&state, name, move |c| Ok(c.scroll(&request)?)).await?;
+    let mut demand = Demand::default();
+    demand.add(limit, request.with_vector, request.with_payload);
+    let max = state.max_result_bytes;
+    let page = with_collection(&state, name, move |c| {
+        demand.check(c.config().dimension, max)?;
+        Ok(c.scroll(&request)?)
+    })
+    .await?;
     Ok(ok(ScrollResult {
         points: records(page.points, &with_payload),
         next_page_offset: page.next_offset,

@@ -106,7 +106,7 @@ fn payload_indexes_show_in_collection_info() {
     );
     assert_eq!(s.ok(r)["status"], "completed");
     let r = s.put(
-        "/collections/c/index",
+        "/collections/c/index?wait=true",
         json!({"field_name": "group", "field_schema": {"type": "integer"}}),
     );
     s.ok(r);
@@ -116,14 +116,14 @@ fn payload_indexes_show_in_collection_info() {
     assert_eq!(info["payload_schema"]["tag"]["points"], 9);
     let msg = error_of(
         s.put(
-            "/collections/c/index",
+            "/collections/c/index?wait=true",
             json!({"field_name": "g", "field_schema": "geo"}),
         ),
         400,
     );
     assert!(msg.contains("geo"), "{msg}");
     error_of(
-        s.put("/collections/c/index", json!({"field_name": "g"})),
+        s.put("/collections/c/index?wait=true", json!({"field_name": "g"})),
         400,
     );
     error_of(
@@ -133,7 +133,7 @@ fn payload_indexes_show_in_collection_info() {
         ),
         404,
     );
-    s.ok(s.delete("/collections/c/index/tag"));
+    s.ok(s.delete("/collections/c/index/tag?wait=true"));
     let info = s.ok(s.get("/collections/c"));
     assert!(info["payload_schema"].get("tag").is_none(), "{info}");
     assert_eq!(info["payload_schema"]["group"]["data_type"], "integer");

@@ -11,8 +11,11 @@
 mod harness;
 
 mod collections;
+mod connections;
 mod errors;
 mod points;
+mod result_budget;
 mod search;
 mod security;
 mod service;
+mod writes;

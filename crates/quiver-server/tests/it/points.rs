@@ -18,7 +18,7 @@ fn list_and_batch_upserts_store_vectors_and_payloads() {
     let s = TestServer::start();
     s.create("c", 3, "Dot");
     let r = s.put(
-        "/collections/c/points",
+        "/collections/c/points?wait=true",
         json!({"points": [
             {"id": 1, "vector": [1.0, 0.0, 0.0], "payload": {"a": 1}},
             {"id": "550e8400-e29b-41d4-a716-446655440000", "vector": [0.0, 1.0, 0.0]}
@@ -118,17 +118,20 @@ fn delete_by_ids_and_by_filter() {
         10
     );
     let r = s.post(
-        "/collections/c/points/delete",
+        "/collections/c/points/delete?wait=true",
         json!({"filter": {"must": [{"key": "group", "match": {"value": 2}}]}}),
     );
     s.ok(r);
     // ids 2, 5, 8, 11 had group 2; 0 and 1 were already gone.
     let left = s.ok(s.post("/collections/c/points/scroll", json!({"limit": 100})));
     assert_eq!(ids(&left["points"]), vec![3, 4, 6, 7, 9, 10]);
-    error_of(s.post("/collections/c/points/delete", json!({})), 400);
+    error_of(
+        s.post("/collections/c/points/delete?wait=true", json!({})),
+        400,
+    );
     error_of(
         s.post(
-            "/collections/c/points/delete",
+            "/collections/c/points/delete?wait=true",
             json!({"points": [1], "filter": {"must": []}}),
         ),
         400,
@@ -143,36 +146,36 @@ fn payload_set_overwrite_delete_keys_and_clear() {
     let payload = |id: u64| s.ok(s.get(&format!("/collections/c/points/{id}")))["payload"].clone();
 
     s.ok(s.post(
-        "/collections/c/points/payload",
+        "/collections/c/points/payload?wait=true",
         json!({"payload": {"x": 1}, "points": [0]}),
     ));
     assert_eq!(payload(0), json!({"group": 0, "tag": "t0", "x": 1}));
     s.ok(s.put(
-        "/collections/c/points/payload",
+        "/collections/c/points/payload?wait=true",
         json!({"payload": {"y": 2}, "points": [0]}),
     ));
     assert_eq!(payload(0), json!({"y": 2}));
     s.ok(s.post(
-        "/collections/c/points/payload",
+        "/collections/c/points/payload?wait=true",
         json!({"payload": {"z": true}, "filter": {"must": [{"key": "tag", "match": {"value": "t1"}}]}}),
     ));
     assert_eq!(payload(1), json!({"group": 1, "tag": "t1", "z": true}));
     assert_eq!(payload(3), json!({"group": 0, "tag": "t1", "z": true}));
     assert_eq!(payload(2), json!({"group": 2, "tag": "t0"}));
     s.ok(s.post(
-        "/collections/c/points/payload/delete",
+        "/collections/c/points/payload/delete?wait=true",
         json!({"keys": ["z", "group"], "points": [1]}),
     ));
     assert_eq!(payload(1), json!({"tag": "t1"}));
     s.ok(s.post(
-        "/collections/c/points/payload/clear",
+        "/collections/c/points/payload/clear?wait=true",
         json!({"points": [2, 3]}),
     ));
     assert_eq!(payload(2), json!({}));
     assert_eq!(payload(3), json!({}));
     let msg = error_of(
         s.post(
-            "/collections/c/points/payload",
+            "/collections/c/points/payload?wait=true",
             json!({"payload": {"a": 1}, "points": [0], "key": "n"}),
         ),
         400,
@@ -180,7 +183,7 @@ fn payload_set_overwrite_delete_keys_and_clear() {
     assert!(msg.contains("key"), "{msg}");
     error_of(
         s.post(
-            "/collections/c/points/payload",
+            "/collections/c/points/payload?wait=true",
             json!({"payload": 5, "points": [0]}),
         ),
         400,

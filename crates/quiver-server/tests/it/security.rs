@@ -30,7 +30,7 @@ fn keys_gate_reads_and_writes_and_probes_stay_open() {
     error_of(create("reader"), 403);
     assert_eq!(create("s3cret").0, 200);
     let r = s
-        .request(Method::PUT, "/collections/c/points")
+        .request(Method::PUT, "/collections/c/points?wait=true")
         .bearer_auth("s3cret")
         .json(&json!({"points": [{"id": 1, "vector": [1.0, 0.0]}]}));
     assert_eq!(send(r).0, 200);
