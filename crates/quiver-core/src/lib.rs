@@ -26,8 +26,9 @@ pub mod storage;
 
 pub use collection::SearchStrategy;
 pub use collection::{
-    Collection, CollectionConfig, CollectionInfo, MAX_DIMENSION, MAX_EF, MAX_K, Payload, Point,
-    PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchRequest, UpdateResult,
+    Collection, CollectionConfig, CollectionInfo, FileCheck, FileState, MAX_DIMENSION, MAX_EF,
+    MAX_K, OpLogRepair, Payload, Point, PointSelector, Record, ScoredPoint, ScrollPage,
+    ScrollRequest, SearchRequest, UpdateResult,
 };
 pub use database::Database;
 pub use distance::Metric;
