@@ -10,5 +10,6 @@
 mod bench_collection;
 mod bench_data;
 mod bench_index;
+mod check_files;
 mod commands;
 mod serve;

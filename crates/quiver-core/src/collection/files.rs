@@ -4,6 +4,7 @@
 use std::fs;
 use std::path::Path;
 
+use crate::storage::LogPayloadStorage;
 use crate::{Error, Result};
 
 use super::Collection;
@@ -195,8 +196,21 @@ fn names_file(line: &str, file: &str) -> bool {
 /// Cut the damaged `ops.log` of the (closed) collection in `dir` at its last
 /// valid frame; `None` when it needs no repair. The frames dropped may be
 /// acknowledged writes: they are lost.
+///
+/// The payload store may already hold records of the dropped operations
+/// (stores are written after their frame): it is cut back to its last
+/// checkpoint, so the kept frames replay onto the checkpoint state and the
+/// stores agree again. Vectors need nothing: an operation after a
+/// checkpoint only writes slots the checkpoint's index does not list.
 pub(crate) fn repair_op_log(dir: &Path) -> Result<Option<OpLogRepair>> {
     let stored = StoredConfig::read(dir)?;
     let path = dir.join("ops.log");
-    oplog::repair(&path, stored.config.dimension).map_err(|e| Error::io(path, e))
+    let repair = oplog::repair(&path, stored.config.dimension).map_err(|e| Error::io(&path, e))?;
+    if repair.is_some() {
+        let payloads = dir.join("payloads.log");
+        let rewound =
+            LogPayloadStorage::rewind_to_snapshot(dir).map_err(|e| Error::io(&payloads, e))?;
+        tracing::info!(dir = %dir.display(), ?rewound, "payload log cut back to its snapshot");
+    }
+    Ok(repair)
 }

@@ -27,7 +27,7 @@
 //! shorter than `covered_len`, or whose covered tail changed, has lost data
 //! (a rescan would bring back the versions that the lost deletes removed):
 //! that open fails with `InvalidData`. So does a missing log next to a
-//! snapshot.
+//! snapshot. `tail_crc` is checked by [`LogPayloadStorage::verify`].
 //! Compaction follows the vector store's rule: write `payloads.log.tmp` and
 //! `payloads.idx.tmp` (fsynced), rename the log (the commit point), then the
 //! snapshot; open-time repair drops an uncommitted rewrite or promotes the
@@ -188,7 +188,7 @@ impl LogPayloadStorage {
         let (mut index, start) = match fs::read(&snapshot_path) {
             Ok(bytes) => match decode_snapshot(&snapshot_path, &bytes) {
                 Ok(snap) if snap.generation == generation => {
-                    check_covered(&log_path, &file, log_len, &snap)?;
+                    check_covered(&log_path, log_len, &snap)?;
                     (snap.index, snap.covered.max(LOG_HEADER_LEN))
                 }
                 Ok(_) => {
@@ -253,6 +253,39 @@ impl LogPayloadStorage {
             failed: false,
             repaired,
         })
+    }
+
+    /// Cut the (closed) log in `dir` back to what its snapshot covers: the
+    /// state of the last checkpoint, for a caller whose operation log lost
+    /// frames the log's later records came from. Returns the bytes removed;
+    /// `None` (nothing changed) without a usable snapshot of this log.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub(crate) fn rewind_to_snapshot(dir: &Path) -> io::Result<Option<u64>> {
+        let log_path = dir.join(LOG_FILE);
+        let snapshot_path = dir.join(SNAPSHOT_FILE);
+        let snap = match fs::read(&snapshot_path) {
+            Ok(bytes) => match decode_snapshot(&snapshot_path, &bytes) {
+                Ok(snap) => snap,
+                Err(_) => return Ok(None),
+            },
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        let file = OpenOptions::new().read(true).write(true).open(&log_path)?;
+        let len = file.metadata()?.len();
+        let mut header = [0u8; LOG_HEADER_LEN as usize];
+        if len < LOG_HEADER_LEN || snap.covered > len {
+            return Ok(None);
+        }
+        sys::read_exact_at(&file, &mut header, 0)?;
+        if u64_at(&header, 8) != Some(snap.generation) {
+            return Ok(None);
+        }
+        file.set_len(snap.covered)?;
+        file.sync_all()?;
+        Ok(Some(len - snap.covered))
     }
 
     /// Set when the open found the snapshot damaged (checksum or format)
@@ -430,6 +463,20 @@ impl LogPayloadStorage {
                 problems.push(err.to_string());
             }
         }
+        let snapshot_path = self.dir.join(SNAPSHOT_FILE);
+        match fs::read(&snapshot_path) {
+            Ok(bytes) => match decode_snapshot(&snapshot_path, &bytes) {
+                Ok(snap) if snap.generation == self.generation && snap.covered <= len => {
+                    problems.extend(check_tail(self.log.file(), &snap)?);
+                }
+                Ok(_) => problems.push(format!(
+                    "{SNAPSHOT_FILE} does not describe this log (another generation, or more bytes than it has)"
+                )),
+                Err(err) => problems.push(err.to_string()),
+            },
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err),
+        }
         Ok(problems)
     }
 
@@ -593,12 +640,7 @@ fn tail_crc(file: &fs::File, covered: u64) -> io::Result<u32> {
 
 /// The snapshot of this log's generation must describe bytes the log
 /// still has, unchanged.
-fn check_covered(
-    log_path: &Path,
-    file: &fs::File,
-    log_len: u64,
-    snap: &Snapshot,
-) -> io::Result<()> {
+fn check_covered(log_path: &Path, log_len: u64, snap: &Snapshot) -> io::Result<()> {
     if snap.covered > log_len {
         return Err(corrupt(
             log_path,
@@ -612,20 +654,24 @@ fn check_covered(
             ),
         ));
     }
-    if let Some(expected) = snap.tail_crc {
-        let found = tail_crc(file, snap.covered)?;
-        if found != expected {
-            return Err(corrupt(
-                log_path,
-                snap.covered.saturating_sub(TAIL_CRC_WINDOW),
-                format!(
-                    "the bytes up to {} that {SNAPSHOT_FILE} covers changed (CRC {found:#010x}, recorded {expected:#010x})",
-                    snap.covered
-                ),
-            ));
-        }
-    }
     Ok(())
+}
+
+/// The covered bytes' tail must still have the CRC the snapshot recorded.
+/// Checked by `verify`, not at open: a flipped byte there is also caught by
+/// its record's own CRC, and must not make every other record unreachable.
+fn check_tail(file: &fs::File, snap: &Snapshot) -> io::Result<Option<String>> {
+    let Some(expected) = snap.tail_crc else {
+        return Ok(None);
+    };
+    let found = tail_crc(file, snap.covered)?;
+    Ok((found != expected).then(|| {
+        format!(
+            "bytes {}..{} that {SNAPSHOT_FILE} covers changed since it was written (CRC {found:#010x}, recorded {expected:#010x})",
+            snap.covered.saturating_sub(TAIL_CRC_WINDOW),
+            snap.covered
+        )
+    }))
 }
 
 fn encode_snapshot(
