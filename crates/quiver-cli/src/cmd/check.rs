@@ -220,14 +220,20 @@ fn verdict_of(db: &Database, name: &str, args: &Args) -> u8 {
     let findings = db
         .collection(name)
         .map_err(|e| (e.to_string(), failing_file(&e)))
-        .and_then(|c| check_collection(&c, args.sample).map_err(|e| (format!("{e:#}"), None)));
+        .map(|c| check_collection(&c, args.sample));
     match findings {
-        Ok(f) if repaired.is_empty() && !f.files_bad && f.problems.is_empty() => {
+        Ok(Err(e)) => {
+            // Opened, but a check could not finish: a file is inconsistent.
+            println!("FAIL  {name}: {e:#}");
+            print_lines(&repaired);
+            EXIT_INCONSISTENT
+        }
+        Ok(Ok(f)) if repaired.is_empty() && !f.files_bad && f.problems.is_empty() => {
             println!("ok    {name}");
             print_lines(&f.files);
             EXIT_OK
         }
-        Ok(f) => {
+        Ok(Ok(f)) => {
             println!("FAIL  {name}");
             print_lines(&repaired);
             print_lines(&f.files);

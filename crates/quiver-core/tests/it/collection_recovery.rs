@@ -410,7 +410,7 @@ fn frames(log: &[u8]) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let mut pos = 20;
     while pos + 8 <= log.len() {
-        let len = u32::from_le_bytes(log[pos..pos + 4].try_into().unwrap()) as usize;
+        let len = u32::from_le_bytes(log[pos..pos + 4].try_into().expect("4 bytes")) as usize;
         out.push(pos..pos + 8 + len);
         pos += 8 + len;
     }
