@@ -284,12 +284,14 @@ impl Collection {
     }
 
     /// The checkpoint files (graph, id map, payload indexes, the payload
-    /// store's snapshot) that failed their checksum or format check when
-    /// this collection opened, one line each naming the file and the cause.
-    /// Each was rebuilt from the stores and the log, and checkpointed anew,
-    /// so the collection is whole; the damage itself points at the disk.
-    /// Empty when everything loaded. A crash never causes this: those files
-    /// are replaced atomically.
+    /// store's snapshot) that failed their checksum or format check, or
+    /// were missing although the collection had checkpointed, when this
+    /// collection opened: one line each, starting with the file's name and
+    /// giving the cause. Each was rebuilt from the stores and the log, and
+    /// checkpointed anew, so the collection is whole; the damage itself
+    /// points at the disk. Empty when everything loaded. A crash never
+    /// causes this: those files are replaced atomically, and all are
+    /// written before the log records the checkpoint.
     pub fn repaired_on_open(&self) -> &[String] {
         &self.repaired
     }
