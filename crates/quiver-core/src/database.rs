@@ -382,6 +382,31 @@ impl Database {
         Ok(collection)
     }
 
+    /// Cut the damaged `ops.log` of collection `name` at its last valid
+    /// frame, so the collection opens again; `None` (nothing changed) when
+    /// the log reads cleanly or ends in a torn tail. The frames dropped may
+    /// be acknowledged writes: they are lost, and the returned report names
+    /// them. Call it before the collection is opened.
+    ///
+    /// # Errors
+    /// [`Error::CollectionNotFound`]; [`Error::InvalidInput`] if the
+    /// collection is open in this handle; [`Error::Io`] / [`Error::Corrupt`]
+    /// (a log header or configuration that cannot be read).
+    pub fn repair_op_log(&self, name: &str) -> Result<Option<crate::OpLogRepair>> {
+        let catalog = self.catalog.read();
+        if !catalog.names.contains(name) {
+            return Err(Error::CollectionNotFound {
+                name: name.to_owned(),
+            });
+        }
+        if catalog.open.contains_key(name) {
+            return Err(Error::InvalidInput(format!(
+                "collection {name} is open; its log can only be repaired before it is opened"
+            )));
+        }
+        crate::collection::repair_op_log(&self.collection_dir(name))
+    }
+
     /// Names of all collections, sorted.
     pub fn list_collections(&self) -> Vec<String> {
         self.catalog.read().names.iter().cloned().collect()

@@ -26,9 +26,9 @@ pub mod storage;
 
 pub use collection::SearchStrategy;
 pub use collection::{
-    Collection, CollectionConfig, CollectionInfo, MAX_DIMENSION, MAX_EF, MAX_K, MAX_VECTOR_NORM,
-    Payload, Point, PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchRequest,
-    UpdateResult,
+    Collection, CollectionConfig, CollectionInfo, FileCheck, FileState, MAX_DIMENSION, MAX_EF,
+    MAX_K, MAX_VECTOR_NORM, OpLogRepair, Payload, Point, PointSelector, Record, ScoredPoint,
+    ScrollPage, ScrollRequest, SearchRequest, UpdateResult,
 };
 pub use database::{Database, ManifestRepair};
 pub use distance::Metric;

@@ -3,26 +3,31 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use quiver_core::{Collection, Database, PointId, ScrollRequest, SearchRequest};
+use quiver_core::{Collection, Database, FileState, PointId, ScrollRequest, SearchRequest};
 
 use super::{DEFAULT_DATA_DIR, explain_open_error, open_existing_database};
 
 /// Exit code: everything is consistent.
 pub const EXIT_OK: u8 = 0;
-/// Exit code: the database opened but some check failed.
+/// Exit code: the database opened but some check failed, or a file was
+/// repaired (on open or by `--repair`).
 pub const EXIT_INCONSISTENT: u8 = 1;
-/// Exit code: the database could not be opened (corrupt or unreadable).
+/// Exit code: the database or one of its collections could not be opened
+/// (corrupt or unreadable).
 pub const EXIT_UNREADABLE: u8 = 2;
 
-/// Verify a database: the checksums of every file (by opening it, which
-/// replays the logs, and by reading every point's vector and payload back,
-/// which checks each payload record's CRC), that counts agree, and that the
+/// Verify a database and print every file of every collection with its
+/// state, one line each: `ok`, `damaged` (and why), `missing`, or
+/// `repaired on open`. Opening a collection checks its log and checkpoint
+/// files; the check then verifies every vector in vectors.dat against its
+/// CRC and every record of payloads.log, that counts agree, and that the
 /// vector index finds stored points where storage says they are (for
 /// --sample points per collection). Checkpoint files (graph, id map,
-/// payload indexes, the payload store's snapshot) that fail their checksum
-/// are rebuilt from the vectors and payloads when the database opens; the
+/// payload indexes, the payload store's snapshot) that are damaged, or
+/// missing after a checkpoint, are rebuilt when the collection opens; the
 /// check reports each such repair as a failure, since it means the disk
-/// damaged a file, and the next check passes if nothing else is wrong.
+/// lost or damaged a file, and the next check passes if nothing else is
+/// wrong.
 ///
 /// Entries under collections/ that the manifest (quiver.json) does not name
 /// are reported, never removed. A missing or damaged manifest makes the
@@ -31,8 +36,15 @@ pub const EXIT_UNREADABLE: u8 = 2;
 /// are listed and left in place), then checks as usual. Check never creates
 /// a database.
 ///
-/// Exit code 0: consistent; 1: inconsistencies found (listed); 2: the
-/// database cannot be opened (missing, corrupt or unreadable files).
+/// --repair also cuts an ops.log that is damaged in the middle at its last
+/// valid frame and prints what was dropped (frames, sequence numbers,
+/// bytes). Those frames may be writes that were acknowledged: they are
+/// lost. Damaged vectors cannot be repaired; restore them from a backup or
+/// upsert those points again.
+///
+/// Exit code 0: every file ok and consistent; 1: inconsistencies found,
+/// or something was repaired (listed); 2: the database or a collection
+/// cannot be opened (corrupt or unreadable files).
 #[derive(clap::Args)]
 #[command(after_long_help = "Examples:
   quiver check && echo intact
@@ -45,19 +57,45 @@ pub struct Args {
     /// Points per collection whose vectors are searched for in the index.
     #[arg(long, default_value_t = 200)]
     sample: usize,
-    /// First rebuild a missing or damaged manifest (and add unnamed
-    /// collection directories) from the collections' config.json files.
+    /// Repair what can be repaired and say what was done: rebuild a
+    /// missing or damaged manifest (and add unnamed collection directories)
+    /// from the collections' config.json files, and cut a damaged ops.log
+    /// at its last valid frame, dropping what follows.
     #[arg(long)]
     repair: bool,
 }
 
-/// Problems found in one collection.
-fn check_collection(collection: &Collection, sample: usize) -> anyhow::Result<Vec<String>> {
-    let mut problems: Vec<String> = collection
-        .repaired_on_open()
-        .iter()
-        .map(|r| format!("damaged, repaired on open: {r}"))
-        .collect();
+/// What checking one collection found.
+#[derive(Default)]
+struct Findings {
+    /// One line per file: name, state and detail.
+    files: Vec<String>,
+    /// Inconsistencies beyond the files.
+    problems: Vec<String>,
+    /// Some file is not ok.
+    files_bad: bool,
+}
+
+/// Check one collection: every file's state, then consistency.
+fn check_collection(collection: &Collection, sample: usize) -> anyhow::Result<Findings> {
+    let mut findings = Findings::default();
+    for f in collection.verify_files()? {
+        findings.files_bad |= f.state != FileState::Ok;
+        findings
+            .files
+            .push(file_line(&f.file, f.state.label(), &f.detail));
+    }
+    findings.problems = consistency(collection, sample)?;
+    Ok(findings)
+}
+
+fn file_line(file: &str, state: &str, detail: &str) -> String {
+    format!("{file:<24} {state}: {detail}")
+}
+
+/// Counts, scroll order and index self-search of one collection.
+fn consistency(collection: &Collection, sample: usize) -> anyhow::Result<Vec<String>> {
+    let mut problems = Vec::new();
     let info = collection.info()?;
     let counted = collection.count(None)?;
     if counted != info.points {
@@ -162,29 +200,103 @@ fn verdict(args: &Args) -> anyhow::Result<u8> {
             return Ok(EXIT_UNREADABLE);
         }
     };
-    let mut failed = report_unnamed(&db);
+    let mut code = if report_unnamed(&db) {
+        EXIT_INCONSISTENT
+    } else {
+        EXIT_OK
+    };
     for name in db.list_collections() {
-        let result = db
-            .collection(&name)
-            .map_err(anyhow::Error::from)
-            .and_then(|c| check_collection(&c, args.sample));
-        match result {
-            Ok(problems) if problems.is_empty() => println!("ok    {name}"),
-            Ok(problems) => {
-                failed = true;
-                println!("FAIL  {name}");
-                for p in problems.iter().take(50) {
-                    println!("      {p}");
-                }
+        code = code.max(verdict_of(&db, &name, args));
+    }
+    Ok(code)
+}
+
+/// Check (and with --repair, repair) collection `name`; prints its lines
+/// and returns its exit code.
+fn verdict_of(db: &Database, name: &str, args: &Args) -> u8 {
+    let mut repaired = Vec::new();
+    if args.repair {
+        match db.repair_op_log(name) {
+            Ok(Some(r)) => {
+                let seqs = r
+                    .dropped_seqs
+                    .map(|(a, b)| format!(", sequences {a}..={b}"))
+                    .unwrap_or_default();
+                repaired.push(file_line(
+                    "ops.log",
+                    "repaired",
+                    &format!(
+                        "{} (at byte {}); cut there, dropping {} frames{seqs}, {} bytes: \
+                         they may be acknowledged writes, now lost",
+                        r.reason, r.cut_at, r.dropped_frames, r.dropped_bytes
+                    ),
+                ));
             }
-            Err(e) => {
-                failed = true;
-                // The engine's messages already name the file and its cause.
-                println!("FAIL  {name}: {e}");
-            }
+            Ok(None) => {}
+            Err(e) => repaired.push(file_line("ops.log", "not repaired", &e.to_string())),
         }
     }
-    Ok(if failed { EXIT_INCONSISTENT } else { EXIT_OK })
+    let findings = db
+        .collection(name)
+        .map_err(|e| (e.to_string(), failing_file(&e)))
+        .map(|c| check_collection(&c, args.sample));
+    match findings {
+        Ok(Err(e)) => {
+            // Opened, but a check could not finish: a file is inconsistent.
+            println!("FAIL  {name}: {e:#}");
+            print_lines(&repaired);
+            EXIT_INCONSISTENT
+        }
+        Ok(Ok(f)) if repaired.is_empty() && !f.files_bad && f.problems.is_empty() => {
+            println!("ok    {name}");
+            print_lines(&f.files);
+            EXIT_OK
+        }
+        Ok(Ok(f)) => {
+            println!("FAIL  {name}");
+            print_lines(&repaired);
+            print_lines(&f.files);
+            print_lines(&f.problems);
+            EXIT_INCONSISTENT
+        }
+        Err((message, file)) => {
+            // The engine's messages already name the file and its cause.
+            println!("FAIL  {name}: cannot be opened: {message}");
+            print_lines(&repaired);
+            if let Some(file) = file {
+                let hint = if file == "ops.log" && !args.repair {
+                    " (`quiver check --repair` cuts a damaged ops.log at its last valid frame)"
+                } else {
+                    ""
+                };
+                let state = if message.contains("is missing") {
+                    "missing"
+                } else {
+                    "damaged"
+                };
+                print_lines(&[file_line(&file, state, &format!("{message}{hint}"))]);
+            }
+            EXIT_UNREADABLE
+        }
+    }
+}
+
+fn print_lines(lines: &[String]) {
+    for line in lines.iter().take(50) {
+        println!("      {line}");
+    }
+    if lines.len() > 50 {
+        println!("      ... {} more", lines.len() - 50);
+    }
+}
+
+/// The collection file an open error names, if any.
+fn failing_file(err: &quiver_core::Error) -> Option<String> {
+    let path = match err {
+        quiver_core::Error::Corrupt { path, .. } | quiver_core::Error::Io { path, .. } => path,
+        _ => return None,
+    };
+    path.file_name().map(|n| n.to_string_lossy().into_owned())
 }
 
 /// `--repair`: rebuild the manifest and say what changed.

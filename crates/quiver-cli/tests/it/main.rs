@@ -11,6 +11,7 @@ mod bench_collection;
 mod bench_data;
 mod bench_index;
 mod check_manifest;
+mod check_files;
 mod commands;
 mod full_disk;
 mod serve;

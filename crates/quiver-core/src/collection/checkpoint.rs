@@ -29,7 +29,10 @@ use super::{Collection, CollectionInfo, Payload, State, Writer, decode_stored, e
 const OPLOG_FILE: &str = "ops.log";
 const GRAPH_FILE: &str = "hnsw.graph";
 const ID_MAP_FILE: &str = "ids.map";
-const PAYLOAD_INDEX_PREFIX: &str = "payload_index.";
+pub(super) const PAYLOAD_INDEX_PREFIX: &str = "payload_index.";
+const DATA_FILE: &str = "vectors.dat";
+const VECTOR_INDEX_FILE: &str = "vectors.idx";
+const SNAPSHOT_FILE: &str = "payloads.idx";
 
 /// Everything recovery hands to the collection.
 pub(super) struct Parts {
@@ -61,33 +64,83 @@ pub(super) struct RecoveryReport {
     pub(super) damaged: Vec<String>,
 }
 
-/// Open every part of the collection in `dir` and bring it to the state
-/// after the last logged operation.
+/// Open every part of the existing collection in `dir` and bring it to
+/// the state after the last logged operation.
+#[cfg(test)]
 pub(super) fn recover(dir: &Path, stored: &StoredConfig) -> Result<Parts> {
+    recover_with(dir, stored, false)
+}
+
+/// [`recover`]; `creating` = the collection is new, so its stores and log
+/// are created. Otherwise a missing store or log is corruption: creating
+/// it empty would silently drop every point.
+pub(super) fn recover_with(dir: &Path, stored: &StoredConfig, creating: bool) -> Result<Parts> {
     let config = &stored.config;
     let dimension = config.dimension;
     let io_at = |file: &str| {
         let path = dir.join(file);
         move |e: io::Error| Error::io(path, e)
     };
-    let mut vectors = MmapStorage::new_with_durability(dir, dimension, DurabilityMode::None)
-        .map_err(io_at("vectors.dat"))?;
-    let mut payloads = LogPayloadStorage::new_with_durability(dir, DurabilityMode::None)
-        .map_err(io_at("payloads.log"))?;
+    let lost = |file: &str, detail: String| Error::Corrupt {
+        path: dir.join(file),
+        detail,
+    };
 
     let log_path = dir.join(OPLOG_FILE);
     let content = match oplog::read(&log_path, dimension).map_err(io_at(OPLOG_FILE))? {
         Some(content) => content,
-        None => oplog::create(&log_path, 0).map_err(io_at(OPLOG_FILE))?,
+        None if creating => oplog::create(&log_path, 0).map_err(io_at(OPLOG_FILE))?,
+        None => {
+            return Err(lost(
+                OPLOG_FILE,
+                "the file is missing: the writes since the last checkpoint are lost".into(),
+            ));
+        }
     };
     let base = content.base_seq;
     let last = content.ops.last().map_or(base, |(s, _)| *s);
+    // A checkpoint wrote every checkpoint file before the log took its base.
+    let checkpointed = base > 0;
+    if !creating && !dir.join(DATA_FILE).exists() {
+        return Err(lost(
+            DATA_FILE,
+            "the file is missing: every vector it held is lost".into(),
+        ));
+    }
+    if checkpointed && !dir.join(VECTOR_INDEX_FILE).exists() {
+        return Err(lost(
+            VECTOR_INDEX_FILE,
+            format!(
+                "the file is missing though the collection checkpointed (at operation {base}): \
+                 which slot of {DATA_FILE} holds which vector is lost"
+            ),
+        ));
+    }
+    let mut damaged: Vec<String> = Vec::new();
+    if checkpointed {
+        for (file, source) in [
+            (SNAPSHOT_FILE, "the log"),
+            (GRAPH_FILE, "the vectors"),
+            (ID_MAP_FILE, "the payloads"),
+        ] {
+            if !dir.join(file).exists() {
+                damaged.push(format!(
+                    "{file} was missing though the collection checkpointed (at operation {base}); rebuilt from {source}"
+                ));
+            }
+        }
+    }
+    let mut vectors = MmapStorage::new_with_durability(dir, dimension, DurabilityMode::None)
+        .map_err(io_at(DATA_FILE))?;
+    let mut payloads = if creating {
+        LogPayloadStorage::new_with_durability(dir, DurabilityMode::None)
+    } else {
+        LogPayloadStorage::open_existing(dir, DurabilityMode::None)
+    }
+    .map_err(io_at("payloads.log"))?;
+
     let mut needs_checkpoint = !content.ops.is_empty();
-    let mut damaged: Vec<String> = payloads
-        .repaired_on_open()
-        .map(str::to_owned)
-        .into_iter()
-        .collect();
+    damaged.extend(payloads.repaired_on_open().map(str::to_owned));
     needs_checkpoint |= !damaged.is_empty();
 
     // 1. Stores: replay the whole log (idempotent, full values).
@@ -96,7 +149,13 @@ pub(super) fn recover(dir: &Path, stored: &StoredConfig) -> Result<Parts> {
     }
 
     // 2. Payload indexes: checkpoint + later operations, or rebuilt below.
-    let mut indexes = load_indexes(dir, base, last, &stored.payload_indexes, &mut damaged);
+    let mut indexes = load_indexes(
+        dir,
+        (base, last),
+        checkpointed,
+        &stored.payload_indexes,
+        &mut damaged,
+    );
     let mut indexes_replayed = None;
     if let Some((ix, tag)) = &mut indexes {
         let mut n = 0;
@@ -300,6 +359,11 @@ fn load_id_map(
     let points = state.live.len();
     if points != stored_points as u64 || state.by_id.len() as u64 != points {
         tracing::warn!(path = %path.display(), points, stored_points, "id map disagrees with the payload store; scanning payloads");
+        // Both are written by the same checkpoint: a disagreement is damage
+        // (of either file), never a crash.
+        damaged.push(format!(
+            "{ID_MAP_FILE} lists {points} points but payloads.log holds {stored_points} records; the points were read back from payloads.log"
+        ));
         return None;
     }
     Some(state)
@@ -505,15 +569,24 @@ fn index_checkpoints(dir: &Path) -> Vec<(u64, PathBuf)> {
 /// configured ones (fields differing are fixed up: dropped or rebuilt).
 fn load_indexes(
     dir: &Path,
-    base: u64,
-    last: u64,
+    (base, last): (u64, u64),
+    checkpointed: bool,
     fields: &[(String, FieldType)],
     damaged: &mut Vec<String>,
 ) -> Option<(PayloadIndexes, u64)> {
     if fields.is_empty() {
         return Some((PayloadIndexes::new(), last));
     }
-    let (tag, path) = index_checkpoints(dir).into_iter().next()?;
+    let Some((tag, path)) = index_checkpoints(dir).into_iter().next() else {
+        if checkpointed {
+            // Also left by a crash right after the first field index was
+            // created, before any checkpoint wrote its file.
+            damaged.push(format!(
+                "{PAYLOAD_INDEX_PREFIX}{base} was missing though the collection checkpointed (at operation {base}); rebuilt from the payloads"
+            ));
+        }
+        return None;
+    };
     if !(base..=last).contains(&tag) {
         tracing::warn!(path = %path.display(), tag, base, last, "payload index checkpoint is stale; rebuilding");
         return None;

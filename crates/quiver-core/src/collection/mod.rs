@@ -96,6 +96,7 @@
 
 mod checkpoint;
 mod config;
+mod files;
 mod group;
 mod id_map;
 mod oplog;
@@ -119,6 +120,9 @@ use crate::storage::{LogPayloadStorage, MmapStorage, PayloadStorage};
 use crate::{Error, PointId, Result};
 
 pub use config::{CollectionConfig, MAX_DIMENSION};
+pub(crate) use files::repair_op_log;
+pub use files::{FileCheck, FileState};
+pub use oplog::OpLogRepair;
 pub use request::{
     CollectionInfo, MAX_EF, MAX_K, MAX_VECTOR_NORM, Payload, Point, PointSelector, Record,
     ScoredPoint, ScrollPage, ScrollRequest, SearchRequest, UpdateResult,
@@ -223,13 +227,13 @@ impl Collection {
             payload_indexes: Vec::new(),
         };
         stored.write(dir)?;
-        Self::open_stored(dir, name, stored, lock)
+        Self::open_stored(dir, name, stored, lock, true)
     }
 
     /// Open the collection in `dir`, recovering from a crash.
     pub(crate) fn open(dir: &Path, name: &str, lock: Arc<File>) -> Result<Collection> {
         let stored = StoredConfig::read(dir)?;
-        Self::open_stored(dir, name, stored, lock)
+        Self::open_stored(dir, name, stored, lock, false)
     }
 
     fn open_stored(
@@ -237,12 +241,13 @@ impl Collection {
         name: &str,
         stored: StoredConfig,
         lock: Arc<File>,
+        creating: bool,
     ) -> Result<Collection> {
         let checkpoint_bytes = std::env::var(CHECKPOINT_BYTES_ENV)
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(DEFAULT_CHECKPOINT_BYTES);
-        let parts = checkpoint::recover(dir, &stored)?;
+        let parts = checkpoint::recover_with(dir, &stored, creating)?;
         let report = &parts.report;
         tracing::debug!(
             collection = name,
@@ -290,12 +295,14 @@ impl Collection {
     }
 
     /// The checkpoint files (graph, id map, payload indexes, the payload
-    /// store's snapshot) that failed their checksum or format check when
-    /// this collection opened, one line each naming the file and the cause.
-    /// Each was rebuilt from the stores and the log, and checkpointed anew,
-    /// so the collection is whole; the damage itself points at the disk.
-    /// Empty when everything loaded. A crash never causes this: those files
-    /// are replaced atomically.
+    /// store's snapshot) that failed their checksum or format check, or
+    /// were missing although the collection had checkpointed, when this
+    /// collection opened: one line each, starting with the file's name and
+    /// giving the cause. Each was rebuilt from the stores and the log, and
+    /// checkpointed anew, so the collection is whole; the damage itself
+    /// points at the disk. Empty when everything loaded. A crash never
+    /// causes this: those files are replaced atomically, and all are
+    /// written before the log records the checkpoint.
     pub fn repaired_on_open(&self) -> &[String] {
         &self.repaired
     }

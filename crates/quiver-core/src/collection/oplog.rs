@@ -30,10 +30,15 @@
 //! Point ids are encoded as a tag byte (0 = u64, 1 = UUID) and 8 or 16
 //! bytes; payloads as `len u32` + JSON bytes.
 //!
-//! A frame that is cut short or fails its CRC is a torn tail: it and
-//! everything after it are dropped and the file is truncated there, so later
-//! appends are not hidden behind garbage. A frame with a good CRC that does
-//! not decode, or a sequence gap, is corruption (`InvalidData`).
+//! A frame that is cut short or fails its CRC with nothing valid after it
+//! is a torn tail (a write the crash interrupted): it is dropped and the
+//! file is truncated there, so later appends are not hidden behind garbage.
+//! A bad frame followed by further valid frames cannot come from a crash
+//! (frames are appended in order, each after the last was written): that,
+//! a frame with a good CRC that does not decode, and a sequence gap are
+//! corruption (`InvalidData`, naming the offset and what follows). [`repair`]
+//! cuts such a log at its last valid frame; the frames it drops may be
+//! acknowledged writes, so it reports them.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -145,6 +150,11 @@ impl OpLogWriter {
             sync,
             needs_cut: false,
         })
+    }
+
+    /// Sequence number of the checkpoint this log continues (0: none yet).
+    pub(crate) fn base_seq(&self) -> u64 {
+        self.base_seq
     }
 
     /// Sequence number of the last appended operation (or the base).
@@ -272,14 +282,174 @@ fn header(base_seq: u64) -> Vec<u8> {
     h
 }
 
-/// Read the whole log, stopping at a torn tail. A missing file reads as an
-/// empty log with base 0 (the caller creates it).
+/// Read the whole log, stopping at a torn tail. A missing file reads as
+/// `None` (the caller decides whether that is a new log or a lost one).
+///
+/// # Errors
+/// `InvalidData` for a bad header, and for a damaged frame that is not a
+/// torn tail (see the module docs); I/O errors.
 pub(crate) fn read(path: &Path, dimension: usize) -> io::Result<Option<OpLogContent>> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
+    let scan = scan(path, &bytes, dimension)?;
+    if let Some(damage) = scan.damage {
+        return Err(corrupt(
+            path,
+            damage.offset,
+            format!(
+                "{}; {}: not a torn tail, the log is damaged in the middle \
+                 (`quiver check --repair` cuts it here, dropping what follows)",
+                damage.detail,
+                damage.describe_following()
+            ),
+        ));
+    }
+    Ok(Some(scan.content))
+}
+
+/// What [`repair`] cut off a damaged log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpLogRepair {
+    /// Byte offset the log was cut at (the end of its last valid frame).
+    pub cut_at: u64,
+    /// Bytes removed.
+    pub dropped_bytes: u64,
+    /// Frames removed: the damaged one and every frame after it.
+    pub dropped_frames: usize,
+    /// Sequence numbers of the removed frames, as far as they could be
+    /// read (the damaged frame's is the one expected there).
+    pub dropped_seqs: Option<(u64, u64)>,
+    /// What was wrong at `cut_at`.
+    pub reason: String,
+}
+
+/// Cut a log whose middle is damaged at its last valid frame, and fsync it.
+/// `None` (and the file untouched) when the log reads cleanly or ends in a
+/// torn tail, which the next open cuts on its own.
+///
+/// # Errors
+/// `InvalidData` for a bad header (nothing can be kept); I/O errors.
+pub(crate) fn repair(path: &Path, dimension: usize) -> io::Result<Option<OpLogRepair>> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let scan = scan(path, &bytes, dimension)?;
+    let Some(damage) = scan.damage else {
+        return Ok(None);
+    };
+    let cut_at = scan.content.valid_len;
+    let expected = scan
+        .content
+        .ops
+        .last()
+        .map_or(scan.content.base_seq, |(s, _)| *s)
+        + 1;
+    let last = damage
+        .following
+        .map_or(expected, |f| f.last_seq.max(expected));
+    let file = OpenOptions::new().write(true).open(path)?;
+    file.set_len(cut_at)?;
+    file.sync_all()?;
+    Ok(Some(OpLogRepair {
+        cut_at,
+        dropped_bytes: bytes.len() as u64 - cut_at,
+        dropped_frames: 1 + damage.following.map_or(0, |f| f.frames),
+        dropped_seqs: Some((expected, last)),
+        reason: damage.detail,
+    }))
+}
+
+/// Valid frames found after a damaged one.
+#[derive(Clone, Copy, Debug)]
+struct Following {
+    at: usize,
+    frames: usize,
+    first_seq: u64,
+    last_seq: u64,
+}
+
+/// A frame that is not a torn tail.
+struct Damage {
+    offset: u64,
+    detail: String,
+    following: Option<Following>,
+}
+
+impl Damage {
+    fn describe_following(&self) -> String {
+        match self.following {
+            Some(f) => format!(
+                "{} valid frames follow from byte {} (sequences {}..={})",
+                f.frames, f.at, f.first_seq, f.last_seq
+            ),
+            None => "no valid frame follows".to_owned(),
+        }
+    }
+}
+
+struct Scan {
+    content: OpLogContent,
+    damage: Option<Damage>,
+}
+
+/// The frame at `pos` if its head and CRC are good: (seq, content range end).
+fn good_frame(bytes: &[u8], pos: usize) -> Option<(u64, usize)> {
+    let head = bytes.get(pos..pos.checked_add(FRAME_HEAD)?)?;
+    let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+    let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+    if len > MAX_FRAME_BYTES || (len as usize) < 9 {
+        return None;
+    }
+    let start = pos + FRAME_HEAD;
+    let content = bytes.get(start..start.checked_add(len as usize)?)?;
+    if crc32fast::hash(content) != crc {
+        return None;
+    }
+    let seq = u64::from_le_bytes(content.get(..8)?.try_into().ok()?);
+    Some((seq, start + len as usize))
+}
+
+/// The first run of valid frames starting after `from` whose sequence
+/// numbers are at least `min_seq`. Only plausible sequence numbers are
+/// CRC-checked, so the search is linear in practice.
+fn following_frames(bytes: &[u8], from: usize, min_seq: u64) -> Option<Following> {
+    // Every frame takes at least 17 bytes, which bounds the sequence numbers.
+    let max_seq = min_seq.saturating_add((bytes.len() / 17) as u64 + 1);
+    let last_start = bytes.len().checked_sub(FRAME_HEAD + 9)?;
+    for at in from..=last_start {
+        let Some(seq_bytes) = bytes.get(at + FRAME_HEAD..at + FRAME_HEAD + 8) else {
+            break;
+        };
+        let seq = u64::from_le_bytes(seq_bytes.try_into().ok()?);
+        if !(min_seq..=max_seq).contains(&seq) {
+            continue;
+        }
+        let Some((first_seq, mut end)) = good_frame(bytes, at) else {
+            continue;
+        };
+        let mut f = Following {
+            at,
+            frames: 1,
+            first_seq,
+            last_seq: first_seq,
+        };
+        while let Some((seq, next)) = good_frame(bytes, end) {
+            f.frames += 1;
+            f.last_seq = seq;
+            end = next;
+        }
+        return Some(f);
+    }
+    None
+}
+
+/// Decode the valid prefix of the log in `bytes` and say why it ends.
+fn scan(path: &Path, bytes: &[u8], dimension: usize) -> io::Result<Scan> {
     let head = bytes
         .get(..HEADER_LEN as usize)
         .ok_or_else(|| corrupt(path, 0, "file is shorter than its header"))?;
@@ -302,46 +472,54 @@ pub(crate) fn read(path: &Path, dimension: usize) -> io::Result<Option<OpLogCont
     let mut ops = Vec::new();
     let mut pos = HEADER_LEN as usize;
     let mut expected = base_seq + 1;
-    while let Some(frame_head) = bytes.get(pos..pos + FRAME_HEAD) {
-        let len = u32::from_le_bytes([frame_head[0], frame_head[1], frame_head[2], frame_head[3]]);
-        let crc = u32::from_le_bytes([frame_head[4], frame_head[5], frame_head[6], frame_head[7]]);
-        if len > MAX_FRAME_BYTES || (len as usize) < 9 {
-            break;
-        }
-        let start = pos + FRAME_HEAD;
-        let Some(content) = bytes.get(start..start + len as usize) else {
+    let mut damage = None;
+    while pos < bytes.len() {
+        let Some((seq, end)) = good_frame(bytes, pos) else {
+            // Cut short or failing its CRC: a torn tail, unless valid frames follow.
+            if let Some(f) = following_frames(bytes, pos + 1, expected) {
+                damage = Some(Damage {
+                    offset: pos as u64,
+                    detail: format!(
+                        "frame {expected} is cut short or fails its checksum ({} bytes to the next valid frame)",
+                        f.at - pos
+                    ),
+                    following: Some(f),
+                });
+            }
             break;
         };
-        if crc32fast::hash(content) != crc {
-            break;
+        let content = &bytes[pos + FRAME_HEAD..end];
+        let decoded = if seq == expected {
+            decode_op(content[8], &content[9..], dimension)
+                .map_err(|detail| format!("frame {seq} has a good checksum but {detail}"))
+        } else {
+            Err(format!("sequence {seq} where {expected} was expected"))
+        };
+        match decoded {
+            Ok(op) => ops.push((seq, op)),
+            Err(detail) => {
+                damage = Some(Damage {
+                    offset: pos as u64,
+                    detail,
+                    following: following_frames(bytes, end, expected),
+                });
+                break;
+            }
         }
-        let offset = pos as u64;
-        let seq = u64::from_le_bytes(
-            content[..8]
-                .try_into()
-                .map_err(|_| corrupt(path, offset, "short frame"))?,
-        );
-        if seq != expected {
-            return Err(corrupt(
-                path,
-                offset,
-                format!("sequence {seq} where {expected} was expected"),
-            ));
-        }
-        let op = decode_op(content[8], &content[9..], dimension)
-            .map_err(|detail| corrupt(path, offset, format!("frame {seq}: {detail}")))?;
-        ops.push((seq, op));
         expected += 1;
-        pos = start + len as usize;
+        pos = end;
     }
-    if pos < bytes.len() {
+    if damage.is_none() && pos < bytes.len() {
         tracing::warn!(path = %path.display(), valid = pos, total = bytes.len(), "dropping a torn tail of the operation log");
     }
-    Ok(Some(OpLogContent {
-        base_seq,
-        ops,
-        valid_len: pos as u64,
-    }))
+    Ok(Scan {
+        content: OpLogContent {
+            base_seq,
+            ops,
+            valid_len: pos as u64,
+        },
+        damage,
+    })
 }
 
 fn encode_frame(seq: u64, op: &Op, dimension: usize) -> io::Result<Vec<u8>> {

@@ -3,15 +3,18 @@
 //! | field | type | meaning |
 //! |---|---|---|
 //! | magic | `[u8; 8]` | `QVVECIDX` |
-//! | version | u8 | 1 |
+//! | version | u8 | 2 (1 is still read) |
 //! | reserved | `[u8; 3]` | zero |
 //! | dimension | u32 LE | floats per vector |
 //! | next_slot | u64 LE | slots used in `vectors.dat` (live and dead) |
 //! | count | u64 LE | number of entries |
-//! | entries | count x (id u64 LE, offset u64 LE) | byte offset of each live vector |
+//! | entries | count x (id u64 LE, offset u64 LE, crc u32 LE) | byte offset and CRC-32 of each live vector |
 //! | crc | u32 LE | CRC-32 over every byte before it |
 //!
 //! The whole file is read with one sequential read and checked before use.
+//! Version 1 entries have no vector CRC (id and offset only, 16 bytes); a
+//! store opened from one computes the CRCs from the data it finds, and its
+//! next checkpoint writes version 2.
 
 use std::io;
 use std::path::Path;
@@ -21,9 +24,11 @@ use rustc_hash::FxHashMap;
 use super::corrupt;
 
 const MAGIC: &[u8; 8] = b"QVVECIDX";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+const VERSION_1: u8 = 1;
 const HEADER_LEN: usize = 32;
-const ENTRY_LEN: usize = 16;
+const ENTRY_LEN: usize = 20;
+const ENTRY_LEN_V1: usize = 16;
 
 /// A decoded checkpoint.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -31,10 +36,18 @@ pub(crate) struct Checkpoint {
     pub(crate) dimension: usize,
     pub(crate) next_slot: u64,
     pub(crate) offsets: FxHashMap<u64, u64>,
+    /// CRC-32 of each vector's bytes; `None` for a version 1 file, which has none.
+    pub(crate) crcs: Option<FxHashMap<u64, u32>>,
 }
 
-/// Encode a checkpoint (entries sorted by offset so reloads touch the map in order).
-pub(crate) fn encode(dimension: usize, next_slot: u64, offsets: &FxHashMap<u64, u64>) -> Vec<u8> {
+/// Encode a checkpoint (entries sorted by offset so reloads touch the map in
+/// order). An id missing from `crcs` gets CRC 0, which `verify` then reports.
+pub(crate) fn encode(
+    dimension: usize,
+    next_slot: u64,
+    offsets: &FxHashMap<u64, u64>,
+    crcs: &FxHashMap<u64, u32>,
+) -> Vec<u8> {
     let mut entries: Vec<(u64, u64)> = offsets.iter().map(|(&id, &off)| (id, off)).collect();
     entries.sort_unstable_by_key(|&(id, off)| (off, id));
     let mut out = Vec::with_capacity(HEADER_LEN + entries.len() * ENTRY_LEN + 4);
@@ -47,6 +60,7 @@ pub(crate) fn encode(dimension: usize, next_slot: u64, offsets: &FxHashMap<u64, 
     for (id, off) in entries {
         out.extend_from_slice(&id.to_le_bytes());
         out.extend_from_slice(&off.to_le_bytes());
+        out.extend_from_slice(&crcs.get(&id).copied().unwrap_or(0).to_le_bytes());
     }
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
@@ -77,9 +91,11 @@ pub(crate) fn decode(path: &Path, bytes: &[u8]) -> io::Result<Checkpoint> {
         return Err(corrupt(path, 0, "bad magic, not a vectors.idx file"));
     }
     let version = *bytes.get(8).ok_or_else(|| short(8))?;
-    if version != VERSION {
-        return Err(corrupt(path, 8, format!("unknown version {version}")));
-    }
+    let entry_len = match version {
+        VERSION => ENTRY_LEN,
+        VERSION_1 => ENTRY_LEN_V1,
+        _ => return Err(corrupt(path, 8, format!("unknown version {version}"))),
+    };
     let body_len = bytes.len().checked_sub(4).ok_or_else(|| short(0))?;
     let stored_crc = u32_at(bytes, body_len).ok_or_else(|| short(body_len))?;
     let body = bytes.get(..body_len).ok_or_else(|| short(body_len))?;
@@ -91,7 +107,7 @@ pub(crate) fn decode(path: &Path, bytes: &[u8]) -> io::Result<Checkpoint> {
     let count = u64_at(bytes, 24).ok_or_else(|| short(24))?;
     let expected = usize::try_from(count)
         .ok()
-        .and_then(|c| c.checked_mul(ENTRY_LEN))
+        .and_then(|c| c.checked_mul(entry_len))
         .and_then(|n| n.checked_add(HEADER_LEN));
     if expected != Some(body_len) {
         return Err(corrupt(
@@ -104,21 +120,53 @@ pub(crate) fn decode(path: &Path, bytes: &[u8]) -> io::Result<Checkpoint> {
         ));
     }
     let entries = body.get(HEADER_LEN..).ok_or_else(|| short(HEADER_LEN))?;
-    let mut offsets =
-        FxHashMap::with_capacity_and_hasher(entries.len() / ENTRY_LEN, Default::default());
-    for (i, entry) in entries.chunks_exact(ENTRY_LEN).enumerate() {
-        let at = HEADER_LEN + i * ENTRY_LEN;
+    let n = entries.len() / entry_len;
+    let mut offsets = FxHashMap::with_capacity_and_hasher(n, Default::default());
+    let mut crcs =
+        (version == VERSION).then(|| FxHashMap::with_capacity_and_hasher(n, Default::default()));
+    for (i, entry) in entries.chunks_exact(entry_len).enumerate() {
+        let at = HEADER_LEN + i * entry_len;
         let id = u64_at(entry, 0).ok_or_else(|| short(at))?;
         let off = u64_at(entry, 8).ok_or_else(|| short(at + 8))?;
         if offsets.insert(id, off).is_some() {
             return Err(corrupt(path, at as u64, format!("id {id} appears twice")));
+        }
+        if let Some(crcs) = crcs.as_mut() {
+            crcs.insert(id, u32_at(entry, 16).ok_or_else(|| short(at + 16))?);
         }
     }
     Ok(Checkpoint {
         dimension,
         next_slot,
         offsets,
+        crcs,
     })
+}
+
+/// The version 1 encoder, kept so tests can write what the previous
+/// release wrote.
+#[cfg(test)]
+pub(crate) fn encode_v1(
+    dimension: usize,
+    next_slot: u64,
+    offsets: &FxHashMap<u64, u64>,
+) -> Vec<u8> {
+    let mut entries: Vec<(u64, u64)> = offsets.iter().map(|(&id, &off)| (id, off)).collect();
+    entries.sort_unstable_by_key(|&(id, off)| (off, id));
+    let mut out = Vec::with_capacity(HEADER_LEN + entries.len() * ENTRY_LEN_V1 + 4);
+    out.extend_from_slice(MAGIC);
+    out.push(VERSION_1);
+    out.extend_from_slice(&[0; 3]);
+    out.extend_from_slice(&u32::try_from(dimension).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(&next_slot.to_le_bytes());
+    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+    for (id, off) in entries {
+        out.extend_from_slice(&id.to_le_bytes());
+        out.extend_from_slice(&off.to_le_bytes());
+    }
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
 }
 
 #[cfg(test)]
@@ -130,12 +178,16 @@ mod tests {
         let mut offsets = FxHashMap::default();
         offsets.insert(5, 0);
         offsets.insert(9, 16);
-        let bytes = encode(4, 3, &offsets);
+        let mut crcs = FxHashMap::default();
+        crcs.insert(5, 0xdead_beef);
+        crcs.insert(9, 7);
+        let bytes = encode(4, 3, &offsets, &crcs);
         let p = Path::new("vectors.idx");
         let cp = decode(p, &bytes).unwrap();
         assert_eq!(cp.dimension, 4);
         assert_eq!(cp.next_slot, 3);
         assert_eq!(cp.offsets, offsets);
+        assert_eq!(cp.crcs, Some(crcs));
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 1;
@@ -145,5 +197,17 @@ mod tests {
         for cut in 0..bytes.len() {
             assert!(decode(p, &bytes[..cut]).is_err(), "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn reads_version_1_without_crcs() {
+        let mut offsets = FxHashMap::default();
+        offsets.insert(5, 0);
+        offsets.insert(9, 16);
+        let bytes = encode_v1(4, 2, &offsets);
+        let cp = decode(Path::new("vectors.idx"), &bytes).unwrap();
+        assert_eq!(cp.offsets, offsets);
+        assert_eq!(cp.next_slot, 2);
+        assert_eq!(cp.crcs, None);
     }
 }

@@ -33,8 +33,8 @@ use super::atomic_file::{
 };
 use super::checkpoint;
 use super::fault::crash_point;
-use super::invalid_input;
 use super::mmap::{DATA_FILE, INDEX_FILE, INITIAL_CAPACITY_BYTES, MmapStorage, map_file};
+use super::{corrupt, invalid_input};
 
 /// Bring the directory back to a consistent state after an interrupted
 /// compaction (see the module table). Runs before anything is loaded.
@@ -72,6 +72,7 @@ pub struct CompactionPlan {
     used_slots: u64,
     next_slot: u64,
     offsets: FxHashMap<u64, u64>,
+    crcs: FxHashMap<u64, u32>,
     busy: Arc<AtomicBool>,
 }
 
@@ -103,9 +104,14 @@ impl MmapStorage {
     /// Steps 1-2 of [`Self::compact`] under `&self`: copy the live vectors
     /// into `vectors.dat.tmp` and write `vectors.idx.tmp`, both fsynced.
     /// Reads can run meanwhile. `None` when there is nothing to reclaim.
+    /// Every vector copied is checked against its CRC first: a damaged one
+    /// is never carried into the new file.
     ///
     /// # Errors
-    /// `WouldBlock` if another plan of this store is outstanding; I/O errors.
+    /// `WouldBlock` if another plan of this store is outstanding;
+    /// `InvalidData` naming the id and offset of a vector that fails its
+    /// CRC or lies outside `vectors.dat` (the old files are untouched);
+    /// I/O errors.
     pub fn prepare_compaction(&self) -> io::Result<Option<CompactionPlan>> {
         self.check_usable()?;
         let used_slots = self.next_slot;
@@ -127,6 +133,7 @@ impl MmapStorage {
             used_slots,
             next_slot: 0,
             offsets: FxHashMap::default(),
+            crcs: FxHashMap::default(),
             busy: Arc::clone(&self.compacting),
         };
         let data_tmp = with_suffix(&self.dir.join(DATA_FILE), ".tmp");
@@ -137,6 +144,7 @@ impl MmapStorage {
             self.offsets.iter().map(|(&id, &off)| (id, off)).collect();
         entries.sort_unstable_by_key(|&(id, off)| (off, id));
         plan.offsets.reserve(entries.len());
+        plan.crcs.reserve(entries.len());
         {
             let file = OpenOptions::new()
                 .write(true)
@@ -145,17 +153,31 @@ impl MmapStorage {
                 .open(&data_tmp)?;
             let mut out = BufWriter::with_capacity(1 << 20, &file);
             let map = self.map.read();
+            let data_path = self.dir.join(DATA_FILE);
             for (id, offset) in entries {
-                let bytes = match self.checked_range(id, offset, map.bytes().len()) {
-                    Ok(range) => map.bytes().get(range),
-                    Err(err) => {
-                        tracing::error!(%err, id, "compaction skips an index entry it cannot read");
-                        None
+                let range = self.checked_range(id, offset, map.bytes().len())?;
+                let bytes = map
+                    .bytes()
+                    .get(range)
+                    .ok_or_else(|| corrupt(&data_path, offset, "slot out of range"))?;
+                let crc = crc32fast::hash(bytes);
+                match self.crcs.get(&id) {
+                    Some(&expected) if expected == crc => {}
+                    expected => {
+                        return Err(corrupt(
+                            &data_path,
+                            offset,
+                            format!(
+                                "vector of id {id} fails its CRC (recorded {}, data {crc:#010x}); compaction stopped, nothing was changed",
+                                expected
+                                    .map_or_else(|| "none".to_owned(), |c| format!("{c:#010x}"))
+                            ),
+                        ));
                     }
-                };
-                let Some(bytes) = bytes else { continue };
+                }
                 out.write_all(bytes)?;
                 plan.offsets.insert(id, plan.next_slot * self.slot_bytes);
+                plan.crcs.insert(id, crc);
                 plan.next_slot += 1;
             }
             drop(map);
@@ -171,7 +193,8 @@ impl MmapStorage {
         crash_point("compact:after_data_tmp")?;
 
         // 2. The new index.
-        let index_bytes = checkpoint::encode(self.dimension, plan.next_slot, &plan.offsets);
+        let index_bytes =
+            checkpoint::encode(self.dimension, plan.next_slot, &plan.offsets, &plan.crcs);
         write_synced(&index_tmp, &index_bytes, true)?;
         crash_point("compact:after_index_tmp")?;
         Ok(Some(plan))
@@ -236,6 +259,7 @@ impl MmapStorage {
         let reclaimed = (plan.used_slots - plan.next_slot) * self.slot_bytes;
         self.next_slot = plan.next_slot;
         self.offsets = std::mem::take(&mut plan.offsets);
+        self.crcs = std::mem::take(&mut plan.crcs);
         self.change_seq += 1;
         // The dead slots are gone with the old file.
         self.pending_release.clear();

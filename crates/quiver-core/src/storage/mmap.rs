@@ -102,6 +102,9 @@ pub struct MmapStorage {
     pub(super) wal: Mutex<FrameWriter>,
     /// id -> byte offset in `vectors.dat`.
     pub(super) offsets: FxHashMap<u64, u64>,
+    /// id -> CRC-32 of its vector's bytes, computed when it is stored and
+    /// checked by [`MmapStorage::verify`] and compaction, never on reads.
+    pub(super) crcs: FxHashMap<u64, u32>,
     /// Slots used in `vectors.dat`, live and dead.
     pub(super) next_slot: u64,
     /// Offsets of deleted slots whose blocks are released at the next
@@ -158,6 +161,7 @@ impl MmapStorage {
             Ok(bytes) => checkpoint::decode(&index_path, &bytes)?,
             Err(err) if err.kind() == io::ErrorKind::NotFound => checkpoint::Checkpoint {
                 dimension,
+                crcs: Some(FxHashMap::default()),
                 ..Default::default()
             },
             Err(err) => return Err(err),
@@ -199,6 +203,17 @@ impl MmapStorage {
             }
         }
         let mmap = map_file(&data)?;
+        let slot_bytes = dimension as u64 * 4;
+        let crcs = match cp.crcs {
+            Some(crcs) => crcs,
+            // A version 1 checkpoint has no CRCs: take the data as it is.
+            None => crcs_of(
+                &dir,
+                mmap.as_deref().unwrap_or_default(),
+                &cp.offsets,
+                slot_bytes,
+            ),
+        };
 
         let wal_path = dir.join(WAL_FILE);
         let wal_bytes = match fs::read(&wal_path) {
@@ -212,7 +227,7 @@ impl MmapStorage {
         let placeholder = FrameWriter::open(&wal_path, wal_bytes.len() as u64, false)?;
 
         let mut store = Self {
-            slot_bytes: dimension as u64 * 4,
+            slot_bytes,
             dir,
             dimension,
             mode,
@@ -220,6 +235,7 @@ impl MmapStorage {
             map: RwLock::new(MapState { mmap, epoch: 0 }),
             wal: Mutex::new(placeholder),
             offsets: cp.offsets,
+            crcs,
             next_slot: cp.next_slot,
             pending_release: Vec::new(),
             dirty: false,
@@ -318,8 +334,11 @@ impl MmapStorage {
     /// Heap bytes held by the in-memory index (an estimate; the mapped file
     /// is page cache, not heap, and is reported by [`Self::capacity_bytes`]).
     pub fn memory_bytes(&self) -> usize {
-        // A hashbrown slot of (u64, u64) plus one control byte.
-        self.offsets.capacity() * 17 + self.pending_release.capacity() * 8
+        // A hashbrown slot of (u64, u64) plus one control byte, and one of
+        // (u64, u32) for the CRCs.
+        self.offsets.capacity() * 17
+            + self.crcs.capacity() * 13
+            + self.pending_release.capacity() * 8
     }
 
     /// `1 - live_bytes / used_bytes` of the data file; 0 when empty.
@@ -386,7 +405,7 @@ impl MmapStorage {
     /// # Errors
     /// I/O errors writing the file.
     pub fn flush_index(&mut self) -> io::Result<()> {
-        let bytes = checkpoint::encode(self.dimension, self.next_slot, &self.offsets);
+        let bytes = checkpoint::encode(self.dimension, self.next_slot, &self.offsets, &self.crcs);
         write_atomic(
             &self.dir.join(INDEX_FILE),
             &bytes,
@@ -566,6 +585,7 @@ impl MmapStorage {
             .get_mut(range)
             .ok_or_else(|| corrupt(&self.dir.join(DATA_FILE), offset, "slot out of range"))?;
         dest.copy_from_slice(bytes);
+        self.crcs.insert(id, crc32fast::hash(bytes));
         if self.offsets.insert(id, offset).is_none() {
             self.next_slot += 1;
         }
@@ -576,6 +596,7 @@ impl MmapStorage {
 
     fn apply_delete(&mut self, id: u64) {
         if let Some(offset) = self.offsets.remove(&id) {
+            self.crcs.remove(&id);
             self.pending_release.push(offset);
             self.dirty = true;
             self.change_seq += 1;
@@ -633,7 +654,7 @@ impl MmapStorage {
         if !with_index {
             return Ok(());
         }
-        let bytes = checkpoint::encode(self.dimension, self.next_slot, &self.offsets);
+        let bytes = checkpoint::encode(self.dimension, self.next_slot, &self.offsets, &self.crcs);
         write_atomic(&self.dir.join(INDEX_FILE), &bytes, sync)?;
         crash_point("flush:after_index")?;
         // The checkpoint now covers every frame: the WAL can go. The
@@ -683,6 +704,32 @@ fn no_room(path: &Path, bytes: u64, err: io::Error) -> io::Error {
             path.display()
         ),
     )
+}
+
+/// CRCs of the vectors `offsets` points at in `map`; an entry outside the
+/// map is left out (reads of it fail on their own, and `verify` names it).
+fn crcs_of(
+    dir: &Path,
+    map: &[u8],
+    offsets: &FxHashMap<u64, u64>,
+    slot_bytes: u64,
+) -> FxHashMap<u64, u32> {
+    let mut crcs = FxHashMap::with_capacity_and_hasher(offsets.len(), Default::default());
+    for (&id, &offset) in offsets {
+        let bytes = usize::try_from(offset).ok().and_then(|start| {
+            let end = start.checked_add(usize::try_from(slot_bytes).ok()?)?;
+            map.get(start..end)
+        });
+        match bytes {
+            Some(bytes) => {
+                crcs.insert(id, crc32fast::hash(bytes));
+            }
+            None => {
+                tracing::warn!(dir = %dir.display(), id, offset, "index entry outside vectors.dat");
+            }
+        }
+    }
+    crcs
 }
 
 /// View validated map bytes as floats.

@@ -23,6 +23,7 @@
 //! | `guard.rs` | [`VectorSliceGuard`]: a zero-copy view that pins the mapping |
 //! | `wal.rs` | the CRC-framed record codec shared by `vectors.wal` and `payloads.log` |
 //! | `checkpoint.rs` | the `vectors.idx` codec |
+//! | `verify.rs` | [`MmapStorage::verify`]: every vector against its CRC |
 //! | `compaction.rs` | rewriting `vectors.dat` and the open-time repair of an interrupted rewrite |
 //! | `payload_log.rs` | [`LogPayloadStorage`]: `payloads.log` + `payloads.idx` snapshot |
 //! | `atomic_file.rs` | write-fsync-rename-fsync-dir replacement of whole files |
@@ -82,6 +83,7 @@ mod metrics;
 mod mmap;
 mod payload_log;
 mod sys;
+mod verify;
 mod wal;
 
 use std::io;
@@ -92,6 +94,7 @@ pub use guard::VectorSliceGuard;
 pub use metrics::{LatencyStats, StorageMetrics};
 pub use mmap::MmapStorage;
 pub use payload_log::LogPayloadStorage;
+pub use verify::{BadVector, VerifyReport};
 
 /// Largest vector dimension the store accepts.
 pub const MAX_DIMENSION: usize = 65_536;

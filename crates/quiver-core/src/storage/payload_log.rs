@@ -12,15 +12,22 @@
 //!
 //! | field | type | meaning |
 //! |---|---|---|
-//! | magic | `[u8; 8]` | `QVPAYIDX` |
+//! | magic | `[u8; 8]` | `QVPAYIX2` (`QVPAYIDX`: the same without `tail_crc`, still read) |
 //! | generation | u64 LE | generation of the log it describes |
 //! | covered_len | u64 LE | log bytes the snapshot covers; frames after it are scanned |
 //! | count | u64 LE | entries |
+//! | tail_crc | u32 LE | CRC-32 of the last (up to) 64 KiB of the covered bytes |
 //! | entries | count x (id u64, frame offset u64, body len u32), LE | live records |
 //! | crc | u32 LE | CRC-32 over every byte before it |
 //!
-//! The snapshot is derived data: a missing, stale (other generation, longer
-//! than the log) or corrupt snapshot only costs a full scan of the log.
+//! The snapshot is derived data: a missing or corrupt snapshot, or one of
+//! another generation, costs a full scan of the log (reported by
+//! [`LogPayloadStorage::repaired_on_open`] when it was damaged). But the
+//! covered bytes were synced before the snapshot was renamed in, so a log
+//! shorter than `covered_len`, or whose covered tail changed, has lost data
+//! (a rescan would bring back the versions that the lost deletes removed):
+//! that open fails with `InvalidData`. So does a missing log next to a
+//! snapshot. `tail_crc` is checked by [`LogPayloadStorage::verify`].
 //! Compaction follows the vector store's rule: write `payloads.log.tmp` and
 //! `payloads.idx.tmp` (fsynced), rename the log (the commit point), then the
 //! snapshot; open-time repair drops an uncommitted rewrite or promotes the
@@ -43,9 +50,13 @@ use super::{DurabilityMode, PayloadStorage, corrupt};
 const LOG_FILE: &str = "payloads.log";
 const SNAPSHOT_FILE: &str = "payloads.idx";
 const LOG_MAGIC: &[u8; 8] = b"QVPAYLOG";
-const SNAPSHOT_MAGIC: &[u8; 8] = b"QVPAYIDX";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"QVPAYIX2";
+const SNAPSHOT_MAGIC_V1: &[u8; 8] = b"QVPAYIDX";
 const LOG_HEADER_LEN: u64 = 16;
-const SNAPSHOT_HEADER_LEN: usize = 32;
+const SNAPSHOT_HEADER_LEN: usize = 36;
+const SNAPSHOT_HEADER_LEN_V1: usize = 32;
+/// Covered bytes whose CRC the snapshot records, ending at `covered_len`.
+const TAIL_CRC_WINDOW: u64 = 64 << 10;
 const SNAPSHOT_ENTRY_LEN: usize = 20;
 /// `flush` rewrites the snapshot once this many log bytes are not covered by it.
 const SNAPSHOT_EVERY_BYTES: u64 = 4 << 20;
@@ -95,16 +106,51 @@ impl LogPayloadStorage {
 
     /// Open or create the store in directory `path` (created if missing):
     /// repair an interrupted compaction, load the snapshot, scan the log
-    /// after it and cut off a torn tail.
+    /// after it and cut off a torn tail. A missing log is created, unless a
+    /// snapshot says it held records.
     ///
     /// # Errors
-    /// `InvalidData` if the log header is not a payload log; I/O errors.
+    /// `InvalidData` if the log header is not a payload log, if the log is
+    /// missing while `payloads.idx` exists, or if the log is shorter than
+    /// the snapshot covers or its covered bytes changed (data loss); I/O
+    /// errors.
     pub fn new_with_durability(path: impl AsRef<Path>, mode: DurabilityMode) -> io::Result<Self> {
-        let dir = path.as_ref().to_owned();
+        Self::open_with(path.as_ref(), mode, true)
+    }
+
+    /// [`LogPayloadStorage::new_with_durability`] for a store that must
+    /// already exist: a missing `payloads.log` is `InvalidData` (its records
+    /// are lost), never a fresh empty log.
+    ///
+    /// # Errors
+    /// As [`LogPayloadStorage::new_with_durability`], plus the missing log.
+    pub fn open_existing(path: impl AsRef<Path>, mode: DurabilityMode) -> io::Result<Self> {
+        Self::open_with(path.as_ref(), mode, false)
+    }
+
+    fn open_with(path: &Path, mode: DurabilityMode, create: bool) -> io::Result<Self> {
+        let dir = path.to_owned();
         fs::create_dir_all(&dir)?;
         repair(&dir)?;
         let log_path = dir.join(LOG_FILE);
+        let snapshot_path = dir.join(SNAPSHOT_FILE);
         let sync = mode.syncs();
+        if !log_path.exists() {
+            if !create {
+                return Err(corrupt(
+                    &log_path,
+                    0,
+                    "the file is missing: every payload record it held is lost",
+                ));
+            }
+            if snapshot_path.exists() {
+                return Err(corrupt(
+                    &log_path,
+                    0,
+                    format!("the file is missing but {SNAPSHOT_FILE} lists records of it"),
+                ));
+            }
+        }
 
         let file = OpenOptions::new()
             .read(true)
@@ -113,6 +159,15 @@ impl LogPayloadStorage {
             .truncate(false)
             .open(&log_path)?;
         let file_len = file.metadata()?.len();
+        if file_len < LOG_HEADER_LEN && snapshot_path.exists() {
+            return Err(corrupt(
+                &log_path,
+                file_len,
+                format!(
+                    "the file holds {file_len} bytes, no header, but {SNAPSHOT_FILE} lists records of it"
+                ),
+            ));
+        }
         let generation = if file_len < LOG_HEADER_LEN {
             // A new log, or one whose header write never completed (nothing after it).
             let generation = rand::random::<u64>();
@@ -129,20 +184,20 @@ impl LogPayloadStorage {
             }
             u64_at(&header, 8).ok_or_else(|| corrupt(&log_path, 8, "header cut short"))?
         };
-        drop(file);
-        let log_len = fs::metadata(&log_path)?.len();
+        let log_len = file.metadata()?.len();
 
-        let snapshot_path = dir.join(SNAPSHOT_FILE);
         let mut repaired = None;
         let (mut index, start) = match fs::read(&snapshot_path) {
             Ok(bytes) => match decode_snapshot(&snapshot_path, &bytes) {
-                Ok((gen_, covered, index))
-                    if gen_ == generation && covered <= log_len && covered >= LOG_HEADER_LEN =>
-                {
-                    (index, covered)
+                Ok(snap) if snap.generation == generation => {
+                    check_covered(&log_path, log_len, &snap)?;
+                    (snap.index, snap.covered.max(LOG_HEADER_LEN))
                 }
                 Ok(_) => {
-                    tracing::info!(path = %snapshot_path.display(), "payload snapshot is stale; scanning the log");
+                    tracing::warn!(path = %snapshot_path.display(), "payload snapshot describes another log; scanning the log");
+                    repaired = Some(format!(
+                        "{SNAPSHOT_FILE} describes another generation of {LOG_FILE}; rebuilt from the log"
+                    ));
                     (FxHashMap::default(), LOG_HEADER_LEN)
                 }
                 Err(err) => {
@@ -159,6 +214,7 @@ impl LogPayloadStorage {
             Err(err) => return Err(err),
         };
 
+        drop(file);
         let tail = read_range(&log_path, start, log_len)?;
         let mut reader = FrameReader::new(&tail, 0);
         for (at, frame) in reader.by_ref() {
@@ -199,6 +255,39 @@ impl LogPayloadStorage {
             failed: false,
             repaired,
         })
+    }
+
+    /// Cut the (closed) log in `dir` back to what its snapshot covers: the
+    /// state of the last checkpoint, for a caller whose operation log lost
+    /// frames the log's later records came from. Returns the bytes removed;
+    /// `None` (nothing changed) without a usable snapshot of this log.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub(crate) fn rewind_to_snapshot(dir: &Path) -> io::Result<Option<u64>> {
+        let log_path = dir.join(LOG_FILE);
+        let snapshot_path = dir.join(SNAPSHOT_FILE);
+        let snap = match fs::read(&snapshot_path) {
+            Ok(bytes) => match decode_snapshot(&snapshot_path, &bytes) {
+                Ok(snap) => snap,
+                Err(_) => return Ok(None),
+            },
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        let file = OpenOptions::new().read(true).write(true).open(&log_path)?;
+        let len = file.metadata()?.len();
+        let mut header = [0u8; LOG_HEADER_LEN as usize];
+        if len < LOG_HEADER_LEN || snap.covered > len {
+            return Ok(None);
+        }
+        sys::read_exact_at(&file, &mut header, 0)?;
+        if u64_at(&header, 8) != Some(snap.generation) {
+            return Ok(None);
+        }
+        file.set_len(snap.covered)?;
+        file.sync_all()?;
+        Ok(Some(len - snap.covered))
     }
 
     /// Set when the open found the snapshot damaged (checksum or format)
@@ -270,7 +359,9 @@ impl LogPayloadStorage {
             // The snapshot must never cover bytes that are not durable.
             self.log.sync()?;
         }
-        let bytes = encode_snapshot(self.generation, self.log.len(), &self.index);
+        let covered = self.log.len();
+        let tail_crc = tail_crc(self.log.file(), covered)?;
+        let bytes = encode_snapshot(self.generation, covered, tail_crc, &self.index);
         write_atomic(&self.dir.join(SNAPSHOT_FILE), &bytes, sync)?;
         self.snapshot_len = self.log.len();
         Ok(())
@@ -329,9 +420,10 @@ impl LogPayloadStorage {
             file.sync_all()?;
         }
         crash_point("payload_compact:after_log_tmp")?;
+        let new_tail_crc = tail_crc(&fs::File::open(&log_tmp)?, new_len)?;
         write_synced(
             &snapshot_tmp,
-            &encode_snapshot(generation, new_len, &new_index),
+            &encode_snapshot(generation, new_len, new_tail_crc, &new_index),
             true,
         )?;
         crash_point("payload_compact:after_index_tmp")?;
@@ -369,6 +461,49 @@ impl LogPayloadStorage {
             bytes += (STORE_HEADER_LEN + 4) as u64 + counter.0;
         }
         self.log.reserve(bytes)
+    }
+
+    /// Read the whole log and check every frame's CRC, and that each live
+    /// record is a good store frame of its id. Returns the problems found,
+    /// one line each naming the byte offset; empty when the log is sound.
+    ///
+    /// # Errors
+    /// I/O errors reading the log.
+    pub fn verify(&self) -> io::Result<Vec<String>> {
+        let path = self.log.path();
+        let len = self.log.len();
+        let bytes = read_range(path, 0, len)?;
+        let mut problems = Vec::new();
+        let mut reader = FrameReader::new(&bytes, LOG_HEADER_LEN as usize);
+        let frames = reader.by_ref().count();
+        if let Some((at, reason)) = reader.torn() {
+            problems.push(format!(
+                "frame at byte {at} is bad ({reason}) after {frames} good frames; {} bytes from there cannot be read",
+                len.saturating_sub(at as u64)
+            ));
+        }
+        let mut entries: Vec<(u64, Entry)> = self.index.iter().map(|(&id, &e)| (id, e)).collect();
+        entries.sort_unstable_by_key(|&(id, e)| (e.frame_offset, id));
+        for (id, entry) in entries {
+            if let Err(err) = self.read_frame(id, entry) {
+                problems.push(err.to_string());
+            }
+        }
+        let snapshot_path = self.dir.join(SNAPSHOT_FILE);
+        match fs::read(&snapshot_path) {
+            Ok(bytes) => match decode_snapshot(&snapshot_path, &bytes) {
+                Ok(snap) if snap.generation == self.generation && snap.covered <= len => {
+                    problems.extend(check_tail(self.log.file(), &snap)?);
+                }
+                Ok(_) => problems.push(format!(
+                    "{SNAPSHOT_FILE} does not describe this log (another generation, or more bytes than it has)"
+                )),
+                Err(err) => problems.push(err.to_string()),
+            },
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err),
+        }
+        Ok(problems)
     }
 
     /// Read and verify the whole frame of `entry`.
@@ -546,12 +681,62 @@ fn read_range(path: &Path, start: u64, end: u64) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-fn encode_snapshot(generation: u64, covered_len: u64, index: &FxHashMap<u64, Entry>) -> Vec<u8> {
+/// CRC-32 of the last (up to) [`TAIL_CRC_WINDOW`] bytes before `covered` in `file`.
+fn tail_crc(file: &fs::File, covered: u64) -> io::Result<u32> {
+    let start = covered.saturating_sub(TAIL_CRC_WINDOW);
+    let mut buf = vec![0u8; usize::try_from(covered - start).unwrap_or(0)];
+    sys::read_exact_at(file, &mut buf, start)?;
+    Ok(crc32fast::hash(&buf))
+}
+
+/// The snapshot of this log's generation must describe bytes the log
+/// still has, unchanged.
+fn check_covered(log_path: &Path, log_len: u64, snap: &Snapshot) -> io::Result<()> {
+    if snap.covered > log_len {
+        return Err(corrupt(
+            log_path,
+            log_len,
+            format!(
+                "the log ends here but {SNAPSHOT_FILE} covers {} bytes of it ({} records): \
+                 the log lost {} bytes; a rescan would bring deleted and overwritten records back",
+                snap.covered,
+                snap.index.len(),
+                snap.covered - log_len
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The covered bytes' tail must still have the CRC the snapshot recorded.
+/// Checked by `verify`, not at open: a flipped byte there is also caught by
+/// its record's own CRC, and must not make every other record unreachable.
+fn check_tail(file: &fs::File, snap: &Snapshot) -> io::Result<Option<String>> {
+    let Some(expected) = snap.tail_crc else {
+        return Ok(None);
+    };
+    let found = tail_crc(file, snap.covered)?;
+    Ok((found != expected).then(|| {
+        format!(
+            "bytes {}..{} that {SNAPSHOT_FILE} covers changed since it was written (CRC {found:#010x}, recorded {expected:#010x})",
+            snap.covered.saturating_sub(TAIL_CRC_WINDOW),
+            snap.covered
+        )
+    }))
+}
+
+fn encode_snapshot(
+    generation: u64,
+    covered_len: u64,
+    tail_crc: u32,
+    index: &FxHashMap<u64, Entry>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(SNAPSHOT_HEADER_LEN + index.len() * SNAPSHOT_ENTRY_LEN + 4);
     out.extend_from_slice(SNAPSHOT_MAGIC);
     out.extend_from_slice(&generation.to_le_bytes());
     out.extend_from_slice(&covered_len.to_le_bytes());
     out.extend_from_slice(&(index.len() as u64).to_le_bytes());
+    out.extend_from_slice(&tail_crc.to_le_bytes());
     for (&id, e) in index {
         out.extend_from_slice(&id.to_le_bytes());
         out.extend_from_slice(&e.frame_offset.to_le_bytes());
@@ -562,11 +747,21 @@ fn encode_snapshot(generation: u64, covered_len: u64, index: &FxHashMap<u64, Ent
     out
 }
 
-/// (generation, covered_len, index)
-fn decode_snapshot(path: &Path, bytes: &[u8]) -> io::Result<(u64, u64, FxHashMap<u64, Entry>)> {
-    if bytes.get(..8) != Some(SNAPSHOT_MAGIC.as_slice()) {
-        return Err(corrupt(path, 0, "bad magic, not a payloads.idx file"));
-    }
+/// A decoded `payloads.idx`.
+struct Snapshot {
+    generation: u64,
+    covered: u64,
+    /// `None` in a file of the first format, which has none.
+    tail_crc: Option<u32>,
+    index: FxHashMap<u64, Entry>,
+}
+
+fn decode_snapshot(path: &Path, bytes: &[u8]) -> io::Result<Snapshot> {
+    let header_len = match bytes.get(..8) {
+        Some(m) if m == SNAPSHOT_MAGIC.as_slice() => SNAPSHOT_HEADER_LEN,
+        Some(m) if m == SNAPSHOT_MAGIC_V1.as_slice() => SNAPSHOT_HEADER_LEN_V1,
+        _ => return Err(corrupt(path, 0, "bad magic, not a payloads.idx file")),
+    };
     let body_len = bytes
         .len()
         .checked_sub(4)
@@ -580,7 +775,12 @@ fn decode_snapshot(path: &Path, bytes: &[u8]) -> io::Result<(u64, u64, FxHashMap
     let generation = u64_at(body, 8).ok_or_else(|| corrupt(path, 8, "header cut short"))?;
     let covered = u64_at(body, 16).ok_or_else(|| corrupt(path, 16, "header cut short"))?;
     let count = u64_at(body, 24).ok_or_else(|| corrupt(path, 24, "header cut short"))?;
-    let entries = body.get(SNAPSHOT_HEADER_LEN..).unwrap_or_default();
+    let tail_crc = if header_len == SNAPSHOT_HEADER_LEN {
+        Some(u32_at(body, 32).ok_or_else(|| corrupt(path, 32, "header cut short"))?)
+    } else {
+        None
+    };
+    let entries = body.get(header_len..).unwrap_or_default();
     if Some(entries.len())
         != usize::try_from(count)
             .ok()
@@ -595,7 +795,7 @@ fn decode_snapshot(path: &Path, bytes: &[u8]) -> io::Result<(u64, u64, FxHashMap
     let mut index =
         FxHashMap::with_capacity_and_hasher(entries.len() / SNAPSHOT_ENTRY_LEN, Default::default());
     for (i, e) in entries.chunks_exact(SNAPSHOT_ENTRY_LEN).enumerate() {
-        let at = (SNAPSHOT_HEADER_LEN + i * SNAPSHOT_ENTRY_LEN) as u64;
+        let at = (header_len + i * SNAPSHOT_ENTRY_LEN) as u64;
         let (Some(id), Some(frame_offset), Some(body_len)) =
             (u64_at(e, 0), u64_at(e, 8), u32_at(e, 16))
         else {
@@ -615,7 +815,12 @@ fn decode_snapshot(path: &Path, bytes: &[u8]) -> io::Result<(u64, u64, FxHashMap
         }
         index.insert(id, entry);
     }
-    Ok((generation, covered, index))
+    Ok(Snapshot {
+        generation,
+        covered,
+        tail_crc,
+        index,
+    })
 }
 
 /// Bring the directory back to a consistent state after an interrupted

@@ -267,3 +267,224 @@ fn flush_only_collection_survives_reopen() {
     let db2 = Database::open(&image).unwrap();
     assert_eq!(db2.collection("c").unwrap().count(None).unwrap(), 10);
 }
+
+/// `build`'s image, opened once so it checkpoints: the log is empty and
+/// every checkpoint file is written. Returns the collection's directory.
+fn checkpointed(tmp: &Path) -> std::path::PathBuf {
+    let image = build(tmp);
+    check(&image);
+    image
+}
+
+fn open_err(image: &Path) -> quiver_core::Error {
+    let db = Database::open(image).expect("test fixture");
+    db.collection("c").expect_err("the open must fail")
+}
+
+#[test]
+fn truncated_payload_log_fails_the_open_instead_of_bringing_deleted_points_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = checkpointed(tmp.path());
+    let log = image.join("collections/c/payloads.log");
+    let bytes = fs::read(&log).unwrap();
+    fs::write(&log, &bytes[..bytes.len() / 2]).unwrap();
+    let err = open_err(&image);
+    assert_eq!(err.kind(), quiver_core::ErrorKind::Corrupt, "{err}");
+    assert!(err.to_string().contains("payloads.log"), "{err}");
+}
+
+#[test]
+fn deleted_payload_log_fails_the_open_instead_of_emptying_the_collection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = checkpointed(tmp.path());
+    fs::remove_file(image.join("collections/c/payloads.log")).unwrap();
+    let err = open_err(&image);
+    assert_eq!(err.kind(), quiver_core::ErrorKind::Corrupt, "{err}");
+    assert!(err.to_string().contains("payloads.log"), "{err}");
+    assert!(!image.join("collections/c/payloads.log").exists());
+}
+
+#[test]
+fn deleted_vector_files_fail_the_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = checkpointed(tmp.path());
+    let copy = tmp.path().join("copy");
+    crash_image(&image, &copy);
+    fs::remove_file(image.join("collections/c/vectors.idx")).unwrap();
+    let err = open_err(&image);
+    assert!(err.to_string().contains("vectors.idx"), "{err}");
+    fs::remove_file(copy.join("collections/c/vectors.dat")).unwrap();
+    let err = open_err(&copy);
+    assert!(err.to_string().contains("vectors.dat"), "{err}");
+}
+
+#[test]
+fn damaged_vectors_are_reported_by_verify_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = checkpointed(tmp.path());
+    {
+        let db = Database::open(&image).unwrap();
+        let files = db.collection("c").unwrap().verify_files().unwrap();
+        let names: Vec<&str> = files.iter().map(|f| f.file.as_str()).collect();
+        for want in [
+            "config.json",
+            "hnsw.graph",
+            "ids.map",
+            "ops.log",
+            "payloads.idx",
+            "payloads.log",
+            "vectors.dat",
+            "vectors.idx",
+        ] {
+            assert!(names.contains(&want), "{want} not in {names:?}");
+        }
+        assert!(
+            files.iter().all(|f| f.state == quiver_core::FileState::Ok),
+            "{files:?}"
+        );
+    }
+    let data = image.join("collections/c/vectors.dat");
+    let mut bytes = fs::read(&data).unwrap();
+    // Slot 150 holds point 150's only version (the first upsert filled slots 0..300).
+    bytes[DIM * 4 * 150 + 2] ^= 0x01;
+    fs::write(&data, &bytes).unwrap();
+    let db = Database::open(&image).unwrap();
+    let files = db.collection("c").unwrap().verify_files().unwrap();
+    let dat = files.iter().find(|f| f.file == "vectors.dat").unwrap();
+    assert_eq!(dat.state, quiver_core::FileState::Damaged, "{dat:?}");
+    assert!(dat.detail.starts_with("1 of "), "{dat:?}");
+    drop(db);
+    fs::write(&data, vec![0u8; bytes.len()]).unwrap();
+    let db = Database::open(&image).unwrap();
+    let files = db.collection("c").unwrap().verify_files().unwrap();
+    let dat = files.iter().find(|f| f.file == "vectors.dat").unwrap();
+    assert_eq!(dat.state, quiver_core::FileState::Damaged, "{dat:?}");
+    let (bad, total) = dat
+        .detail
+        .split_once(" vectors are bad")
+        .and_then(|(counts, _)| counts.split_once(" of "))
+        .unwrap();
+    assert_eq!(bad, total, "{dat:?}");
+}
+
+#[test]
+fn missing_checkpoint_files_are_rebuilt_and_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = checkpointed(tmp.path());
+    let dir = image.join("collections/c");
+    let index = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("payload_index."))
+        .unwrap();
+    for name in ["hnsw.graph", "ids.map", "payloads.idx", index.as_str()] {
+        let copy = tmp.path().join(format!("without-{name}"));
+        crash_image(&image, &copy);
+        fs::remove_file(copy.join("collections/c").join(name)).unwrap();
+        {
+            let db = Database::open(&copy).unwrap();
+            let c = db.collection("c").unwrap();
+            let repaired = c.repaired_on_open();
+            assert!(
+                repaired
+                    .iter()
+                    .any(|r| r.starts_with(name) && r.contains("missing")),
+                "{name}: {repaired:?}"
+            );
+            let files = c.verify_files().unwrap();
+            let f = files.iter().find(|f| f.file == name).unwrap();
+            assert_eq!(f.state, quiver_core::FileState::RepairedOnOpen, "{f:?}");
+        }
+        check(&copy);
+        // Rebuilt and checkpointed: the next open finds nothing to report.
+        let db = Database::open(&copy).unwrap();
+        assert_eq!(
+            db.collection("c").unwrap().repaired_on_open(),
+            &[] as &[String]
+        );
+    }
+}
+
+/// Byte ranges of the frames of an `ops.log`.
+fn frames(log: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut pos = 20;
+    while pos + 8 <= log.len() {
+        let len = u32::from_le_bytes(log[pos..pos + 4].try_into().expect("4 bytes")) as usize;
+        out.push(pos..pos + 8 + len);
+        pos += 8 + len;
+    }
+    out
+}
+
+#[test]
+fn a_bad_byte_mid_log_is_corruption_and_repair_cuts_the_log_there() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = build(tmp.path());
+    let log = image.join("collections/c/ops.log");
+    let bytes = fs::read(&log).unwrap();
+    let f = frames(&bytes);
+    assert_eq!(f.len(), 3, "build leaves three operations in the log");
+    let mut bad = bytes.clone();
+    bad[f[1].start + 30] ^= 0x40;
+    fs::write(&log, &bad).unwrap();
+    let err = open_err(&image);
+    assert_eq!(err.kind(), quiver_core::ErrorKind::Corrupt, "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("ops.log")
+            && msg.contains(&format!("at byte {}", f[1].start))
+            && msg.contains("1 valid frames follow"),
+        "{msg}"
+    );
+    // Nothing was cut by the failed open.
+    assert_eq!(fs::read(&log).unwrap(), bad);
+    let db = Database::open(&image).unwrap();
+    let repair = db.repair_op_log("c").unwrap().expect("the log is damaged");
+    assert_eq!(repair.cut_at, f[1].start as u64);
+    assert_eq!(repair.dropped_frames, 2);
+    assert_eq!(repair.dropped_bytes, (bytes.len() - f[1].start) as u64);
+    let c = db.collection("c").unwrap();
+    // The first logged operation (points 50..100 at version 2) survived.
+    let got = c
+        .get(&[PointId::Num(60), PointId::Num(205)], true, false)
+        .unwrap();
+    assert_eq!(got.len(), 2, "the delete of 200..220 was dropped");
+    assert_eq!(got[0].payload.as_ref().unwrap()["v"], 2);
+    assert_eq!(c.count(None).unwrap(), 300);
+    assert_eq!(c.repaired_on_open(), &[] as &[String], "the stores agree");
+    assert_eq!(
+        db.repair_op_log("c").unwrap_err().kind(),
+        quiver_core::ErrorKind::InvalidInput
+    );
+}
+
+#[test]
+fn a_sequence_gap_is_corruption_and_a_torn_tail_is_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = build(tmp.path());
+    let copy = tmp.path().join("copy");
+    crash_image(&image, &copy);
+    let log = image.join("collections/c/ops.log");
+    let bytes = fs::read(&log).unwrap();
+    let f = frames(&bytes);
+    // Frame 2 removed whole: frame 3 has a good CRC but the wrong sequence.
+    let mut gap = bytes[..f[1].start].to_vec();
+    gap.extend_from_slice(&bytes[f[2].clone()]);
+    fs::write(&log, &gap).unwrap();
+    let err = open_err(&image);
+    assert!(err.to_string().contains("sequence"), "{err}");
+    let db = Database::open(&image).unwrap();
+    let repair = db.repair_op_log("c").unwrap().unwrap();
+    assert_eq!(repair.dropped_frames, 1);
+    assert!(db.collection("c").is_ok());
+    drop(db);
+
+    // The last frame cut short: a torn tail, cut at open as before.
+    let log = copy.join("collections/c/ops.log");
+    fs::write(&log, &bytes[..f[2].end - 3]).unwrap();
+    let db = Database::open(&copy).unwrap();
+    assert_eq!(db.repair_op_log("c").unwrap(), None);
+    let c = db.collection("c").unwrap();
+    assert_eq!(c.count(None).unwrap(), 280);
+}

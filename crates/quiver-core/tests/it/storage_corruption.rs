@@ -203,13 +203,16 @@ fn corrupt_offsets_in_the_index_are_invalid_data() {
         s.for_each_vector(|_, _| {}).unwrap_err().kind(),
         ErrorKind::InvalidData
     );
-    // Compaction skips what it cannot read and keeps the rest.
-    s.compact().unwrap();
-    assert_eq!(s.ids(), vec![0]);
+    // Compaction refuses to drop what it cannot read, and changes nothing.
+    assert_eq!(s.compact().unwrap_err().kind(), ErrorKind::InvalidData);
+    assert_eq!(s.ids(), vec![0, 1, 2, 3, 4]);
     assert_eq!(
         bits(&s.retrieve(0).unwrap().unwrap()),
         bits(&pattern(0, 0, DIM))
     );
+    let report = s.verify().unwrap();
+    let bad: Vec<u64> = report.bad.iter().map(|b| b.id).collect();
+    assert_eq!(bad.len(), 4, "{report:?}");
 }
 
 #[test]
@@ -411,5 +414,172 @@ fn corrupt_payload_snapshot_falls_back_to_a_scan_and_bad_records_are_invalid_dat
     assert_eq!(
         open_payloads(dir.path()).unwrap_err().kind(),
         ErrorKind::InvalidData
+    );
+}
+
+/// Ids 0..10 stored and flushed, then id 3 deleted and flushed (so
+/// compaction has a dead slot to reclaim). Returns the data file's path.
+fn flushed_store(dir: &Path) -> std::path::PathBuf {
+    let mut s = open(dir).unwrap();
+    for id in 0..10 {
+        s.store(id, &pattern(id, 0, DIM)).unwrap();
+    }
+    s.flush().unwrap();
+    s.delete(3).unwrap();
+    s.flush().unwrap();
+    drop(s);
+    dir.join("vectors.dat")
+}
+
+#[test]
+fn flipped_bits_in_vectors_dat_fail_verify_and_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = flushed_store(dir.path());
+    let s = open(dir.path()).unwrap();
+    let report = s.verify().unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.checked, 9);
+    drop(s);
+    // Slot 5 holds id 5: flip one bit of its second float.
+    let mut bytes = fs::read(&data).unwrap();
+    bytes[5 * DIM * 4 + 5] ^= 0x10;
+    fs::write(&data, &bytes).unwrap();
+    let mut s = open(dir.path()).unwrap();
+    let report = s.verify().unwrap();
+    assert_eq!(report.bad.len(), 1, "{report:?}");
+    assert_eq!(report.bad[0].id, 5);
+    assert_eq!(report.bad[0].offset, (5 * DIM * 4) as u64);
+    assert!(report.bad[0].problem.contains("CRC"), "{report:?}");
+    let err = s.compact().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidData);
+    assert!(err.to_string().contains("id 5"), "{err}");
+    // Nothing was changed: the other vectors read back, the store still writes.
+    assert_eq!(s.ids(), vec![0, 1, 2, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(
+        bits(&s.retrieve(9).unwrap().unwrap()),
+        bits(&pattern(9, 0, DIM))
+    );
+    // Rewriting the vector gives it a good CRC again.
+    s.store(5, &pattern(5, 1, DIM)).unwrap();
+    assert!(s.verify().unwrap().is_ok());
+    assert!(s.compact().unwrap() > 0);
+    assert!(s.verify().unwrap().is_ok());
+}
+
+#[test]
+fn zeroed_vectors_dat_fails_verify_for_every_vector() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = flushed_store(dir.path());
+    let len = fs::metadata(&data).unwrap().len();
+    fs::write(&data, vec![0u8; len as usize]).unwrap();
+    let s = open(dir.path()).unwrap();
+    let report = s.verify().unwrap();
+    assert_eq!(report.bad.len(), 9, "{report:?}");
+}
+
+#[test]
+fn version_1_index_opens_unchanged_and_the_next_checkpoint_writes_version_2() {
+    let dir = tempfile::tempdir().unwrap();
+    flushed_store(dir.path());
+    // What the previous release wrote: the same map without CRCs.
+    let entries: Vec<(u64, u64)> = (0..10u64)
+        .filter(|&id| id != 3)
+        .map(|id| (id, id * (DIM as u64) * 4))
+        .collect();
+    let idx = dir.path().join("vectors.idx");
+    fs::write(&idx, index_file(DIM as u32, 10, &entries)).unwrap();
+    let mut s = open(dir.path()).unwrap();
+    assert_eq!(s.ids(), vec![0, 1, 2, 4, 5, 6, 7, 8, 9]);
+    for id in s.ids() {
+        assert_eq!(
+            bits(&s.retrieve(id).unwrap().unwrap()),
+            bits(&pattern(id, 0, DIM))
+        );
+    }
+    assert!(s.verify().unwrap().is_ok());
+    s.store(11, &pattern(11, 0, DIM)).unwrap();
+    s.flush().unwrap();
+    drop(s);
+    assert_eq!(fs::read(&idx).unwrap()[8], 2, "rewritten as version 2");
+    let s = open(dir.path()).unwrap();
+    assert_eq!(s.len(), 10);
+    assert!(s.verify().unwrap().is_ok());
+}
+
+/// Payloads 0..40 stored, 0..20 deleted, snapshot written.
+fn payloads_with_deletes(dir: &Path) {
+    let mut p = open_payloads(dir).unwrap();
+    for id in 0..40u64 {
+        p.store(id, &json!({"id": id, "text": "padding padding padding"}))
+            .unwrap();
+    }
+    for id in 0..20u64 {
+        p.delete(id).unwrap();
+    }
+    p.checkpoint().unwrap();
+    drop(p);
+}
+
+#[test]
+fn payload_log_shorter_than_its_snapshot_is_data_loss_not_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    payloads_with_deletes(dir.path());
+    let log = dir.path().join("payloads.log");
+    let bytes = fs::read(&log).unwrap();
+    fs::write(&log, &bytes[..bytes.len() / 2]).unwrap();
+    // A rescan of the first half would bring deleted ids 0..20 back.
+    let err = open_payloads(dir.path()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidData);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("payloads.log") && msg.contains("lost"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn missing_payload_log_is_invalid_data_unless_the_store_is_new() {
+    let dir = tempfile::tempdir().unwrap();
+    payloads_with_deletes(dir.path());
+    fs::remove_file(dir.path().join("payloads.log")).unwrap();
+    let err = open_payloads(dir.path()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidData);
+    assert!(err.to_string().contains("payloads.log"), "{err}");
+    // Without a snapshot, only `open_existing` knows the log must exist.
+    fs::remove_file(dir.path().join("payloads.idx")).unwrap();
+    let err = LogPayloadStorage::open_existing(dir.path(), MODE).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidData);
+    assert!(
+        !dir.path().join("payloads.log").exists(),
+        "no fresh log made"
+    );
+    let p = open_payloads(dir.path()).unwrap();
+    assert!(p.is_empty());
+}
+
+#[test]
+fn payload_verify_finds_a_damaged_dead_record_the_reads_never_touch() {
+    let dir = tempfile::tempdir().unwrap();
+    payloads_with_deletes(dir.path());
+    let p = open_payloads(dir.path()).unwrap();
+    assert_eq!(p.verify().unwrap(), Vec::<String>::new());
+    drop(p);
+    // Id 0's record is dead (deleted); damage it.
+    let log = dir.path().join("payloads.log");
+    let mut bytes = fs::read(&log).unwrap();
+    bytes[16 + 20] ^= 0x04;
+    fs::write(&log, &bytes).unwrap();
+    let p = open_payloads(dir.path()).unwrap();
+    for id in 20..40u64 {
+        assert!(p.retrieve(id).unwrap().is_some());
+    }
+    let problems = p.verify().unwrap();
+    assert!(
+        problems.iter().any(|l| l.contains("frame at byte 16")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|l| l.contains("covers changed")),
+        "{problems:?}"
     );
 }
