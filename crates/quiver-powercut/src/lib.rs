@@ -22,14 +22,17 @@
 //! | `content.rs` | a file's bytes, in copy-on-write blocks |
 //! | `disk.rs` | the volatile and durable trees, fsync and cut |
 //! | `fs.rs` | FUSE requests onto the disk, refused after a cut |
-//! | `mount.rs` | [`PowerCutFs`], [`Mounted`]: mount, cut, remount, skip |
+//! | `serve.rs` | the `powercut-fs` server process: mount, cut, remount on command |
+//! | `mount.rs` | [`PowerCutFs`], [`Mounted`]: the test's handle on a server |
 //! | `workload.rs` | the writer's op lines and the values they stand for |
 
 mod content;
 mod disk;
 mod fs;
 mod mount;
+mod serve;
 pub mod workload;
 
 pub use disk::DiskStats;
 pub use mount::{Mounted, PowerCutFs, REQUIRE_ENV};
+pub use serve::serve;

@@ -11,7 +11,7 @@ use quiver_powercut::{Mounted, PowerCutFs};
 /// the mount, then the directory), or `None` when FUSE is unavailable.
 fn mount(test: &str) -> Option<(Mounted, tempfile::TempDir)> {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mounted = PowerCutFs::mount_or_skip(dir.path(), test)?;
+    let mounted = PowerCutFs::new(env!("CARGO_BIN_EXE_powercut-fs")).mount_or_skip(dir.path(), test)?;
     Some((mounted, dir))
 }
 
@@ -26,7 +26,7 @@ fn read(path: &Path) -> Option<Vec<u8>> {
 }
 
 fn cut(m: &mut Mounted) {
-    m.cut();
+    m.cut().expect("cut");
     m.remount().expect("remount");
 }
 
@@ -213,9 +213,9 @@ fn mmap_with_msync_is_durable_and_without_is_not() {
     let mut map = unsafe { memmap2::MmapMut::map_mut(&f) }.expect("shared writable mmap");
     map[..4].copy_from_slice(b"sync");
     map[len - 4..].copy_from_slice(b"tail");
-    let syncs = m.stats().file_syncs;
+    let syncs = m.stats().expect("stats").file_syncs;
     map.flush().expect("msync(MS_SYNC)");
-    assert!(m.stats().file_syncs > syncs, "msync reached the filesystem as an fsync");
+    assert!(m.stats().expect("stats").file_syncs > syncs, "msync reached the filesystem as an fsync");
     map[4..8].copy_from_slice(b"lost");
     drop(map);
     drop(f);
@@ -261,11 +261,11 @@ fn the_dead_mount_is_refused_until_remount() {
         .append(true)
         .open(m.path().join("f"))
         .expect("open");
-    m.cut();
+    m.cut().expect("cut");
     assert!(f.write_all(b"late").is_err(), "writes after the cut fail");
     assert!(f.sync_all().is_err());
     drop(f);
     m.remount().expect("remount");
     assert_eq!(read(&m.path().join("f")).as_deref(), Some(&b"x"[..]));
-    assert!(m.stats().refused > 0);
+    assert!(m.stats().expect("stats").refused > 0);
 }
