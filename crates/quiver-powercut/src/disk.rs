@@ -454,7 +454,9 @@ mod tests {
     #[test]
     fn synced_file_in_synced_dir_survives_and_later_writes_do_not() {
         let mut d = Disk::new(0, 0);
-        let f = d.create(ROOT, name("a"), false, 0o644, 0, 0).expect("create");
+        let f = d
+            .create(ROOT, name("a"), false, 0o644, 0, 0)
+            .expect("create");
         d.write(f, 0, b"hello", false).expect("write");
         d.sync_file(f).expect("fsync");
         d.sync_dir(ROOT).expect("fsync dir");
@@ -467,7 +469,9 @@ mod tests {
     #[test]
     fn dir_sync_without_file_sync_exposes_an_empty_file() {
         let mut d = Disk::new(0, 0);
-        let f = d.create(ROOT, name("a"), false, 0o644, 0, 0).expect("create");
+        let f = d
+            .create(ROOT, name("a"), false, 0o644, 0, 0)
+            .expect("create");
         d.write(f, 0, b"data", false).expect("write");
         d.sync_dir(ROOT).expect("fsync dir");
         d.cut();
@@ -478,7 +482,9 @@ mod tests {
     #[test]
     fn unlinked_open_file_lives_until_released_but_its_name_comes_back_on_cut() {
         let mut d = Disk::new(0, 0);
-        let f = d.create(ROOT, name("a"), false, 0o644, 0, 0).expect("create");
+        let f = d
+            .create(ROOT, name("a"), false, 0o644, 0, 0)
+            .expect("create");
         d.write(f, 0, b"x", false).expect("write");
         d.sync_file(f).expect("fsync");
         d.sync_dir(ROOT).expect("fsync dir");
@@ -495,7 +501,9 @@ mod tests {
     #[test]
     fn removing_a_durable_name_then_syncing_the_dir_frees_the_inode() {
         let mut d = Disk::new(0, 0);
-        let f = d.create(ROOT, name("a"), false, 0o644, 0, 0).expect("create");
+        let f = d
+            .create(ROOT, name("a"), false, 0o644, 0, 0)
+            .expect("create");
         d.sync_dir(ROOT).expect("fsync dir");
         d.remove(ROOT, name("a"), false).expect("unlink");
         d.sync_dir(ROOT).expect("fsync dir");
@@ -508,12 +516,15 @@ mod tests {
     fn rename_rules() {
         let mut d = Disk::new(0, 0);
         let dir = d.create(ROOT, name("d"), true, 0o755, 0, 0).expect("mkdir");
-        d.create(dir, name("x"), false, 0o644, 0, 0).expect("create");
+        d.create(dir, name("x"), false, 0o644, 0, 0)
+            .expect("create");
         assert_eq!(
             d.rename(ROOT, name("d"), dir, name("inside"), false),
             Err(Errno::EINVAL)
         );
-        let f = d.create(ROOT, name("f"), false, 0o644, 0, 0).expect("create");
+        let f = d
+            .create(ROOT, name("f"), false, 0o644, 0, 0)
+            .expect("create");
         assert_eq!(
             d.rename(ROOT, name("f"), ROOT, name("d"), false),
             Err(Errno::EISDIR)
@@ -525,9 +536,6 @@ mod tests {
         d.rename(ROOT, name("f"), dir, name("x"), false)
             .expect("replace");
         assert_eq!(d.lookup(dir, name("x")), Ok(f));
-        assert_eq!(
-            d.remove(ROOT, name("d"), true),
-            Err(Errno::ENOTEMPTY)
-        );
+        assert_eq!(d.remove(ROOT, name("d"), true), Err(Errno::ENOTEMPTY));
     }
 }

@@ -242,7 +242,8 @@ impl Filesystem for SessionFs {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        if flags.contains(RenameFlags::RENAME_EXCHANGE) || flags.contains(RenameFlags::RENAME_WHITEOUT)
+        if flags.contains(RenameFlags::RENAME_EXCHANGE)
+            || flags.contains(RenameFlags::RENAME_WHITEOUT)
         {
             reply.error(Errno::EINVAL);
             return;
@@ -366,8 +367,16 @@ impl Filesystem for SessionFs {
     ) {
         let result = self.with_disk(|d| {
             let mut listing = vec![
-                (OsStr::new(".").to_owned(), ino.0, fuser::FileType::Directory),
-                (OsStr::new("..").to_owned(), ino.0, fuser::FileType::Directory),
+                (
+                    OsStr::new(".").to_owned(),
+                    ino.0,
+                    fuser::FileType::Directory,
+                ),
+                (
+                    OsStr::new("..").to_owned(),
+                    ino.0,
+                    fuser::FileType::Directory,
+                ),
             ];
             for (name, child) in d.entries(ino.0)? {
                 let kind = d.node(child)?.file_type();
@@ -377,7 +386,8 @@ impl Filesystem for SessionFs {
         });
         match result {
             Ok(listing) => {
-                for (i, (name, child, kind)) in listing.into_iter().enumerate().skip(offset as usize)
+                for (i, (name, child, kind)) in
+                    listing.into_iter().enumerate().skip(offset as usize)
                 {
                     if reply.add(INodeNo(child), i as u64 + 1, kind, &name) {
                         break;

@@ -45,10 +45,7 @@ impl PowerCutFs {
             .stdout(Stdio::piped())
             .spawn()
             .map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("starting {}: {e}", self.server.display()),
-                )
+                io::Error::new(e.kind(), format!("starting {}: {e}", self.server.display()))
             })?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(io::Error::other("the server's pipes were not set up"));

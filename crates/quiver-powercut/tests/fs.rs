@@ -11,17 +11,24 @@ use quiver_powercut::{Mounted, PowerCutFs};
 /// the mount, then the directory), or `None` when FUSE is unavailable.
 fn mount(test: &str) -> Option<(Mounted, tempfile::TempDir)> {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mounted = PowerCutFs::new(env!("CARGO_BIN_EXE_powercut-fs")).mount_or_skip(dir.path(), test)?;
+    let mounted =
+        PowerCutFs::new(env!("CARGO_BIN_EXE_powercut-fs")).mount_or_skip(dir.path(), test)?;
     Some((mounted, dir))
 }
 
 fn sync_dir(dir: &Path) {
-    File::open(dir).expect("open dir").sync_all().expect("fsync dir");
+    File::open(dir)
+        .expect("open dir")
+        .sync_all()
+        .expect("fsync dir");
 }
 
 fn read(path: &Path) -> Option<Vec<u8>> {
     let mut bytes = Vec::new();
-    File::open(path).ok()?.read_to_end(&mut bytes).expect("read");
+    File::open(path)
+        .ok()?
+        .read_to_end(&mut bytes)
+        .expect("read");
     Some(bytes)
 }
 
@@ -50,7 +57,10 @@ fn unsynced_write_is_gone_and_synced_write_stays() {
         .open(m.path().join("f"))
         .expect("open");
     f.write_all(b" volatile").expect("write");
-    assert_eq!(read(&m.path().join("f")).as_deref(), Some(&b"durable volatile"[..]));
+    assert_eq!(
+        read(&m.path().join("f")).as_deref(),
+        Some(&b"durable volatile"[..])
+    );
     drop(f);
     cut(&mut m);
     assert_eq!(read(&m.path().join("f")).as_deref(), Some(&b"durable"[..]));
@@ -63,7 +73,10 @@ fn unsynced_write_is_gone_and_synced_write_stays() {
     f.sync_data().expect("fdatasync");
     drop(f);
     cut(&mut m);
-    assert_eq!(read(&m.path().join("f")).as_deref(), Some(&b"durable synced"[..]));
+    assert_eq!(
+        read(&m.path().join("f")).as_deref(),
+        Some(&b"durable synced"[..])
+    );
 }
 
 #[test]
@@ -215,7 +228,10 @@ fn mmap_with_msync_is_durable_and_without_is_not() {
     map[len - 4..].copy_from_slice(b"tail");
     let syncs = m.stats().expect("stats").file_syncs;
     map.flush().expect("msync(MS_SYNC)");
-    assert!(m.stats().expect("stats").file_syncs > syncs, "msync reached the filesystem as an fsync");
+    assert!(
+        m.stats().expect("stats").file_syncs > syncs,
+        "msync reached the filesystem as an fsync"
+    );
     map[4..8].copy_from_slice(b"lost");
     drop(map);
     drop(f);
@@ -223,7 +239,11 @@ fn mmap_with_msync_is_durable_and_without_is_not() {
     let bytes = read(&path).expect("file");
     assert_eq!(bytes.len(), len);
     assert_eq!(&bytes[..4], b"sync");
-    assert_eq!(&bytes[4..8], &[0u8; 4], "an mmap write without msync is not durable");
+    assert_eq!(
+        &bytes[4..8],
+        &[0u8; 4],
+        "an mmap write without msync is not durable"
+    );
     assert_eq!(&bytes[len - 4..], b"tail");
 }
 
