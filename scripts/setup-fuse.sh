@@ -20,8 +20,14 @@ if ! command -v fusermount3 >/dev/null 2>&1; then
         sudo="sudo"
     fi
     echo "setup-fuse: installing fuse3"
-    $sudo apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends fuse3 >/dev/null
+    log=$(mktemp)
+    if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+        $sudo apt-get install -y -qq --no-install-recommends fuse3; } >"$log" 2>&1; then
+        cat "$log" >&2
+        rm -f "$log"
+        exit 1
+    fi
+    rm -f "$log"
 fi
 
 if [ ! -e /dev/fuse ]; then
