@@ -66,7 +66,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use crate::collection::{Collection, CollectionConfig, StoredConfig};
-use crate::storage::atomic_file::repair_bak;
+use crate::storage::atomic_file::{create_dir_all_durable, repair_bak};
 use crate::storage::atomic_file::{remove_if_exists, write_synced};
 pub(crate) use crate::storage::atomic_file::{sync_dir, sync_parent, write_atomic};
 use crate::{Error, Result};
@@ -167,7 +167,7 @@ impl Database {
         let dir = dir.to_owned();
         let manifest_path = dir.join(MANIFEST_FILE);
         if create {
-            fs::create_dir_all(dir.join(COLLECTIONS_DIR)).map_err(|e| Error::io(&dir, e))?;
+            create_dir_all_durable(&dir.join(COLLECTIONS_DIR)).map_err(|e| Error::io(&dir, e))?;
         } else {
             require_dir(&dir)?;
             if is_new(&dir)? {
@@ -186,7 +186,7 @@ impl Database {
             }
         };
         let root = dir.join(COLLECTIONS_DIR);
-        fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
+        create_dir_all_durable(&root).map_err(|e| Error::io(&root, e))?;
         let unnamed = resolve_pending(&dir, &manifest.collections)?;
         Ok(Database {
             dir,
@@ -725,7 +725,7 @@ fn remove_marker(dir: &Path, marker: &str) -> Result<()> {
 /// `collections/`.
 fn discard(db: &Path, dir: &Path) -> Result<()> {
     let trash = db.join(DROPPED_DIR);
-    fs::create_dir_all(&trash).map_err(|e| Error::io(&trash, e))?;
+    create_dir_all_durable(&trash).map_err(|e| Error::io(&trash, e))?;
     let name = dir.file_name().unwrap_or_default().to_string_lossy();
     let target = (0u64..)
         .map(|n| trash.join(format!("{name}.{n}")))

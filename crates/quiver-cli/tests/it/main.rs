@@ -10,8 +10,8 @@
 mod bench_collection;
 mod bench_data;
 mod bench_index;
-mod check_manifest;
 mod check_files;
+mod check_manifest;
 mod commands;
 mod full_disk;
 mod serve;

@@ -221,7 +221,7 @@ impl Collection {
         config: CollectionConfig,
         lock: Arc<File>,
     ) -> Result<Collection> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        crate::storage::atomic_file::create_dir_all_durable(dir).map_err(|e| Error::io(dir, e))?;
         let stored = StoredConfig {
             config,
             payload_indexes: Vec::new(),

@@ -99,6 +99,31 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// `fs::create_dir_all`, durably: every directory it creates has its parent
+/// fsynced afterwards, so a power loss cannot take away a directory (and
+/// everything later made durable inside it) whose creation was reported.
+pub(crate) fn create_dir_all_durable(dir: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut at = dir;
+    while !at.is_dir() {
+        missing.push(at);
+        match at.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => at = parent,
+            _ => break,
+        }
+    }
+    for created in missing.into_iter().rev() {
+        match fs::create_dir(created) {
+            Ok(()) => {}
+            // Another thread or process made it meanwhile: still sync its parent.
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists && created.is_dir() => {}
+            Err(err) => return Err(err),
+        }
+        sync_parent(created)?;
+    }
+    Ok(())
+}
+
 /// Remove `path` if it exists.
 pub(crate) fn remove_if_exists(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
@@ -119,6 +144,17 @@ mod tests {
         write_atomic(&p, b"two", true).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
         assert!(!dir.path().join("f.new").exists());
+    }
+
+    #[test]
+    fn create_dir_all_durable_makes_every_missing_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a").join("b").join("c");
+        create_dir_all_durable(&deep).unwrap();
+        assert!(deep.is_dir());
+        create_dir_all_durable(&deep).unwrap();
+        fs::write(dir.path().join("file"), b"x").unwrap();
+        assert!(create_dir_all_durable(&dir.path().join("file").join("d")).is_err());
     }
 
     #[test]

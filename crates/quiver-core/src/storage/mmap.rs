@@ -36,7 +36,7 @@ use memmap2::{MmapMut, MmapOptions};
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::atomic_file::{sync_dir, write_atomic};
+use super::atomic_file::{create_dir_all_durable, sync_dir, write_atomic};
 use super::fault::crash_point;
 use super::guard::VectorSliceGuard;
 use super::metrics::StorageMetrics;
@@ -153,7 +153,7 @@ impl MmapStorage {
     ) -> io::Result<Self> {
         check_dimension(dimension)?;
         let dir = path.as_ref().to_owned();
-        fs::create_dir_all(&dir)?;
+        create_dir_all_durable(&dir)?;
         super::compaction::repair(&dir)?;
 
         let index_path = dir.join(INDEX_FILE);

@@ -40,7 +40,8 @@ use std::path::{Path, PathBuf};
 use rustc_hash::FxHashMap;
 
 use super::atomic_file::{
-    remove_if_exists, repair_bak, replace, sync_dir, with_suffix, write_atomic, write_synced,
+    create_dir_all_durable, remove_if_exists, repair_bak, replace, sync_dir, with_suffix,
+    write_atomic, write_synced,
 };
 use super::fault::crash_point;
 use super::sys;
@@ -130,7 +131,7 @@ impl LogPayloadStorage {
 
     fn open_with(path: &Path, mode: DurabilityMode, create: bool) -> io::Result<Self> {
         let dir = path.to_owned();
-        fs::create_dir_all(&dir)?;
+        create_dir_all_durable(&dir)?;
         repair(&dir)?;
         let log_path = dir.join(LOG_FILE);
         let snapshot_path = dir.join(SNAPSHOT_FILE);

@@ -203,8 +203,11 @@ fn unknown_field_types_and_bad_field_names_are_rejected_and_change_nothing() {
     assert_eq!(std::fs::read(&config_file).unwrap(), config_before);
 }
 
+/// Deleting or reading a missing point is not an error (as in Qdrant);
+/// changing the payload of a missing point is `PointNotFound` (Qdrant's 404)
+/// and changes nothing.
 #[test]
-fn missing_points_are_skipped_not_errors() {
+fn missing_points_are_skipped_by_deletes_and_reads_and_refused_by_payload_writes() {
     let (_tmp, _db, c) = setup();
     let before = snapshot(&c);
     assert_eq!(
@@ -212,8 +215,10 @@ fn missing_points_are_skipped_not_errors() {
             .unwrap(),
         0
     );
-    c.set_payload(&PointSelector::Ids(vec![PointId::Num(404)]), Payload::new())
-        .unwrap();
+    let err = c
+        .set_payload(&PointSelector::Ids(vec![PointId::Num(404)]), Payload::new())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     assert!(c.get(&[PointId::Num(404)], true, true).unwrap().is_empty());
     assert_eq!(snapshot(&c), before);
 }

@@ -172,7 +172,17 @@ fn collection(dir: &Path, w: &mut Writer) -> Result<()> {
             Op::SetTag(v, items) => {
                 let mut tag = Map::new();
                 tag.insert("tag".to_owned(), json!(v));
-                c.set_payload(&selector(&items), tag)?;
+                // A payload write naming a missing id fails whole, so name
+                // only the points that exist: the model tags just those.
+                let wanted: Vec<PointId> = items.iter().map(|&i| PointId::Num(i)).collect();
+                let present: Vec<PointId> = c
+                    .get(&wanted, false, false)?
+                    .into_iter()
+                    .map(|r| r.id)
+                    .collect();
+                if !present.is_empty() {
+                    c.set_payload(&PointSelector::Ids(present), tag)?;
+                }
             }
             Op::Flush => c.flush()?,
             Op::StorePayload(..)
