@@ -258,6 +258,8 @@ impl MmapStorage {
         self.data = data;
         let reclaimed = (plan.used_slots - plan.next_slot) * self.slot_bytes;
         self.next_slot = plan.next_slot;
+        // The new file is backed to its end (see `prepare`).
+        self.backed_to = self.map.get_mut().bytes().len() as u64;
         self.offsets = std::mem::take(&mut plan.offsets);
         self.crcs = std::mem::take(&mut plan.crcs);
         self.change_seq += 1;

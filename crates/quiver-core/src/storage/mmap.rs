@@ -107,6 +107,10 @@ pub struct MmapStorage {
     pub(super) crcs: FxHashMap<u64, u32>,
     /// Slots used in `vectors.dat`, live and dead.
     pub(super) next_slot: u64,
+    /// Bytes of `vectors.dat` from `next_slot` up to here are known to have
+    /// disk blocks (0 until that is known), so storing into new slots below
+    /// it needs no reservation call.
+    pub(super) backed_to: u64,
     /// Offsets of deleted slots whose blocks are released at the next
     /// checkpoint, once the delete is durable.
     pub(super) pending_release: Vec<u64>,
@@ -237,6 +241,7 @@ impl MmapStorage {
             offsets: cp.offsets,
             crcs,
             next_slot: cp.next_slot,
+            backed_to: 0,
             pending_release: Vec::new(),
             dirty: false,
             metrics: StorageMetrics::default(),
@@ -498,6 +503,9 @@ impl MmapStorage {
             map.mmap = mmap;
             map.epoch += 1;
         }
+        if self.backed_to >= current {
+            self.backed_to = new_len;
+        }
         self.metrics
             .record_growth(start.elapsed(), new_len - current);
         tracing::debug!(from = current, to = new_len, "grew vectors.dat");
@@ -520,21 +528,21 @@ impl MmapStorage {
 
     /// Make storing `ids` unable to fail for lack of disk space: grow the
     /// file for the ids it does not hold yet and reserve the blocks of
-    /// every slot the store would write them to. Changes no content; a
-    /// store of the same ids that follows needs no new disk blocks.
+    /// every new slot the store would write them to (one call for the rest
+    /// of the file, after which new slots cost nothing until it grows).
+    /// Changes no content; a store of the same ids that follows needs no
+    /// new disk blocks.
     ///
     /// # Errors
     /// `StorageFull` when the disk has no room; other I/O errors.
     pub(crate) fn reserve_for(&mut self, ids: &[u64]) -> io::Result<()> {
         let mut new_ids = FxHashSet::default();
-        let mut in_place = Vec::new();
         let map_len = self.map.get_mut().bytes().len();
         for id in ids {
             match self.offsets.get(id) {
                 Some(&offset) => {
                     // A bad index entry is reported as such, before any reservation.
                     self.checked_range(*id, offset, map_len)?;
-                    in_place.push(offset);
                 }
                 None => {
                     new_ids.insert(*id);
@@ -545,19 +553,31 @@ impl MmapStorage {
         let len = new_ids.len() as u64 * self.slot_bytes;
         if len > 0 {
             self.ensure_capacity(first + len)?;
-            // Growth reserved what it added, but the slots after `next_slot`
-            // may be older holes: a sparse file from before, or the tail a
-            // compaction left. They hold nothing yet, so zeros may go there.
-            sys::allocate(&self.data, first, len)
-                .map_err(|err| no_room(&self.dir.join(DATA_FILE), len, err))?;
+            let end = first + len;
+            if end > self.backed_to {
+                // Growth reserved what it added, but the slots after
+                // `next_slot` may be older holes (a sparse file written
+                // before blocks were reserved). They hold nothing yet, so
+                // zeros may go there: back the rest of the file in one call,
+                // or, on a nearly full disk, just these slots.
+                let from = first.max(self.backed_to);
+                let file_len = self.map.get_mut().bytes().len() as u64;
+                let data_path = self.dir.join(DATA_FILE);
+                match sys::allocate(&self.data, from, file_len - from) {
+                    Ok(()) => self.backed_to = file_len,
+                    Err(err) if err.kind() == io::ErrorKind::StorageFull && end < file_len => {
+                        sys::allocate(&self.data, from, end - from)
+                            .map_err(|err| no_room(&data_path, end - from, err))?;
+                        self.backed_to = end;
+                    }
+                    Err(err) => return Err(no_room(&data_path, file_len - from, err)),
+                }
+            }
         }
-        for offset in in_place {
-            // A live slot is normally backed already; reserving again costs
-            // little and keeps a write into it from ever faulting. Without
-            // fallocate there are no punched holes either.
-            sys::reserve_blocks(&self.data, offset, self.slot_bytes, false)
-                .map_err(|err| no_room(&self.dir.join(DATA_FILE), self.slot_bytes, err))?;
-        }
+        // A live slot needs nothing: it was written when it was stored, and
+        // only dead slots are ever punched, which are never written again
+        // (a new version takes the next slot, and compaction writes a new,
+        // fully backed file).
         Ok(())
     }
 
