@@ -5,18 +5,12 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use quiver_core::{CollectionConfig, Database, Metric, Point, PointId, PointSelector};
 
 fn quiver(args: &[&str], data: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_quiver"))
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .env("QUIVER_LOG", "error")
-        .output()
-        .unwrap()
+    crate::quiver_at("error", args, data)
 }
 
 /// (exit code, stdout)

@@ -6,13 +6,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 fn quiver(args: &[&str], data: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_quiver"))
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .env("QUIVER_LOG", "warn")
-        .output()
-        .unwrap()
+    crate::quiver_at("warn", args, data)
 }
 
 fn text(o: &Output) -> String {
