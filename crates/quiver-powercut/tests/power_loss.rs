@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use quiver_core::storage::{DurabilityMode, LogPayloadStorage, MmapStorage};
@@ -147,6 +147,17 @@ fn run_until_cut(
 /// Create `dir` on the mount and make its name durable: the directory a
 /// user hands to Quiver exists before Quiver runs, so only what Quiver
 /// creates inside it is under test.
+/// Mounts the power-cut disk for `test` (or skips: `None`) and makes its
+/// durable directory `sub`; returns the mount's backing tempdir guard, the
+/// mount, the run's seed and the directory.
+fn start(test: &str, sub: &str) -> Option<(tempfile::TempDir, Mounted, u64, PathBuf)> {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let m = PowerCutFs::new(env!("CARGO_BIN_EXE_powercut-fs")).mount_or_skip(tmp.path(), test)?;
+    let dir = m.path().join(sub);
+    durable_dir(&m, &dir);
+    Some((tmp, m, seed(), dir))
+}
+
 fn durable_dir(m: &Mounted, dir: &Path) {
     std::fs::create_dir(dir).expect("mkdir");
     for d in [dir, m.path()] {
@@ -306,16 +317,10 @@ fn check_storage(dir: &Path, model: &StoreModel, pending: &[Op], f: &mut Figures
 #[test]
 fn storage_keeps_every_flushed_write_across_power_cuts() {
     const TEST: &str = "storage_keeps_every_flushed_write_across_power_cuts";
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let Some(mut m) =
-        PowerCutFs::new(env!("CARGO_BIN_EXE_powercut-fs")).mount_or_skip(tmp.path(), TEST)
-    else {
+    let Some((_tmp, mut m, seed, dir)) = start(TEST, "store") else {
         return;
     };
-    let seed = seed();
     let mut rng = SmallRng::seed_from_u64(seed);
-    let dir = m.path().join("store");
-    durable_dir(&m, &dir);
     let mut model = StoreModel::default();
     let mut f = Figures::default();
     for round in 0..cuts() {
@@ -445,16 +450,10 @@ fn classify(expected: &Points, seen: &Points, f: &mut Figures) {
 #[test]
 fn collection_keeps_every_acknowledged_write_across_power_cuts() {
     const TEST: &str = "collection_keeps_every_acknowledged_write_across_power_cuts";
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let Some(mut m) =
-        PowerCutFs::new(env!("CARGO_BIN_EXE_powercut-fs")).mount_or_skip(tmp.path(), TEST)
-    else {
+    let Some((_tmp, mut m, seed, dir)) = start(TEST, "db") else {
         return;
     };
-    let seed = seed();
     let mut rng = SmallRng::seed_from_u64(seed);
-    let dir = m.path().join("db");
-    durable_dir(&m, &dir);
     let mut model = Points::new();
     let mut created = false;
     let mut f = Figures::default();

@@ -89,18 +89,23 @@ fn upsert_batch(client: &Client, base: &str, first: usize) -> bool {
         .is_ok_and(|r| r.status().is_success())
 }
 
+/// Creates collection `docs` (`DIM`-d, Euclid) on the server at `base`.
+fn create_docs(client: &Client, base: &str) {
+    let r = client
+        .put(format!("{base}/collections/docs"))
+        .json(&json!({"vectors": {"size": DIM, "distance": "Euclid"}}))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+}
+
 #[test]
 fn sigterm_during_writes_keeps_every_acknowledged_point_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("db");
     let s = serve(&data, false);
     let client = Client::new();
-    let r = client
-        .put(format!("{}/collections/docs", s.base))
-        .json(&json!({"vectors": {"size": DIM, "distance": "Euclid"}}))
-        .send()
-        .unwrap();
-    assert!(r.status().is_success());
+    create_docs(&client, &s.base);
 
     // A writer upserts batch after batch until the server stops answering;
     // `acked` counts the batches answered with 200, in order.
@@ -182,12 +187,7 @@ fn sigterm_after_writes_acknowledged_without_waiting_applies_them_all() {
     let data = dir.path().join("db");
     let s = serve(&data, false);
     let client = Client::new();
-    let r = client
-        .put(format!("{}/collections/docs", s.base))
-        .json(&json!({"vectors": {"size": DIM, "distance": "Euclid"}}))
-        .send()
-        .unwrap();
-    assert!(r.status().is_success());
+    create_docs(&client, &s.base);
     const BATCHES: usize = 40;
     for batch in 0..BATCHES {
         let points: Vec<Value> = (batch * BATCH..(batch + 1) * BATCH)

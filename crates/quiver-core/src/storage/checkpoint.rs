@@ -48,11 +48,26 @@ pub(crate) fn encode(
     offsets: &FxHashMap<u64, u64>,
     crcs: &FxHashMap<u64, u32>,
 ) -> Vec<u8> {
+    encode_version(dimension, next_slot, offsets, Some(crcs))
+}
+
+/// The file of `VERSION` with `crcs`, or of `VERSION_1` (no CRC field) without.
+fn encode_version(
+    dimension: usize,
+    next_slot: u64,
+    offsets: &FxHashMap<u64, u64>,
+    crcs: Option<&FxHashMap<u64, u32>>,
+) -> Vec<u8> {
     let mut entries: Vec<(u64, u64)> = offsets.iter().map(|(&id, &off)| (id, off)).collect();
     entries.sort_unstable_by_key(|&(id, off)| (off, id));
-    let mut out = Vec::with_capacity(HEADER_LEN + entries.len() * ENTRY_LEN + 4);
+    let entry_len = if crcs.is_some() {
+        ENTRY_LEN
+    } else {
+        ENTRY_LEN_V1
+    };
+    let mut out = Vec::with_capacity(HEADER_LEN + entries.len() * entry_len + 4);
     out.extend_from_slice(MAGIC);
-    out.push(VERSION);
+    out.push(if crcs.is_some() { VERSION } else { VERSION_1 });
     out.extend_from_slice(&[0; 3]);
     out.extend_from_slice(&u32::try_from(dimension).unwrap_or(u32::MAX).to_le_bytes());
     out.extend_from_slice(&next_slot.to_le_bytes());
@@ -60,7 +75,9 @@ pub(crate) fn encode(
     for (id, off) in entries {
         out.extend_from_slice(&id.to_le_bytes());
         out.extend_from_slice(&off.to_le_bytes());
-        out.extend_from_slice(&crcs.get(&id).copied().unwrap_or(0).to_le_bytes());
+        if let Some(crcs) = crcs {
+            out.extend_from_slice(&crcs.get(&id).copied().unwrap_or(0).to_le_bytes());
+        }
     }
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
@@ -151,22 +168,7 @@ pub(crate) fn encode_v1(
     next_slot: u64,
     offsets: &FxHashMap<u64, u64>,
 ) -> Vec<u8> {
-    let mut entries: Vec<(u64, u64)> = offsets.iter().map(|(&id, &off)| (id, off)).collect();
-    entries.sort_unstable_by_key(|&(id, off)| (off, id));
-    let mut out = Vec::with_capacity(HEADER_LEN + entries.len() * ENTRY_LEN_V1 + 4);
-    out.extend_from_slice(MAGIC);
-    out.push(VERSION_1);
-    out.extend_from_slice(&[0; 3]);
-    out.extend_from_slice(&u32::try_from(dimension).unwrap_or(u32::MAX).to_le_bytes());
-    out.extend_from_slice(&next_slot.to_le_bytes());
-    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
-    for (id, off) in entries {
-        out.extend_from_slice(&id.to_le_bytes());
-        out.extend_from_slice(&off.to_le_bytes());
-    }
-    let crc = crc32fast::hash(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out
+    encode_version(dimension, next_slot, offsets, None)
 }
 
 #[cfg(test)]
