@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::kill_child::run_and_kill;
+use crate::kill_child::{parent_env, run_and_kill};
 
 use quiver_core::{
     CollectionConfig, Database, DurabilityMode, Metric, Point, PointId, PointSelector,
@@ -22,6 +22,7 @@ use rand::{Rng, SeedableRng};
 
 const CHILD_ENV: &str = "QUIVER_TEST_CHURN_CHILD";
 const ROUND_ENV: &str = "QUIVER_TEST_CHURN_ROUND";
+const PARENT: &str = "collection_churn_crash::churn_survives_sigkill";
 const DIM: usize = 8;
 const BATCH: u64 = 40;
 const ROUNDS: u64 = 20;
@@ -57,14 +58,12 @@ fn join(ids: impl Iterator<Item = u64>) -> String {
     ids.map(|i| i.to_string()).collect::<Vec<_>>().join(",")
 }
 
-/// Entry point of the child process of `churn_survives_sigkill`; does
-/// nothing in a normal run.
+/// Entry point of the child process of `churn_survives_sigkill`.
 #[test]
+#[ignore = "child process of churn_survives_sigkill; started by it with --ignored"]
 fn churn_crash_child() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let round: u64 = std::env::var(ROUND_ENV).unwrap().parse().unwrap();
+    let dir = parent_env(CHILD_ENV, PARENT);
+    let round: u64 = parent_env(ROUND_ENV, PARENT).parse().unwrap();
     let db = Database::open(&dir).unwrap();
     let c = db.collection("c").unwrap();
     let mut live = live_ids(&c);

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::kill_child::run_and_kill;
+use crate::kill_child::{parent_env, run_and_kill};
 
 use quiver_core::filter::FieldType;
 use quiver_core::{
@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 
 const CHILD_ENV: &str = "QUIVER_TEST_CRASH_CHILD";
 const SEED_ENV: &str = "QUIVER_TEST_CRASH_SEED";
+const PARENT: &str = "collection_crash::acknowledged_writes_survive_sigkill";
 const DIM: usize = 8;
 const IDS: u64 = 48;
 const ROUNDS: u64 = 24;
@@ -33,14 +34,12 @@ fn pattern(id: u64, version: u64) -> Vec<f32> {
         .collect()
 }
 
-/// Entry point of the child process of `acknowledged_writes_survive_sigkill`;
-/// does nothing in a normal run.
+/// Entry point of the child process of `acknowledged_writes_survive_sigkill`.
 #[test]
+#[ignore = "child process of acknowledged_writes_survive_sigkill; started by it with --ignored"]
 fn crash_child() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let seed: u64 = std::env::var(SEED_ENV).unwrap().parse().unwrap();
+    let dir = parent_env(CHILD_ENV, PARENT);
+    let seed: u64 = parent_env(SEED_ENV, PARENT).parse().unwrap();
     let db = Database::open(&dir).unwrap();
     let c = db.collection("c").unwrap();
     let mut rng = SmallRng::seed_from_u64(seed);

@@ -14,6 +14,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::kill_child::{child_command, parent_env};
+
 use quiver_core::{CollectionConfig, Database, Metric, Point, PointId, PointSelector};
 use serde_json::json;
 
@@ -89,14 +91,14 @@ fn say(line: &str) {
 }
 
 /// Entry point of the child process of
-/// `a_full_disk_fails_writes_cleanly_and_loses_nothing`; does nothing in a
-/// normal run.
+/// `a_full_disk_fails_writes_cleanly_and_loses_nothing`.
 #[test]
+#[ignore = "child process of a_full_disk_fails_writes_cleanly_and_loses_nothing; started by it with --ignored"]
 fn full_disk_child() {
-    let Ok(root) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let root = PathBuf::from(root);
+    let root = PathBuf::from(parent_env(
+        CHILD_ENV,
+        "full_disk::a_full_disk_fails_writes_cleanly_and_loses_nothing",
+    ));
     let db = Database::open(root.join("db")).unwrap();
     let c = db
         .create_collection("c", CollectionConfig::new(DIM, Metric::Euclid))
@@ -193,13 +195,7 @@ fn a_full_disk_fails_writes_cleanly_and_loses_nothing() {
             return;
         }
     };
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "full_disk::full_disk_child",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let out = child_command("full_disk::full_disk_child")
         .env(CHILD_ENV, disk.path())
         // Frequent checkpoints: the op log stays small, so the disk fills
         // with vectors and `vectors.dat` has to grow.

@@ -1,32 +1,78 @@
-//! Runs one test of this binary as a child process, lets it work for a
-//! while, SIGKILLs it and returns every line it printed: the harness of the
-//! collection crash tests.
+//! Child processes of this test binary: the harness of the tests that need
+//! a second process (a writer to SIGKILL, a second opener of a database, a
+//! writer on a full disk).
+//!
+//! A child is an `#[ignore]`d `#[test]` of this binary, its "child entry".
+//! A plain `cargo test` skips it and runs its parent, which re-runs this
+//! binary with `--ignored --exact <child>` and the environment the child
+//! reads. A child entry run any other way (`cargo test -- --ignored`)
+//! panics through [`parent_env`] instead of passing without testing
+//! anything.
 
-use std::io::{BufRead, BufReader};
+use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// Runs the test `name` (its child mode switched on by `env`), kills it
-/// after `run_for`, and returns its stdout lines (a line cut by the kill is
-/// never returned half: each is one write to a pipe).
-pub fn run_and_kill(name: &str, env: &[(&str, String)], run_for: Duration) -> Vec<String> {
+/// The command that runs only the child entry `name` (its full test path,
+/// `module::test`) of this test binary, with its output not captured so
+/// that the parent can read what it prints. The caller adds the
+/// environment and the stdio it wants.
+pub fn child_command(name: &str) -> Command {
     let mut cmd = Command::new(std::env::current_exe().expect("test binary"));
-    cmd.args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+    cmd.args([
+        "--ignored",
+        "--exact",
+        name,
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs the child entry `name` with `env` set, SIGKILLs it after `run_for`,
+/// and returns every line it printed to stdout in whole: a last line the
+/// kill cut before its newline is left out.
+pub fn run_and_kill(name: &str, env: &[(&str, String)], run_for: Duration) -> Vec<String> {
+    let mut cmd = child_command(name);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("spawn the child test");
-    let stdout = child.stdout.take().expect("piped stdout");
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    // Read while the child runs, so that a full pipe never stalls it.
     let reader = std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(|l| l.ok())
-            .collect::<Vec<String>>()
+        let mut out = Vec::new();
+        stdout
+            .read_to_end(&mut out)
+            .expect("read the child's stdout");
+        out
     });
     std::thread::sleep(run_for);
     child.kill().expect("kill the child");
     child.wait().expect("reap the child");
-    reader.join().expect("reader thread")
+    let out = reader.join().expect("reader thread");
+    let mut lines: Vec<String> = out
+        .split(|&b| b == b'\n')
+        .map(|line| String::from_utf8_lossy(line).into_owned())
+        .collect();
+    // What follows the last newline: empty, or a line cut by the kill.
+    lines.pop();
+    lines
+}
+
+/// The value of `var` in a child entry of the test `parent`, which sets it
+/// when it starts the child.
+///
+/// # Panics
+/// When `var` is not set: the child entry was run on its own, not by its
+/// parent, and would test nothing.
+pub fn parent_env(var: &str, parent: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!(
+            "this is a child entry of the test `{parent}`, which runs it with {var} set; \
+             on its own it tests nothing: run `{parent}` instead"
+        )
+    })
 }
