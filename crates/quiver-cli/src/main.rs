@@ -2,7 +2,6 @@
 #![forbid(unsafe_code)]
 
 mod cmd;
-mod dataset;
 mod npy;
 mod vectors_file;
 
@@ -64,6 +63,6 @@ fn main() -> anyhow::Result<()> {
         Command::Compact(args) => cmd::compact::run(args),
         Command::Check(args) => cmd::check::run(args),
         Command::Demo(args) => cmd::demo::run(args),
-        Command::Bench(args) => Ok(cmd::bench::run(&args)?),
+        Command::Bench(args) => cmd::bench::run(&args),
     }
 }

@@ -1,5 +1,5 @@
-//! The header of a NumPy `.npy` file (format versions 1 to 3), shared by the
-//! dataset readers of `bench` and the streaming reader of `import`.
+//! The header of a NumPy `.npy` file (format versions 1 to 3), read by the
+//! vector-file reader (`vectors_file.rs`).
 
 use std::io::Read;
 

@@ -1,8 +1,13 @@
-//! Reading vectors from files: fvecs, NumPy `.npy` (float32/float64, 2-D,
-//! C order) and JSON lines of `{"id", "vector", "payload"}`.
+//! The one reader of vector files, used by `import`, `search`, `demo` and
+//! `bench`: the `*vecs` layout (`.fvecs`, `.ivecs`: per record an i32 LE
+//! count, then that many 4-byte LE values), NumPy `.npy` (versions 1-3,
+//! C order, 1-d or 2-d, `<f4` / `<f8` vectors, `<i4` / `<i8` ids) and JSON
+//! lines of `{"id", "vector", "payload"}`.
 //!
-//! Readers stream record by record and never trust sizes in the file: a
-//! truncated or inconsistent file is an error naming the record, not a panic.
+//! Records are read one at a time, as float vectors ([`Reader::next_entry`])
+//! or as rows of integer ids ([`Reader::next_ids`], for ground truth). The
+//! reader never trusts sizes in the file: a truncated or inconsistent file
+//! is an error naming the record, not a panic.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -15,8 +20,9 @@ use serde_json::{Map, Value};
 
 use crate::npy;
 
-/// Largest dimension accepted from a file header.
-const MAX_DIMENSION: usize = 65_536;
+/// Most values per record accepted from a file header (a sanity bound
+/// against garbage; the collection checks its own dimension limit).
+const MAX_VALUES: usize = 1 << 20;
 
 /// One record of a vector file.
 #[derive(Clone, Debug, PartialEq)]
@@ -69,12 +75,61 @@ enum Inner {
     Npy {
         input: Box<dyn Read + Send>,
         dimension: usize,
-        float64: bool,
+        dtype: Dtype,
     },
     Jsonl {
         input: Box<dyn BufRead + Send>,
         line: String,
     },
+}
+
+/// The element type of an `.npy` array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dtype {
+    F4,
+    F8,
+    I4,
+    I8,
+}
+
+impl Dtype {
+    fn parse(descr: &str) -> Option<Dtype> {
+        match descr {
+            "<f4" => Some(Dtype::F4),
+            "<f8" => Some(Dtype::F8),
+            "<i4" => Some(Dtype::I4),
+            "<i8" => Some(Dtype::I8),
+            _ => None,
+        }
+    }
+
+    fn descr(self) -> &'static str {
+        match self {
+            Dtype::F4 => "<f4",
+            Dtype::F8 => "<f8",
+            Dtype::I4 => "<i4",
+            Dtype::I8 => "<i8",
+        }
+    }
+
+    fn item_bytes(self) -> usize {
+        match self {
+            Dtype::F4 | Dtype::I4 => 4,
+            Dtype::F8 | Dtype::I8 => 8,
+        }
+    }
+
+    fn is_float(self) -> bool {
+        matches!(self, Dtype::F4 | Dtype::F8)
+    }
+}
+
+/// One record of a positional file, its values not yet read as floats or
+/// ids: `None` for the `*vecs` layout, whose 4-byte values mean what the
+/// caller reads them as.
+struct RawRecord {
+    bytes: Vec<u8>,
+    dtype: Option<Dtype>,
 }
 
 #[derive(Deserialize)]
@@ -119,12 +174,12 @@ impl Reader {
                 None,
             ),
             Format::Npy => {
-                let (dimension, rows, float64) = read_npy_header(&mut input)?;
+                let (dimension, rows, dtype) = read_npy_header(&mut input, size)?;
                 (
                     Inner::Npy {
                         input: Box::new(input),
                         dimension,
-                        float64,
+                        dtype,
                     },
                     Some(rows),
                 )
@@ -179,13 +234,82 @@ impl Reader {
         self.position
     }
 
-    /// The next record, `None` at the end.
+    /// The next record as a float vector, `None` at the end.
     ///
     /// # Errors
-    /// A truncated record, a wrong dimension or invalid JSON, naming the record.
+    /// A truncated record, a wrong dimension, invalid JSON or an `.npy`
+    /// array of integers, naming the record.
     pub fn next_entry(&mut self) -> anyhow::Result<Option<Entry>> {
         let index = self.position;
-        let entry = match &mut self.inner {
+        if let Inner::Jsonl { input, line } = &mut self.inner {
+            let entry = loop {
+                line.clear();
+                if input.read_line(line)? == 0 {
+                    return Ok(None);
+                }
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let e: JsonEntry = serde_json::from_str(line).with_context(|| {
+                    format!(
+                        "line {}: expected {{\"id\", \"vector\", \"payload\"}}",
+                        index + 1
+                    )
+                })?;
+                break Entry {
+                    id: Some(e.id),
+                    vector: e.vector,
+                    payload: e.payload,
+                };
+            };
+            self.position += 1;
+            return Ok(Some(entry));
+        }
+        let Some(raw) = self.next_raw()? else {
+            return Ok(None);
+        };
+        let vector = match raw.dtype {
+            None | Some(Dtype::F4) => decode(&raw.bytes, f32::from_le_bytes),
+            Some(Dtype::F8) => decode(&raw.bytes, |b| f64::from_le_bytes(b) as f32),
+            Some(other) => bail!(
+                "dtype {} holds integers; vectors must be float32 ('<f4') or float64 ('<f8')",
+                other.descr()
+            ),
+        };
+        Ok(Some(Entry {
+            id: None,
+            vector,
+            payload: None,
+        }))
+    }
+
+    /// The next record as a row of integer ids (ground truth), `None` at the
+    /// end: `*vecs` values read as i32, or an `.npy` array of `<i4` / `<i8`.
+    ///
+    /// # Errors
+    /// A truncated record, a wrong row length, a float `.npy` array or a
+    /// JSON lines file, naming the record.
+    pub fn next_ids(&mut self) -> anyhow::Result<Option<Vec<i64>>> {
+        if matches!(self.inner, Inner::Jsonl { .. }) {
+            bail!("JSON lines hold vectors, not rows of ids");
+        }
+        let Some(raw) = self.next_raw()? else {
+            return Ok(None);
+        };
+        Ok(Some(match raw.dtype {
+            None | Some(Dtype::I4) => decode(&raw.bytes, |b| i64::from(i32::from_le_bytes(b))),
+            Some(Dtype::I8) => decode(&raw.bytes, i64::from_le_bytes),
+            Some(other) => bail!(
+                "dtype {} holds floats; ids must be int32 ('<i4') or int64 ('<i8')",
+                other.descr()
+            ),
+        }))
+    }
+
+    /// The next record of a positional format (not JSON lines).
+    fn next_raw(&mut self) -> anyhow::Result<Option<RawRecord>> {
+        let index = self.position;
+        let raw = match &mut self.inner {
             Inner::Fvecs { input, dimension } => {
                 let d = match dimension.take() {
                     // The header of the first record was read by open().
@@ -205,73 +329,35 @@ impl Reader {
                     }
                 };
                 *dimension = Some(d);
-                let vector = read_f32s(input, d, index)?;
-                Entry {
-                    id: None,
-                    vector,
-                    payload: None,
+                RawRecord {
+                    bytes: read_bytes(input, d * 4, index)?,
+                    dtype: None,
                 }
             }
             Inner::Npy {
                 input,
                 dimension,
-                float64,
+                dtype,
             } => {
                 if self.len.is_some_and(|n| index >= n) {
                     return Ok(None);
                 }
-                let vector = if *float64 {
-                    let mut bytes = vec![0u8; *dimension * 8];
-                    input
-                        .read_exact(&mut bytes)
-                        .with_context(|| format!("row {index}: file is truncated"))?;
-                    bytes
-                        .chunks_exact(8)
-                        .map(|c| {
-                            let mut b = [0u8; 8];
-                            b.copy_from_slice(c);
-                            f64::from_le_bytes(b) as f32
-                        })
-                        .collect()
-                } else {
-                    read_f32s(input, *dimension, index)?
-                };
-                Entry {
-                    id: None,
-                    vector,
-                    payload: None,
+                RawRecord {
+                    bytes: read_bytes(input, *dimension * dtype.item_bytes(), index)?,
+                    dtype: Some(*dtype),
                 }
             }
-            Inner::Jsonl { input, line } => loop {
-                line.clear();
-                if input.read_line(line)? == 0 {
-                    return Ok(None);
-                }
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let e: JsonEntry = serde_json::from_str(line).with_context(|| {
-                    format!(
-                        "line {}: expected {{\"id\", \"vector\", \"payload\"}}",
-                        index + 1
-                    )
-                })?;
-                break Entry {
-                    id: Some(e.id),
-                    vector: e.vector,
-                    payload: e.payload,
-                };
-            },
+            Inner::Jsonl { .. } => bail!("JSON lines have no positional records"),
         };
         self.position += 1;
-        Ok(Some(entry))
+        Ok(Some(raw))
     }
 }
 
 fn check_dimension(raw: i32, index: u64) -> anyhow::Result<usize> {
     match usize::try_from(raw) {
-        Ok(d) if (1..=MAX_DIMENSION).contains(&d) => Ok(d),
-        _ => bail!("record {index}: dimension {raw} is not in 1..={MAX_DIMENSION}"),
+        Ok(d) if (1..=MAX_VALUES).contains(&d) => Ok(d),
+        _ => bail!("record {index}: dimension {raw} is not in 1..={MAX_VALUES}"),
     }
 }
 
@@ -289,39 +375,68 @@ fn read_full(input: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<usi
     Ok(filled)
 }
 
-fn read_f32s(input: &mut (impl Read + ?Sized), n: usize, index: u64) -> anyhow::Result<Vec<f32>> {
-    let mut bytes = vec![0u8; n * 4];
+/// `bytes` cut into little-endian values of `N` bytes, each read by `value`
+/// (a trailing part shorter than `N` is ignored; records are whole).
+fn decode<const N: usize, T>(bytes: &[u8], value: impl Fn([u8; N]) -> T) -> Vec<T> {
+    bytes
+        .chunks_exact(N)
+        .map(|c| {
+            let mut b = [0u8; N];
+            b.copy_from_slice(c);
+            value(b)
+        })
+        .collect()
+}
+
+fn read_bytes(input: &mut (impl Read + ?Sized), n: usize, index: u64) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = vec![0u8; n];
     input
         .read_exact(&mut bytes)
         .with_context(|| format!("record {index}: file ends inside the vector"))?;
-    Ok(bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect())
+    Ok(bytes)
 }
 
-/// Parses a `.npy` header: returns (columns, rows, is_float64).
-fn read_npy_header(input: &mut (impl Read + ?Sized)) -> anyhow::Result<(usize, u64, bool)> {
+/// Parses a `.npy` header: returns (columns, rows, dtype). A 1-d array of
+/// floats is one vector; a 1-d array of ints is one id per row. With the
+/// file's `size` known, a file too short for its shape is refused here.
+fn read_npy_header(
+    input: &mut (impl Read + ?Sized),
+    size: Option<u64>,
+) -> anyhow::Result<(usize, u64, Dtype)> {
     let header = npy::read_header(input).map_err(anyhow::Error::msg)?;
-    let float64 = match header.descr.as_str() {
-        "<f4" => false,
-        "<f8" => true,
-        other => bail!(
-            "only little-endian float32 ('<f4') or float64 ('<f8') arrays are supported, not {other:?}"
-        ),
+    let Some(dtype) = Dtype::parse(&header.descr) else {
+        bail!(
+            "dtype {:?} is not one of '<f4', '<f8' (vectors), '<i4', '<i8' (ids)",
+            header.descr
+        );
     };
     if header.fortran_order {
         bail!("Fortran-ordered arrays are not supported; save with np.ascontiguousarray");
     }
     let dims = header.shape;
-    let shape = format!("{dims:?}");
-    match dims.as_slice() {
-        [rows, cols] if (1..=MAX_DIMENSION as u64).contains(cols) => {
-            Ok((*cols as usize, *rows, float64))
-        }
-        [cols] if (1..=MAX_DIMENSION as u64).contains(cols) => Ok((*cols as usize, 1, float64)),
-        _ => bail!("shape ({shape}) is not (rows, columns) with 1..={MAX_DIMENSION} columns"),
+    let (rows, cols) = match dims.as_slice() {
+        [rows, cols] => (*rows, *cols),
+        [n] if dtype.is_float() => (1, *n),
+        [n] => (*n, 1),
+        _ => (0, 0),
+    };
+    if !(1..=MAX_VALUES as u64).contains(&cols) {
+        bail!("shape {dims:?} is not (rows, columns) with 1..={MAX_VALUES} columns");
     }
+    let want = rows
+        .checked_mul(cols)
+        .and_then(|n| n.checked_mul(dtype.item_bytes() as u64));
+    if let Some(size) = size {
+        let have = size.saturating_sub(header.data_offset as u64);
+        if want.is_none_or(|w| w > have) {
+            bail!(
+                "shape {dims:?} of {} needs {} data bytes, the file has {have}: truncated?",
+                dtype.descr(),
+                want.map_or_else(|| "more than u64::MAX".to_owned(), |w| w.to_string())
+            );
+        }
+    }
+    Ok((cols as usize, rows, dtype))
 }
 
 /// A vector given inline as a JSON array.
@@ -333,11 +448,11 @@ pub fn parse_inline(text: &str) -> anyhow::Result<Vec<f32>> {
         .context("--vector must be a JSON array of numbers, e.g. '[0.1, 0.2]'")
 }
 
+/// Files in the formats the reader takes, for tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fvecs(rows: &[&[f32]]) -> Vec<u8> {
+pub(crate) mod test_files {
+    /// The `*vecs` layout of `rows`.
+    pub(crate) fn fvecs(rows: &[&[f32]]) -> Vec<u8> {
         let mut out = Vec::new();
         for r in rows {
             out.extend_from_slice(&(r.len() as i32).to_le_bytes());
@@ -348,14 +463,47 @@ mod tests {
         out
     }
 
-    fn read_all(bytes: Vec<u8>, format: Format) -> anyhow::Result<Vec<Entry>> {
+    /// A version-1 `.npy` file of `descr` and `shape` holding `body`.
+    pub(crate) fn npy(descr: &str, shape: &str, body: &[u8]) -> Vec<u8> {
+        let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+        while (10 + h.len() + 1) % 64 != 0 {
+            h.push(' ');
+        }
+        h.push('\n');
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        b.extend_from_slice(h.as_bytes());
+        b.extend_from_slice(body);
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_files::{fvecs, npy};
+    use super::*;
+
+    /// Every record of `bytes`, each read by `next`.
+    fn read_with<T>(
+        bytes: Vec<u8>,
+        format: Format,
+        next: impl Fn(&mut Reader) -> anyhow::Result<Option<T>>,
+    ) -> anyhow::Result<Vec<T>> {
         let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
         let mut r = Reader::from_bytes(bytes, format)?;
         let mut out = Vec::new();
-        while let Some(e) = r.next_entry()? {
+        while let Some(e) = next(&mut r)? {
             out.push(e);
         }
         Ok(out)
+    }
+
+    fn read_all(bytes: Vec<u8>, format: Format) -> anyhow::Result<Vec<Entry>> {
+        read_with(bytes, format, Reader::next_entry)
+    }
+
+    fn read_ids(bytes: Vec<u8>, format: Format) -> anyhow::Result<Vec<Vec<i64>>> {
+        read_with(bytes, format, Reader::next_ids)
     }
 
     #[test]
@@ -411,5 +559,62 @@ mod tests {
         assert!(all[1].payload.is_none());
         let e = read_all(b"{\"id\": 1}\n".to_vec(), Format::Jsonl).unwrap_err();
         assert!(format!("{e:#}").contains("line 1"));
+    }
+
+    #[test]
+    fn ids_come_from_ivecs_and_integer_npy() {
+        let mut ivecs = Vec::new();
+        for row in [[5i32, -1], [7, 8]] {
+            ivecs.extend_from_slice(&2i32.to_le_bytes());
+            for x in row {
+                ivecs.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+        assert_eq!(
+            read_ids(ivecs, Format::Fvecs).unwrap(),
+            vec![vec![5, -1], vec![7, 8]]
+        );
+        let body: Vec<u8> = [5i64, 6].iter().flat_map(|x| x.to_le_bytes()).collect();
+        assert_eq!(
+            read_ids(npy("<i8", "(1, 2)", &body), Format::Npy).unwrap(),
+            vec![vec![5, 6]]
+        );
+        let body: Vec<u8> = [3i32, 4, 5].iter().flat_map(|x| x.to_le_bytes()).collect();
+        // A 1-d array of ids is one id per row.
+        assert_eq!(
+            read_ids(npy("<i4", "(3,)", &body), Format::Npy).unwrap(),
+            vec![vec![3], vec![4], vec![5]]
+        );
+        let floats: Vec<u8> = [1.0f32].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let e = read_ids(npy("<f4", "(1, 1)", &floats), Format::Npy).unwrap_err();
+        assert!(e.to_string().contains("<f4"), "{e}");
+        let e = read_all(npy("<i4", "(1, 1)", &[0; 4]), Format::Npy).unwrap_err();
+        assert!(e.to_string().contains("<i4"), "{e}");
+    }
+
+    #[test]
+    fn npy_float64_and_one_d_arrays_are_vectors() {
+        let body: Vec<u8> = [1.5f64, -2.0]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        let all = read_all(npy("<f8", "(2,)", &body), Format::Npy).unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].vector, vec![1.5, -2.0]);
+    }
+
+    #[test]
+    fn bad_npy_files_are_errors_that_say_why() {
+        let cases = [
+            (npy("<f2", "(1, 1)", &[0; 2]), "<f2"),
+            (npy("<f4", "(3, 2)", &[0; 8]), "needs 24 data bytes"),
+            (npy("<f4", "(2, 0)", &[]), "columns"),
+            (npy("<f4", "(1, 2, 3)", &[0; 24]), "columns"),
+            (b"\x93NUMPY\x01\x00\xff\xff".to_vec(), "truncated"),
+        ];
+        for (bytes, says) in cases {
+            let e = read_all(bytes, Format::Npy).unwrap_err();
+            assert!(format!("{e:#}").contains(says), "{e:#} should say {says}");
+        }
     }
 }

@@ -1,7 +1,6 @@
 //! One module per subcommand; each has `Args` (clap) and `run`.
 
 pub mod bench;
-pub mod bench_collection;
 pub mod check;
 pub mod compact;
 pub mod demo;

@@ -1,0 +1,141 @@
+//! `quiver bench`: measure recall@k, single-thread queries/s and latency per
+//! `ef` on a dataset with ground truth, like the peer harness
+//! (`shared/bench/peers.py`) does for other engines.
+//!
+//! - `index.rs`: the bare HNSW index (build or load, optional tombstones,
+//!   batch QPS for the peers report);
+//! - `collection.rs`: end to end through a database on disk (`--collection`);
+//! - `dataset.rs`: base, queries and ground truth read through the one
+//!   vector-file reader, and their consistency checks;
+//! - `measure.rs`: timed passes and what the host reports (CPU time, RSS);
+//! - `stats.rs`: percentiles, median, recall;
+//! - `report.rs`: the table on stdout and the JSON files.
+
+mod collection;
+mod dataset;
+mod index;
+mod measure;
+mod report;
+mod stats;
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use quiver_core::Metric;
+
+/// Metric names on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum MetricArg {
+    /// Cosine similarity (vectors are normalised).
+    Cosine,
+    /// Euclidean distance.
+    L2,
+    /// Inner product.
+    Dot,
+}
+
+impl MetricArg {
+    /// The engine's metric.
+    pub fn metric(self) -> Metric {
+        match self {
+            MetricArg::Cosine => Metric::Cosine,
+            MetricArg::L2 => Metric::Euclid,
+            MetricArg::Dot => Metric::Dot,
+        }
+    }
+    /// The name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricArg::Cosine => "cosine",
+            MetricArg::L2 => "l2",
+            MetricArg::Dot => "dot",
+        }
+    }
+}
+
+/// Arguments of `quiver bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Base vectors (.fvecs or .npy float32).
+    #[arg(long)]
+    pub base: PathBuf,
+    /// Query vectors (.fvecs or .npy float32).
+    #[arg(long)]
+    pub query: PathBuf,
+    /// Ground-truth neighbour ids per query, best first (.ivecs or .npy int32/int64).
+    #[arg(long)]
+    pub groundtruth: PathBuf,
+    /// Distance metric.
+    #[arg(long, value_enum, default_value_t = MetricArg::Cosine)]
+    pub metric: MetricArg,
+    /// HNSW links per node (level 0 keeps 2*m).
+    #[arg(long, default_value_t = 16)]
+    pub m: usize,
+    /// HNSW build beam width.
+    #[arg(long, default_value_t = 200)]
+    pub ef_construction: usize,
+    /// Search beam widths to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256,512")]
+    pub ef: Vec<usize>,
+    /// Neighbours per query.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Seed of the HNSW level draws.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Build threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Measure every ef this many times (outer loop), report the median.
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
+    /// Repeat the single-query pass until this many seconds have passed...
+    #[arg(long, default_value_t = 1.0)]
+    pub min_time: f64,
+    /// ...or this many passes were made.
+    #[arg(long, default_value_t = 5)]
+    pub max_passes: usize,
+    /// Use only the first N queries (0 = all).
+    #[arg(long, default_value_t = 0)]
+    pub max_queries: usize,
+    /// Dataset name in the reports (default: the base file's directory name).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Keep the built index in this file: load it from there when it holds
+    /// an index of this dimension and metric (the build is skipped and
+    /// reported as such), otherwise build and save it. Lets several search
+    /// experiments share one slow build.
+    #[arg(long, value_name = "FILE")]
+    pub index: Option<PathBuf>,
+    /// After the build, delete every N-th point (ids 0, N, 2N, ...) to
+    /// measure search with tombstones in the graph; the ground truth then
+    /// skips the deleted ids. Keep N above 4 or the graph is rebuilt
+    /// without them (0: delete nothing).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub delete_every: usize,
+    /// Write the summary as one JSON object here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write per-ef records in the schema `peers.py table` merges (also
+    /// measures 1- and 2-thread batch QPS).
+    #[arg(long)]
+    pub peers_json: Option<PathBuf>,
+    /// `--collection` and its options.
+    #[command(flatten)]
+    pub collection: collection::CollectionArgs,
+}
+
+/// Runs `quiver bench`.
+///
+/// # Errors
+///
+/// Unreadable or malformed input files, inconsistent dimensions, a
+/// database directory already in use, engine errors, or a failure to write
+/// the JSON reports.
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if args.collection.collection {
+        collection::run(args)
+    } else {
+        index::run(args)
+    }
+}
