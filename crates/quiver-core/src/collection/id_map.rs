@@ -20,8 +20,8 @@ use std::path::Path;
 use uuid::Uuid;
 
 use crate::PointId;
-use crate::database::write_atomic;
-use crate::storage::corrupt;
+use crate::file::atomic::write_atomic;
+use crate::file::corrupt;
 
 const MAGIC: &[u8; 8] = b"QVIDMAP1";
 const HEADER_LEN: usize = 24;

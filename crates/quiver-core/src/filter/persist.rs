@@ -9,7 +9,7 @@ use std::path::Path;
 use roaring::RoaringBitmap;
 
 use super::payload_index::{FieldIndex, FieldType, FloatKey, Keys, PayloadIndexes};
-use crate::storage::atomic_file::write_atomic;
+use crate::file::atomic::write_atomic;
 
 const MAGIC: &[u8; 4] = b"QPIX";
 const VERSION: u8 = 1;

@@ -21,7 +21,7 @@ use std::path::Path;
 
 use rustc_hash::FxHashMap;
 
-use super::corrupt;
+use crate::file::corrupt;
 
 const MAGIC: &[u8; 8] = b"QVVECIDX";
 const VERSION: u8 = 2;

@@ -28,36 +28,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustc_hash::FxHashMap;
 
-use super::atomic_file::{
-    remove_if_exists, repair_bak, replace, sync_dir, with_suffix, write_synced,
-};
 use super::checkpoint;
-use super::fault::crash_point;
+use super::invalid_input;
 use super::mmap::{DATA_FILE, INDEX_FILE, INITIAL_CAPACITY_BYTES, MmapStorage, map_file};
-use super::{corrupt, invalid_input};
+use crate::file::atomic::{PairRewrite, write_synced};
+use crate::file::corrupt;
+use crate::file::fault::crash_point;
 
 /// Bring the directory back to a consistent state after an interrupted
 /// compaction (see the module table). Runs before anything is loaded.
 pub(crate) fn repair(dir: &Path) -> io::Result<()> {
-    let data = dir.join(DATA_FILE);
-    let index = dir.join(INDEX_FILE);
-    repair_bak(&data)?;
-    repair_bak(&index)?;
-    let data_tmp = with_suffix(&data, ".tmp");
-    let index_tmp = with_suffix(&index, ".tmp");
-    if data_tmp.exists() {
-        tracing::warn!(dir = %dir.display(), "compaction did not commit; discarding its files");
-        remove_if_exists(&data_tmp)?;
-        remove_if_exists(&index_tmp)?;
-        sync_dir(dir)?;
-    } else if index_tmp.exists() {
-        tracing::warn!(dir = %dir.display(), "compaction committed; promoting its index");
-        replace(&index_tmp, &index)?;
-        sync_dir(dir)?;
-    }
-    // A checkpoint's own temporary file never holds anything needed.
-    remove_if_exists(&with_suffix(&index, ".new"))?;
-    Ok(())
+    rewrite(dir).repair()
+}
+
+/// `vectors.dat` (the commit point) and `vectors.idx`, rewritten together.
+fn rewrite(dir: &Path) -> PairRewrite {
+    PairRewrite::new(dir, DATA_FILE, INDEX_FILE)
 }
 
 /// Steps 1-2 of a compaction, done: `vectors.dat.tmp` and
@@ -136,8 +122,9 @@ impl MmapStorage {
             crcs: FxHashMap::default(),
             busy: Arc::clone(&self.compacting),
         };
-        let data_tmp = with_suffix(&self.dir.join(DATA_FILE), ".tmp");
-        let index_tmp = with_suffix(&self.dir.join(INDEX_FILE), ".tmp");
+        let pair = rewrite(&self.dir);
+        let data_tmp = pair.primary_tmp();
+        let index_tmp = pair.secondary_tmp();
 
         // 1. Copy live vectors, in file order, into the new data file.
         let mut entries: Vec<(u64, u64)> =
@@ -187,7 +174,7 @@ impl MmapStorage {
             // The whole file gets mapped: its tail gets disk blocks now, so
             // no later write into it can fault on a full disk.
             let len = used_bytes.max(INITIAL_CAPACITY_BYTES);
-            super::sys::allocate(&file, used_bytes, len - used_bytes)?;
+            crate::file::sys::allocate(&file, used_bytes, len - used_bytes)?;
             file.sync_all()?;
         }
         crash_point("compact:after_data_tmp")?;
@@ -222,9 +209,7 @@ impl MmapStorage {
             return self.compact();
         }
         let data_path = self.dir.join(DATA_FILE);
-        let index_path = self.dir.join(INDEX_FILE);
-        let data_tmp = with_suffix(&data_path, ".tmp");
-        let index_tmp = with_suffix(&index_path, ".tmp");
+        let pair = rewrite(&self.dir);
 
         // 3. Swap, holding the WAL lock so no frame lands between the commit
         //    and the truncation.
@@ -235,14 +220,13 @@ impl MmapStorage {
             map.mmap = None;
             map.epoch += 1;
         }
-        replace(&data_tmp, &data_path)?;
+        pair.commit()?;
         // Committed: until the swap below completes, the mapping and the
         // index in memory describe the old file. An error from here on leaves
         // the rest to open-time repair, never to a checkpoint of stale state.
         self.failed = true;
         crash_point("compact:after_data_rename")?;
-        replace(&index_tmp, &index_path)?;
-        sync_dir(&self.dir)?;
+        pair.finish()?;
         crash_point("compact:after_index_rename")?;
         wal.reset(0, true)?;
         drop(wal);

@@ -36,13 +36,16 @@ use memmap2::{MmapMut, MmapOptions};
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::atomic_file::{create_dir_all_durable, sync_dir, write_atomic};
-use super::fault::crash_point;
+use crate::file::atomic::{create_dir_all_durable, sync_dir, write_atomic};
+use crate::file::corrupt;
+use crate::file::fault::crash_point;
+use crate::file::framed::FrameWriter;
+use crate::file::sys::{self, Punch};
+
 use super::guard::VectorSliceGuard;
 use super::metrics::StorageMetrics;
-use super::sys::{self, Punch};
-use super::wal::{self, Frame, FrameReader, FrameWriter};
-use super::{DurabilityMode, VectorStorage, check_dimension, checkpoint, corrupt, invalid_input};
+use super::wal::{self, Frame};
+use super::{DurabilityMode, VectorStorage, check_dimension, checkpoint, invalid_input};
 
 /// File names inside the store's directory.
 pub(crate) const DATA_FILE: &str = "vectors.dat";
@@ -226,7 +229,7 @@ impl MmapStorage {
             Err(err) => return Err(err),
         };
         let sync = mode != DurabilityMode::FlushOnly;
-        let mut reader = FrameReader::new(&wal_bytes, 0);
+        let mut reader = wal::reader(&wal_bytes, 0);
         // Opened for the torn-tail truncation only after replay succeeded.
         let placeholder = FrameWriter::open(&wal_path, wal_bytes.len() as u64, false)?;
 

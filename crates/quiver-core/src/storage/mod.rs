@@ -73,21 +73,20 @@
 //! `for_each_vector`) take `&self` and the map's read lock. A caller that
 //! shares a store wraps it in a `RwLock`; `compact` then runs under the
 //! write side, so reads wait for it rather than running beside it.
-pub(crate) mod atomic_file;
 mod checkpoint;
 mod compaction;
-#[doc(hidden)]
-pub mod fault;
 mod guard;
 mod metrics;
 mod mmap;
 mod payload_log;
-mod sys;
 mod verify;
 mod wal;
 
 use std::io;
-use std::path::Path;
+
+/// The crash points, at the path the crash tests name them by.
+#[doc(hidden)]
+pub use crate::file::fault;
 
 pub use compaction::CompactionPlan;
 pub use guard::VectorSliceGuard;
@@ -196,14 +195,6 @@ pub trait PayloadStorage: Send + Sync {
     fn flush(&mut self) -> io::Result<()>;
     /// The live ids, ascending.
     fn ids(&self) -> Vec<u64>;
-}
-
-/// `InvalidData` naming the file, the byte offset and what was found there.
-pub(crate) fn corrupt(path: &Path, offset: u64, detail: impl std::fmt::Display) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("{}: at byte {offset}: {detail}", path.display()),
-    )
 }
 
 /// `InvalidInput` for a caller mistake.

@@ -39,14 +39,16 @@ use std::path::{Path, PathBuf};
 
 use rustc_hash::FxHashMap;
 
-use super::atomic_file::{
-    create_dir_all_durable, remove_if_exists, repair_bak, replace, sync_dir, with_suffix,
-    write_atomic, write_synced,
+use crate::file::atomic::{
+    PairRewrite, create_dir_all_durable, sync_dir, write_atomic, write_synced,
 };
-use super::fault::crash_point;
-use super::sys;
-use super::wal::{self, Frame, FrameReader, FrameWriter, STORE_HEADER_LEN};
-use super::{DurabilityMode, PayloadStorage, corrupt};
+use crate::file::corrupt;
+use crate::file::fault::crash_point;
+use crate::file::framed::FrameWriter;
+use crate::file::sys;
+
+use super::wal::{self, Frame, STORE_HEADER_LEN};
+use super::{DurabilityMode, PayloadStorage};
 
 const LOG_FILE: &str = "payloads.log";
 const SNAPSHOT_FILE: &str = "payloads.idx";
@@ -217,7 +219,7 @@ impl LogPayloadStorage {
 
         drop(file);
         let tail = read_range(&log_path, start, log_len)?;
-        let mut reader = FrameReader::new(&tail, 0);
+        let mut reader = wal::reader(&tail, 0);
         for (at, frame) in reader.by_ref() {
             let frame_offset = start + at as u64;
             match frame {
@@ -381,9 +383,9 @@ impl LogPayloadStorage {
             return Ok(0);
         }
         let log_path = self.dir.join(LOG_FILE);
-        let snapshot_path = self.dir.join(SNAPSHOT_FILE);
-        let log_tmp = with_suffix(&log_path, ".tmp");
-        let snapshot_tmp = with_suffix(&snapshot_path, ".tmp");
+        let pair = rewrite(&self.dir);
+        let log_tmp = pair.primary_tmp();
+        let snapshot_tmp = pair.secondary_tmp();
         let old_len = self.log.len();
 
         let mut entries: Vec<(u64, Entry)> = self.index.iter().map(|(&id, &e)| (id, e)).collect();
@@ -428,12 +430,11 @@ impl LogPayloadStorage {
             true,
         )?;
         crash_point("payload_compact:after_index_tmp")?;
-        replace(&log_tmp, &log_path)?;
+        pair.commit()?;
         // Committed: the handle and index still describe the old log.
         self.failed = true;
         crash_point("payload_compact:after_log_rename")?;
-        replace(&snapshot_tmp, &snapshot_path)?;
-        sync_dir(&self.dir)?;
+        pair.finish()?;
         self.log = FrameWriter::open(&log_path, new_len, self.mode.syncs())?;
         self.generation = generation;
         self.index = new_index;
@@ -475,7 +476,7 @@ impl LogPayloadStorage {
         let len = self.log.len();
         let bytes = read_range(path, 0, len)?;
         let mut problems = Vec::new();
-        let mut reader = FrameReader::new(&bytes, LOG_HEADER_LEN as usize);
+        let mut reader = wal::reader(&bytes, LOG_HEADER_LEN as usize);
         let frames = reader.by_ref().count();
         if let Some((at, reason)) = reader.torn() {
             problems.push(format!(
@@ -520,7 +521,7 @@ impl LogPayloadStorage {
                 format!("record of id {id} cannot be read: {err}"),
             )
         })?;
-        match FrameReader::new(&buf, 0).next() {
+        match wal::reader(&buf, 0).next() {
             Some((_, Frame::Store { id: found, .. })) if found == id => Ok(buf),
             Some(_) => Err(corrupt(
                 path,
@@ -828,20 +829,10 @@ fn decode_snapshot(path: &Path, bytes: &[u8]) -> io::Result<Snapshot> {
 /// compaction: an uncommitted rewrite is dropped, the snapshot of a
 /// committed one promoted.
 fn repair(dir: &Path) -> io::Result<()> {
-    let log = dir.join(LOG_FILE);
-    let snapshot = dir.join(SNAPSHOT_FILE);
-    repair_bak(&log)?;
-    repair_bak(&snapshot)?;
-    let log_tmp = with_suffix(&log, ".tmp");
-    let snapshot_tmp = with_suffix(&snapshot, ".tmp");
-    if log_tmp.exists() {
-        remove_if_exists(&log_tmp)?;
-        remove_if_exists(&snapshot_tmp)?;
-        sync_dir(dir)?;
-    } else if snapshot_tmp.exists() {
-        replace(&snapshot_tmp, &snapshot)?;
-        sync_dir(dir)?;
-    }
-    remove_if_exists(&with_suffix(&snapshot, ".new"))?;
-    Ok(())
+    rewrite(dir).repair()
+}
+
+/// `payloads.log` (the commit point) and `payloads.idx`, rewritten together.
+fn rewrite(dir: &Path) -> PairRewrite {
+    PairRewrite::new(dir, LOG_FILE, SNAPSHOT_FILE)
 }

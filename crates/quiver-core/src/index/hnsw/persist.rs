@@ -5,7 +5,7 @@ use super::HnswConfig;
 use super::graph::{DELETED, Graph, MAX_LEVEL, NO_ENTRY, NO_UPPER, PRESENT};
 use super::nodes::COUNT_DELETED;
 use crate::distance::Metric;
-use crate::storage::atomic_file::{replace, sync_parent};
+use crate::file::atomic::{replace, sync_parent};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};

@@ -1,10 +1,11 @@
 //! Whole-file replacement that a crash can never leave half done: write a
 //! sibling `*.new` file, fsync it, rename it over the target, fsync the
-//! directory.
+//! directory. Also the rewrite of a pair of files that must change together
+//! ([`PairRewrite`]), and durable directory creation.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Atomically replace `path` with `bytes`.
 ///
@@ -13,7 +14,7 @@ use std::path::Path;
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".new");
-    let tmp = std::path::PathBuf::from(tmp);
+    let tmp = PathBuf::from(tmp);
     if let Err(err) = write_synced(&tmp, bytes, sync).and_then(|()| replace(&tmp, path)) {
         // A half-written temporary file would only hold disk space (a full
         // disk is the usual cause); the target is untouched.
@@ -76,7 +77,7 @@ pub(crate) fn repair_bak(target: &Path) -> io::Result<()> {
 }
 
 /// `path` with `suffix` appended to its file name.
-pub(crate) fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     s.into()
@@ -122,6 +123,79 @@ pub(crate) fn create_dir_all_durable(dir: &Path) -> io::Result<()> {
         sync_parent(created)?;
     }
     Ok(())
+}
+
+/// The rewrite of two files that change together, a primary (the data) and
+/// a secondary (its index), each first written in full to a `*.tmp`
+/// sibling and fsynced by the caller. The rename of the primary's temporary
+/// file is the commit point:
+///
+/// | on disk after a crash | meaning | [`PairRewrite::repair`] |
+/// |---|---|---|
+/// | primary `.tmp` (and maybe secondary `.tmp`) | not committed | delete both temporaries |
+/// | secondary `.tmp` only | committed, secondary not yet renamed | rename it in |
+/// | neither | done, or never started | nothing |
+///
+/// A `.bak` of either file (see [`replace`]) is resolved first, and a stale
+/// `*.new` of the secondary (from [`write_atomic`]) is removed.
+pub(crate) struct PairRewrite {
+    dir: PathBuf,
+    primary: PathBuf,
+    secondary: PathBuf,
+}
+
+impl PairRewrite {
+    /// The pair `dir/primary`, `dir/secondary`. Does no I/O.
+    pub(crate) fn new(dir: &Path, primary: &str, secondary: &str) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            primary: dir.join(primary),
+            secondary: dir.join(secondary),
+        }
+    }
+
+    /// Where the new primary is written before the commit.
+    pub(crate) fn primary_tmp(&self) -> PathBuf {
+        with_suffix(&self.primary, ".tmp")
+    }
+
+    /// Where the new secondary is written before the commit.
+    pub(crate) fn secondary_tmp(&self) -> PathBuf {
+        with_suffix(&self.secondary, ".tmp")
+    }
+
+    /// The commit point: rename the new primary over the old one.
+    pub(crate) fn commit(&self) -> io::Result<()> {
+        replace(&self.primary_tmp(), &self.primary)
+    }
+
+    /// After [`PairRewrite::commit`]: rename the new secondary in and fsync
+    /// the directory, after which both renames are durable.
+    pub(crate) fn finish(&self) -> io::Result<()> {
+        replace(&self.secondary_tmp(), &self.secondary)?;
+        sync_dir(&self.dir)
+    }
+
+    /// Bring the pair back to a consistent state after an interrupted
+    /// rewrite (see the table on the type). Runs before either file is read.
+    pub(crate) fn repair(&self) -> io::Result<()> {
+        repair_bak(&self.primary)?;
+        repair_bak(&self.secondary)?;
+        let primary_tmp = self.primary_tmp();
+        let secondary_tmp = self.secondary_tmp();
+        if primary_tmp.exists() {
+            tracing::warn!(path = %self.primary.display(), "rewrite did not commit; discarding its files");
+            remove_if_exists(&primary_tmp)?;
+            remove_if_exists(&secondary_tmp)?;
+            sync_dir(&self.dir)?;
+        } else if secondary_tmp.exists() {
+            tracing::warn!(path = %self.secondary.display(), "rewrite committed; promoting its new file");
+            replace(&secondary_tmp, &self.secondary)?;
+            sync_dir(&self.dir)?;
+        }
+        // A checkpoint's own temporary file never holds anything needed.
+        remove_if_exists(&with_suffix(&self.secondary, ".new"))
+    }
 }
 
 /// Remove `path` if it exists.
