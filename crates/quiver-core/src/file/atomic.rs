@@ -4,7 +4,7 @@
 //! ([`PairRewrite`]), and durable directory creation.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// Atomically replace `path` with `bytes`.
@@ -12,10 +12,27 @@ use std::path::{Path, PathBuf};
 /// With `sync == false` the fsyncs are skipped (the rename is still atomic
 /// with respect to a killed process, not to a power loss).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".new");
-    let tmp = PathBuf::from(tmp);
-    if let Err(err) = write_synced(&tmp, bytes, sync).and_then(|()| replace(&tmp, path)) {
+    write_atomic_with(path, sync, |out| out.write_all(bytes))
+}
+
+/// [`write_atomic`] for content produced as a stream: `fill` writes the
+/// whole new content into a buffered writer over the temporary file.
+pub(crate) fn write_atomic_with(
+    path: &Path,
+    sync: bool,
+    fill: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+) -> io::Result<()> {
+    let tmp = with_suffix(path, ".new");
+    let written = File::create(&tmp).and_then(|file| {
+        let mut out = BufWriter::with_capacity(256 << 10, file);
+        fill(&mut out)?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        if sync {
+            file.sync_all()?;
+        }
+        Ok(())
+    });
+    if let Err(err) = written.and_then(|()| replace(&tmp, path)) {
         // A half-written temporary file would only hold disk space (a full
         // disk is the usual cause); the target is untouched.
         let _ = fs::remove_file(&tmp);

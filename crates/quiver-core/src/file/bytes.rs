@@ -12,6 +12,32 @@ pub(crate) fn corrupt(path: &Path, offset: u64, detail: impl std::fmt::Display) 
     )
 }
 
+/// The bytes of a file that ends in a CRC-32 of everything before it,
+/// without that CRC, once the CRC matches.
+///
+/// # Errors
+/// `InvalidData` naming the CRC's offset if the file is shorter than a CRC
+/// or the CRC does not match.
+pub(crate) fn crc_checked<'a>(path: &Path, bytes: &'a [u8]) -> io::Result<&'a [u8]> {
+    let Some(body_len) = bytes.len().checked_sub(4) else {
+        return Err(corrupt(
+            path,
+            0,
+            format!("file of {} bytes has no checksum", bytes.len()),
+        ));
+    };
+    let (body, crc) = bytes.split_at(body_len);
+    let stored = ByteReader::at(path, crc, body_len as u64).u32()?;
+    if crc32fast::hash(body) != stored {
+        return Err(corrupt(
+            path,
+            body_len as u64,
+            "checksum mismatch (file damaged or truncated)",
+        ));
+    }
+    Ok(body)
+}
+
 /// A cursor over bytes read from `path`. Every read checks the bounds and
 /// fails with [`corrupt`] naming the file offset of the missing bytes; no
 /// read panics.
@@ -136,19 +162,35 @@ impl<'a> ByteReader<'a> {
         self.array()
     }
 
+    /// The next `n` little-endian `u32`s, decoded lazily.
+    ///
+    /// # Errors
+    /// `InvalidData` if fewer than `4 * n` bytes are left.
+    pub(crate) fn u32s(&mut self, n: usize) -> io::Result<impl Iterator<Item = u32> + 'a> {
+        let len = n
+            .checked_mul(4)
+            .ok_or_else(|| self.error(format!("{n} words overflow a length")))?;
+        let bytes = self.bytes(len)?;
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+    }
+
     /// The next `n` little-endian `f32`s.
     ///
     /// # Errors
     /// `InvalidData` if fewer than `4 * n` bytes are left.
     pub(crate) fn f32s(&mut self, n: usize) -> io::Result<Vec<f32>> {
-        let len = n
-            .checked_mul(4)
-            .ok_or_else(|| self.error(format!("{n} floats overflow a length")))?;
-        let bytes = self.bytes(len)?;
-        Ok(bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
+        // Check the whole length first, so a damaged count cannot make the
+        // allocation below huge.
+        let fits = n.checked_mul(4).is_some_and(|len| len <= self.remaining());
+        if !fits {
+            return Err(self.error(format!(
+                "{n} floats expected, {} bytes left",
+                self.remaining()
+            )));
+        }
+        (0..n).map(|_| self.f32()).collect()
     }
 
     /// Fails unless every byte was read.
@@ -212,6 +254,19 @@ mod tests {
                 msg.starts_with(&format!("x.bin: at byte {field}:")),
                 "cut {cut}: {msg}"
             );
+        }
+    }
+
+    #[test]
+    fn crc_checked_strips_a_matching_crc_and_names_a_bad_one() {
+        let mut b = b"body".to_vec();
+        b.extend_from_slice(&crc32fast::hash(b"body").to_le_bytes());
+        assert_eq!(crc_checked(Path::new("f"), &b).unwrap(), b"body");
+        b[1] ^= 1;
+        let err = crc_checked(Path::new("f"), &b).unwrap_err();
+        assert!(err.to_string().starts_with("f: at byte 4:"), "{err}");
+        for cut in 0..4 {
+            assert!(crc_checked(Path::new("f"), &b[..cut]).is_err());
         }
     }
 

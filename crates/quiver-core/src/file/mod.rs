@@ -26,4 +26,4 @@ pub mod fault;
 pub(crate) mod framed;
 pub(crate) mod sys;
 
-pub(crate) use bytes::{ByteReader, corrupt};
+pub(crate) use bytes::{ByteReader, corrupt, crc_checked};

@@ -42,10 +42,10 @@ use rustc_hash::FxHashMap;
 use crate::file::atomic::{
     PairRewrite, create_dir_all_durable, sync_dir, write_atomic, write_synced,
 };
-use crate::file::corrupt;
 use crate::file::fault::crash_point;
 use crate::file::framed::FrameWriter;
 use crate::file::sys;
+use crate::file::{ByteReader, corrupt, crc_checked};
 
 use super::wal::{self, Frame, STORE_HEADER_LEN};
 use super::{DurabilityMode, PayloadStorage};
@@ -185,7 +185,7 @@ impl LogPayloadStorage {
             if header.get(..8) != Some(LOG_MAGIC.as_slice()) {
                 return Err(corrupt(&log_path, 0, "bad magic, not a payloads.log file"));
             }
-            u64_at(&header, 8).ok_or_else(|| corrupt(&log_path, 8, "header cut short"))?
+            log_generation(&log_path, &header)?
         };
         let log_len = file.metadata()?.len();
 
@@ -285,7 +285,7 @@ impl LogPayloadStorage {
             return Ok(None);
         }
         sys::read_exact_at(&file, &mut header, 0)?;
-        if u64_at(&header, 8) != Some(snap.generation) {
+        if log_generation(&log_path, &header)? != snap.generation {
             return Ok(None);
         }
         file.set_len(snap.covered)?;
@@ -661,16 +661,11 @@ fn log_header(generation: u64) -> [u8; LOG_HEADER_LEN as usize] {
     h
 }
 
-fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(
-        bytes.get(at..at.checked_add(8)?)?.try_into().ok()?,
-    ))
-}
-
-fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        bytes.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
+/// The generation in a log header (its magic checked by the caller).
+fn log_generation(log_path: &Path, header: &[u8]) -> io::Result<u64> {
+    let mut r = ByteReader::new(log_path, header);
+    r.bytes(LOG_MAGIC.len())?;
+    r.u64()
 }
 
 /// Read bytes `start..end` of the file at `path`.
@@ -764,26 +759,18 @@ fn decode_snapshot(path: &Path, bytes: &[u8]) -> io::Result<Snapshot> {
         Some(m) if m == SNAPSHOT_MAGIC_V1.as_slice() => SNAPSHOT_HEADER_LEN_V1,
         _ => return Err(corrupt(path, 0, "bad magic, not a payloads.idx file")),
     };
-    let body_len = bytes
-        .len()
-        .checked_sub(4)
-        .ok_or_else(|| corrupt(path, 0, "file too short"))?;
-    let crc =
-        u32_at(bytes, body_len).ok_or_else(|| corrupt(path, body_len as u64, "no checksum"))?;
-    let body = bytes.get(..body_len).unwrap_or_default();
-    if crc32fast::hash(body) != crc {
-        return Err(corrupt(path, body_len as u64, "checksum mismatch"));
-    }
-    let generation = u64_at(body, 8).ok_or_else(|| corrupt(path, 8, "header cut short"))?;
-    let covered = u64_at(body, 16).ok_or_else(|| corrupt(path, 16, "header cut short"))?;
-    let count = u64_at(body, 24).ok_or_else(|| corrupt(path, 24, "header cut short"))?;
+    let body = crc_checked(path, bytes)?;
+    let mut r = ByteReader::new(path, body);
+    r.bytes(SNAPSHOT_MAGIC.len())?;
+    let generation = r.u64()?;
+    let covered = r.u64()?;
+    let count = r.u64()?;
     let tail_crc = if header_len == SNAPSHOT_HEADER_LEN {
-        Some(u32_at(body, 32).ok_or_else(|| corrupt(path, 32, "header cut short"))?)
+        Some(r.u32()?)
     } else {
         None
     };
-    let entries = body.get(header_len..).unwrap_or_default();
-    if Some(entries.len())
+    if Some(r.remaining())
         != usize::try_from(count)
             .ok()
             .and_then(|c| c.checked_mul(SNAPSHOT_ENTRY_LEN))
@@ -791,18 +778,16 @@ fn decode_snapshot(path: &Path, bytes: &[u8]) -> io::Result<Snapshot> {
         return Err(corrupt(
             path,
             24,
-            format!("claims {count} entries, holds {} bytes", entries.len()),
+            format!("claims {count} entries, holds {} bytes", r.remaining()),
         ));
     }
     let mut index =
-        FxHashMap::with_capacity_and_hasher(entries.len() / SNAPSHOT_ENTRY_LEN, Default::default());
-    for (i, e) in entries.chunks_exact(SNAPSHOT_ENTRY_LEN).enumerate() {
-        let at = (header_len + i * SNAPSHOT_ENTRY_LEN) as u64;
-        let (Some(id), Some(frame_offset), Some(body_len)) =
-            (u64_at(e, 0), u64_at(e, 8), u32_at(e, 16))
-        else {
-            return Err(corrupt(path, at, "entry cut short"));
-        };
+        FxHashMap::with_capacity_and_hasher(r.remaining() / SNAPSHOT_ENTRY_LEN, Default::default());
+    while r.remaining() > 0 {
+        let at = r.offset();
+        let id = r.u64()?;
+        let frame_offset = r.u64()?;
+        let body_len = r.u32()?;
         let entry = Entry {
             frame_offset,
             body_len,
