@@ -806,4 +806,103 @@ mod tests {
         assert_eq!(c.ops.len(), 1);
         assert_eq!(c.ops[0].0, 14);
     }
+
+    /// `ops.log` bytes laid out by hand, as the previous release wrote them:
+    /// header (base 4), a set-payload frame (seq 5) and a delete frame
+    /// (seq 6), plus a torn half frame.
+    #[test]
+    fn ops_log_in_the_released_format_reads() {
+        fn frame(seq: u64, kind: u8, body: &[u8]) -> Vec<u8> {
+            let mut content = seq.to_le_bytes().to_vec();
+            content.push(kind);
+            content.extend_from_slice(body);
+            let mut f = (content.len() as u32).to_le_bytes().to_vec();
+            f.extend_from_slice(&crc32fast::hash(&content).to_le_bytes());
+            f.extend(content);
+            f
+        }
+        fn json(b: &mut Vec<u8>, text: &str) {
+            b.extend_from_slice(&(text.len() as u32).to_le_bytes());
+            b.extend_from_slice(text.as_bytes());
+        }
+        let mut log = b"QVOPLOG1".to_vec();
+        log.extend_from_slice(&4u64.to_le_bytes());
+        let crc = crc32fast::hash(&log);
+        log.extend_from_slice(&crc.to_le_bytes());
+        // Set payload: count 1, internal 2, uuid id, old {}, new {"k":1}.
+        let mut set = 1u32.to_le_bytes().to_vec();
+        set.extend_from_slice(&2u32.to_le_bytes());
+        set.push(1);
+        set.extend_from_slice(&0xabcd_u128.to_be_bytes());
+        json(&mut set, "{}");
+        json(&mut set, r#"{"k":1}"#);
+        log.extend(frame(5, KIND_SET_PAYLOAD, &set));
+        // Delete: count 1, internal 0, numeric id 7, payload {"a":1}.
+        let mut del = 1u32.to_le_bytes().to_vec();
+        del.extend_from_slice(&0u32.to_le_bytes());
+        del.push(0);
+        del.extend_from_slice(&7u64.to_le_bytes());
+        json(&mut del, r#"{"a":1}"#);
+        log.extend(frame(6, KIND_DELETE, &del));
+        let whole = log.len() as u64;
+        let torn = frame(7, KIND_DELETE, &del);
+        log.extend_from_slice(&torn[..torn.len() - 3]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ops.log");
+        fs::write(&path, &log).unwrap();
+        let content = read(&path, 3).unwrap().unwrap();
+        assert_eq!(content.base_seq, 4);
+        assert_eq!(content.valid_len, whole);
+        assert_eq!(
+            content.ops,
+            vec![
+                (
+                    5,
+                    Op::SetPayload(vec![PayloadEntry {
+                        internal: 2,
+                        id: PointId::Uuid(Uuid::from_u128(0xabcd)),
+                        old: Payload::new(),
+                        new: payload(json!({"k": 1})),
+                    }])
+                ),
+                (
+                    6,
+                    Op::Delete(vec![DeleteEntry {
+                        internal: 0,
+                        id: PointId::Num(7),
+                        payload: payload(json!({"a": 1})),
+                    }])
+                ),
+            ]
+        );
+        // The same bytes come out of today's encoder.
+        let mut w = OpLogWriter::open(&path, &content, false).unwrap();
+        w.rotate(4).unwrap();
+        for (_, op) in &content.ops {
+            w.append(op, 3).unwrap();
+        }
+        assert_eq!(fs::read(&path).unwrap(), &log[..whole as usize]);
+    }
+
+    #[test]
+    fn bad_frame_with_valid_frames_after_is_damage_that_repair_cuts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ops.log");
+        write_sample(&path);
+        let full = fs::read(&path).unwrap();
+        // Flip a byte inside the first frame's body: frames 12 and 13 follow.
+        let mut bad = full.clone();
+        bad[HEADER_LEN as usize + 20] ^= 0x01;
+        fs::write(&path, &bad).unwrap();
+        let err = read(&path, 3).err().expect("mid-log damage is an error");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("2 valid frames follow"), "{err}");
+        let repair = repair(&path, 3).unwrap().expect("the log was cut");
+        assert_eq!(repair.cut_at, HEADER_LEN);
+        assert_eq!(repair.dropped_frames, 3);
+        assert_eq!(repair.dropped_seqs, Some((11, 13)));
+        let c = read(&path, 3).unwrap().unwrap();
+        assert!(c.ops.is_empty());
+    }
 }

@@ -260,4 +260,57 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"old");
         assert!(!with_suffix(&p, ".bak").exists());
     }
+
+    #[test]
+    fn pair_rewrite_repair_drops_an_uncommitted_rewrite_and_finishes_a_committed_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let pair = PairRewrite::new(d, "data", "index");
+        let write = |name: &str, text: &str| fs::write(d.join(name), text).unwrap();
+        let read = |name: &str| fs::read_to_string(d.join(name)).ok();
+        write("data", "old data");
+        write("index", "old index");
+
+        // Crash before the commit: both temporaries go, the old pair stays.
+        write("data.tmp", "new data");
+        write("index.tmp", "new index");
+        pair.repair().unwrap();
+        assert_eq!(read("data").as_deref(), Some("old data"));
+        assert_eq!(read("index").as_deref(), Some("old index"));
+        assert!(read("data.tmp").is_none() && read("index.tmp").is_none());
+
+        // Crash after the commit: the new index is promoted.
+        write("data.tmp", "new data");
+        write("index.tmp", "new index");
+        pair.commit().unwrap();
+        write("index.new", "a checkpoint's leftover");
+        pair.repair().unwrap();
+        assert_eq!(read("data").as_deref(), Some("new data"));
+        assert_eq!(read("index").as_deref(), Some("new index"));
+        assert!(read("index.tmp").is_none() && read("index.new").is_none());
+
+        // A finished rewrite leaves nothing to repair.
+        write("data.tmp", "newer data");
+        write("index.tmp", "newer index");
+        pair.commit().unwrap();
+        pair.finish().unwrap();
+        pair.repair().unwrap();
+        assert_eq!(read("data").as_deref(), Some("newer data"));
+        assert_eq!(read("index").as_deref(), Some("newer index"));
+    }
+
+    #[test]
+    fn write_atomic_with_streams_and_a_failed_fill_leaves_the_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        write_atomic_with(&p, true, |out| out.write_all(b"streamed")).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"streamed");
+        let failed = write_atomic_with(&p, true, |out| {
+            out.write_all(b"partial")?;
+            Err(io::Error::other("fill failed"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(fs::read(&p).unwrap(), b"streamed");
+        assert!(!dir.path().join("f.new").exists());
+    }
 }

@@ -206,4 +206,39 @@ mod tests {
             assert!(r.torn().is_some());
         }
     }
+
+    /// `vectors.wal` bytes laid out by hand, as the previous release wrote
+    /// them (store 7 = [1, 2, 3], store 9 = [4, 5, 6], delete 7), plus a torn
+    /// half frame: a store opened over them replays the whole frames.
+    #[test]
+    fn vectors_wal_in_the_released_format_replays() {
+        fn frame(op: u8, id: u64, body: Option<&[f32]>) -> Vec<u8> {
+            let mut f = vec![op];
+            f.extend_from_slice(&id.to_le_bytes());
+            if let Some(v) = body {
+                f.extend_from_slice(&((v.len() * 4) as u32).to_le_bytes());
+                for x in v {
+                    f.extend_from_slice(&x.to_le_bytes());
+                }
+            }
+            let crc = crc32fast::hash(&f);
+            f.extend_from_slice(&crc.to_le_bytes());
+            f
+        }
+        let mut wal = frame(1, 7, Some(&[1.0, 2.0, 3.0]));
+        wal.extend(frame(1, 9, Some(&[4.0, 5.0, 6.0])));
+        wal.extend(frame(2, 7, None));
+        assert_eq!(wal.len(), 2 * (13 + 12 + 4) + 13);
+        let torn = frame(1, 11, Some(&[7.0, 8.0, 9.0]));
+        wal.extend_from_slice(&torn[..torn.len() / 2]);
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("vectors.wal"), &wal).unwrap();
+        let store = crate::storage::MmapStorage::new(dir.path(), 3).unwrap();
+        use crate::storage::VectorStorage;
+        assert_eq!(store.ids(), vec![9]);
+        assert_eq!(store.retrieve(9).unwrap(), Some(vec![4.0, 5.0, 6.0]));
+        assert_eq!(store.retrieve(7).unwrap(), None);
+        assert_eq!(store.retrieve(11).unwrap(), None);
+    }
 }
