@@ -77,7 +77,7 @@ pub(super) fn load(path: &Path) -> io::Result<(Vec<(u32, PointId)>, u64)> {
     let tag = r.u64()?;
     let count = r.u64()?;
     let entries = r.remaining();
-    if entries % ENTRY_LEN != 0 || (entries / ENTRY_LEN) as u64 != count {
+    if !entries.is_multiple_of(ENTRY_LEN) || (entries / ENTRY_LEN) as u64 != count {
         return Err(corrupt(
             path,
             16,

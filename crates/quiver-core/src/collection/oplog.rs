@@ -39,6 +39,10 @@
 //! corruption (`InvalidData`, naming the offset and what follows). [`repair`]
 //! cuts such a log at its last valid frame; the frames it drops may be
 //! acknowledged writes, so it reports them.
+//!
+//! Reading and appending frames is the crate's framed-log codec
+//! (`file/framed.rs`); this file owns the frame layout, the operation
+//! encoding and the damage policy.
 
 use std::fs::{self, OpenOptions};
 use std::io;
@@ -363,6 +367,11 @@ struct OpFrame<'a> {
 
 /// The `ops.log` frame layout (see the module docs): the length and CRC
 /// come first, and the CRC covers the sequence number, kind and body.
+///
+/// A second layout for the one framed-log codec, not a second codec: the
+/// released `ops.log` and `vectors.wal` differ on disk (this one carries a
+/// sequence number, which is what lets a scan tell valid frames after a
+/// damaged one from a torn tail), and both must keep opening unchanged.
 #[derive(Clone, Copy)]
 struct OpFrames;
 
@@ -890,9 +899,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ops.log");
         write_sample(&path);
-        let full = fs::read(&path).unwrap();
         // Flip a byte inside the first frame's body: frames 12 and 13 follow.
-        let mut bad = full.clone();
+        let mut bad = fs::read(&path).unwrap();
         bad[HEADER_LEN as usize + 20] ^= 0x01;
         fs::write(&path, &bad).unwrap();
         let err = read(&path, 3).err().expect("mid-log damage is an error");

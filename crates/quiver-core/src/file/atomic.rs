@@ -268,35 +268,37 @@ mod tests {
         let pair = PairRewrite::new(d, "data", "index");
         let write = |name: &str, text: &str| fs::write(d.join(name), text).unwrap();
         let read = |name: &str| fs::read_to_string(d.join(name)).ok();
+        let both = |data: &str, index: &str| {
+            assert_eq!(read("data").as_deref(), Some(data));
+            assert_eq!(read("index").as_deref(), Some(index));
+        };
+        let stage = |data: &str, index: &str| {
+            write("data.tmp", data);
+            write("index.tmp", index);
+        };
         write("data", "old data");
         write("index", "old index");
 
         // Crash before the commit: both temporaries go, the old pair stays.
-        write("data.tmp", "new data");
-        write("index.tmp", "new index");
+        stage("new data", "new index");
         pair.repair().unwrap();
-        assert_eq!(read("data").as_deref(), Some("old data"));
-        assert_eq!(read("index").as_deref(), Some("old index"));
+        both("old data", "old index");
         assert!(read("data.tmp").is_none() && read("index.tmp").is_none());
 
         // Crash after the commit: the new index is promoted.
-        write("data.tmp", "new data");
-        write("index.tmp", "new index");
+        stage("new data", "new index");
         pair.commit().unwrap();
         write("index.new", "a checkpoint's leftover");
         pair.repair().unwrap();
-        assert_eq!(read("data").as_deref(), Some("new data"));
-        assert_eq!(read("index").as_deref(), Some("new index"));
+        both("new data", "new index");
         assert!(read("index.tmp").is_none() && read("index.new").is_none());
 
         // A finished rewrite leaves nothing to repair.
-        write("data.tmp", "newer data");
-        write("index.tmp", "newer index");
+        stage("newer data", "newer index");
         pair.commit().unwrap();
         pair.finish().unwrap();
         pair.repair().unwrap();
-        assert_eq!(read("data").as_deref(), Some("newer data"));
-        assert_eq!(read("index").as_deref(), Some("newer index"));
+        both("newer data", "newer index");
     }
 
     #[test]
