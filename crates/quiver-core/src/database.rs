@@ -66,9 +66,8 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use crate::collection::{Collection, CollectionConfig, StoredConfig};
-use crate::storage::atomic_file::{create_dir_all_durable, repair_bak};
-use crate::storage::atomic_file::{remove_if_exists, write_synced};
-pub(crate) use crate::storage::atomic_file::{sync_dir, sync_parent, write_atomic};
+use crate::file::atomic::{create_dir_all_durable, remove_if_exists, repair_bak};
+use crate::file::atomic::{sync_dir, sync_parent, write_atomic, write_synced};
 use crate::{Error, Result};
 
 /// Version of the `quiver.json` layout this build reads and writes.

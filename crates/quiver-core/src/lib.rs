@@ -19,6 +19,7 @@ mod collection;
 mod database;
 pub mod distance;
 mod error;
+mod file;
 pub mod filter;
 pub mod index;
 mod point;

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use roaring::RoaringBitmap;
 
-use crate::database::sync_dir;
+use crate::file::atomic::sync_dir;
 use crate::filter::{FieldType, PayloadIndexes};
 use crate::index::hnsw::Hnsw;
 use crate::storage::{

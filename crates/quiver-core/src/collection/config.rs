@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::database::write_atomic;
 use crate::distance::Metric;
+use crate::file::atomic::write_atomic;
 use crate::filter::FieldType;
 use crate::index::hnsw::HnswConfig;
 use crate::storage::DurabilityMode;

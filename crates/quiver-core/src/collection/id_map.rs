@@ -20,8 +20,8 @@ use std::path::Path;
 use uuid::Uuid;
 
 use crate::PointId;
-use crate::database::write_atomic;
-use crate::storage::corrupt;
+use crate::file::atomic::write_atomic;
+use crate::file::{ByteReader, corrupt, crc_checked};
 
 const MAGIC: &[u8; 8] = b"QVIDMAP1";
 const HEADER_LEN: usize = 24;
@@ -66,55 +66,34 @@ pub(super) fn save(path: &Path, tag: u64, ids: &[Option<PointId>]) -> io::Result
 /// unknown id kind; other I/O errors as they come.
 pub(super) fn load(path: &Path) -> io::Result<(Vec<(u32, PointId)>, u64)> {
     let bytes = std::fs::read(path)?;
-    let body_len = bytes
-        .len()
-        .checked_sub(4)
-        .filter(|&l| l >= HEADER_LEN)
-        .ok_or_else(|| corrupt(path, 0, "file is shorter than its header"))?;
-    let (body, crc) = bytes.split_at(body_len);
-    if crc32fast::hash(body) != u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]) {
-        return Err(corrupt(path, body_len as u64, "checksum mismatch"));
+    if bytes.len() < HEADER_LEN + 4 {
+        return Err(corrupt(path, 0, "file is shorter than its header"));
     }
-    if &body[..8] != MAGIC {
+    let body = crc_checked(path, &bytes)?;
+    let mut r = ByteReader::new(path, body);
+    if r.bytes(MAGIC.len())? != MAGIC {
         return Err(corrupt(path, 0, "not an id map (bad magic)"));
     }
-    let le_u64 = |at: usize| {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(&body[at..at + 8]);
-        u64::from_le_bytes(a)
-    };
-    let tag = le_u64(8);
-    let count = le_u64(16);
-    let entries = &body[HEADER_LEN..];
-    if entries.len() % ENTRY_LEN != 0 || (entries.len() / ENTRY_LEN) as u64 != count {
+    let tag = r.u64()?;
+    let count = r.u64()?;
+    let entries = r.remaining();
+    if !entries.is_multiple_of(ENTRY_LEN) || (entries / ENTRY_LEN) as u64 != count {
         return Err(corrupt(
             path,
             16,
-            format!(
-                "{count} entries claimed, {} bytes of entries",
-                entries.len()
-            ),
+            format!("{count} entries claimed, {entries} bytes of entries"),
         ));
     }
-    let mut out = Vec::with_capacity(entries.len() / ENTRY_LEN);
-    for (i, e) in entries.chunks_exact(ENTRY_LEN).enumerate() {
-        let internal = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
-        let mut raw = [0u8; 16];
-        raw.copy_from_slice(&e[5..21]);
-        let id = match e[4] {
-            KIND_NUM => {
-                let mut n = [0u8; 8];
-                n.copy_from_slice(&raw[..8]);
-                PointId::Num(u64::from_le_bytes(n))
-            }
+    let mut out = Vec::with_capacity(entries / ENTRY_LEN);
+    while r.remaining() > 0 {
+        let internal = r.u32()?;
+        let kind_at = r.offset();
+        let kind = r.u8()?;
+        let raw = r.bytes16()?;
+        let id = match kind {
+            KIND_NUM => PointId::Num(ByteReader::at(path, &raw, kind_at + 1).u64()?),
             KIND_UUID => PointId::Uuid(Uuid::from_bytes(raw)),
-            k => {
-                return Err(corrupt(
-                    path,
-                    (HEADER_LEN + i * ENTRY_LEN + 4) as u64,
-                    format!("unknown id kind {k}"),
-                ));
-            }
+            k => return Err(corrupt(path, kind_at, format!("unknown id kind {k}"))),
         };
         out.push((internal, id));
     }

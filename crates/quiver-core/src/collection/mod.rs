@@ -221,7 +221,7 @@ impl Collection {
         config: CollectionConfig,
         lock: Arc<File>,
     ) -> Result<Collection> {
-        crate::storage::atomic_file::create_dir_all_durable(dir).map_err(|e| Error::io(dir, e))?;
+        crate::file::atomic::create_dir_all_durable(dir).map_err(|e| Error::io(dir, e))?;
         let stored = StoredConfig {
             config,
             payload_indexes: Vec::new(),

@@ -39,17 +39,22 @@
 //! corruption (`InvalidData`, naming the offset and what follows). [`repair`]
 //! cuts such a log at its last valid frame; the frames it drops may be
 //! acknowledged writes, so it reports them.
+//!
+//! Reading and appending frames is the crate's framed-log codec
+//! (`file/framed.rs`); this file owns the frame layout, the operation
+//! encoding and the damage policy.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs::{self, OpenOptions};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
 
 use crate::PointId;
-use crate::storage::atomic_file::write_atomic;
-use crate::storage::corrupt;
-use crate::storage::fault::crash_point;
+use crate::file::atomic::write_atomic;
+use crate::file::fault::crash_point;
+use crate::file::framed::{FrameLayout, FrameReader, FrameWriter};
+use crate::file::{ByteReader, corrupt};
 
 use super::request::Payload;
 
@@ -110,15 +115,10 @@ pub(crate) enum Op {
 /// The appending side of `ops.log`.
 pub(crate) struct OpLogWriter {
     path: PathBuf,
-    file: File,
-    len_bytes: u64,
+    log: FrameWriter,
     base_seq: u64,
     last_seq: u64,
     sync: bool,
-    /// A failed append could not be cut off: the file may end in a torn
-    /// frame. Appends are refused until the cut succeeds, because a frame
-    /// written after the torn one would be hidden from replay.
-    needs_cut: bool,
 }
 
 /// What [`read`] found.
@@ -133,22 +133,14 @@ impl OpLogWriter {
     /// Open `path` for appending after `content` (from [`read`]), cutting a
     /// torn tail. `sync` = fsync every append.
     pub(crate) fn open(path: &Path, content: &OpLogContent, sync: bool) -> io::Result<Self> {
-        let file = OpenOptions::new().read(true).append(true).open(path)?;
-        if file.metadata()?.len() != content.valid_len {
-            // Truncate before appending: bytes after a torn frame would hide
-            // every later frame from replay.
-            file.set_len(content.valid_len)?;
-            file.sync_all()?;
-        }
+        let log = FrameWriter::open_existing(path, content.valid_len, true)?;
         let last_seq = content.ops.last().map_or(content.base_seq, |(s, _)| *s);
         Ok(OpLogWriter {
             path: path.to_owned(),
-            file,
-            len_bytes: content.valid_len,
+            log,
             base_seq: content.base_seq,
             last_seq,
             sync,
-            needs_cut: false,
         })
     }
 
@@ -164,7 +156,7 @@ impl OpLogWriter {
 
     /// Bytes in the file.
     pub(crate) fn len_bytes(&self) -> u64 {
-        self.len_bytes
+        self.log.len()
     }
 
     /// Append `op` as one frame; durable on return when the log syncs.
@@ -189,32 +181,23 @@ impl OpLogWriter {
         dimension: usize,
         alongside: impl FnOnce() -> T + Send,
     ) -> (io::Result<u64>, Option<T>) {
-        if self.needs_cut && !self.cut_back() {
-            return (
-                Err(io::Error::other(format!(
-                    "{}: a failed append could not be cut off; writes wait until it can",
-                    self.path.display()
-                ))),
-                None,
-            );
-        }
         let seq = self.last_seq + 1;
         let frame = match encode_frame(seq, op, dimension) {
             Ok(frame) => frame,
             Err(err) => return (Err(err), None),
         };
-        if let Err(err) = self.file.write_all(&frame) {
-            self.cut_back();
+        let before = self.log.len();
+        if let Err(err) = self.log.append(&frame) {
             return (Err(err), None);
         }
         let (synced, done) = if self.sync {
             // The sync waits on the disk in this thread while a pool thread
             // does the work; a pool job costs a wake-up, not a thread spawn.
-            let file = &self.file;
+            let log = &self.log;
             let mut done = None;
             let synced = rayon::in_place_scope(|scope| {
                 scope.spawn(|_| done = Some(alongside()));
-                file.sync_data()
+                log.sync()
             });
             (synced, done)
         } else {
@@ -222,40 +205,18 @@ impl OpLogWriter {
         };
         // The crash point stands for a sync that reports failure.
         if let Err(err) = synced.and_then(|()| crash_point("oplog:sync")) {
-            self.cut_back();
+            self.log.undo_to(before);
             return (Err(err), done);
         }
-        self.len_bytes += frame.len() as u64;
         self.last_seq = seq;
         (Ok(seq), done)
-    }
-
-    /// Cut a failed append off the file; `false` (and logged) if that
-    /// failed, and the next append tries again first.
-    fn cut_back(&mut self) -> bool {
-        match self.file.set_len(self.len_bytes) {
-            Ok(()) => {
-                self.needs_cut = false;
-                true
-            }
-            Err(cut) => {
-                tracing::error!(path = %self.path.display(), error = %cut, "could not cut a failed append");
-                self.needs_cut = true;
-                false
-            }
-        }
     }
 
     /// Replace the log by an empty one continuing from `base_seq` (every
     /// operation up to it is in a durable checkpoint). Atomic.
     pub(crate) fn rotate(&mut self, base_seq: u64) -> io::Result<()> {
         create(&self.path, base_seq)?;
-        self.file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open(&self.path)?;
-        self.len_bytes = HEADER_LEN;
-        self.needs_cut = false;
+        self.log = FrameWriter::open_existing(&self.path, HEADER_LEN, true)?;
         self.base_seq = base_seq;
         self.last_seq = base_seq;
         Ok(())
@@ -397,126 +358,141 @@ struct Scan {
     damage: Option<Damage>,
 }
 
-/// The frame at `pos` if its head and CRC are good: (seq, content range end).
-fn good_frame(bytes: &[u8], pos: usize) -> Option<(u64, usize)> {
-    let head = bytes.get(pos..pos.checked_add(FRAME_HEAD)?)?;
-    let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
-    let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
-    if len > MAX_FRAME_BYTES || (len as usize) < 9 {
-        return None;
+/// One `ops.log` frame whose head and CRC are good.
+struct OpFrame<'a> {
+    seq: u64,
+    kind: u8,
+    body: &'a [u8],
+}
+
+/// The `ops.log` frame layout (see the module docs): the length and CRC
+/// come first, and the CRC covers the sequence number, kind and body.
+///
+/// A second layout for the one framed-log codec, not a second codec: the
+/// released `ops.log` and `vectors.wal` differ on disk (this one carries a
+/// sequence number, which is what lets a scan tell valid frames after a
+/// damaged one from a torn tail), and both must keep opening unchanged.
+#[derive(Clone, Copy)]
+struct OpFrames;
+
+impl FrameLayout for OpFrames {
+    type Frame<'a> = OpFrame<'a>;
+
+    fn decode<'a>(&self, buf: &'a [u8], at: usize) -> Result<(OpFrame<'a>, usize), &'static str> {
+        let mut r = ByteReader::detached(buf.get(at..).unwrap_or_default());
+        let len = r.u32().map_err(|_| "frame cut short in its length")?;
+        let crc = r.u32().map_err(|_| "frame cut short in its checksum")?;
+        if len > MAX_FRAME_BYTES || (len as usize) < 9 {
+            return Err("implausible frame length");
+        }
+        let content = r.bytes(len as usize).map_err(|_| "frame cut short")?;
+        if crc32fast::hash(content) != crc {
+            return Err("checksum mismatch");
+        }
+        let mut c = ByteReader::detached(content);
+        let seq = c.u64().map_err(|_| "frame cut short in its sequence")?;
+        let kind = c.u8().map_err(|_| "frame cut short in its kind")?;
+        let body = content.get(9..).unwrap_or_default();
+        Ok((OpFrame { seq, kind, body }, at + r.pos()))
     }
-    let start = pos + FRAME_HEAD;
-    let content = bytes.get(start..start.checked_add(len as usize)?)?;
-    if crc32fast::hash(content) != crc {
-        return None;
-    }
-    let seq = u64::from_le_bytes(content.get(..8)?.try_into().ok()?);
-    Some((seq, start + len as usize))
 }
 
 /// The first run of valid frames starting after `from` whose sequence
 /// numbers are at least `min_seq`. Only plausible sequence numbers are
 /// CRC-checked, so the search is linear in practice.
-fn following_frames(bytes: &[u8], from: usize, min_seq: u64) -> Option<Following> {
+fn following_frames(
+    reader: &FrameReader<'_, OpFrames>,
+    bytes: &[u8],
+    from: usize,
+    min_seq: u64,
+) -> Option<Following> {
     // Every frame takes at least 17 bytes, which bounds the sequence numbers.
     let max_seq = min_seq.saturating_add((bytes.len() / 17) as u64 + 1);
-    let last_start = bytes.len().checked_sub(FRAME_HEAD + 9)?;
-    for at in from..=last_start {
-        let Some(seq_bytes) = bytes.get(at + FRAME_HEAD..at + FRAME_HEAD + 8) else {
-            break;
-        };
-        let seq = u64::from_le_bytes(seq_bytes.try_into().ok()?);
-        if !(min_seq..=max_seq).contains(&seq) {
-            continue;
-        }
-        let Some((first_seq, mut end)) = good_frame(bytes, at) else {
-            continue;
-        };
-        let mut f = Following {
-            at,
-            frames: 1,
-            first_seq,
-            last_seq: first_seq,
-        };
-        while let Some((seq, next)) = good_frame(bytes, end) {
-            f.frames += 1;
-            f.last_seq = seq;
-            end = next;
-        }
-        return Some(f);
+    let plausible = |at: usize| {
+        let seq = bytes.get(at + FRAME_HEAD..).unwrap_or_default();
+        ByteReader::detached(seq)
+            .u64()
+            .is_ok_and(|seq| (min_seq..=max_seq).contains(&seq))
+    };
+    let mut run = reader.resync(from, plausible)?;
+    let (at, first) = run.next()?;
+    let mut f = Following {
+        at,
+        frames: 1,
+        first_seq: first.seq,
+        last_seq: first.seq,
+    };
+    for (_, frame) in run {
+        f.frames += 1;
+        f.last_seq = frame.seq;
     }
-    None
+    Some(f)
 }
 
 /// Decode the valid prefix of the log in `bytes` and say why it ends.
 fn scan(path: &Path, bytes: &[u8], dimension: usize) -> io::Result<Scan> {
-    let head = bytes
-        .get(..HEADER_LEN as usize)
-        .ok_or_else(|| corrupt(path, 0, "file is shorter than its header"))?;
-    if &head[..8] != MAGIC {
+    if bytes.len() < HEADER_LEN as usize {
+        return Err(corrupt(path, 0, "file is shorter than its header"));
+    }
+    let mut head = ByteReader::new(path, bytes);
+    if head.bytes(MAGIC.len())? != MAGIC {
         return Err(corrupt(path, 0, "not an operation log (bad magic)"));
     }
-    let base_seq = u64::from_le_bytes(
-        head[8..16]
-            .try_into()
-            .map_err(|_| corrupt(path, 8, "short header"))?,
-    );
-    let crc = u32::from_le_bytes(
-        head[16..20]
-            .try_into()
-            .map_err(|_| corrupt(path, 16, "short header"))?,
-    );
-    if crc32fast::hash(&head[..16]) != crc {
+    let base_seq = head.u64()?;
+    let covered = bytes.get(..head.pos()).unwrap_or_default();
+    if crc32fast::hash(covered) != head.u32()? {
         return Err(corrupt(path, 16, "header checksum mismatch"));
     }
     let mut ops = Vec::new();
-    let mut pos = HEADER_LEN as usize;
+    let mut reader = FrameReader::new(OpFrames, bytes, HEADER_LEN as usize);
     let mut expected = base_seq + 1;
     let mut damage = None;
-    while pos < bytes.len() {
-        let Some((seq, end)) = good_frame(bytes, pos) else {
-            // Cut short or failing its CRC: a torn tail, unless valid frames follow.
-            if let Some(f) = following_frames(bytes, pos + 1, expected) {
-                damage = Some(Damage {
-                    offset: pos as u64,
-                    detail: format!(
-                        "frame {expected} is cut short or fails its checksum ({} bytes to the next valid frame)",
-                        f.at - pos
-                    ),
-                    following: Some(f),
-                });
-            }
-            break;
-        };
-        let content = &bytes[pos + FRAME_HEAD..end];
-        let decoded = if seq == expected {
-            decode_op(content[8], &content[9..], dimension)
-                .map_err(|detail| format!("frame {seq} has a good checksum but {detail}"))
+    let mut valid_len = None;
+    while let Some((at, frame)) = reader.next() {
+        let decoded = if frame.seq == expected {
+            decode_op(path, at, &frame, dimension)
+                .map_err(|err| format!("frame {} has a good checksum but {err}", frame.seq))
         } else {
-            Err(format!("sequence {seq} where {expected} was expected"))
+            Err(format!(
+                "sequence {} where {expected} was expected",
+                frame.seq
+            ))
         };
         match decoded {
-            Ok(op) => ops.push((seq, op)),
+            Ok(op) => ops.push((frame.seq, op)),
             Err(detail) => {
                 damage = Some(Damage {
-                    offset: pos as u64,
+                    offset: at as u64,
                     detail,
-                    following: following_frames(bytes, end, expected),
+                    following: following_frames(&reader, bytes, reader.good_len(), expected),
                 });
+                valid_len = Some(at);
                 break;
             }
         }
         expected += 1;
-        pos = end;
     }
-    if damage.is_none() && pos < bytes.len() {
-        tracing::warn!(path = %path.display(), valid = pos, total = bytes.len(), "dropping a torn tail of the operation log");
+    let valid_len = valid_len.unwrap_or(reader.good_len());
+    if let Some((pos, _)) = reader.torn() {
+        // Cut short or failing its CRC: a torn tail, unless valid frames follow.
+        if let Some(f) = following_frames(&reader, bytes, pos + 1, expected) {
+            damage = Some(Damage {
+                offset: pos as u64,
+                detail: format!(
+                    "frame {expected} is cut short or fails its checksum ({} bytes to the next valid frame)",
+                    f.at - pos
+                ),
+                following: Some(f),
+            });
+        } else {
+            tracing::warn!(path = %path.display(), valid = pos, total = bytes.len(), "dropping a torn tail of the operation log");
+        }
     }
     Ok(Scan {
         content: OpLogContent {
             base_seq,
             ops,
-            valid_len: pos as u64,
+            valid_len: valid_len as u64,
         },
         damage,
     })
@@ -623,98 +599,51 @@ fn put_payload(buf: &mut Vec<u8>, payload: &Payload) -> io::Result<()> {
     Ok(())
 }
 
-/// A cursor over a frame body; every read is bounds-checked.
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self.pos.checked_add(n).ok_or("length overflow")?;
-        let s = self.bytes.get(self.pos..end).ok_or_else(|| {
-            format!(
-                "body ends at {} but {n} more bytes were expected at {}",
-                self.bytes.len(),
-                self.pos
-            )
-        })?;
-        self.pos = end;
-        Ok(s)
-    }
-
-    fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn u32(&mut self) -> Result<u32, String> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn id(&mut self) -> Result<PointId, String> {
-        match self.u8()? {
-            ID_NUM => {
-                let b = self.take(8)?;
-                let mut a = [0u8; 8];
-                a.copy_from_slice(b);
-                Ok(PointId::Num(u64::from_le_bytes(a)))
-            }
-            ID_UUID => {
-                let b = self.take(16)?;
-                let mut a = [0u8; 16];
-                a.copy_from_slice(b);
-                Ok(PointId::Uuid(Uuid::from_bytes(a)))
-            }
-            t => Err(format!("unknown point id tag {t}")),
-        }
-    }
-
-    fn payload(&mut self) -> Result<Payload, String> {
-        let len = self.u32()? as usize;
-        let json = self.take(len)?;
-        serde_json::from_slice(json).map_err(|e| format!("payload is not a JSON object: {e}"))
-    }
-
-    fn vector(&mut self, dimension: usize) -> Result<Vec<f32>, String> {
-        let bytes = self.take(dimension.checked_mul(4).ok_or("dimension overflow")?)?;
-        Ok(bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
-    }
-
-    fn count(&mut self) -> Result<usize, String> {
-        let n = self.u32()? as usize;
-        // Every entry takes at least 9 bytes, so a larger count is garbage.
-        if n > self.bytes.len() / 9 + 1 {
-            return Err(format!(
-                "count {n} cannot fit in a body of {} bytes",
-                self.bytes.len()
-            ));
-        }
-        Ok(n)
+fn read_id(r: &mut ByteReader<'_>) -> io::Result<PointId> {
+    match r.u8()? {
+        ID_NUM => Ok(PointId::Num(r.u64()?)),
+        ID_UUID => Ok(PointId::Uuid(Uuid::from_bytes(r.bytes16()?))),
+        t => Err(r.error(format!("unknown point id tag {t}"))),
     }
 }
 
-fn decode_op(kind: u8, body: &[u8], dimension: usize) -> Result<Op, String> {
-    let mut c = Cursor {
-        bytes: body,
-        pos: 0,
-    };
-    let n = c.count()?;
-    let op = match kind {
+fn read_payload(r: &mut ByteReader<'_>) -> io::Result<Payload> {
+    let len = r.u32()? as usize;
+    let at = r.offset();
+    let json = r.bytes(len)?;
+    serde_json::from_slice(json)
+        .map_err(|e| r.error_at(at, format!("payload is not a JSON object: {e}")))
+}
+
+fn read_count(r: &mut ByteReader<'_>) -> io::Result<usize> {
+    let n = r.u32()? as usize;
+    let body_len = r.remaining() + 4;
+    // Every entry takes at least 9 bytes, so a larger count is garbage.
+    if n > body_len / 9 + 1 {
+        return Err(r.error(format!(
+            "count {n} cannot fit in a body of {body_len} bytes"
+        )));
+    }
+    Ok(n)
+}
+
+/// Decode the operation of the frame at byte `at`.
+fn decode_op(path: &Path, at: usize, frame: &OpFrame<'_>, dimension: usize) -> io::Result<Op> {
+    let body_at = (at + FRAME_HEAD + 9) as u64;
+    let mut r = ByteReader::at(path, frame.body, body_at);
+    let n = read_count(&mut r)?;
+    let op = match frame.kind {
         KIND_UPSERT => {
             let mut entries = Vec::with_capacity(n);
             for _ in 0..n {
-                let internal = c.u32()?;
-                let id = c.id()?;
-                let vector = c.vector(dimension)?;
-                let payload = c.payload()?;
-                let replaced = match c.u8()? {
+                let internal = r.u32()?;
+                let id = read_id(&mut r)?;
+                let vector = r.f32s(dimension)?;
+                let payload = read_payload(&mut r)?;
+                let replaced = match r.u8()? {
                     0 => None,
-                    1 => Some((c.u32()?, c.payload()?)),
-                    f => return Err(format!("bad replaced flag {f}")),
+                    1 => Some((r.u32()?, read_payload(&mut r)?)),
+                    f => return Err(r.error(format!("bad replaced flag {f}"))),
                 };
                 entries.push(UpsertEntry {
                     internal,
@@ -730,9 +659,9 @@ fn decode_op(kind: u8, body: &[u8], dimension: usize) -> Result<Op, String> {
             let mut entries = Vec::with_capacity(n);
             for _ in 0..n {
                 entries.push(DeleteEntry {
-                    internal: c.u32()?,
-                    id: c.id()?,
-                    payload: c.payload()?,
+                    internal: r.u32()?,
+                    id: read_id(&mut r)?,
+                    payload: read_payload(&mut r)?,
                 });
             }
             Op::Delete(entries)
@@ -741,19 +670,23 @@ fn decode_op(kind: u8, body: &[u8], dimension: usize) -> Result<Op, String> {
             let mut entries = Vec::with_capacity(n);
             for _ in 0..n {
                 entries.push(PayloadEntry {
-                    internal: c.u32()?,
-                    id: c.id()?,
-                    old: c.payload()?,
-                    new: c.payload()?,
+                    internal: r.u32()?,
+                    id: read_id(&mut r)?,
+                    old: read_payload(&mut r)?,
+                    new: read_payload(&mut r)?,
                 });
             }
             Op::SetPayload(entries)
         }
-        k => return Err(format!("unknown operation kind {k}")),
+        k => {
+            return Err(corrupt(
+                path,
+                body_at - 1,
+                format!("unknown operation kind {k}"),
+            ));
+        }
     };
-    if c.pos != body.len() {
-        return Err(format!("{} trailing bytes", body.len() - c.pos));
-    }
+    r.finish()?;
     Ok(op)
 }
 
@@ -881,5 +814,103 @@ mod tests {
         assert_eq!(c.base_seq, 13);
         assert_eq!(c.ops.len(), 1);
         assert_eq!(c.ops[0].0, 14);
+    }
+
+    /// `ops.log` bytes laid out by hand, as the previous release wrote them:
+    /// header (base 4), a set-payload frame (seq 5) and a delete frame
+    /// (seq 6), plus a torn half frame.
+    #[test]
+    fn ops_log_in_the_released_format_reads() {
+        fn frame(seq: u64, kind: u8, body: &[u8]) -> Vec<u8> {
+            let mut content = seq.to_le_bytes().to_vec();
+            content.push(kind);
+            content.extend_from_slice(body);
+            let mut f = (content.len() as u32).to_le_bytes().to_vec();
+            f.extend_from_slice(&crc32fast::hash(&content).to_le_bytes());
+            f.extend(content);
+            f
+        }
+        fn json(b: &mut Vec<u8>, text: &str) {
+            b.extend_from_slice(&(text.len() as u32).to_le_bytes());
+            b.extend_from_slice(text.as_bytes());
+        }
+        let mut log = b"QVOPLOG1".to_vec();
+        log.extend_from_slice(&4u64.to_le_bytes());
+        let crc = crc32fast::hash(&log);
+        log.extend_from_slice(&crc.to_le_bytes());
+        // Set payload: count 1, internal 2, uuid id, old {}, new {"k":1}.
+        let mut set = 1u32.to_le_bytes().to_vec();
+        set.extend_from_slice(&2u32.to_le_bytes());
+        set.push(1);
+        set.extend_from_slice(&0xabcd_u128.to_be_bytes());
+        json(&mut set, "{}");
+        json(&mut set, r#"{"k":1}"#);
+        log.extend(frame(5, KIND_SET_PAYLOAD, &set));
+        // Delete: count 1, internal 0, numeric id 7, payload {"a":1}.
+        let mut del = 1u32.to_le_bytes().to_vec();
+        del.extend_from_slice(&0u32.to_le_bytes());
+        del.push(0);
+        del.extend_from_slice(&7u64.to_le_bytes());
+        json(&mut del, r#"{"a":1}"#);
+        log.extend(frame(6, KIND_DELETE, &del));
+        let whole = log.len() as u64;
+        let torn = frame(7, KIND_DELETE, &del);
+        log.extend_from_slice(&torn[..torn.len() - 3]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ops.log");
+        fs::write(&path, &log).unwrap();
+        let content = read(&path, 3).unwrap().unwrap();
+        assert_eq!(content.base_seq, 4);
+        assert_eq!(content.valid_len, whole);
+        assert_eq!(
+            content.ops,
+            vec![
+                (
+                    5,
+                    Op::SetPayload(vec![PayloadEntry {
+                        internal: 2,
+                        id: PointId::Uuid(Uuid::from_u128(0xabcd)),
+                        old: Payload::new(),
+                        new: payload(json!({"k": 1})),
+                    }])
+                ),
+                (
+                    6,
+                    Op::Delete(vec![DeleteEntry {
+                        internal: 0,
+                        id: PointId::Num(7),
+                        payload: payload(json!({"a": 1})),
+                    }])
+                ),
+            ]
+        );
+        // The same bytes come out of today's encoder.
+        let mut w = OpLogWriter::open(&path, &content, false).unwrap();
+        w.rotate(4).unwrap();
+        for (_, op) in &content.ops {
+            w.append(op, 3).unwrap();
+        }
+        assert_eq!(fs::read(&path).unwrap(), &log[..whole as usize]);
+    }
+
+    #[test]
+    fn bad_frame_with_valid_frames_after_is_damage_that_repair_cuts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ops.log");
+        write_sample(&path);
+        // Flip a byte inside the first frame's body: frames 12 and 13 follow.
+        let mut bad = fs::read(&path).unwrap();
+        bad[HEADER_LEN as usize + 20] ^= 0x01;
+        fs::write(&path, &bad).unwrap();
+        let err = read(&path, 3).err().expect("mid-log damage is an error");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("2 valid frames follow"), "{err}");
+        let repair = repair(&path, 3).unwrap().expect("the log was cut");
+        assert_eq!(repair.cut_at, HEADER_LEN);
+        assert_eq!(repair.dropped_frames, 3);
+        assert_eq!(repair.dropped_seqs, Some((11, 13)));
+        let c = read(&path, 3).unwrap().unwrap();
+        assert!(c.ops.is_empty());
     }
 }

@@ -9,7 +9,8 @@ use std::path::Path;
 use roaring::RoaringBitmap;
 
 use super::payload_index::{FieldIndex, FieldType, FloatKey, Keys, PayloadIndexes};
-use crate::storage::atomic_file::write_atomic;
+use crate::file::atomic::write_atomic;
+use crate::file::{ByteReader, corrupt, crc_checked};
 
 const MAGIC: &[u8; 4] = b"QPIX";
 const VERSION: u8 = 1;
@@ -120,53 +121,51 @@ fn put_bitmap(out: &mut Vec<u8>, bits: &RoaringBitmap) -> io::Result<()> {
 /// Decodes what [`PayloadIndexWriter`] wrote; any inconsistency is
 /// `InvalidData` naming the file and the byte offset.
 pub(crate) struct PayloadIndexReader<'a> {
-    path: &'a Path,
-    bytes: &'a [u8],
-    offset: usize,
+    r: ByteReader<'a>,
 }
 
 impl<'a> PayloadIndexReader<'a> {
     pub(crate) fn decode(path: &'a Path, bytes: &'a [u8]) -> io::Result<PayloadIndexes> {
-        let mut reader = PayloadIndexReader {
-            path,
-            bytes,
-            offset: 0,
-        };
         if bytes.len() < MAGIC.len() + 1 + 4 + 4 {
-            return Err(reader.corrupt(format!("file is {} bytes, too short", bytes.len())));
+            return Err(corrupt(
+                path,
+                0,
+                format!("file is {} bytes, too short", bytes.len()),
+            ));
         }
-        let body_len = bytes.len() - 4;
-        let (body, crc_bytes) = bytes.split_at(body_len);
-        let stored = u32::from_le_bytes(crc_bytes.try_into().map_err(|_| reader.corrupt("crc"))?);
-        if crc32fast::hash(body) != stored {
-            return Err(reader.corrupt("checksum mismatch".to_string()));
+        let body = crc_checked(path, bytes)?;
+        let mut reader = PayloadIndexReader {
+            r: ByteReader::new(path, body),
+        };
+        let r = &mut reader.r;
+        if r.bytes(4)? != MAGIC {
+            return Err(corrupt(path, 0, "bad magic"));
         }
-        reader.bytes = body;
-        if reader.take(4)? != MAGIC {
-            return Err(reader.corrupt("bad magic".to_string()));
-        }
-        let version = reader.u8()?;
+        let version = r.u8()?;
         if version != VERSION {
-            return Err(reader.corrupt(format!("unknown version {version}")));
+            return Err(corrupt(path, 4, format!("unknown version {version}")));
         }
-        let count = reader.u32()?;
+        let count = r.u32()?;
         let mut fields = BTreeMap::new();
         for _ in 0..count {
             let name = reader.string()?;
-            let ty = match reader.u8()? {
+            let r = &mut reader.r;
+            let ty = match r.u8()? {
                 TYPE_KEYWORD => FieldType::Keyword,
                 TYPE_INTEGER => FieldType::Integer,
                 TYPE_FLOAT => FieldType::Float,
                 TYPE_BOOL => FieldType::Bool,
                 TYPE_DATETIME => FieldType::Datetime,
-                other => return Err(reader.corrupt(format!("unknown field type {other}"))),
+                other => return Err(r.error(format!("unknown field type {other}"))),
             };
             let present = reader.bitmap()?;
             let unindexed = reader.bitmap()?;
-            let entries = reader.u64()?;
+            let entries = reader.r.u64()?;
             // Each entry takes at least 5 bytes: reject absurd counts before looping.
-            if entries > (reader.bytes.len() - reader.offset) as u64 {
-                return Err(reader.corrupt(format!("field `{name}` claims {entries} entries")));
+            if entries > reader.r.remaining() as u64 {
+                return Err(reader
+                    .r
+                    .error(format!("field `{name}` claims {entries} entries")));
             }
             let mut keys = Keys::new(ty);
             for _ in 0..entries {
@@ -176,18 +175,18 @@ impl<'a> PayloadIndexReader<'a> {
                         map.insert(key, reader.bitmap()?);
                     }
                     Keys::Integer(map) | Keys::Datetime(map) => {
-                        let key = i64::from_le_bytes(reader.array()?);
+                        let key = reader.r.u64()? as i64;
                         map.insert(key, reader.bitmap()?);
                     }
                     Keys::Float(map) => {
-                        let key = FloatKey::from_raw(reader.u64()?);
+                        let key = FloatKey::from_raw(reader.r.u64()?);
                         map.insert(key, reader.bitmap()?);
                     }
                     Keys::Bool(map) => {
-                        let key = match reader.u8()? {
+                        let key = match reader.r.u8()? {
                             0 => false,
                             1 => true,
-                            other => return Err(reader.corrupt(format!("bool key {other}"))),
+                            other => return Err(reader.r.error(format!("bool key {other}"))),
                         };
                         map.insert(key, reader.bitmap()?);
                     }
@@ -203,71 +202,25 @@ impl<'a> PayloadIndexReader<'a> {
                 },
             );
         }
-        if reader.offset != reader.bytes.len() {
-            return Err(reader.corrupt("trailing bytes after the last field".to_string()));
+        if reader.r.remaining() != 0 {
+            return Err(reader.r.error("trailing bytes after the last field"));
         }
         Ok(PayloadIndexes { fields })
     }
 
-    fn corrupt(&self, detail: impl Into<String>) -> io::Error {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "{}: at byte {}: {}",
-                self.path.display(),
-                self.offset,
-                detail.into()
-            ),
-        )
-    }
-
-    fn take(&mut self, len: usize) -> io::Result<&'a [u8]> {
-        let end = self
-            .offset
-            .checked_add(len)
-            .filter(|&end| end <= self.bytes.len())
-            .ok_or_else(|| self.corrupt(format!("needs {len} more bytes, file ends")))?;
-        let slice = self
-            .bytes
-            .get(self.offset..end)
-            .ok_or_else(|| self.corrupt("range"))?;
-        self.offset = end;
-        Ok(slice)
-    }
-
-    fn array<const N: usize>(&mut self) -> io::Result<[u8; N]> {
-        let slice = self.take(N)?;
-        slice.try_into().map_err(|_| self.corrupt("length"))
-    }
-
-    fn u8(&mut self) -> io::Result<u8> {
-        Ok(self.array::<1>()?[0])
-    }
-
-    fn u32(&mut self) -> io::Result<u32> {
-        Ok(u32::from_le_bytes(self.array()?))
-    }
-
-    fn u64(&mut self) -> io::Result<u64> {
-        Ok(u64::from_le_bytes(self.array()?))
-    }
-
     fn string(&mut self) -> io::Result<String> {
-        let len = self.u32()? as usize;
-        let bytes = self.take(len)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| self.corrupt("key is not UTF-8"))
+        let len = self.r.u32()? as usize;
+        let at = self.r.offset();
+        let bytes = self.r.bytes(len)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| self.r.error_at(at, "key is not UTF-8"))
     }
 
     fn bitmap(&mut self) -> io::Result<RoaringBitmap> {
-        let len = self.u32()? as usize;
-        let start = self.offset;
-        let bytes = self.take(len)?;
-        RoaringBitmap::deserialize_from(bytes).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{}: bitmap at byte {start}: {e}", self.path.display()),
-            )
-        })
+        let len = self.r.u32()? as usize;
+        let at = self.r.offset();
+        let bytes = self.r.bytes(len)?;
+        RoaringBitmap::deserialize_from(bytes)
+            .map_err(|e| self.r.error_at(at, format!("bitmap: {e}")))
     }
 }
 

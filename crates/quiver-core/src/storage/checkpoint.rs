@@ -21,7 +21,7 @@ use std::path::Path;
 
 use rustc_hash::FxHashMap;
 
-use super::corrupt;
+use crate::file::{ByteReader, corrupt, crc_checked};
 
 const MAGIC: &[u8; 8] = b"QVVECIDX";
 const VERSION: u8 = 2;
@@ -84,44 +84,29 @@ fn encode_version(
     out
 }
 
-fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
-}
-
-fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
-}
-
 /// Decode and verify a checkpoint read from `path`.
 ///
 /// # Errors
 /// `InvalidData` naming the offset and the problem for any inconsistency.
 pub(crate) fn decode(path: &Path, bytes: &[u8]) -> io::Result<Checkpoint> {
-    let short = |at: usize| {
-        corrupt(
-            path,
-            at as u64,
-            format!("file ends early ({} bytes)", bytes.len()),
-        )
-    };
     if bytes.get(..8) != Some(MAGIC.as_slice()) {
         return Err(corrupt(path, 0, "bad magic, not a vectors.idx file"));
     }
-    let version = *bytes.get(8).ok_or_else(|| short(8))?;
+    let mut r = ByteReader::new(path, bytes);
+    r.bytes(MAGIC.len())?;
+    let version = r.u8()?;
     let entry_len = match version {
         VERSION => ENTRY_LEN,
         VERSION_1 => ENTRY_LEN_V1,
         _ => return Err(corrupt(path, 8, format!("unknown version {version}"))),
     };
-    let body_len = bytes.len().checked_sub(4).ok_or_else(|| short(0))?;
-    let stored_crc = u32_at(bytes, body_len).ok_or_else(|| short(body_len))?;
-    let body = bytes.get(..body_len).ok_or_else(|| short(body_len))?;
-    if crc32fast::hash(body) != stored_crc {
-        return Err(corrupt(path, body_len as u64, "checksum mismatch"));
-    }
-    let dimension = u32_at(bytes, 12).ok_or_else(|| short(12))? as usize;
-    let next_slot = u64_at(bytes, 16).ok_or_else(|| short(16))?;
-    let count = u64_at(bytes, 24).ok_or_else(|| short(24))?;
+    let body = crc_checked(path, bytes)?;
+    let body_len = body.len();
+    let mut r = ByteReader::new(path, body);
+    r.bytes(12)?;
+    let dimension = r.u32()? as usize;
+    let next_slot = r.u64()?;
+    let count = r.u64()?;
     let expected = usize::try_from(count)
         .ok()
         .and_then(|c| c.checked_mul(entry_len))
@@ -136,20 +121,19 @@ pub(crate) fn decode(path: &Path, bytes: &[u8]) -> io::Result<Checkpoint> {
             ),
         ));
     }
-    let entries = body.get(HEADER_LEN..).ok_or_else(|| short(HEADER_LEN))?;
-    let n = entries.len() / entry_len;
+    let n = r.remaining() / entry_len;
     let mut offsets = FxHashMap::with_capacity_and_hasher(n, Default::default());
     let mut crcs =
         (version == VERSION).then(|| FxHashMap::with_capacity_and_hasher(n, Default::default()));
-    for (i, entry) in entries.chunks_exact(entry_len).enumerate() {
-        let at = HEADER_LEN + i * entry_len;
-        let id = u64_at(entry, 0).ok_or_else(|| short(at))?;
-        let off = u64_at(entry, 8).ok_or_else(|| short(at + 8))?;
+    while r.remaining() > 0 {
+        let at = r.offset();
+        let id = r.u64()?;
+        let off = r.u64()?;
         if offsets.insert(id, off).is_some() {
-            return Err(corrupt(path, at as u64, format!("id {id} appears twice")));
+            return Err(corrupt(path, at, format!("id {id} appears twice")));
         }
         if let Some(crcs) = crcs.as_mut() {
-            crcs.insert(id, u32_at(entry, 16).ok_or_else(|| short(at + 16))?);
+            crcs.insert(id, r.u32()?);
         }
     }
     Ok(Checkpoint {

@@ -29,20 +29,24 @@ use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use memmap2::{MmapMut, MmapOptions};
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::atomic_file::{create_dir_all_durable, sync_dir, write_atomic};
-use super::fault::crash_point;
+use crate::file::atomic::{create_dir_all_durable, sync_dir, write_atomic};
+use crate::file::corrupt;
+use crate::file::fault::crash_point;
+use crate::file::framed::FrameWriter;
+use crate::file::sys::{self, Punch};
+
+use super::compaction::CompactionPlan;
 use super::guard::VectorSliceGuard;
 use super::metrics::StorageMetrics;
-use super::sys::{self, Punch};
-use super::wal::{self, Frame, FrameReader, FrameWriter};
-use super::{DurabilityMode, VectorStorage, check_dimension, checkpoint, corrupt, invalid_input};
+use super::wal::{self, Frame};
+use super::{DurabilityMode, VectorStorage, check_dimension, checkpoint, invalid_input};
 
 /// File names inside the store's directory.
 pub(crate) const DATA_FILE: &str = "vectors.dat";
@@ -74,7 +78,7 @@ impl MapState {
 }
 
 /// Map the whole of `file` read/write.
-pub(crate) fn map_file(file: &File) -> io::Result<Option<MmapMut>> {
+fn map_file(file: &File) -> io::Result<Option<MmapMut>> {
     if file.metadata()?.len() == 0 {
         return Ok(None);
     }
@@ -86,6 +90,63 @@ pub(crate) fn map_file(file: &File) -> io::Result<Option<MmapMut>> {
     Ok(Some(mmap))
 }
 
+/// Byte range of the vector of `id` at `offset` in a store of `slot_bytes`
+/// per vector at `dir`, checked against a mapping of `map_len` bytes.
+fn slot_range(
+    dir: &Path,
+    slot_bytes: u64,
+    id: u64,
+    offset: u64,
+    map_len: usize,
+) -> io::Result<Range<usize>> {
+    // Built only on the error path: this runs on every read and write.
+    let bad = |problem: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{}: the entry of id {id} points at byte {offset} of {DATA_FILE}, {problem}",
+                dir.join(INDEX_FILE).display()
+            ),
+        )
+    };
+    if !offset.is_multiple_of(4) {
+        return Err(bad("which is not 4-byte aligned".to_owned()));
+    }
+    let end = offset
+        .checked_add(slot_bytes)
+        .filter(|&end| end <= map_len as u64)
+        .ok_or_else(|| bad(format!("past the end of the file ({map_len} bytes)")))?;
+    // Both fit in usize: end <= map_len.
+    Ok(offset as usize..end as usize)
+}
+
+/// A read-only view of a store's slot table and mapped data, taken under
+/// the map's read lock ([`MmapStorage::with_slots`]): what verification
+/// and compaction read, and all they see of the store.
+pub(super) struct Slots<'a> {
+    pub(super) dir: &'a Path,
+    pub(super) dimension: usize,
+    pub(super) slot_bytes: u64,
+    /// Slots used in `vectors.dat`, live and dead.
+    pub(super) next_slot: u64,
+    /// The store's change counter at this view.
+    pub(super) change_seq: u64,
+    pub(super) offsets: &'a FxHashMap<u64, u64>,
+    pub(super) crcs: &'a FxHashMap<u64, u32>,
+    /// The mapped bytes of `vectors.dat`.
+    pub(super) data: &'a [u8],
+}
+
+impl Slots<'_> {
+    /// Byte range in [`Slots::data`] of the vector of `id` at `offset`.
+    ///
+    /// # Errors
+    /// `InvalidData` if the offset is misaligned or past the mapping.
+    pub(super) fn range(&self, id: u64, offset: u64) -> io::Result<Range<usize>> {
+        slot_range(self.dir, self.slot_bytes, id, offset, self.data.len())
+    }
+}
+
 /// The vector store. See the module docs of [`crate::storage`] for what is
 /// durable when each call returns.
 ///
@@ -93,41 +154,41 @@ pub(crate) fn map_file(file: &File) -> io::Result<Option<MmapMut>> {
 /// `s * dimension * 4`), `vectors.idx` (checkpoint of the id -> offset map)
 /// and `vectors.wal` (every change since that checkpoint).
 pub struct MmapStorage {
-    pub(super) dir: PathBuf,
-    pub(super) dimension: usize,
-    pub(super) slot_bytes: u64,
-    pub(super) mode: DurabilityMode,
-    pub(super) data: File,
-    pub(super) map: RwLock<MapState>,
-    pub(super) wal: Mutex<FrameWriter>,
+    dir: PathBuf,
+    dimension: usize,
+    slot_bytes: u64,
+    mode: DurabilityMode,
+    data: File,
+    map: RwLock<MapState>,
+    wal: Mutex<FrameWriter>,
     /// id -> byte offset in `vectors.dat`.
-    pub(super) offsets: FxHashMap<u64, u64>,
+    offsets: FxHashMap<u64, u64>,
     /// id -> CRC-32 of its vector's bytes, computed when it is stored and
     /// checked by [`MmapStorage::verify`] and compaction, never on reads.
-    pub(super) crcs: FxHashMap<u64, u32>,
+    crcs: FxHashMap<u64, u32>,
     /// Slots used in `vectors.dat`, live and dead.
-    pub(super) next_slot: u64,
+    next_slot: u64,
     /// Bytes of `vectors.dat` from `next_slot` up to here are known to have
     /// disk blocks (0 until that is known), so storing into new slots below
     /// it needs no reservation call.
-    pub(super) backed_to: u64,
+    backed_to: u64,
     /// Offsets of deleted slots whose blocks are released at the next
     /// checkpoint, once the delete is durable.
-    pub(super) pending_release: Vec<u64>,
+    pending_release: Vec<u64>,
     /// Something changed since the last checkpoint.
-    pub(super) dirty: bool,
-    pub(super) metrics: StorageMetrics,
+    dirty: bool,
+    metrics: StorageMetrics,
     /// Reused buffer for encoding WAL frames.
     scratch: Vec<u8>,
     /// The in-memory state may no longer match the files (an open that
     /// failed half way, or a compaction that failed after its commit point):
     /// writes are refused and `Drop` leaves the files to open-time repair.
-    pub(super) failed: bool,
+    failed: bool,
     /// Bumped by every change of the index or the data; a compaction plan
     /// prepared at another value is stale.
-    pub(super) change_seq: u64,
+    change_seq: u64,
     /// Set while a `CompactionPlan` of this store exists.
-    pub(super) compacting: Arc<AtomicBool>,
+    compacting: Arc<AtomicBool>,
 }
 
 impl MmapStorage {
@@ -226,7 +287,7 @@ impl MmapStorage {
             Err(err) => return Err(err),
         };
         let sync = mode != DurabilityMode::FlushOnly;
-        let mut reader = FrameReader::new(&wal_bytes, 0);
+        let mut reader = wal::reader(&wal_bytes, 0);
         // Opened for the torn-tail truncation only after replay succeeded.
         let placeholder = FrameWriter::open(&wal_path, wal_bytes.len() as u64, false)?;
 
@@ -429,31 +490,139 @@ impl MmapStorage {
     }
 
     /// Byte range of the vector at `offset`, checked against a mapping of `map_len` bytes.
-    pub(super) fn checked_range(
-        &self,
-        id: u64,
-        offset: u64,
-        map_len: usize,
-    ) -> io::Result<Range<usize>> {
-        // Built only on the error path: this runs on every read and write.
-        let bad = |problem: String| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "{}: the entry of id {id} points at byte {offset} of {DATA_FILE}, {problem}",
-                    self.dir.join(INDEX_FILE).display()
-                ),
-            )
-        };
-        if !offset.is_multiple_of(4) {
-            return Err(bad("which is not 4-byte aligned".to_owned()));
+    fn checked_range(&self, id: u64, offset: u64, map_len: usize) -> io::Result<Range<usize>> {
+        slot_range(&self.dir, self.slot_bytes, id, offset, map_len)
+    }
+
+    /// Run `f` over a read-only view of the slot table and the mapped data,
+    /// under the map's read lock (writers wait; readers do not).
+    pub(super) fn with_slots<R>(&self, f: impl FnOnce(&Slots<'_>) -> R) -> R {
+        let map = self.map.read();
+        f(&Slots {
+            dir: &self.dir,
+            dimension: self.dimension,
+            slot_bytes: self.slot_bytes,
+            next_slot: self.next_slot,
+            change_seq: self.change_seq,
+            offsets: &self.offsets,
+            crcs: &self.crcs,
+            data: map.bytes(),
+        })
+    }
+
+    /// Rewrite the live vectors into a fresh `vectors.dat` and swap it in:
+    /// [`Self::prepare_compaction`] then [`Self::finish_compaction`].
+    ///
+    /// Returns the bytes reclaimed: the dead slots dropped from the used part
+    /// of the file (0 when there are none, and then nothing is rewritten).
+    /// Crash-safe at every instant (see the table in `compaction.rs`).
+    /// The WAL is empty afterwards; the result is fsynced in every mode.
+    ///
+    /// # Errors
+    /// `WouldBlock` while a [`CompactionPlan`] of this store is outstanding;
+    /// I/O errors: before the commit rename the old files are untouched.
+    pub fn compact(&mut self) -> io::Result<usize> {
+        match self.prepare_compaction()? {
+            None => Ok(0),
+            Some(plan) => self.finish_compaction(plan),
         }
-        let end = offset
-            .checked_add(self.slot_bytes)
-            .filter(|&end| end <= map_len as u64)
-            .ok_or_else(|| bad(format!("past the end of the file ({map_len} bytes)")))?;
-        // Both fit in usize: end <= map_len.
-        Ok(offset as usize..end as usize)
+    }
+
+    /// Steps 1-2 of [`Self::compact`] under `&self`: copy the live vectors
+    /// into `vectors.dat.tmp` and write `vectors.idx.tmp`, both fsynced.
+    /// Reads can run meanwhile. `None` when there is nothing to reclaim.
+    /// Every vector copied is checked against its CRC first: a damaged one
+    /// is never carried into the new file.
+    ///
+    /// # Errors
+    /// `WouldBlock` if another plan of this store is outstanding;
+    /// `InvalidData` naming the id and offset of a vector that fails its
+    /// CRC or lies outside `vectors.dat` (the old files are untouched);
+    /// I/O errors.
+    pub fn prepare_compaction(&self) -> io::Result<Option<CompactionPlan>> {
+        self.check_usable()?;
+        if self.next_slot <= self.offsets.len() as u64 {
+            return Ok(None);
+        }
+        if self.compacting.swap(true, Ordering::AcqRel) {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!(
+                    "{}: a compaction is already being prepared",
+                    self.dir.display()
+                ),
+            ));
+        }
+        let busy = Arc::clone(&self.compacting);
+        // On error the plan under construction is dropped, clearing `busy`.
+        self.with_slots(|slots| CompactionPlan::prepare(slots, busy))
+            .map(Some)
+    }
+
+    /// Steps 3-4 of [`Self::compact`]: swap the prepared files in (the
+    /// commit point is the rename of `vectors.dat.tmp`), truncate the WAL,
+    /// remap. If the store changed since the plan was prepared, the plan is
+    /// stale and the whole compaction is redone here instead.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a plan of another store; I/O errors.
+    pub fn finish_compaction(&mut self, plan: CompactionPlan) -> io::Result<usize> {
+        self.check_usable()?;
+        if plan.dir() != self.dir {
+            return Err(invalid_input(format!(
+                "compaction plan of {} given to the store at {}",
+                plan.dir().display(),
+                self.dir.display()
+            )));
+        }
+        if plan.change_seq() != self.change_seq {
+            tracing::debug!(dir = %self.dir.display(), "store changed while compaction was prepared; redoing it");
+            drop(plan);
+            return self.compact();
+        }
+        let data_path = self.dir.join(DATA_FILE);
+
+        // 3. Swap, holding the WAL lock so no frame lands between the commit
+        //    and the truncation.
+        let mut wal = self.wal.lock();
+        // Unmap first: some platforms cannot replace a mapped file.
+        if cfg!(windows) {
+            let mut map = self.map.write();
+            map.mmap = None;
+            map.epoch += 1;
+        }
+        plan.commit()?;
+        // Committed: until the swap below completes, the mapping and the
+        // index in memory describe the old file. An error from here on leaves
+        // the rest to open-time repair, never to a checkpoint of stale state.
+        self.failed = true;
+        plan.finish()?;
+        wal.reset(0, true)?;
+        drop(wal);
+
+        // 4. Point the handle and the mapping at the new file.
+        let data = OpenOptions::new().read(true).write(true).open(&data_path)?;
+        let mmap = map_file(&data)?;
+        {
+            let mut map = self.map.write();
+            map.mmap = mmap;
+            map.epoch += 1;
+        }
+        self.data = data;
+        let table = plan.into_table();
+        let reclaimed = (table.used_slots_before - table.next_slot) * self.slot_bytes;
+        self.next_slot = table.next_slot;
+        // The new file is backed to its end (see `CompactionPlan::prepare`).
+        self.backed_to = self.map.get_mut().bytes().len() as u64;
+        self.offsets = table.offsets;
+        self.crcs = table.crcs;
+        self.change_seq += 1;
+        // The dead slots are gone with the old file.
+        self.pending_release.clear();
+        self.dirty = false;
+        self.failed = false;
+        tracing::info!(dir = %self.dir.display(), reclaimed, "compacted vectors.dat");
+        Ok(usize::try_from(reclaimed).unwrap_or(usize::MAX))
     }
 
     /// Grow the data file (and remap) so it holds at least `required_bytes`,
@@ -464,7 +633,7 @@ impl MmapStorage {
     /// # Errors
     /// `StorageFull` when even that does not fit (the file and the mapping
     /// stay as they were); other I/O errors.
-    pub(super) fn ensure_capacity(&mut self, required_bytes: u64) -> io::Result<()> {
+    fn ensure_capacity(&mut self, required_bytes: u64) -> io::Result<()> {
         // The mapping always covers the whole file.
         let current = self.map.get_mut().bytes().len() as u64;
         if required_bytes <= current {
@@ -624,7 +793,7 @@ impl MmapStorage {
     }
 
     /// Refuse to write once the in-memory state may differ from the files.
-    pub(super) fn check_usable(&self) -> io::Result<()> {
+    fn check_usable(&self) -> io::Result<()> {
         if self.failed {
             return Err(io::Error::other(format!(
                 "{}: an earlier failure left the store inconsistent with its files; reopen it",
@@ -656,7 +825,7 @@ impl MmapStorage {
     /// the WAL and release the blocks of deleted slots.
     ///
     /// `with_index == false` (a plain `flush` in `None` mode) only syncs the data.
-    pub(super) fn checkpoint(&mut self, with_index: bool) -> io::Result<()> {
+    fn checkpoint(&mut self, with_index: bool) -> io::Result<()> {
         self.check_usable()?;
         if !self.dirty {
             return Ok(());

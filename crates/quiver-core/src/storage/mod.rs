@@ -19,17 +19,21 @@
 //!
 //! | file | role |
 //! |---|---|
-//! | `mmap.rs` | [`MmapStorage`]: `vectors.dat` (mapped), `vectors.idx` (checkpoint), `vectors.wal` |
+//! | `mmap.rs` | [`MmapStorage`]: `vectors.dat` (mapped), `vectors.idx` (checkpoint), `vectors.wal`; owns the store's state, which other files see only through its `Slots` view |
 //! | `guard.rs` | [`VectorSliceGuard`]: a zero-copy view that pins the mapping |
-//! | `wal.rs` | the CRC-framed record codec shared by `vectors.wal` and `payloads.log` |
+//! | `wal.rs` | the record layout (store / delete frames) shared by `vectors.wal` and `payloads.log` |
 //! | `checkpoint.rs` | the `vectors.idx` codec |
 //! | `verify.rs` | [`MmapStorage::verify`]: every vector against its CRC |
 //! | `compaction.rs` | rewriting `vectors.dat` and the open-time repair of an interrupted rewrite |
 //! | `payload_log.rs` | [`LogPayloadStorage`]: `payloads.log` + `payloads.idx` snapshot |
-//! | `atomic_file.rs` | write-fsync-rename-fsync-dir replacement of whole files |
 //! | `metrics.rs` | [`StorageMetrics`]: growth latency and resize counters |
-//! | `sys.rs` | hole punching and positional reads, per platform |
-//! | `fault.rs` | named crash points for the crash tests (`fault-injection` feature) |
+//!
+//! The file mechanics underneath (atomic replacement, the paired rewrite
+//! with `.bak` repair that compaction and the payload log share, the
+//! framed-log reader and writer, the bounds-checked decoder, hole punching,
+//! crash points) live in the crate's `file` module, below storage. The
+//! crash points are re-exported here as `storage::fault` for the crash
+//! tests (hidden from the docs).
 //!
 //! # Invariants
 //!
@@ -73,21 +77,20 @@
 //! `for_each_vector`) take `&self` and the map's read lock. A caller that
 //! shares a store wraps it in a `RwLock`; `compact` then runs under the
 //! write side, so reads wait for it rather than running beside it.
-pub(crate) mod atomic_file;
 mod checkpoint;
 mod compaction;
-#[doc(hidden)]
-pub mod fault;
 mod guard;
 mod metrics;
 mod mmap;
 mod payload_log;
-mod sys;
 mod verify;
 mod wal;
 
 use std::io;
-use std::path::Path;
+
+/// The crash points, at the path the crash tests name them by.
+#[doc(hidden)]
+pub use crate::file::fault;
 
 pub use compaction::CompactionPlan;
 pub use guard::VectorSliceGuard;
@@ -196,14 +199,6 @@ pub trait PayloadStorage: Send + Sync {
     fn flush(&mut self) -> io::Result<()>;
     /// The live ids, ascending.
     fn ids(&self) -> Vec<u64>;
-}
-
-/// `InvalidData` naming the file, the byte offset and what was found there.
-pub(crate) fn corrupt(path: &Path, offset: u64, detail: impl std::fmt::Display) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("{}: at byte {offset}: {detail}", path.display()),
-    )
 }
 
 /// `InvalidInput` for a caller mistake.

@@ -39,14 +39,16 @@ use std::path::{Path, PathBuf};
 
 use rustc_hash::FxHashMap;
 
-use super::atomic_file::{
-    create_dir_all_durable, remove_if_exists, repair_bak, replace, sync_dir, with_suffix,
-    write_atomic, write_synced,
+use crate::file::atomic::{
+    PairRewrite, create_dir_all_durable, sync_dir, write_atomic, write_synced,
 };
-use super::fault::crash_point;
-use super::sys;
-use super::wal::{self, Frame, FrameReader, FrameWriter, STORE_HEADER_LEN};
-use super::{DurabilityMode, PayloadStorage, corrupt};
+use crate::file::fault::crash_point;
+use crate::file::framed::FrameWriter;
+use crate::file::sys;
+use crate::file::{ByteReader, corrupt, crc_checked};
+
+use super::wal::{self, Frame, STORE_HEADER_LEN};
+use super::{DurabilityMode, PayloadStorage};
 
 const LOG_FILE: &str = "payloads.log";
 const SNAPSHOT_FILE: &str = "payloads.idx";
@@ -183,7 +185,7 @@ impl LogPayloadStorage {
             if header.get(..8) != Some(LOG_MAGIC.as_slice()) {
                 return Err(corrupt(&log_path, 0, "bad magic, not a payloads.log file"));
             }
-            u64_at(&header, 8).ok_or_else(|| corrupt(&log_path, 8, "header cut short"))?
+            log_generation(&log_path, &header)?
         };
         let log_len = file.metadata()?.len();
 
@@ -217,7 +219,7 @@ impl LogPayloadStorage {
 
         drop(file);
         let tail = read_range(&log_path, start, log_len)?;
-        let mut reader = FrameReader::new(&tail, 0);
+        let mut reader = wal::reader(&tail, 0);
         for (at, frame) in reader.by_ref() {
             let frame_offset = start + at as u64;
             match frame {
@@ -283,7 +285,7 @@ impl LogPayloadStorage {
             return Ok(None);
         }
         sys::read_exact_at(&file, &mut header, 0)?;
-        if u64_at(&header, 8) != Some(snap.generation) {
+        if log_generation(&log_path, &header)? != snap.generation {
             return Ok(None);
         }
         file.set_len(snap.covered)?;
@@ -381,9 +383,9 @@ impl LogPayloadStorage {
             return Ok(0);
         }
         let log_path = self.dir.join(LOG_FILE);
-        let snapshot_path = self.dir.join(SNAPSHOT_FILE);
-        let log_tmp = with_suffix(&log_path, ".tmp");
-        let snapshot_tmp = with_suffix(&snapshot_path, ".tmp");
+        let pair = rewrite(&self.dir);
+        let log_tmp = pair.primary_tmp();
+        let snapshot_tmp = pair.secondary_tmp();
         let old_len = self.log.len();
 
         let mut entries: Vec<(u64, Entry)> = self.index.iter().map(|(&id, &e)| (id, e)).collect();
@@ -428,12 +430,11 @@ impl LogPayloadStorage {
             true,
         )?;
         crash_point("payload_compact:after_index_tmp")?;
-        replace(&log_tmp, &log_path)?;
+        pair.commit()?;
         // Committed: the handle and index still describe the old log.
         self.failed = true;
         crash_point("payload_compact:after_log_rename")?;
-        replace(&snapshot_tmp, &snapshot_path)?;
-        sync_dir(&self.dir)?;
+        pair.finish()?;
         self.log = FrameWriter::open(&log_path, new_len, self.mode.syncs())?;
         self.generation = generation;
         self.index = new_index;
@@ -475,7 +476,7 @@ impl LogPayloadStorage {
         let len = self.log.len();
         let bytes = read_range(path, 0, len)?;
         let mut problems = Vec::new();
-        let mut reader = FrameReader::new(&bytes, LOG_HEADER_LEN as usize);
+        let mut reader = wal::reader(&bytes, LOG_HEADER_LEN as usize);
         let frames = reader.by_ref().count();
         if let Some((at, reason)) = reader.torn() {
             problems.push(format!(
@@ -520,7 +521,7 @@ impl LogPayloadStorage {
                 format!("record of id {id} cannot be read: {err}"),
             )
         })?;
-        match FrameReader::new(&buf, 0).next() {
+        match wal::reader(&buf, 0).next() {
             Some((_, Frame::Store { id: found, .. })) if found == id => Ok(buf),
             Some(_) => Err(corrupt(
                 path,
@@ -660,16 +661,11 @@ fn log_header(generation: u64) -> [u8; LOG_HEADER_LEN as usize] {
     h
 }
 
-fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(
-        bytes.get(at..at.checked_add(8)?)?.try_into().ok()?,
-    ))
-}
-
-fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        bytes.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
+/// The generation in a log header (its magic checked by the caller).
+fn log_generation(log_path: &Path, header: &[u8]) -> io::Result<u64> {
+    let mut r = ByteReader::new(log_path, header);
+    r.bytes(LOG_MAGIC.len())?;
+    r.u64()
 }
 
 /// Read bytes `start..end` of the file at `path`.
@@ -763,26 +759,18 @@ fn decode_snapshot(path: &Path, bytes: &[u8]) -> io::Result<Snapshot> {
         Some(m) if m == SNAPSHOT_MAGIC_V1.as_slice() => SNAPSHOT_HEADER_LEN_V1,
         _ => return Err(corrupt(path, 0, "bad magic, not a payloads.idx file")),
     };
-    let body_len = bytes
-        .len()
-        .checked_sub(4)
-        .ok_or_else(|| corrupt(path, 0, "file too short"))?;
-    let crc =
-        u32_at(bytes, body_len).ok_or_else(|| corrupt(path, body_len as u64, "no checksum"))?;
-    let body = bytes.get(..body_len).unwrap_or_default();
-    if crc32fast::hash(body) != crc {
-        return Err(corrupt(path, body_len as u64, "checksum mismatch"));
-    }
-    let generation = u64_at(body, 8).ok_or_else(|| corrupt(path, 8, "header cut short"))?;
-    let covered = u64_at(body, 16).ok_or_else(|| corrupt(path, 16, "header cut short"))?;
-    let count = u64_at(body, 24).ok_or_else(|| corrupt(path, 24, "header cut short"))?;
+    let body = crc_checked(path, bytes)?;
+    let mut r = ByteReader::new(path, body);
+    r.bytes(SNAPSHOT_MAGIC.len())?;
+    let generation = r.u64()?;
+    let covered = r.u64()?;
+    let count = r.u64()?;
     let tail_crc = if header_len == SNAPSHOT_HEADER_LEN {
-        Some(u32_at(body, 32).ok_or_else(|| corrupt(path, 32, "header cut short"))?)
+        Some(r.u32()?)
     } else {
         None
     };
-    let entries = body.get(header_len..).unwrap_or_default();
-    if Some(entries.len())
+    if Some(r.remaining())
         != usize::try_from(count)
             .ok()
             .and_then(|c| c.checked_mul(SNAPSHOT_ENTRY_LEN))
@@ -790,18 +778,16 @@ fn decode_snapshot(path: &Path, bytes: &[u8]) -> io::Result<Snapshot> {
         return Err(corrupt(
             path,
             24,
-            format!("claims {count} entries, holds {} bytes", entries.len()),
+            format!("claims {count} entries, holds {} bytes", r.remaining()),
         ));
     }
     let mut index =
-        FxHashMap::with_capacity_and_hasher(entries.len() / SNAPSHOT_ENTRY_LEN, Default::default());
-    for (i, e) in entries.chunks_exact(SNAPSHOT_ENTRY_LEN).enumerate() {
-        let at = (header_len + i * SNAPSHOT_ENTRY_LEN) as u64;
-        let (Some(id), Some(frame_offset), Some(body_len)) =
-            (u64_at(e, 0), u64_at(e, 8), u32_at(e, 16))
-        else {
-            return Err(corrupt(path, at, "entry cut short"));
-        };
+        FxHashMap::with_capacity_and_hasher(r.remaining() / SNAPSHOT_ENTRY_LEN, Default::default());
+    while r.remaining() > 0 {
+        let at = r.offset();
+        let id = r.u64()?;
+        let frame_offset = r.u64()?;
+        let body_len = r.u32()?;
         let entry = Entry {
             frame_offset,
             body_len,
@@ -828,20 +814,10 @@ fn decode_snapshot(path: &Path, bytes: &[u8]) -> io::Result<Snapshot> {
 /// compaction: an uncommitted rewrite is dropped, the snapshot of a
 /// committed one promoted.
 fn repair(dir: &Path) -> io::Result<()> {
-    let log = dir.join(LOG_FILE);
-    let snapshot = dir.join(SNAPSHOT_FILE);
-    repair_bak(&log)?;
-    repair_bak(&snapshot)?;
-    let log_tmp = with_suffix(&log, ".tmp");
-    let snapshot_tmp = with_suffix(&snapshot, ".tmp");
-    if log_tmp.exists() {
-        remove_if_exists(&log_tmp)?;
-        remove_if_exists(&snapshot_tmp)?;
-        sync_dir(dir)?;
-    } else if snapshot_tmp.exists() {
-        replace(&snapshot_tmp, &snapshot)?;
-        sync_dir(dir)?;
-    }
-    remove_if_exists(&with_suffix(&snapshot, ".new"))?;
-    Ok(())
+    rewrite(dir).repair()
+}
+
+/// `payloads.log` (the commit point) and `payloads.idx`, rewritten together.
+fn rewrite(dir: &Path) -> PairRewrite {
+    PairRewrite::new(dir, LOG_FILE, SNAPSHOT_FILE)
 }

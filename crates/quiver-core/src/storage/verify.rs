@@ -6,7 +6,7 @@
 
 use std::io;
 
-use super::mmap::{DATA_FILE, INDEX_FILE, MmapStorage};
+use super::mmap::{DATA_FILE, INDEX_FILE, MmapStorage, Slots};
 
 /// What [`MmapStorage::verify`] found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -47,39 +47,40 @@ impl MmapStorage {
     /// None today beyond what reading the mapping can raise; damage is
     /// reported in the [`VerifyReport`], not as an error.
     pub fn verify(&self) -> io::Result<VerifyReport> {
-        let mut entries: Vec<(u64, u64)> =
-            self.offsets.iter().map(|(&id, &off)| (off, id)).collect();
-        entries.sort_unstable();
-        let map = self.map.read();
-        let bytes = map.bytes();
-        let mut report = VerifyReport {
-            checked: entries.len(),
-            used_slots: self.next_slot,
-            bad: Vec::new(),
-        };
-        for (offset, id) in entries {
-            let problem = match self.checked_range(id, offset, bytes.len()) {
-                Err(err) => Some(err.to_string()),
-                Ok(range) => {
-                    let crc = bytes.get(range).map(crc32fast::hash);
-                    match (crc, self.crcs.get(&id)) {
-                        (Some(crc), Some(&recorded)) if crc == recorded => None,
-                        (Some(crc), Some(&recorded)) => Some(format!(
-                            "CRC mismatch (recorded {recorded:#010x}, data {crc:#010x})"
-                        )),
-                        (Some(_), None) => Some(format!("no CRC recorded in {INDEX_FILE}")),
-                        (None, _) => Some(format!("slot lies outside {DATA_FILE}")),
-                    }
-                }
-            };
-            if let Some(problem) = problem {
-                report.bad.push(BadVector {
-                    id,
-                    offset,
-                    problem,
-                });
-            }
-        }
-        Ok(report)
+        Ok(self.with_slots(verify_slots))
     }
+}
+
+fn verify_slots(slots: &Slots<'_>) -> VerifyReport {
+    let mut entries: Vec<(u64, u64)> = slots.offsets.iter().map(|(&id, &off)| (off, id)).collect();
+    entries.sort_unstable();
+    let mut report = VerifyReport {
+        checked: entries.len(),
+        used_slots: slots.next_slot,
+        bad: Vec::new(),
+    };
+    for (offset, id) in entries {
+        let problem = match slots.range(id, offset) {
+            Err(err) => Some(err.to_string()),
+            Ok(range) => {
+                let crc = slots.data.get(range).map(crc32fast::hash);
+                match (crc, slots.crcs.get(&id)) {
+                    (Some(crc), Some(&recorded)) if crc == recorded => None,
+                    (Some(crc), Some(&recorded)) => Some(format!(
+                        "CRC mismatch (recorded {recorded:#010x}, data {crc:#010x})"
+                    )),
+                    (Some(_), None) => Some(format!("no CRC recorded in {INDEX_FILE}")),
+                    (None, _) => Some(format!("slot lies outside {DATA_FILE}")),
+                }
+            }
+        };
+        if let Some(problem) = problem {
+            report.bad.push(BadVector {
+                id,
+                offset,
+                problem,
+            });
+        }
+    }
+    report
 }

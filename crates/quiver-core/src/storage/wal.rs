@@ -1,4 +1,5 @@
-//! The CRC-framed record codec shared by `vectors.wal` and `payloads.log`.
+//! The record layout shared by `vectors.wal` and `payloads.log`, read and
+//! appended through the framed-log codec of [`crate::file::framed`].
 //!
 //! | field | type | meaning |
 //! |---|---|---|
@@ -10,11 +11,14 @@
 //!
 //! A frame that is cut short, has an unknown op or a wrong CRC ends a log:
 //! it is the torn tail of a crash, and it and everything after it are
-//! dropped ([`FrameReader::torn`] says where and why).
+//! dropped ([`FrameReader::torn`] says where and why). These logs never
+//! look for valid frames after a bad one: the store that owns them keeps
+//! its own checkpoint, and a bad frame ends the replay.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+
+use crate::file::ByteReader;
+use crate::file::framed::{FrameLayout, FrameReader};
 
 /// Op byte of a store frame.
 pub(crate) const OP_STORE: u8 = 1;
@@ -76,236 +80,44 @@ pub(crate) fn encode_delete(out: &mut Vec<u8>, id: u64) {
     out.extend_from_slice(&crc.to_le_bytes());
 }
 
-fn read_u32(buf: &[u8], at: usize) -> Option<u32> {
-    let bytes: [u8; 4] = buf.get(at..at.checked_add(4)?)?.try_into().ok()?;
-    Some(u32::from_le_bytes(bytes))
+/// The record layout of `vectors.wal` and `payloads.log` for the framed-log
+/// codec: a frame ends with the CRC of everything before it, and its length
+/// follows from the op byte (and, for a store, the length field).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Records;
+
+/// Reads the records of a `vectors.wal` or `payloads.log` buffer.
+pub(crate) type RecordReader<'a> = FrameReader<'a, Records>;
+
+/// Read the records of `buf` from byte `start`.
+pub(crate) fn reader(buf: &[u8], start: usize) -> RecordReader<'_> {
+    FrameReader::new(Records, buf, start)
 }
 
-fn read_u64(buf: &[u8], at: usize) -> Option<u64> {
-    let bytes: [u8; 8] = buf.get(at..at.checked_add(8)?)?.try_into().ok()?;
-    Some(u64::from_le_bytes(bytes))
-}
+impl FrameLayout for Records {
+    type Frame<'a> = Frame<'a>;
 
-/// Iterates the whole frames of a log buffer, starting at `start`, and
-/// remembers where (and why) the first torn frame was found.
-pub(crate) struct FrameReader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-    torn: Option<(usize, &'static str)>,
-}
-
-impl<'a> FrameReader<'a> {
-    /// Read frames of `buf` from byte `start`.
-    pub(crate) fn new(buf: &'a [u8], start: usize) -> Self {
-        Self {
-            buf,
-            pos: start,
-            torn: None,
-        }
-    }
-
-    /// Byte offset just past the last whole frame read so far.
-    pub(crate) fn good_len(&self) -> usize {
-        self.pos
-    }
-
-    /// Offset and reason of the torn frame that ended the iteration, if any.
-    pub(crate) fn torn(&self) -> Option<(usize, &'static str)> {
-        self.torn
-    }
-
-    fn decode(&self) -> Result<(Frame<'a>, usize), &'static str> {
-        let buf = self.buf;
-        let at = self.pos;
-        let op = *buf.get(at).ok_or("no op byte")?;
-        let id = read_u64(buf, at + 1).ok_or("frame cut short in the id")?;
-        let (frame, body_end) = match op {
+    fn decode<'a>(&self, buf: &'a [u8], at: usize) -> Result<(Frame<'a>, usize), &'static str> {
+        let rest = buf.get(at..).unwrap_or_default();
+        let mut r = ByteReader::detached(rest);
+        let op = r.u8().map_err(|_| "no op byte")?;
+        let id = r.u64().map_err(|_| "frame cut short in the id")?;
+        let frame = match op {
             OP_STORE => {
-                let len = read_u32(buf, at + 9).ok_or("frame cut short in the length")?;
-                let body_start = at + STORE_HEADER_LEN;
-                let body_end = usize::try_from(len)
-                    .ok()
-                    .and_then(|len| body_start.checked_add(len))
-                    .ok_or("length overflows")?;
-                let body = buf
-                    .get(body_start..body_end)
-                    .ok_or("frame cut short in the body")?;
-                (Frame::Store { id, body }, body_end)
+                let len = r.u32().map_err(|_| "frame cut short in the length")?;
+                let len = usize::try_from(len).map_err(|_| "length overflows")?;
+                let body = r.bytes(len).map_err(|_| "frame cut short in the body")?;
+                Frame::Store { id, body }
             }
-            OP_DELETE => (Frame::Delete { id }, at + 9),
+            OP_DELETE => Frame::Delete { id },
             _ => return Err("unknown op byte"),
         };
-        let stored = read_u32(buf, body_end).ok_or("frame cut short in the crc")?;
-        let covered = buf.get(at..body_end).ok_or("frame cut short")?;
+        let covered = rest.get(..r.pos()).ok_or("frame cut short")?;
+        let stored = r.u32().map_err(|_| "frame cut short in the crc")?;
         if crc32fast::hash(covered) != stored {
             return Err("crc mismatch");
         }
-        Ok((frame, body_end + CRC_LEN))
-    }
-}
-
-impl<'a> Iterator for FrameReader<'a> {
-    /// (byte offset of the frame, the frame)
-    type Item = (usize, Frame<'a>);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.torn.is_some() || self.pos >= self.buf.len() {
-            return None;
-        }
-        match self.decode() {
-            Ok((frame, next)) => {
-                let at = self.pos;
-                self.pos = next;
-                Some((at, frame))
-            }
-            Err(reason) => {
-                self.torn = Some((self.pos, reason));
-                None
-            }
-        }
-    }
-}
-
-/// Blocks reserved past what a [`FrameWriter::reserve`] call needs, so most
-/// appends find theirs already there.
-const RESERVE_AHEAD_BYTES: u64 = 1 << 20;
-
-/// The append side of a framed log file.
-pub(crate) struct FrameWriter {
-    file: File,
-    path: PathBuf,
-    len: u64,
-    /// Disk blocks are reserved up to here (past `len`, beyond the end of
-    /// the file); `len` when nothing is.
-    reserved_to: u64,
-}
-
-impl FrameWriter {
-    /// Open (creating) `path` for appending after its first `good_len` bytes.
-    /// Anything after `good_len` is a torn tail and is cut off first.
-    pub(crate) fn open(path: &Path, good_len: u64, sync: bool) -> io::Result<Self> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
-        let actual = file.metadata()?.len();
-        if actual > good_len {
-            tracing::warn!(
-                path = %path.display(),
-                good_len,
-                dropped = actual - good_len,
-                "truncating torn log tail"
-            );
-            // Truncate before appending: bytes after a torn frame would hide
-            // every later frame from replay.
-            file.set_len(good_len)?;
-            if sync {
-                file.sync_all()?;
-            }
-        }
-        file.seek(SeekFrom::Start(good_len))?;
-        Ok(Self {
-            file,
-            path: path.to_owned(),
-            len: good_len,
-            reserved_to: good_len,
-        })
-    }
-
-    /// Append `bytes` (whole frames) with one write.
-    ///
-    /// # Errors
-    /// I/O errors (`StorageFull` for a full disk that nothing was reserved
-    /// on); the file is then cut back to where it was.
-    pub(crate) fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if let Err(err) = self.file.write_all(bytes) {
-            // Cut a partial write off so the next append starts at a frame
-            // boundary. The next append writes at `len` either way, so a
-            // cut that fails leaves at worst a torn tail behind it.
-            if let Err(cut) = self.file.set_len(self.len) {
-                tracing::warn!(path = %self.path.display(), error = %cut, "could not cut a failed append");
-            }
-            let _ = self.file.seek(SeekFrom::Start(self.len));
-            self.reserved_to = self.len;
-            return Err(err);
-        }
-        self.len += bytes.len() as u64;
-        self.reserved_to = self.reserved_to.max(self.len);
-        Ok(())
-    }
-
-    /// Reserve disk blocks for the next `bytes` bytes of appends, so they
-    /// cannot fail for lack of space (the file size stays; see
-    /// [`super::sys::reserve_blocks`]). Reserves a margin ahead when the
-    /// disk has room for it. Where the filesystem cannot reserve blocks
-    /// past the end of a file this does nothing, and appends allocate as
-    /// they go.
-    ///
-    /// # Errors
-    /// `StorageFull` when the disk has no room for `bytes`; other I/O errors.
-    pub(crate) fn reserve(&mut self, bytes: u64) -> io::Result<()> {
-        let end = self.len.saturating_add(bytes);
-        if end <= self.reserved_to {
-            return Ok(());
-        }
-        let ahead = end.saturating_add(RESERVE_AHEAD_BYTES);
-        let reserved =
-            match super::sys::reserve_blocks(&self.file, self.len, ahead - self.len, true) {
-                Ok(done) => Ok(done.then_some(ahead)),
-                Err(err) if err.kind() == io::ErrorKind::StorageFull => {
-                    super::sys::reserve_blocks(&self.file, self.len, bytes, true)
-                        .map(|done| done.then_some(end))
-                }
-                Err(err) => Err(err),
-            };
-        match reserved {
-            Ok(to) => {
-                self.reserved_to = to.unwrap_or(self.len);
-                Ok(())
-            }
-            Err(err) => Err(io::Error::new(
-                err.kind(),
-                format!(
-                    "{}: cannot reserve {bytes} bytes of disk: {err}",
-                    self.path.display()
-                ),
-            )),
-        }
-    }
-
-    /// fsync the log's data.
-    pub(crate) fn sync(&self) -> io::Result<()> {
-        self.file.sync_data()
-    }
-
-    /// Drop every frame, keeping the first `keep` bytes (a header, or 0).
-    pub(crate) fn reset(&mut self, keep: u64, sync: bool) -> io::Result<()> {
-        self.file.set_len(keep)?;
-        self.file.seek(SeekFrom::Start(keep))?;
-        self.len = keep;
-        // The truncation released any blocks reserved past the end.
-        self.reserved_to = keep;
-        if sync {
-            self.file.sync_all()?;
-        }
-        Ok(())
-    }
-
-    /// Current length in bytes.
-    pub(crate) fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// The file, for positional reads.
-    pub(crate) fn file(&self) -> &File {
-        &self.file
-    }
-
-    /// Path of the log.
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
+        Ok((frame, at + r.pos()))
     }
 }
 
@@ -343,7 +155,7 @@ mod tests {
         #[test]
         fn frames_round_trip(ops in proptest::collection::vec(op(), 0..20)) {
             let buf = encode(&ops);
-            let mut reader = FrameReader::new(&buf, 0);
+            let mut reader = reader(&buf, 0);
             let decoded: Vec<Frame<'_>> = reader.by_ref().map(|(_, f)| f).collect();
             prop_assert_eq!(decoded.len(), ops.len());
             for (f, op) in decoded.iter().zip(&ops) {
@@ -368,7 +180,7 @@ mod tests {
             let buf = encode(&ops);
             let whole = encode(&ops[..ops.len() - 1]).len();
             let cut = buf.len().saturating_sub(cut_back).max(whole);
-            let mut reader = FrameReader::new(&buf[..cut], 0);
+            let mut reader = reader(&buf[..cut], 0);
             let n = reader.by_ref().count();
             if cut == buf.len() {
                 prop_assert_eq!(n, ops.len());
@@ -388,10 +200,45 @@ mod tests {
         for i in first..buf.len() {
             let mut bad = buf.clone();
             bad[i] ^= 0x40;
-            let mut r = FrameReader::new(&bad, 0);
+            let mut r = reader(&bad, 0);
             assert_eq!(r.by_ref().count(), 1, "flip at {i}");
             assert_eq!(r.good_len(), first);
             assert!(r.torn().is_some());
         }
+    }
+
+    /// `vectors.wal` bytes laid out by hand, as the previous release wrote
+    /// them (store 7 = [1, 2, 3], store 9 = [4, 5, 6], delete 7), plus a torn
+    /// half frame: a store opened over them replays the whole frames.
+    #[test]
+    fn vectors_wal_in_the_released_format_replays() {
+        fn frame(op: u8, id: u64, body: Option<&[f32]>) -> Vec<u8> {
+            let mut f = vec![op];
+            f.extend_from_slice(&id.to_le_bytes());
+            if let Some(v) = body {
+                f.extend_from_slice(&((v.len() * 4) as u32).to_le_bytes());
+                for x in v {
+                    f.extend_from_slice(&x.to_le_bytes());
+                }
+            }
+            let crc = crc32fast::hash(&f);
+            f.extend_from_slice(&crc.to_le_bytes());
+            f
+        }
+        let mut wal = frame(1, 7, Some(&[1.0, 2.0, 3.0]));
+        wal.extend(frame(1, 9, Some(&[4.0, 5.0, 6.0])));
+        wal.extend(frame(2, 7, None));
+        assert_eq!(wal.len(), 2 * (13 + 12 + 4) + 13);
+        let torn = frame(1, 11, Some(&[7.0, 8.0, 9.0]));
+        wal.extend_from_slice(&torn[..torn.len() / 2]);
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("vectors.wal"), &wal).unwrap();
+        let store = crate::storage::MmapStorage::new(dir.path(), 3).unwrap();
+        use crate::storage::VectorStorage;
+        assert_eq!(store.ids(), vec![9]);
+        assert_eq!(store.retrieve(9).unwrap(), Some(vec![4.0, 5.0, 6.0]));
+        assert_eq!(store.retrieve(7).unwrap(), None);
+        assert_eq!(store.retrieve(11).unwrap(), None);
     }
 }

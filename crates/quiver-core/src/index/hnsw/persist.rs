@@ -5,10 +5,11 @@ use super::HnswConfig;
 use super::graph::{DELETED, Graph, MAX_LEVEL, NO_ENTRY, NO_UPPER, PRESENT};
 use super::nodes::COUNT_DELETED;
 use crate::distance::Metric;
-use crate::storage::atomic_file::{replace, sync_parent};
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use crate::file::atomic::{remove_if_exists, with_suffix, write_atomic_with};
+use crate::file::{ByteReader, corrupt, crc_checked};
+use std::fs;
+use std::io::{self, Write};
+use std::path::Path;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// Version 1 carries the vectors; version 2 leaves them to the caller's
@@ -41,15 +42,6 @@ impl<W: Write> Write for CrcWriter<W> {
     }
 }
 
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".tmp");
-    path.with_file_name(name)
-}
-
 /// Writes the checkpoint atomically. Layout, little-endian:
 ///
 /// | field | type | meaning |
@@ -79,28 +71,24 @@ pub(super) fn save(
     tag: u64,
     with_vectors: bool,
 ) -> io::Result<()> {
-    let tmp = tmp_path(path);
-    let result = write_file(g, metric, config, &tmp, tag, with_vectors).and_then(|()| {
-        replace(&tmp, path)?;
-        sync_parent(path)
-    });
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    write_atomic_with(path, true, |out| {
+        write_graph(g, metric, config, out, tag, with_vectors)
+    })?;
+    // Earlier releases wrote the new file as `*.tmp`; one a crash left
+    // behind holds nothing needed.
+    remove_if_exists(&with_suffix(path, ".tmp"))
 }
 
-fn write_file(
+fn write_graph(
     g: &Graph,
     metric: Metric,
     config: HnswConfig,
-    tmp: &Path,
+    out: &mut impl Write,
     tag: u64,
     with_vectors: bool,
 ) -> io::Result<()> {
-    let file = File::create(tmp)?;
     let mut w = CrcWriter {
-        inner: BufWriter::with_capacity(1 << 20, file),
+        inner: out,
         crc: crc32fast::Hasher::new(),
     };
     let too_big = || {
@@ -169,57 +157,7 @@ fn write_file(
         )?;
     }
     let crc = w.crc.clone().finalize();
-    let mut inner = w.inner;
-    inner.write_all(&crc.to_le_bytes())?;
-    let file = inner.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()
-}
-
-fn corrupt(path: &Path, detail: impl std::fmt::Display) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("{}: {detail}", path.display()),
-    )
-}
-
-/// A bounds-checked little-endian reader over the file bytes.
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-    path: &'a Path,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize, what: &str) -> io::Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
-        let Some(end) = end else {
-            return Err(corrupt(
-                self.path,
-                format_args!("truncated reading {what} at byte {}", self.pos),
-            ));
-        };
-        let s = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-    fn u32(&mut self, what: &str) -> io::Result<u32> {
-        let b = self.take(4, what)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    fn u64(&mut self, what: &str) -> io::Result<u64> {
-        let b = self.take(8, what)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(u64::from_le_bytes(a))
-    }
-    fn u32s(&mut self, n: usize, what: &str) -> io::Result<impl Iterator<Item = u32> + 'a> {
-        let len = n
-            .checked_mul(4)
-            .ok_or_else(|| corrupt(self.path, format_args!("{what} too large")))?;
-        let b = self.take(len, what)?;
-        Ok(b.chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-    }
+    w.inner.write_all(&crc.to_le_bytes())
 }
 
 /// Fills the vector of node `id` into the slice; false when it has none.
@@ -238,28 +176,19 @@ pub(super) fn load(
     if bytes.len() < HEADER_LEN + 4 {
         return Err(corrupt(
             path,
+            0,
             format_args!("file of {} bytes is shorter than the header", bytes.len()),
         ));
     }
-    let (body, crc_bytes) = bytes.split_at(bytes.len() - 4);
-    let stored = u32::from_le_bytes([crc_bytes[0], crc_bytes[1], crc_bytes[2], crc_bytes[3]]);
-    if crc32fast::hash(body) != stored {
-        return Err(corrupt(
-            path,
-            "checksum mismatch (file damaged or truncated)",
-        ));
-    }
-    let mut c = Cursor {
-        bytes: body,
-        pos: 0,
-        path,
-    };
-    let with_vectors = match c.take(8, "magic")? {
+    let body = crc_checked(path, &bytes)?;
+    let mut c = ByteReader::new(path, body);
+    let with_vectors = match c.bytes(8)? {
         m if m == MAGIC => true,
         m if m == MAGIC_LINKS_ONLY => false,
         _ => {
             return Err(corrupt(
                 path,
+                0,
                 "not an hnsw checkpoint (bad magic or version)",
             ));
         }
@@ -267,44 +196,48 @@ pub(super) fn load(
     if !with_vectors && external.is_none() {
         return Err(corrupt(
             path,
+            0,
             "checkpoint without vectors, and no vector store to take them from",
         ));
     }
-    let dim = c.u32("dim")? as usize;
+    let dim = c.u32()? as usize;
     if dim != dimension {
         return Err(corrupt(
             path,
+            8,
             format_args!("file has dimension {dim}, expected {dimension}"),
         ));
     }
-    let code = c.u32("metric")?;
+    let code = c.u32()?;
     if code != metric_code(metric) {
         return Err(corrupt(
             path,
+            12,
             format_args!("file has metric code {code}, expected {metric:?}"),
         ));
     }
-    let m = c.u32("m")? as usize;
-    let ef_construction = c.u32("ef_construction")? as usize;
+    let m = c.u32()? as usize;
+    let ef_construction = c.u32()? as usize;
     if !(2..=1 << 16).contains(&m) || ef_construction == 0 {
         return Err(corrupt(
             path,
+            16,
             format_args!("bad parameters m={m} ef_construction={ef_construction}"),
         ));
     }
-    let seed = c.u64("seed")?;
-    let tag = c.u64("tag")?;
+    let seed = c.u64()?;
+    let tag = c.u64()?;
     let capacity =
-        usize::try_from(c.u64("capacity")?).map_err(|_| corrupt(path, "capacity too large"))?;
+        usize::try_from(c.u64()?).map_err(|_| corrupt(path, 40, "capacity too large"))?;
     if capacity > u32::MAX as usize + 1 {
         return Err(corrupt(
             path,
+            40,
             format_args!("capacity {capacity} exceeds the id space"),
         ));
     }
-    let entry = c.u64("entry")?;
-    let upper_len =
-        usize::try_from(c.u64("upper_len")?).map_err(|_| corrupt(path, "arena too large"))?;
+    let entry = c.u64()?;
+    let upper_len = usize::try_from(c.u64()?).map_err(|_| corrupt(path, 56, "arena too large"))?;
     let m0 = 2 * m;
     // Check the total size before allocating anything, so a damaged count
     // cannot ask for a huge allocation.
@@ -316,27 +249,29 @@ pub(super) fn load(
     if need != Some(body.len()) {
         return Err(corrupt(
             path,
+            40,
             format_args!("file size {} does not match its header", bytes.len()),
         ));
     }
     let mut g = Graph::new(dim, m, ef_construction);
-    g.levels = c.take(capacity, "levels")?.to_vec();
-    let flags = c.take(capacity, "flags")?;
-    g.upper_offset = c.u32s(capacity, "upper offsets")?.collect();
+    let levels_at = c.offset();
+    g.levels = c.bytes(capacity)?.to_vec();
+    let flags_at = c.offset();
+    let flags = c.bytes(capacity)?;
+    g.upper_offset = c.u32s(capacity)?.collect();
     g.grow(capacity);
-    let links0 = c.u32s(capacity * (m0 + 1), "level-0 links")?;
+    let links0_at = c.offset();
+    let links0 = c.u32s(capacity * (m0 + 1))?;
     for (slot, word) in (0..capacity as u32)
         .flat_map(|id| g.nodes.links(id).iter())
         .zip(links0)
     {
         slot.store(word, Ordering::Relaxed);
     }
-    g.upper = c
-        .u32s(upper_len, "upper links")?
-        .map(AtomicU32::new)
-        .collect();
+    let upper_at = c.offset();
+    g.upper = c.u32s(upper_len)?.map(AtomicU32::new).collect();
     if with_vectors {
-        let mut vectors = c.u32s(capacity * dim, "vectors")?.map(f32::from_bits);
+        let mut vectors = c.u32s(capacity * dim)?.map(f32::from_bits);
         for id in 0..capacity as u32 {
             for (x, v) in g.nodes.vector_mut(id).iter_mut().zip(&mut vectors) {
                 *x = v;
@@ -348,7 +283,11 @@ pub(super) fn load(
     let mut deleted = 0usize;
     for (i, &f) in flags.iter().enumerate() {
         if f & !(PRESENT | DELETED) != 0 || (f & DELETED != 0 && f & PRESENT == 0) {
-            return Err(corrupt(path, format_args!("bad flags {f:#x} of slot {i}")));
+            return Err(corrupt(
+                path,
+                flags_at + i as u64,
+                format_args!("bad flags {f:#x} of slot {i}"),
+            ));
         }
         present += usize::from(f & PRESENT != 0);
         deleted += usize::from(f & DELETED != 0);
@@ -366,19 +305,25 @@ pub(super) fn load(
         if !ok {
             return Err(corrupt(
                 path,
+                levels_at + i as u64,
                 format_args!("slot {i}: level {level} with arena offset {off}"),
             ));
         }
     }
     g.flags = flags.iter().map(|&f| AtomicU8::new(f)).collect();
-    let check_list = |list: &[AtomicU32], what: &str, i: usize| -> io::Result<()> {
+    let check_list = |list: &[AtomicU32], what: &str, i: usize, at: u64| -> io::Result<()> {
         let Some((count, entries)) = list.split_first() else {
-            return Err(corrupt(path, format_args!("slot {i}: missing {what} list")));
+            return Err(corrupt(
+                path,
+                at,
+                format_args!("slot {i}: missing {what} list"),
+            ));
         };
         let n = count.load(Ordering::Relaxed) as usize;
         if n > entries.len() {
             return Err(corrupt(
                 path,
+                at,
                 format_args!("slot {i}: {what} count {n} over {}", entries.len()),
             ));
         }
@@ -387,6 +332,7 @@ pub(super) fn load(
             if e as usize >= capacity || flags[e as usize] & PRESENT == 0 {
                 return Err(corrupt(
                     path,
+                    at,
                     format_args!("slot {i}: {what} link to absent node {e}"),
                 ));
             }
@@ -398,9 +344,11 @@ pub(super) fn load(
         if f & PRESENT == 0 {
             continue;
         }
-        check_list(g.links(id, 0), "level-0", i)?;
+        let list0_at = links0_at + (i * (m0 + 1) * 4) as u64;
+        check_list(g.links(id, 0), "level-0", i, list0_at)?;
         for l in 1..=g.levels[i] as usize {
-            check_list(g.links(id, l), "upper", i)?;
+            let word = g.upper_offset[i] as usize + (l - 1) * (m + 1);
+            check_list(g.links(id, l), "upper", i, upper_at + (word * 4) as u64)?;
         }
         if f & DELETED != 0 {
             g.nodes.set_deleted(id, true);
@@ -412,6 +360,7 @@ pub(super) fn load(
             if f & PRESENT != 0 && !source(id, g.nodes.vector_mut(id)) {
                 return Err(corrupt(
                     path,
+                    flags_at + i as u64,
                     format_args!("node {id} has no vector in the vector store"),
                 ));
             }
@@ -422,11 +371,12 @@ pub(super) fn load(
         if id >= capacity || flags[id] & PRESENT == 0 || g.levels[id] as usize != level {
             return Err(corrupt(
                 path,
+                48,
                 format_args!("bad entry point {id} at level {level}"),
             ));
         }
     } else if present != 0 {
-        return Err(corrupt(path, "points present but no entry point"));
+        return Err(corrupt(path, 48, "points present but no entry point"));
     }
     g.entry = AtomicU64::new(entry);
     g.present = AtomicUsize::new(present);

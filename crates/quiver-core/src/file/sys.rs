@@ -172,6 +172,16 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    fn new_file(dir: &std::path::Path) -> File {
+        File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.join("f"))
+            .unwrap()
+    }
+
     fn allocated(file: &File) -> u64 {
         allocated_bytes(&file.metadata().unwrap())
     }
@@ -179,13 +189,7 @@ mod tests {
     #[test]
     fn allocate_grows_the_file_with_real_blocks() {
         let dir = tempfile::tempdir().unwrap();
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(dir.path().join("f"))
-            .unwrap();
+        let file = new_file(dir.path());
         allocate(&file, 0, 1 << 20).unwrap();
         assert_eq!(file.metadata().unwrap().len(), 1 << 20);
         if cfg!(unix) {
@@ -200,13 +204,7 @@ mod tests {
     #[test]
     fn reserve_blocks_refills_a_punched_hole_and_keeps_the_data() {
         let dir = tempfile::tempdir().unwrap();
-        let mut file = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(dir.path().join("f"))
-            .unwrap();
+        let mut file = new_file(dir.path());
         let block = 64 << 10;
         file.write_all(&vec![0xab; 3 * block]).unwrap();
         file.sync_all().unwrap();
@@ -229,13 +227,7 @@ mod tests {
     #[test]
     fn reserve_blocks_with_keep_size_reserves_past_the_end() {
         let dir = tempfile::tempdir().unwrap();
-        let mut file = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(dir.path().join("f"))
-            .unwrap();
+        let mut file = new_file(dir.path());
         file.write_all(&[7; 4096]).unwrap();
         if !reserve_blocks(&file, 4096, 1 << 20, true).unwrap() {
             return;
