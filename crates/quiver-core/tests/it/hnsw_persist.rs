@@ -12,6 +12,16 @@ fn sample() -> (Vec<Vec<f32>>, Hnsw) {
     (data, h)
 }
 
+/// A small graph (m 4) over 4-dimensional `data`, for the damage tests.
+fn small_graph(data: &[Vec<f32>]) -> Hnsw {
+    let config = HnswConfig {
+        m: 4,
+        ef_construction: 16,
+        seed: 1,
+    };
+    Hnsw::build(4, Metric::Euclid, config, &items(data))
+}
+
 #[test]
 fn save_load_round_trip_gives_equal_results() {
     let dir = tempfile::tempdir().unwrap();
@@ -74,16 +84,7 @@ fn wrong_dimension_or_metric_is_invalid_data() {
 fn truncated_file_is_invalid_data_at_every_cut() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g");
-    let h = Hnsw::build(
-        4,
-        Metric::Euclid,
-        HnswConfig {
-            m: 4,
-            ef_construction: 16,
-            seed: 1,
-        },
-        &items(&clustered(1, 40, 4, Metric::Euclid)),
-    );
+    let h = small_graph(&clustered(1, 40, 4, Metric::Euclid));
     h.save(&path, 0).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let cut_path = dir.path().join("cut");
@@ -98,16 +99,7 @@ fn truncated_file_is_invalid_data_at_every_cut() {
 fn flipped_bytes_are_invalid_data_never_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g");
-    let h = Hnsw::build(
-        4,
-        Metric::Euclid,
-        HnswConfig {
-            m: 4,
-            ef_construction: 16,
-            seed: 1,
-        },
-        &items(&clustered(2, 40, 4, Metric::Euclid)),
-    );
+    let h = small_graph(&clustered(2, 40, 4, Metric::Euclid));
     h.save(&path, 0).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let bad = dir.path().join("bad");
@@ -182,14 +174,7 @@ fn a_damaged_checkpoint_without_vectors_is_invalid_data_never_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g");
     let data = clustered(3, 40, 4, Metric::Euclid);
-    let config = HnswConfig {
-        m: 4,
-        ef_construction: 16,
-        seed: 1,
-    };
-    Hnsw::build(4, Metric::Euclid, config, &items(&data))
-        .save_without_vectors(&path, 0)
-        .unwrap();
+    small_graph(&data).save_without_vectors(&path, 0).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let bad = dir.path().join("bad");
     for len in 0..bytes.len() {

@@ -16,6 +16,7 @@ mod full_disk;
 mod hnsw_mutation;
 mod hnsw_persist;
 mod kill_child;
+mod layers;
 mod recall;
 mod storage_compaction_crash;
 mod storage_contract;
