@@ -141,6 +141,8 @@ fn churn_survives_sigkill() {
                 (ROUND_ENV, round.to_string()),
                 ("QUIVER_CHECKPOINT_BYTES", "30000".to_string()),
             ],
+            // Every fourth kill may land while the child is still opening.
+            if round % 4 == 0 { 0 } else { 3 },
             Duration::from_millis(rng.random_range(60..500)),
         );
         deletions += lines.iter().filter(|l| l == &"ACK drop").count();

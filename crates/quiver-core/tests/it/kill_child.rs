@@ -9,9 +9,10 @@
 //! panics through [`parent_env`] instead of passing without testing
 //! anything.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// The command that runs only the child entry `name` (its full test path,
 /// `module::test`) of this test binary, with its output not captured so
@@ -30,25 +31,59 @@ pub fn child_command(name: &str) -> Command {
     cmd
 }
 
-/// Runs the child entry `name` with `env` set, SIGKILLs it after `run_for`,
-/// and returns every line it printed to stdout in whole: a last line the
-/// kill cut before its newline is left out.
-pub fn run_and_kill(name: &str, env: &[(&str, String)], run_for: Duration) -> Vec<String> {
+/// How long a child may take to show the progress [`run_and_kill`] waits
+/// for; past it the child is killed anyway and the parent's own progress
+/// assertions fail.
+const PROGRESS_DEADLINE: Duration = Duration::from_secs(120);
+
+/// Runs the child entry `name` with `env` set and SIGKILLs it `run_for`
+/// after it has printed `min_acks` lines containing `ACK` (the children's
+/// word for an acknowledged step), so that every run makes progress however
+/// loaded the machine is, and the kill still lands at a random point of the
+/// work. Returns every line the child printed to stdout in whole: a last
+/// line the kill cut before its newline is left out.
+pub fn run_and_kill(
+    name: &str,
+    env: &[(&str, String)],
+    min_acks: usize,
+    run_for: Duration,
+) -> Vec<String> {
     let mut cmd = child_command(name);
     cmd.stdout(Stdio::piped()).stderr(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("spawn the child test");
-    let mut stdout = child.stdout.take().expect("piped stdout");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (acks_tx, acks_rx) = mpsc::channel();
     // Read while the child runs, so that a full pipe never stalls it.
     let reader = std::thread::spawn(move || {
         let mut out = Vec::new();
-        stdout
-            .read_to_end(&mut out)
-            .expect("read the child's stdout");
+        let mut stdout = BufReader::new(stdout);
+        loop {
+            let start = out.len();
+            match stdout.read_until(b'\n', &mut out) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if out[start..].windows(3).any(|w| w == b"ACK") {
+                        // The parent stops listening once it has seen enough.
+                        let _ = acks_tx.send(());
+                    }
+                }
+            }
+        }
         out
     });
+    let began = Instant::now();
+    let mut acks = 0;
+    while acks < min_acks {
+        let left = PROGRESS_DEADLINE.saturating_sub(began.elapsed());
+        match acks_rx.recv_timeout(left) {
+            Ok(()) => acks += 1,
+            // The child ended (its stdout closed) or took too long.
+            Err(_) => break,
+        }
+    }
     std::thread::sleep(run_for);
     child.kill().expect("kill the child");
     child.wait().expect("reap the child");

@@ -123,6 +123,8 @@ fn killed_writer_keeps_every_acknowledged_flush() {
                 (CHILD_ENV, dir.path().display().to_string()),
                 (START_ENV, start.to_string()),
             ],
+            // Every fourth kill may land while the child is still opening.
+            if kill % 4 == 0 { 0 } else { 1 },
             Duration::from_millis(rng.random_range(30..250)),
         );
         for line in &lines {
