@@ -186,7 +186,10 @@ pub(super) fn recover_with(dir: &Path, stored: &StoredConfig, creating: bool) ->
         load_id_map(dir, base, last, &content.ops, payloads.len(), &mut damaged)
     };
     let mut state = match loaded {
-        Some(state) => state,
+        Some(mut state) => {
+            load_payloads(dir, &payloads, &mut state)?;
+            state
+        }
         None => {
             needs_checkpoint = true;
             scan_payloads(dir, &payloads, rebuild_indexes.then_some(&mut indexes))?
@@ -341,13 +344,7 @@ fn load_id_map(
         tracing::warn!(path = %path.display(), tag, base, last, "id map is stale; scanning payloads");
         return None;
     }
-    let mut state = State {
-        by_id: BTreeMap::new(),
-        ids: Vec::new(),
-        live: RoaringBitmap::new(),
-        indexes: PayloadIndexes::new(),
-        last_seq: tag,
-    };
+    let mut state = State::new(tag);
     for (internal, id) in entries {
         state.by_id.insert(id, internal);
         state.set_point_id(internal, Some(id));
@@ -377,13 +374,7 @@ fn scan_payloads(
     mut indexes: Option<&mut PayloadIndexes>,
 ) -> Result<State> {
     let path = dir.join("payloads.log");
-    let mut state = State {
-        by_id: BTreeMap::new(),
-        ids: Vec::new(),
-        live: RoaringBitmap::new(),
-        indexes: PayloadIndexes::new(),
-        last_seq: 0,
-    };
+    let mut state = State::new(0);
     for key in payloads.ids() {
         let value = payloads.retrieve(key).map_err(|e| Error::io(&path, e))?;
         let Some(value) = value else { continue };
@@ -406,8 +397,33 @@ fn scan_payloads(
         if let Some(ix) = indexes.as_deref_mut() {
             ix.insert(internal, &payload);
         }
+        state.payloads.insert(internal, payload);
     }
     Ok(state)
+}
+
+/// Reads the payload of every live version of `state` (an id map loaded
+/// from its checkpoint) from the payload store.
+fn load_payloads(dir: &Path, payloads: &LogPayloadStorage, state: &mut State) -> Result<()> {
+    let path = dir.join("payloads.log");
+    state.payloads.clear();
+    for internal in &state.live {
+        let value = payloads
+            .retrieve(u64::from(internal))
+            .map_err(|e| Error::io(&path, e))?;
+        let Some(value) = value else {
+            return Err(Error::Corrupt {
+                path,
+                detail: format!("no payload record for live internal id {internal}"),
+            });
+        };
+        let (_, payload) = decode_stored(value).map_err(|detail| Error::Corrupt {
+            path: path.clone(),
+            detail,
+        })?;
+        state.payloads.insert(internal, payload);
+    }
+    Ok(())
 }
 
 fn replay_stores(
@@ -673,11 +689,10 @@ impl Collection {
         }
         let existing: Vec<(u32, Payload)> = {
             let state = self.state.read();
-            let payloads = self.payloads.read();
             state
                 .live
                 .iter()
-                .map(|i| Ok((i, self.stored_payload(&payloads, i)?)))
+                .map(|i| Ok((i, state.payload(i)?.clone())))
                 .collect::<Result<_>>()?
         };
         let mut fields = writer.fields.clone();

@@ -112,11 +112,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use crate::filter::{FieldType, PayloadIndexes};
 use crate::index::hnsw::Hnsw;
-use crate::storage::{LogPayloadStorage, MmapStorage, PayloadStorage};
+use crate::storage::{LogPayloadStorage, MmapStorage};
 use crate::{Error, PointId, Result};
 
 pub use config::{CollectionConfig, MAX_DIMENSION};
@@ -195,11 +196,36 @@ struct State {
     /// Internal ids of live versions.
     live: RoaringBitmap,
     indexes: PayloadIndexes,
+    /// The decoded payload of every live version. Reads and writes take
+    /// payloads from here, so a filtered graph search (which checks
+    /// payloads inside the graph's lock) and a write that must log the
+    /// payload it replaces touch no disk and parse no JSON; `payloads.log`
+    /// is read only when the collection opens.
+    payloads: FxHashMap<u32, Payload>,
     /// Sequence number of the last published write.
     last_seq: u64,
 }
 
 impl State {
+    /// An empty state at sequence number `last_seq`.
+    fn new(last_seq: u64) -> State {
+        State {
+            by_id: BTreeMap::new(),
+            ids: Vec::new(),
+            live: RoaringBitmap::new(),
+            indexes: PayloadIndexes::new(),
+            payloads: FxHashMap::default(),
+            last_seq,
+        }
+    }
+
+    /// The payload of live version `internal`.
+    fn payload(&self, internal: u32) -> Result<&Payload> {
+        self.payloads
+            .get(&internal)
+            .ok_or_else(|| Error::Internal(format!("live internal id {internal} has no payload")))
+    }
+
     fn point_id(&self, internal: u32) -> Option<PointId> {
         self.ids.get(internal as usize).copied().flatten()
     }
@@ -331,22 +357,6 @@ impl Collection {
     fn io_err(&self, file: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
         let path = self.dir.join(file);
         move |e| Error::io(path, e)
-    }
-
-    /// The payload stored for `internal`, decoded.
-    fn stored_payload(&self, payloads: &LogPayloadStorage, internal: u32) -> Result<Payload> {
-        let value = payloads
-            .retrieve(u64::from(internal))
-            .map_err(self.io_err("payloads.log"))?;
-        match value {
-            Some(v) => decode_stored(v)
-                .map(|(_, p)| p)
-                .map_err(|detail| self.corrupt("payloads.log", detail)),
-            None => Err(self.corrupt(
-                "payloads.log",
-                format!("no payload record for live internal id {internal}"),
-            )),
-        }
     }
 
     fn corrupt(&self, file: &str, detail: String) -> Error {
