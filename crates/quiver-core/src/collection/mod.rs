@@ -13,10 +13,14 @@
 //! | `payload_index.<seq>` | `PayloadIndexes::save` | payload index checkpoint covering operations up to `<seq>` |
 //! | `ids.map` | `id_map.rs` | internal id -> point id checkpoint, tagged like the graph |
 //!
-//! Work is split as: `upsert.rs` every write (upsert, delete, payload
-//! changes), `group.rs` the group commit of concurrent upserts,
-//! `search.rs` every read (search, get, scroll, count),
-//! `checkpoint.rs` checkpoints, open-time recovery and compaction.
+//! Work is split as: `upsert.rs` turns every write (upsert, delete,
+//! payload changes) into one [`oplog::Op`], `group.rs` merges concurrent
+//! upserts into one, `apply.rs` logs an operation and applies it (the one
+//! apply path, shared with recovery), `search.rs` every read (search,
+//! get, scroll, count), `recovery.rs` open-time recovery, `checkpoint.rs`
+//! checkpoints and compaction, `field_index.rs` creating and dropping
+//! payload indexes, `info.rs` [`Collection::info`], `files.rs` the file
+//! check behind `quiver check`.
 //!
 //! # Internal ids
 //!
@@ -90,16 +94,22 @@
 //! reading for their whole call and see each write entirely or not at all.
 //! Locks are taken in this order and never the other way:
 //! `writer` -> `state` -> graph (its internal lock) -> `payloads` -> `vectors`.
-//! A filtered graph search reads payloads from inside the graph's read lock
-//! (the `allow` predicate), so writers never hold `payloads` or `vectors`
-//! while they insert into or delete from the graph.
+//! A filtered graph search checks candidates from inside the graph's read
+//! lock (the `allow` predicate) against the plan's bitmap and the decoded
+//! payloads the state holds, never against a store; still, writers never
+//! hold `payloads` or `vectors` while they insert into or delete from the
+//! graph.
 
+mod apply;
 mod checkpoint;
 mod config;
+mod field_index;
 mod files;
 mod group;
 mod id_map;
+mod info;
 mod oplog;
+mod recovery;
 mod request;
 mod search;
 mod upsert;
@@ -273,7 +283,7 @@ impl Collection {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(DEFAULT_CHECKPOINT_BYTES);
-        let parts = checkpoint::recover_with(dir, &stored, creating)?;
+        let parts = recovery::recover_with(dir, &stored, creating)?;
         let report = &parts.report;
         tracing::debug!(
             collection = name,

@@ -8,17 +8,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rayon::prelude::*;
-
 use crate::filter::Filter;
-use crate::storage::{PayloadStorage, VectorStorage};
 use crate::{Error, PointId, Result};
 
 use super::oplog::{DeleteEntry, Op, PayloadEntry, UpsertEntry};
 use super::request::check_vector;
-use super::{
-    Collection, Payload, Point, PointSelector, State, UpdateResult, Writer, encode_stored,
-};
+use super::{Collection, Payload, Point, PointSelector, State, UpdateResult, Writer};
 
 impl Collection {
     /// Insert or replace `points`. A point id given twice in the batch keeps
@@ -321,124 +316,6 @@ impl Collection {
         }
     }
 
-    /// Log `op` (the commit point), apply it, and checkpoint if the log is
-    /// large. An error before the log append changes nothing; an error while
-    /// applying marks the collection broken (the reopen replays the log).
-    /// The disk room the stores need is reserved before the append, so a
-    /// full disk fails the write before its commit point, never while it
-    /// is applied.
-    ///
-    /// An upsert links its new versions into the graph while the log syncs:
-    /// they sit under fresh ids that no reader can reach until `apply`
-    /// publishes them, and if the append fails they are deleted again.
-    /// Returns the operation's sequence number.
-    fn commit(&self, writer: &mut Writer, op: Op) -> Result<u64> {
-        let dimension = self.config.dimension;
-        self.reserve_room(&op)?;
-        let (logged, linked) = match &op {
-            Op::Upsert(entries) => writer
-                .log
-                .append_with(&op, dimension, || self.link(entries)),
-            _ => (writer.log.append(&op, dimension), None),
-        };
-        let seq = match logged {
-            Ok(seq) => seq,
-            Err(err) => {
-                if let (Op::Upsert(entries), Some(linked)) = (&op, linked) {
-                    self.unlink(writer, entries, linked);
-                }
-                return Err(self.io_err("ops.log")(err));
-            }
-        };
-        if let Some(Err(err)) = linked {
-            writer.broken = Some(err.to_string());
-            return Err(err);
-        }
-        if let Err(err) = self.apply(writer, &op, seq) {
-            writer.broken = Some(err.to_string());
-            return Err(err);
-        }
-        if writer.log.len_bytes() > self.checkpoint_bytes
-            && let Err(err) = self.checkpoint(writer)
-        {
-            // The write itself is durable in the log; only the checkpoint failed.
-            tracing::warn!(collection = %self.name, error = %err, "automatic checkpoint failed");
-        }
-        Ok(seq)
-    }
-
-    /// Reserves the disk blocks that applying `op` writes into: the vector
-    /// slots of an upsert's new versions (which [`Collection::unlink`] also
-    /// uses after a failed append) and the payload records and deletes.
-    fn reserve_room(&self, op: &Op) -> Result<()> {
-        let (records, deletes): (Vec<serde_json::Value>, usize) = match op {
-            Op::Upsert(entries) => {
-                let keys: Vec<u64> = entries.iter().map(|e| u64::from(e.internal)).collect();
-                self.vectors
-                    .write()
-                    .reserve_for(&keys)
-                    .map_err(self.io_err("vectors.dat"))?;
-                let records = entries
-                    .iter()
-                    .map(|e| encode_stored(&e.id, &e.payload))
-                    .collect();
-                (
-                    records,
-                    entries.iter().filter(|e| e.replaced.is_some()).count(),
-                )
-            }
-            Op::Delete(entries) => (Vec::new(), entries.len()),
-            Op::SetPayload(entries) => (
-                entries
-                    .iter()
-                    .map(|e| encode_stored(&e.id, &e.new))
-                    .collect(),
-                0,
-            ),
-        };
-        self.payloads
-            .write()
-            .reserve_for(&records, deletes)
-            .map_err(self.io_err("payloads.log"))
-    }
-
-    /// Links the new versions of an upsert into the graph (unpublished).
-    fn link(&self, entries: &[UpsertEntry]) -> Result<()> {
-        entries
-            .par_iter()
-            .try_for_each(|e| self.graph.insert(e.internal, &e.vector))
-    }
-
-    /// Takes back [`Collection::link`] after the upsert failed to log, so
-    /// the graph holds no version that was never committed. The ids become
-    /// deleted graph nodes, held like retired ones, and like theirs their
-    /// vectors go into the store, where the graph checkpoint finds every
-    /// node's vector.
-    fn unlink(&self, writer: &mut Writer, entries: &[UpsertEntry], linked: Result<()>) {
-        if let Err(err) = linked {
-            // A half-linked graph cannot be trusted; the reopen rebuilds it.
-            writer.broken = Some(err.to_string());
-            return;
-        }
-        let ids: rustc_hash::FxHashSet<u32> = entries.iter().map(|e| e.internal).collect();
-        for &id in &ids {
-            self.graph.delete(id);
-        }
-        let items: Vec<(u64, &[f32])> = entries
-            .iter()
-            .map(|e| (u64::from(e.internal), e.vector.as_slice()))
-            .collect();
-        if let Err(err) = self.vectors.write().store_batch(&items) {
-            // The graph now holds nodes without a stored vector.
-            writer.broken = Some(format!("vectors.dat: {err}"));
-        }
-        writer.free.retain(|i| !ids.contains(i));
-        if let Some(&top) = ids.iter().max() {
-            writer.next_internal = writer.next_internal.max(top + 1);
-        }
-        writer.held.extend(ids);
-    }
-
     /// After a graph rebuild, moves the held ids it dropped to the free list.
     pub(super) fn release_held(&self, writer: &mut Writer) {
         let rebuilds = self.graph.rebuilds();
@@ -451,79 +328,6 @@ impl Collection {
             writer.held.iter().partition(|&&i| graph.holds(i));
         writer.held = held;
         writer.free.extend(released);
-    }
-
-    fn apply(&self, writer: &mut Writer, op: &Op, seq: u64) -> Result<()> {
-        let retired: Vec<u32> = match op {
-            Op::Upsert(entries) => {
-                // New versions under fresh ids: invisible until published.
-                let items: Vec<(u64, &[f32])> = entries
-                    .iter()
-                    .map(|e| (u64::from(e.internal), e.vector.as_slice()))
-                    .collect();
-                self.vectors
-                    .write()
-                    .store_batch(&items)
-                    .map_err(self.io_err("vectors.dat"))?;
-                {
-                    let mut payloads = self.payloads.write();
-                    for e in entries {
-                        payloads
-                            .store(u64::from(e.internal), &encode_stored(&e.id, &e.payload))
-                            .map_err(self.io_err("payloads.log"))?;
-                    }
-                }
-                // Already linked into the graph by `commit`.
-                for e in entries {
-                    writer.next_internal = writer.next_internal.max(e.internal + 1);
-                }
-                let used: rustc_hash::FxHashSet<u32> = entries.iter().map(|e| e.internal).collect();
-                writer.free.retain(|i| !used.contains(i));
-                self.state.write().apply(op, seq);
-                entries
-                    .iter()
-                    .filter_map(|e| e.replaced.as_ref().map(|(old, _)| *old))
-                    .collect()
-            }
-            Op::Delete(entries) => {
-                self.state.write().apply(op, seq);
-                entries.iter().map(|e| e.internal).collect()
-            }
-            Op::SetPayload(entries) => {
-                // Payload store and indexes change together for readers.
-                let mut state = self.state.write();
-                {
-                    let mut payloads = self.payloads.write();
-                    for e in entries {
-                        payloads
-                            .store(u64::from(e.internal), &encode_stored(&e.id, &e.new))
-                            .map_err(self.io_err("payloads.log"))?;
-                    }
-                }
-                state.apply(op, seq);
-                Vec::new()
-            }
-        };
-        if retired.is_empty() {
-            return Ok(());
-        }
-        for &old in &retired {
-            self.graph.delete(old);
-        }
-        {
-            let mut payloads = self.payloads.write();
-            for &old in &retired {
-                payloads
-                    .delete(u64::from(old))
-                    .map_err(self.io_err("payloads.log"))?;
-            }
-        }
-        // The vectors stay in the store while the graph keeps the retired
-        // ids as deleted routing nodes: the graph checkpoint takes every
-        // node's vector from there. A checkpoint drops the ones the graph
-        // no longer holds.
-        writer.held.extend(retired);
-        Ok(())
     }
 }
 
@@ -546,48 +350,6 @@ fn allocate(writer: &Writer, n: usize) -> Result<Vec<u32>> {
     )]
     ids.extend(writer.next_internal..end as u32);
     Ok(ids)
-}
-
-impl State {
-    /// Publish a logged write: id map, live set and payload indexes.
-    pub(super) fn apply(&mut self, op: &Op, seq: u64) {
-        match op {
-            Op::Upsert(entries) => {
-                for e in entries {
-                    if let Some((old, old_payload)) = &e.replaced {
-                        self.live.remove(*old);
-                        self.set_point_id(*old, None);
-                        self.indexes.remove(*old, old_payload);
-                        self.payloads.remove(old);
-                    }
-                    self.by_id.insert(e.id, e.internal);
-                    self.set_point_id(e.internal, Some(e.id));
-                    self.live.insert(e.internal);
-                    self.indexes.insert(e.internal, &e.payload);
-                    self.payloads.insert(e.internal, e.payload.clone());
-                }
-            }
-            Op::Delete(entries) => {
-                for e in entries {
-                    self.live.remove(e.internal);
-                    self.set_point_id(e.internal, None);
-                    if self.by_id.get(&e.id) == Some(&e.internal) {
-                        self.by_id.remove(&e.id);
-                    }
-                    self.indexes.remove(e.internal, &e.payload);
-                    self.payloads.remove(&e.internal);
-                }
-            }
-            Op::SetPayload(entries) => {
-                for e in entries {
-                    self.indexes.remove(e.internal, &e.old);
-                    self.indexes.insert(e.internal, &e.new);
-                    self.payloads.insert(e.internal, e.new.clone());
-                }
-            }
-        }
-        self.last_seq = seq;
-    }
 }
 
 #[cfg(test)]
