@@ -26,7 +26,14 @@
 //!    acknowledged upserts per second (median), and how many log frames
 //!    (commits, one fsync each) they took, which shows the group commit.
 //!
-//! `QUIVER_BENCH_ONLY=filtered|reopen|upserts` runs one part.
+//! 4. `unindexed`: `QUIVER_BENCH_POINTS` (default 20 000) random 64-d
+//!    cosine points whose payload has an *unindexed* integer field `tag`
+//!    (half of the points have `tag = 1`) and a few other keys: graph
+//!    searches filtered on `tag = 1` (single thread, queries/s), then
+//!    `FlushOnly` upserts of 100-point batches with payloads that replace
+//!    existing points (points/s). Medians of 3 runs.
+//!
+//! `QUIVER_BENCH_ONLY=filtered|reopen|upserts|unindexed` runs one part.
 //!
 //! Run: `QUIVER_BENCH_DATA=/work/shared/datasets/wordnet-minilm-dev cargo bench -p quiver-core --bench collection`
 
@@ -533,6 +540,85 @@ fn concurrent_upserts() {
     }
 }
 
+fn unindexed_payload(rng: &mut SmallRng, i: u64) -> serde_json::Map<String, serde_json::Value> {
+    let mut payload = serde_json::Map::new();
+    payload.insert("tag".into(), (i % 2).into());
+    payload.insert("name".into(), format!("point-{i}").into());
+    payload.insert("score".into(), rng.random_range(0.0..1.0).into());
+    payload.insert("labels".into(), serde_json::json!(["a", "b", i % 7]));
+    payload
+}
+
+fn unindexed() {
+    const DIM: usize = 64;
+    const K: usize = 10;
+    let n = env_or("QUIVER_BENCH_POINTS", 20_000) as u64;
+    let mut rng = SmallRng::seed_from_u64(5);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let db = Database::open(tmp.path()).expect("open");
+    let mut config = CollectionConfig::new(DIM, Metric::Cosine);
+    config.durability = DurabilityMode::FlushOnly;
+    let c = db.create_collection("u", config).expect("create");
+    let mut points = random_points(&mut rng, 0..n, DIM);
+    for p in &mut points {
+        let PointId::Num(i) = p.id else { continue };
+        p.payload = Some(unindexed_payload(&mut rng, i));
+    }
+    for chunk in points.chunks(1000) {
+        c.upsert(chunk.to_vec()).expect("upsert");
+    }
+    c.flush().expect("flush");
+    let filter: Filter = serde_json::from_value(
+        serde_json::json!({"must": [{"key": "tag", "match": {"value": 1}}]}),
+    )
+    .expect("filter");
+    let requests: Vec<SearchRequest> = (0..200)
+        .map(|_| {
+            let q: Vec<f32> = (0..DIM).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let mut r = SearchRequest::new(q, K);
+            r.filter = Some(filter.clone());
+            r.ef = Some(64);
+            r
+        })
+        .collect();
+    let strategy = c.search_strategy(&requests[0]).expect("strategy");
+    println!(
+        "collection/unindexed: {n} x {DIM} cosine, filter on an unindexed field matching 50 %, k={K}, ef=64, strategy {strategy:?}"
+    );
+    let mut qps = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        for r in &requests {
+            std::hint::black_box(c.search(r).expect("search"));
+        }
+        qps.push(requests.len() as f64 / t.elapsed().as_secs_f64());
+    }
+    qps.sort_by(f64::total_cmp);
+    let mut rates = Vec::new();
+    for run in 0..3u64 {
+        let batches: Vec<Vec<Point>> = (0..20u64)
+            .map(|b| {
+                let start = (run * 20 + b) * 100 % n;
+                let mut batch = random_points(&mut rng, start..start + 100, DIM);
+                for p in &mut batch {
+                    let PointId::Num(i) = p.id else { continue };
+                    p.payload = Some(unindexed_payload(&mut rng, i));
+                }
+                batch
+            })
+            .collect();
+        let t = Instant::now();
+        for batch in batches {
+            c.upsert(batch).expect("upsert");
+        }
+        rates.push(2000.0 / t.elapsed().as_secs_f64());
+    }
+    rates.sort_by(f64::total_cmp);
+    println!("| filtered qps (median of 3) | replacing upserts points/s (median of 3) |");
+    println!("|---|---|");
+    println!("| {:.0} | {:.0} |", qps[1], rates[1]);
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; arguments select nothing here.
     let only = std::env::var("QUIVER_BENCH_ONLY").unwrap_or_default();
@@ -544,5 +630,8 @@ fn main() {
     }
     if only.is_empty() || only == "upserts" {
         concurrent_upserts();
+    }
+    if only.is_empty() || only == "unindexed" {
+        unindexed();
     }
 }

@@ -38,16 +38,17 @@ pub(super) const MAX_GROUP_POINTS: usize = 8192;
 /// The outcome of one queued request, set by the leader that committed it.
 #[derive(Default)]
 pub(super) struct Ticket {
-    result: Mutex<Option<Result<()>>>,
+    /// The operation's sequence number, or why the commit failed.
+    result: Mutex<Option<Result<u64>>>,
 }
 
 impl Ticket {
     /// The result, once a leader has committed the request.
-    pub(super) fn take(&self) -> Option<Result<()>> {
+    pub(super) fn take(&self) -> Option<Result<u64>> {
         self.result.lock().take()
     }
 
-    fn set(&self, result: Result<()>) {
+    fn set(&self, result: Result<u64>) {
         *self.result.lock() = Some(result);
     }
 }
@@ -100,10 +101,10 @@ impl Group {
 
     /// Gives every request of the group `result`. Call with the writer lock
     /// held (the invariant in the module docs).
-    pub(super) fn finish(self, result: &Result<()>) {
+    pub(super) fn finish(self, result: &Result<u64>) {
         for t in &self.tickets {
             t.set(match result {
-                Ok(()) => Ok(()),
+                Ok(seq) => Ok(*seq),
                 Err(e) => Err(share(e)),
             });
         }
@@ -185,7 +186,9 @@ mod tests {
             .collect();
         drop(writer);
         for t in threads {
-            t.join().unwrap().unwrap();
+            let result = t.join().unwrap().unwrap();
+            assert_eq!(result.operation_id, seq_before + 1, "the group's one frame");
+            assert_eq!(result.points, 1);
         }
         assert_eq!(
             c.writer.lock().log.last_seq(),

@@ -13,10 +13,14 @@
 //! | `payload_index.<seq>` | `PayloadIndexes::save` | payload index checkpoint covering operations up to `<seq>` |
 //! | `ids.map` | `id_map.rs` | internal id -> point id checkpoint, tagged like the graph |
 //!
-//! Work is split as: `upsert.rs` every write (upsert, delete, payload
-//! changes), `group.rs` the group commit of concurrent upserts,
-//! `search.rs` every read (search, get, scroll, count),
-//! `checkpoint.rs` checkpoints, open-time recovery and compaction.
+//! Work is split as: `upsert.rs` turns every write (upsert, delete,
+//! payload changes) into one [`oplog::Op`], `group.rs` merges concurrent
+//! upserts into one, `apply.rs` logs an operation and applies it (the one
+//! apply path, shared with recovery), `search.rs` every read (search,
+//! get, scroll, count), `recovery.rs` open-time recovery, `checkpoint.rs`
+//! checkpoints and compaction, `field_index.rs` creating and dropping
+//! payload indexes, `info.rs` [`Collection::info`], `files.rs` the file
+//! check behind `quiver check`.
 //!
 //! # Internal ids
 //!
@@ -90,16 +94,22 @@
 //! reading for their whole call and see each write entirely or not at all.
 //! Locks are taken in this order and never the other way:
 //! `writer` -> `state` -> graph (its internal lock) -> `payloads` -> `vectors`.
-//! A filtered graph search reads payloads from inside the graph's read lock
-//! (the `allow` predicate), so writers never hold `payloads` or `vectors`
-//! while they insert into or delete from the graph.
+//! A filtered graph search checks candidates from inside the graph's read
+//! lock (the `allow` predicate) against the plan's bitmap and the decoded
+//! payloads the state holds, never against a store; still, writers never
+//! hold `payloads` or `vectors` while they insert into or delete from the
+//! graph.
 
+mod apply;
 mod checkpoint;
 mod config;
+mod field_index;
 mod files;
 mod group;
 mod id_map;
+mod info;
 mod oplog;
+mod recovery;
 mod request;
 mod search;
 mod upsert;
@@ -112,11 +122,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use crate::filter::{FieldType, PayloadIndexes};
 use crate::index::hnsw::Hnsw;
-use crate::storage::{LogPayloadStorage, MmapStorage, PayloadStorage};
+use crate::storage::{LogPayloadStorage, MmapStorage};
 use crate::{Error, PointId, Result};
 
 pub use config::{CollectionConfig, MAX_DIMENSION};
@@ -195,11 +206,36 @@ struct State {
     /// Internal ids of live versions.
     live: RoaringBitmap,
     indexes: PayloadIndexes,
+    /// The decoded payload of every live version. Reads and writes take
+    /// payloads from here, so a filtered graph search (which checks
+    /// payloads inside the graph's lock) and a write that must log the
+    /// payload it replaces touch no disk and parse no JSON; `payloads.log`
+    /// is read only when the collection opens.
+    payloads: FxHashMap<u32, Payload>,
     /// Sequence number of the last published write.
     last_seq: u64,
 }
 
 impl State {
+    /// An empty state at sequence number `last_seq`.
+    fn new(last_seq: u64) -> State {
+        State {
+            by_id: BTreeMap::new(),
+            ids: Vec::new(),
+            live: RoaringBitmap::new(),
+            indexes: PayloadIndexes::new(),
+            payloads: FxHashMap::default(),
+            last_seq,
+        }
+    }
+
+    /// The payload of live version `internal`.
+    fn payload(&self, internal: u32) -> Result<&Payload> {
+        self.payloads
+            .get(&internal)
+            .ok_or_else(|| Error::Internal(format!("live internal id {internal} has no payload")))
+    }
+
     fn point_id(&self, internal: u32) -> Option<PointId> {
         self.ids.get(internal as usize).copied().flatten()
     }
@@ -247,7 +283,7 @@ impl Collection {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(DEFAULT_CHECKPOINT_BYTES);
-        let parts = checkpoint::recover_with(dir, &stored, creating)?;
+        let parts = recovery::recover_with(dir, &stored, creating)?;
         let report = &parts.report;
         tracing::debug!(
             collection = name,
@@ -331,22 +367,6 @@ impl Collection {
     fn io_err(&self, file: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
         let path = self.dir.join(file);
         move |e| Error::io(path, e)
-    }
-
-    /// The payload stored for `internal`, decoded.
-    fn stored_payload(&self, payloads: &LogPayloadStorage, internal: u32) -> Result<Payload> {
-        let value = payloads
-            .retrieve(u64::from(internal))
-            .map_err(self.io_err("payloads.log"))?;
-        match value {
-            Some(v) => decode_stored(v)
-                .map(|(_, p)| p)
-                .map_err(|detail| self.corrupt("payloads.log", detail)),
-            None => Err(self.corrupt(
-                "payloads.log",
-                format!("no payload record for live internal id {internal}"),
-            )),
-        }
     }
 
     fn corrupt(&self, file: &str, detail: String) -> Error {

@@ -198,12 +198,17 @@ pub struct ScrollPage {
     pub next_offset: Option<PointId>,
 }
 
-/// Counts of an upsert, for callers that report them.
+/// What a write did: where it stands in the collection's log and how many
+/// points it changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpdateResult {
-    /// The operation's sequence number in the collection's log.
+    /// The sequence number of the write's operation in the collection's
+    /// log: later writes have higher numbers, and upserts committed together
+    /// share one. A write that changed nothing logs nothing and reports the
+    /// number of the last write before it, whose state it saw.
     pub operation_id: u64,
-    /// Points written or removed.
+    /// Points the write changed: those an upsert wrote (each id once), a
+    /// delete removed, or a payload write gave a different payload.
     pub points: u64,
 }
 

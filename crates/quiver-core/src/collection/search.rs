@@ -69,7 +69,7 @@ impl Collection {
                 )));
             };
             let (payload, vector) =
-                self.hydrate(n.id, request.with_payload, request.with_vector)?;
+                self.hydrate(&state, n.id, request.with_payload, request.with_vector)?;
             out.push(ScoredPoint {
                 id,
                 score,
@@ -110,7 +110,7 @@ impl Collection {
             if !seen.insert(*id) {
                 continue;
             }
-            let (payload, vector) = self.hydrate(internal, with_payload, with_vector)?;
+            let (payload, vector) = self.hydrate(&state, internal, with_payload, with_vector)?;
             out.push(Record {
                 id: *id,
                 payload,
@@ -147,7 +147,7 @@ impl Collection {
         };
         for (&id, &internal) in range {
             if let (Some(f), Some(plan)) = (&request.filter, &plan)
-                && !self.admits(plan, f, &id, internal)?
+                && !admits(&state, plan, f, &id, internal)?
             {
                 continue;
             }
@@ -156,7 +156,7 @@ impl Collection {
                 break;
             }
             let (payload, vector) =
-                self.hydrate(internal, request.with_payload, request.with_vector)?;
+                self.hydrate(&state, internal, request.with_payload, request.with_vector)?;
             points.push(Record {
                 id,
                 payload,
@@ -193,18 +193,6 @@ impl Collection {
         let mut plan = state.indexes.plan(filter, &state.live, &resolve);
         plan.candidates &= &state.live;
         plan
-    }
-
-    /// Does the point pass the filter, given the plan's candidates?
-    fn admits(&self, plan: &Plan, filter: &Filter, id: &PointId, internal: u32) -> Result<bool> {
-        if !plan.candidates.contains(internal) {
-            return Ok(false);
-        }
-        if plan.exact {
-            return Ok(true);
-        }
-        let payload = self.stored_payload(&self.payloads.read(), internal)?;
-        Ok(filter.matches(id, &payload))
     }
 
     /// The strategy [`Collection::search`] would use for `request` on the
@@ -267,17 +255,17 @@ impl Collection {
             let allowed = self.filter_candidates(state, filter, &plan)?;
             return self.scan(query, &allowed, k);
         }
-        let allow = |id: u32| {
-            plan.candidates.contains(id)
+        // Runs inside the graph's read lock, so it only reads memory: the
+        // plan's bitmap and, for a filter the indexes cannot answer alone,
+        // the state's decoded payloads.
+        let allow = |internal: u32| {
+            plan.candidates.contains(internal)
                 && (plan.exact
-                    || state.point_id(id).is_some_and(|pid| {
-                        match self.stored_payload(&self.payloads.read(), id) {
-                            Ok(payload) => filter.matches(&pid, &payload),
-                            Err(err) => {
-                                tracing::error!(collection = %self.name, error = %err, "payload unreadable during a filtered search");
-                                false
-                            }
-                        }
+                    || state.point_id(internal).is_some_and(|id| {
+                        state
+                            .payloads
+                            .get(&internal)
+                            .is_some_and(|payload| filter.matches(&id, payload))
                     }))
         };
         let hits = self.graph.search(query, k, ef, Some(&allow));
@@ -333,12 +321,13 @@ impl Collection {
     /// Payload and vector of one live version, as asked.
     fn hydrate(
         &self,
+        state: &State,
         internal: u32,
         with_payload: bool,
         with_vector: bool,
     ) -> Result<(Option<Payload>, Option<Vec<f32>>)> {
         let payload = if with_payload {
-            Some(self.stored_payload(&self.payloads.read(), internal)?)
+            Some(state.payload(internal)?.clone())
         } else {
             None
         };
@@ -359,6 +348,24 @@ impl Collection {
         };
         Ok((payload, vector))
     }
+}
+
+/// Does live version `internal` (of point `id`) pass `filter`, given the
+/// filter's plan?
+fn admits(
+    state: &State,
+    plan: &Plan,
+    filter: &Filter,
+    id: &PointId,
+    internal: u32,
+) -> Result<bool> {
+    if !plan.candidates.contains(internal) {
+        return Ok(false);
+    }
+    if plan.exact {
+        return Ok(true);
+    }
+    Ok(filter.matches(id, state.payload(internal)?))
 }
 
 /// How a search finds its points.

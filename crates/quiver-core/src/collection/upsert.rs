@@ -6,17 +6,14 @@
 //! log syncs) and the stores under fresh internal ids, then a short
 //! publish under the state write lock, then retirement of the old ids.
 
-use std::collections::HashMap;
-
-use rayon::prelude::*;
+use std::collections::{HashMap, HashSet};
 
 use crate::filter::Filter;
-use crate::storage::{PayloadStorage, VectorStorage};
 use crate::{Error, PointId, Result};
 
 use super::oplog::{DeleteEntry, Op, PayloadEntry, UpsertEntry};
 use super::request::check_vector;
-use super::{Collection, Payload, Point, PointSelector, State, Writer, encode_stored};
+use super::{Collection, Payload, Point, PointSelector, State, UpdateResult, Writer};
 
 impl Collection {
     /// Insert or replace `points`. A point id given twice in the batch keeps
@@ -36,7 +33,10 @@ impl Collection {
     /// [`Error::Io`] if the log cannot be written, or the disk has no room
     /// for the points (source of kind `StorageFull`): nothing is written,
     /// and writes succeed again once there is room.
-    pub fn upsert(&self, points: Vec<Point>) -> Result<()> {
+    ///
+    /// Returns the operation's sequence number and the number of distinct
+    /// point ids written.
+    pub fn upsert(&self, points: Vec<Point>) -> Result<UpdateResult> {
         self.check_open()?;
         let dimension = self.config.dimension;
         for (i, p) in points.iter().enumerate() {
@@ -46,14 +46,21 @@ impl Collection {
             })?;
         }
         if points.is_empty() {
-            return Ok(());
+            return Ok(UpdateResult {
+                operation_id: self.state.read().last_seq,
+                points: 0,
+            });
         }
+        let written = points.iter().map(|p| p.id).collect::<HashSet<_>>().len() as u64;
         // Concurrent upserts share one commit (see `group.rs`).
         let ticket = self.upserts.push(points);
         let mut writer = self.writer.lock();
         loop {
             if let Some(result) = ticket.take() {
-                return result;
+                return result.map(|operation_id| UpdateResult {
+                    operation_id,
+                    points: written,
+                });
             }
             let Some((points, group)) = self.upserts.drain() else {
                 return Err(Error::Internal("a queued upsert lost its result".into()));
@@ -68,7 +75,8 @@ impl Collection {
 
     /// Logs and applies one upsert of validated `points` (a point id given
     /// twice keeps its last occurrence).
-    fn commit_upsert(&self, writer: &mut Writer, points: Vec<Point>) -> Result<()> {
+    /// Returns the operation's sequence number.
+    fn commit_upsert(&self, writer: &mut Writer, points: Vec<Point>) -> Result<u64> {
         // Last occurrence wins; keep the batch order of those.
         let mut last: HashMap<PointId, usize> = HashMap::with_capacity(points.len());
         for (i, p) in points.iter().enumerate() {
@@ -84,11 +92,10 @@ impl Collection {
         self.release_held(writer);
         let replaced: Vec<Option<(u32, Payload)>> = {
             let state = self.state.read();
-            let payloads = self.payloads.read();
             points
                 .iter()
                 .map(|p| match state.by_id.get(&p.id) {
-                    Some(&old) => Ok(Some((old, self.stored_payload(&payloads, old)?))),
+                    Some(&old) => Ok(Some((old, state.payload(old)?.clone()))),
                     None => Ok(None),
                 })
                 .collect::<Result<_>>()?
@@ -114,7 +121,8 @@ impl Collection {
         self.commit(writer, Op::Upsert(entries))
     }
 
-    /// Delete the selected points; returns how many existed.
+    /// Delete the selected points; returns the operation's sequence number
+    /// and how many of the points existed (`points`).
     ///
     /// Disk space: the payload records are dropped at once. Each vector
     /// stays in `vectors.dat` while the HNSW graph keeps the point as a
@@ -125,30 +133,34 @@ impl Collection {
     /// # Errors
     /// [`Error::InvalidFilter`] for a bad filter; [`Error::Io`] if the log
     /// cannot be written. Nothing changes on error.
-    pub fn delete(&self, selector: &PointSelector) -> Result<u64> {
+    pub fn delete(&self, selector: &PointSelector) -> Result<UpdateResult> {
         self.check_open()?;
         let mut writer = self.writer.lock();
         self.check_writable(&writer)?;
         let entries: Vec<DeleteEntry> = {
             let state = self.state.read();
             let targets = self.select(&state, selector)?;
-            let payloads = self.payloads.read();
             targets
                 .into_iter()
                 .map(|(internal, id)| {
                     Ok(DeleteEntry {
                         internal,
                         id,
-                        payload: self.stored_payload(&payloads, internal)?,
+                        payload: state.payload(internal)?.clone(),
                     })
                 })
                 .collect::<Result<_>>()?
         };
-        let n = entries.len() as u64;
-        if n > 0 {
-            self.commit(&mut writer, Op::Delete(entries))?;
-        }
-        Ok(n)
+        let points = entries.len() as u64;
+        let operation_id = if points > 0 {
+            self.commit(&mut writer, Op::Delete(entries))?
+        } else {
+            writer.log.last_seq()
+        };
+        Ok(UpdateResult {
+            operation_id,
+            points,
+        })
     }
 
     /// Merge `payload` into the payloads of the selected points (keys given
@@ -161,7 +173,11 @@ impl Collection {
     /// [`Error::PointNotFound`] naming the first id (in request order) the
     /// collection does not hold; otherwise as [`Collection::delete`].
     /// Nothing changes on error.
-    pub fn set_payload(&self, selector: &PointSelector, payload: Payload) -> Result<()> {
+    ///
+    /// Returns the operation's sequence number and how many payloads
+    /// changed (a point whose payload already was the result is not
+    /// rewritten; when none changes, nothing is logged).
+    pub fn set_payload(&self, selector: &PointSelector, payload: Payload) -> Result<UpdateResult> {
         self.change_payloads(selector, |old| {
             let mut new = old.clone();
             for (k, v) in &payload {
@@ -175,7 +191,11 @@ impl Collection {
     ///
     /// # Errors
     /// As [`Collection::set_payload`].
-    pub fn overwrite_payload(&self, selector: &PointSelector, payload: Payload) -> Result<()> {
+    pub fn overwrite_payload(
+        &self,
+        selector: &PointSelector,
+        payload: Payload,
+    ) -> Result<UpdateResult> {
         self.change_payloads(selector, |_| payload.clone())
     }
 
@@ -183,7 +203,11 @@ impl Collection {
     ///
     /// # Errors
     /// As [`Collection::set_payload`].
-    pub fn delete_payload_keys(&self, selector: &PointSelector, keys: &[String]) -> Result<()> {
+    pub fn delete_payload_keys(
+        &self,
+        selector: &PointSelector,
+        keys: &[String],
+    ) -> Result<UpdateResult> {
         self.change_payloads(selector, |old| {
             let mut new = old.clone();
             for k in keys {
@@ -197,7 +221,7 @@ impl Collection {
     ///
     /// # Errors
     /// As [`Collection::set_payload`].
-    pub fn clear_payload(&self, selector: &PointSelector) -> Result<()> {
+    pub fn clear_payload(&self, selector: &PointSelector) -> Result<UpdateResult> {
         self.change_payloads(selector, |_| Payload::new())
     }
 
@@ -205,7 +229,7 @@ impl Collection {
         &self,
         selector: &PointSelector,
         change: impl Fn(&Payload) -> Payload,
-    ) -> Result<()> {
+    ) -> Result<UpdateResult> {
         self.check_open()?;
         let mut writer = self.writer.lock();
         self.check_writable(&writer)?;
@@ -218,12 +242,12 @@ impl Collection {
                 return Err(Error::PointNotFound { id });
             }
             let targets = self.select(&state, selector)?;
-            let payloads = self.payloads.read();
             let mut entries = Vec::with_capacity(targets.len());
             for (internal, id) in targets {
-                let old = self.stored_payload(&payloads, internal)?;
-                let new = change(&old);
-                if new != old {
+                let old = state.payload(internal)?;
+                let new = change(old);
+                if new != *old {
+                    let old = old.clone();
                     entries.push(PayloadEntry {
                         internal,
                         id,
@@ -234,10 +258,16 @@ impl Collection {
             }
             entries
         };
-        if entries.is_empty() {
-            return Ok(());
-        }
-        self.commit(&mut writer, Op::SetPayload(entries))
+        let points = entries.len() as u64;
+        let operation_id = if entries.is_empty() {
+            writer.log.last_seq()
+        } else {
+            self.commit(&mut writer, Op::SetPayload(entries))?
+        };
+        Ok(UpdateResult {
+            operation_id,
+            points,
+        })
     }
 
     /// The live points a selector names, as (internal id, point id), in id order.
@@ -262,13 +292,12 @@ impl Collection {
     /// Every live point matching `filter`, as (internal id, point id), in id order.
     pub(super) fn matching(&self, state: &State, filter: &Filter) -> Result<Vec<(u32, PointId)>> {
         let plan = self.plan(state, filter);
-        let payloads = self.payloads.read();
         let mut out = Vec::new();
         for internal in &plan.candidates {
             let Some(id) = state.point_id(internal) else {
                 continue;
             };
-            if plan.exact || filter.matches(&id, &self.stored_payload(&payloads, internal)?) {
+            if plan.exact || filter.matches(&id, state.payload(internal)?) {
                 out.push((internal, id));
             }
         }
@@ -287,123 +316,6 @@ impl Collection {
         }
     }
 
-    /// Log `op` (the commit point), apply it, and checkpoint if the log is
-    /// large. An error before the log append changes nothing; an error while
-    /// applying marks the collection broken (the reopen replays the log).
-    /// The disk room the stores need is reserved before the append, so a
-    /// full disk fails the write before its commit point, never while it
-    /// is applied.
-    ///
-    /// An upsert links its new versions into the graph while the log syncs:
-    /// they sit under fresh ids that no reader can reach until `apply`
-    /// publishes them, and if the append fails they are deleted again.
-    fn commit(&self, writer: &mut Writer, op: Op) -> Result<()> {
-        let dimension = self.config.dimension;
-        self.reserve_room(&op)?;
-        let (logged, linked) = match &op {
-            Op::Upsert(entries) => writer
-                .log
-                .append_with(&op, dimension, || self.link(entries)),
-            _ => (writer.log.append(&op, dimension), None),
-        };
-        let seq = match logged {
-            Ok(seq) => seq,
-            Err(err) => {
-                if let (Op::Upsert(entries), Some(linked)) = (&op, linked) {
-                    self.unlink(writer, entries, linked);
-                }
-                return Err(self.io_err("ops.log")(err));
-            }
-        };
-        if let Some(Err(err)) = linked {
-            writer.broken = Some(err.to_string());
-            return Err(err);
-        }
-        if let Err(err) = self.apply(writer, &op, seq) {
-            writer.broken = Some(err.to_string());
-            return Err(err);
-        }
-        if writer.log.len_bytes() > self.checkpoint_bytes
-            && let Err(err) = self.checkpoint(writer)
-        {
-            // The write itself is durable in the log; only the checkpoint failed.
-            tracing::warn!(collection = %self.name, error = %err, "automatic checkpoint failed");
-        }
-        Ok(())
-    }
-
-    /// Reserves the disk blocks that applying `op` writes into: the vector
-    /// slots of an upsert's new versions (which [`Collection::unlink`] also
-    /// uses after a failed append) and the payload records and deletes.
-    fn reserve_room(&self, op: &Op) -> Result<()> {
-        let (records, deletes): (Vec<serde_json::Value>, usize) = match op {
-            Op::Upsert(entries) => {
-                let keys: Vec<u64> = entries.iter().map(|e| u64::from(e.internal)).collect();
-                self.vectors
-                    .write()
-                    .reserve_for(&keys)
-                    .map_err(self.io_err("vectors.dat"))?;
-                let records = entries
-                    .iter()
-                    .map(|e| encode_stored(&e.id, &e.payload))
-                    .collect();
-                (
-                    records,
-                    entries.iter().filter(|e| e.replaced.is_some()).count(),
-                )
-            }
-            Op::Delete(entries) => (Vec::new(), entries.len()),
-            Op::SetPayload(entries) => (
-                entries
-                    .iter()
-                    .map(|e| encode_stored(&e.id, &e.new))
-                    .collect(),
-                0,
-            ),
-        };
-        self.payloads
-            .write()
-            .reserve_for(&records, deletes)
-            .map_err(self.io_err("payloads.log"))
-    }
-
-    /// Links the new versions of an upsert into the graph (unpublished).
-    fn link(&self, entries: &[UpsertEntry]) -> Result<()> {
-        entries
-            .par_iter()
-            .try_for_each(|e| self.graph.insert(e.internal, &e.vector))
-    }
-
-    /// Takes back [`Collection::link`] after the upsert failed to log, so
-    /// the graph holds no version that was never committed. The ids become
-    /// deleted graph nodes, held like retired ones, and like theirs their
-    /// vectors go into the store, where the graph checkpoint finds every
-    /// node's vector.
-    fn unlink(&self, writer: &mut Writer, entries: &[UpsertEntry], linked: Result<()>) {
-        if let Err(err) = linked {
-            // A half-linked graph cannot be trusted; the reopen rebuilds it.
-            writer.broken = Some(err.to_string());
-            return;
-        }
-        let ids: rustc_hash::FxHashSet<u32> = entries.iter().map(|e| e.internal).collect();
-        for &id in &ids {
-            self.graph.delete(id);
-        }
-        let items: Vec<(u64, &[f32])> = entries
-            .iter()
-            .map(|e| (u64::from(e.internal), e.vector.as_slice()))
-            .collect();
-        if let Err(err) = self.vectors.write().store_batch(&items) {
-            // The graph now holds nodes without a stored vector.
-            writer.broken = Some(format!("vectors.dat: {err}"));
-        }
-        writer.free.retain(|i| !ids.contains(i));
-        if let Some(&top) = ids.iter().max() {
-            writer.next_internal = writer.next_internal.max(top + 1);
-        }
-        writer.held.extend(ids);
-    }
-
     /// After a graph rebuild, moves the held ids it dropped to the free list.
     pub(super) fn release_held(&self, writer: &mut Writer) {
         let rebuilds = self.graph.rebuilds();
@@ -416,79 +328,6 @@ impl Collection {
             writer.held.iter().partition(|&&i| graph.holds(i));
         writer.held = held;
         writer.free.extend(released);
-    }
-
-    fn apply(&self, writer: &mut Writer, op: &Op, seq: u64) -> Result<()> {
-        let retired: Vec<u32> = match op {
-            Op::Upsert(entries) => {
-                // New versions under fresh ids: invisible until published.
-                let items: Vec<(u64, &[f32])> = entries
-                    .iter()
-                    .map(|e| (u64::from(e.internal), e.vector.as_slice()))
-                    .collect();
-                self.vectors
-                    .write()
-                    .store_batch(&items)
-                    .map_err(self.io_err("vectors.dat"))?;
-                {
-                    let mut payloads = self.payloads.write();
-                    for e in entries {
-                        payloads
-                            .store(u64::from(e.internal), &encode_stored(&e.id, &e.payload))
-                            .map_err(self.io_err("payloads.log"))?;
-                    }
-                }
-                // Already linked into the graph by `commit`.
-                for e in entries {
-                    writer.next_internal = writer.next_internal.max(e.internal + 1);
-                }
-                let used: rustc_hash::FxHashSet<u32> = entries.iter().map(|e| e.internal).collect();
-                writer.free.retain(|i| !used.contains(i));
-                self.state.write().apply(op, seq);
-                entries
-                    .iter()
-                    .filter_map(|e| e.replaced.as_ref().map(|(old, _)| *old))
-                    .collect()
-            }
-            Op::Delete(entries) => {
-                self.state.write().apply(op, seq);
-                entries.iter().map(|e| e.internal).collect()
-            }
-            Op::SetPayload(entries) => {
-                // Payload store and indexes change together for readers.
-                let mut state = self.state.write();
-                {
-                    let mut payloads = self.payloads.write();
-                    for e in entries {
-                        payloads
-                            .store(u64::from(e.internal), &encode_stored(&e.id, &e.new))
-                            .map_err(self.io_err("payloads.log"))?;
-                    }
-                }
-                state.apply(op, seq);
-                Vec::new()
-            }
-        };
-        if retired.is_empty() {
-            return Ok(());
-        }
-        for &old in &retired {
-            self.graph.delete(old);
-        }
-        {
-            let mut payloads = self.payloads.write();
-            for &old in &retired {
-                payloads
-                    .delete(u64::from(old))
-                    .map_err(self.io_err("payloads.log"))?;
-            }
-        }
-        // The vectors stay in the store while the graph keeps the retired
-        // ids as deleted routing nodes: the graph checkpoint takes every
-        // node's vector from there. A checkpoint drops the ones the graph
-        // no longer holds.
-        writer.held.extend(retired);
-        Ok(())
     }
 }
 
@@ -513,40 +352,78 @@ fn allocate(writer: &Writer, n: usize) -> Result<Vec<u32>> {
     Ok(ids)
 }
 
-impl State {
-    /// Publish a logged write: id map, live set and payload indexes.
-    pub(super) fn apply(&mut self, op: &Op, seq: u64) {
-        match op {
-            Op::Upsert(entries) => {
-                for e in entries {
-                    if let Some((old, old_payload)) = &e.replaced {
-                        self.live.remove(*old);
-                        self.set_point_id(*old, None);
-                        self.indexes.remove(*old, old_payload);
-                    }
-                    self.by_id.insert(e.id, e.internal);
-                    self.set_point_id(e.internal, Some(e.id));
-                    self.live.insert(e.internal);
-                    self.indexes.insert(e.internal, &e.payload);
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::{
+        CollectionConfig, Database, Metric, Payload, Point, PointId, PointSelector, UpdateResult,
+    };
+
+    fn payload(v: serde_json::Value) -> Payload {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn every_write_reports_the_sequence_number_it_logged() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        let c = db
+            .create_collection("c", CollectionConfig::new(1, Metric::Euclid))
+            .unwrap();
+        let one = PointSelector::Ids(vec![PointId::Num(1)]);
+        let first = c
+            .upsert(vec![
+                Point::new(1, vec![1.0]),
+                Point::new(2, vec![2.0]),
+                Point::new(1, vec![3.0]),
+            ])
+            .unwrap();
+        assert_eq!(first.points, 2, "id 1 twice is written once");
+        assert_eq!(first.operation_id, c.info().unwrap().last_operation_id);
+
+        let mut seq = first.operation_id;
+        let mut logged = |r: UpdateResult, points: u64| {
+            seq += 1;
+            assert_eq!(
+                r,
+                UpdateResult {
+                    operation_id: seq,
+                    points
                 }
-            }
-            Op::Delete(entries) => {
-                for e in entries {
-                    self.live.remove(e.internal);
-                    self.set_point_id(e.internal, None);
-                    if self.by_id.get(&e.id) == Some(&e.internal) {
-                        self.by_id.remove(&e.id);
-                    }
-                    self.indexes.remove(e.internal, &e.payload);
-                }
-            }
-            Op::SetPayload(entries) => {
-                for e in entries {
-                    self.indexes.remove(e.internal, &e.old);
-                    self.indexes.insert(e.internal, &e.new);
-                }
-            }
-        }
-        self.last_seq = seq;
+            );
+        };
+        logged(c.set_payload(&one, payload(json!({"x": 1}))).unwrap(), 1);
+        logged(
+            c.overwrite_payload(&one, payload(json!({"x": 2, "y": 3})))
+                .unwrap(),
+            1,
+        );
+        logged(c.delete_payload_keys(&one, &["y".into()]).unwrap(), 1);
+        logged(c.clear_payload(&one).unwrap(), 1);
+        logged(c.upsert(vec![Point::new(3, vec![0.0])]).unwrap(), 1);
+        let both = PointSelector::Ids(vec![PointId::Num(1), PointId::Num(404)]);
+        logged(c.delete(&both).unwrap(), 1);
+        let last = c.info().unwrap().last_operation_id;
+        assert_eq!(last, first.operation_id + 6);
+
+        // Writes that change nothing log nothing and report the last write.
+        let unchanged = UpdateResult {
+            operation_id: last,
+            points: 0,
+        };
+        assert_eq!(c.delete(&both).unwrap(), unchanged);
+        assert_eq!(c.upsert(Vec::new()).unwrap(), unchanged);
+        let two = PointSelector::Ids(vec![PointId::Num(2)]);
+        assert_eq!(c.clear_payload(&two).unwrap(), unchanged);
+        assert_eq!(c.info().unwrap().last_operation_id, last);
+
+        // The numbers are the log's: they go on after a reopen.
+        drop(c);
+        drop(db);
+        let db = Database::open(tmp.path()).unwrap();
+        let c = db.collection("c").unwrap();
+        let next = c.upsert(vec![Point::new(4, vec![4.0])]).unwrap();
+        assert_eq!(next.operation_id, last + 1);
     }
 }

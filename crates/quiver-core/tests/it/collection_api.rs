@@ -61,7 +61,8 @@ fn upsert_get_search_delete_round_trip_and_survive_reopen() {
         assert_eq!(c.count(None).unwrap(), 3);
         let deleted = c
             .delete(&PointSelector::Ids(vec![PointId::Num(2), PointId::Num(77)]))
-            .unwrap();
+            .unwrap()
+            .points;
         assert_eq!(deleted, 1);
         assert_eq!(c.count(None).unwrap(), 2);
     }
@@ -359,7 +360,7 @@ fn payload_writes_naming_a_missing_id_fail_whole_and_filters_skip_missing() {
         .collect();
     c.upsert(points).unwrap();
     let both = PointSelector::Ids(vec![PointId::Num(1), PointId::Num(77), PointId::Num(2)]);
-    let writes: [&dyn Fn() -> quiver_core::Result<()>; 4] = [
+    let writes: [&dyn Fn() -> quiver_core::Result<quiver_core::UpdateResult>; 4] = [
         &|| c.set_payload(&both, obj(json!({"x": 1}))),
         &|| c.overwrite_payload(&both, obj(json!({"x": 1}))),
         &|| c.delete_payload_keys(&both, &["i".into()]),

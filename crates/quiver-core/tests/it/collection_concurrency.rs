@@ -151,7 +151,8 @@ fn readers_see_whole_live_points_during_writes_deletes_and_compaction() {
             while !stop.load(Ordering::Relaxed) && next < TOTAL - 30 {
                 let n = c
                     .delete(&PointSelector::Ids(vec![PointId::Num(next)]))
-                    .expect("delete");
+                    .expect("delete")
+                    .points;
                 assert_eq!(n, 1);
                 deleted.write().insert(next);
                 next += 1;

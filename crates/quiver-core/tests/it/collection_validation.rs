@@ -212,7 +212,8 @@ fn missing_points_are_skipped_by_deletes_and_reads_and_refused_by_payload_writes
     let before = snapshot(&c);
     assert_eq!(
         c.delete(&PointSelector::Ids(vec![PointId::Num(404)]))
-            .unwrap(),
+            .unwrap()
+            .points,
         0
     );
     let err = c

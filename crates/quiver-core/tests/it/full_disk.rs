@@ -138,7 +138,7 @@ fn full_disk_child() {
         }
         let points = ids.iter().map(|&id| point(id, attempt)).collect();
         match c.upsert(points) {
-            Ok(()) => {
+            Ok(_) => {
                 let list: Vec<String> = ids.iter().map(|id| format!("{id}:{attempt}")).collect();
                 for &id in &ids {
                     acked.insert(id, attempt);
@@ -253,7 +253,7 @@ fn a_full_disk_fails_writes_cleanly_and_loses_nothing() {
         let mut failed = None;
         for id in 1_000_000..1_001_000u64 {
             match c.upsert(vec![point(id, 0)]) {
-                Ok(()) => {
+                Ok(_) => {
                     model.insert(id, 0);
                 }
                 Err(err) => {

@@ -104,7 +104,8 @@ pub async fn upsert(
     let check = dimensions_of(&points);
     state
         .write(&gate, name, wait.wait(), check, move |c| {
-            Ok(c.upsert(points)?)
+            c.upsert(points)?;
+            Ok(())
         })
         .await
 }
@@ -233,7 +234,8 @@ pub async fn set_payload(
     let selector = selector(body.points, body.filter)?;
     state
         .write(&gate, name, wait.wait(), no_check, move |c| {
-            Ok(c.set_payload(&selector, body.payload)?)
+            c.set_payload(&selector, body.payload)?;
+            Ok(())
         })
         .await
 }
@@ -257,7 +259,8 @@ pub async fn overwrite_payload(
     let selector = selector(body.points, body.filter)?;
     state
         .write(&gate, name, wait.wait(), no_check, move |c| {
-            Ok(c.overwrite_payload(&selector, body.payload)?)
+            c.overwrite_payload(&selector, body.payload)?;
+            Ok(())
         })
         .await
 }
@@ -280,7 +283,8 @@ pub async fn delete_payload(
     let selector = selector(body.points, body.filter)?;
     state
         .write(&gate, name, wait.wait(), no_check, move |c| {
-            Ok(c.delete_payload_keys(&selector, &body.keys)?)
+            c.delete_payload_keys(&selector, &body.keys)?;
+            Ok(())
         })
         .await
 }
@@ -303,7 +307,8 @@ pub async fn clear_payload(
     let selector = selector(body.points, body.filter)?;
     state
         .write(&gate, name, wait.wait(), no_check, move |c| {
-            Ok(c.clear_payload(&selector)?)
+            c.clear_payload(&selector)?;
+            Ok(())
         })
         .await
 }

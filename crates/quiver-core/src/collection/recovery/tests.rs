@@ -2,6 +2,9 @@
 //! the logged operations after their tags (what the integration tests can
 //! only see as the right answers, this sees as the path taken).
 
+use std::fs;
+use std::path::PathBuf;
+
 use super::*;
 use crate::{CollectionConfig, Database, Metric, Point, PointId, PointSelector};
 
