@@ -40,6 +40,9 @@ pub struct AppState {
     pub max_result_bytes: usize,
     /// Write queues and in-flight writes (see [`crate::writes`]).
     pub writes: Writes,
+    /// `checkpoint_log_bytes` of new collections whose create request does
+    /// not set `wal_config.wal_capacity_mb`.
+    pub checkpoint_log_bytes: u64,
 }
 
 impl AppState {
@@ -50,6 +53,7 @@ impl AppState {
             metrics,
             max_result_bytes: crate::config::DEFAULT_MAX_RESULT_BYTES,
             writes: Writes::default(),
+            checkpoint_log_bytes: crate::config::DEFAULT_CHECKPOINT_LOG_BYTES,
         }
     }
 
