@@ -875,6 +875,46 @@ mod tests {
         assert!(entries.is_empty(), "{entries:?}");
     }
 
+    /// The op log is checkpointed (and so starts anew) once it passes the
+    /// collection's `checkpoint_log_bytes`, and the setting survives a reopen.
+    #[test]
+    fn the_configured_checkpoint_size_bounds_the_op_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let op_log = |c: &Collection| c.info().unwrap().disk_bytes["op_log"];
+        let write = |c: &Collection, round: u64| {
+            let points = (0..8)
+                .map(|i| crate::Point::new(round * 8 + i, vec![i as f32; 32]))
+                .collect();
+            c.upsert(points).unwrap();
+        };
+        let db = Database::open(dir.path()).unwrap();
+        let mut small = CollectionConfig::new(32, crate::Metric::Dot);
+        small.checkpoint_log_bytes = 4096;
+        let small = db.create_collection("small", small).unwrap();
+        let default = db
+            .create_collection("default", CollectionConfig::new(32, crate::Metric::Dot))
+            .unwrap();
+        let mut largest = 0;
+        for round in 0..40 {
+            write(&small, round);
+            write(&default, round);
+            largest = largest.max(op_log(&small));
+        }
+        // One batch of 8 points is about 1.2 KB: the small log never holds
+        // much more than its limit, the default one holds every batch.
+        assert!(largest < 4096 + 2048, "{largest}");
+        assert!(op_log(&default) > 40 * 1024, "{}", op_log(&default));
+        drop((small, default, db));
+        let db = Database::open(dir.path()).unwrap();
+        let small = db.collection("small").unwrap();
+        assert_eq!(small.config().checkpoint_log_bytes, 4096);
+        assert_eq!(small.count(None).unwrap(), 320);
+        for round in 40..60 {
+            write(&small, round);
+            assert!(op_log(&small) < 4096 + 2048);
+        }
+    }
+
     #[test]
     fn a_manifest_naming_a_dot_collection_still_opens() {
         let dir = tempfile::tempdir().unwrap();

@@ -105,7 +105,7 @@ pub fn info_json(info: &CollectionInfo) -> Value {
         .collect();
     json!({
         // Qdrant's health colours: green when the graph holds every point.
-        "status": if info.indexed_vectors == info.points { "green" } else { "yellow" },
+        "status": if info.fully_indexed() { "green" } else { "yellow" },
         "optimizer_status": "ok",
         "indexed_vectors_count": info.indexed_vectors,
         "points_count": info.points,

@@ -121,9 +121,13 @@ pub struct CollectionExistence {
 /// Result of every write.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UpdateResult {
-    /// Sequence number of the operation in this server's lifetime.
-    pub operation_id: u64,
-    /// Always `completed`: the write was applied before the answer.
+    /// Sequence number of the operation in its collection's op log: grows
+    /// with every logged write, across restarts. `null` when the answer
+    /// came before the write ran (`acknowledged`) or the write logs no
+    /// operation (payload index changes).
+    pub operation_id: Option<u64>,
+    /// `completed`: the write was applied before the answer;
+    /// `acknowledged`: it was queued and applies in order.
     pub status: &'static str,
 }
 

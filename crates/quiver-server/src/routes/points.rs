@@ -13,7 +13,7 @@ use super::{AppState, selector, with_collection};
 use crate::envelope::{Envelope, ok};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::writes::Gate;
+use crate::writes::{Gate, last_logged};
 
 /// Checks every vector's length against the collection's dimension, as
 /// the engine would, so that the mistake is answered even without waiting.
@@ -104,7 +104,8 @@ pub async fn upsert(
     let check = dimensions_of(&points);
     state
         .write(&gate, name, wait.wait(), check, move |c| {
-            Ok(c.upsert(points)?)
+            c.upsert(points)?;
+            last_logged(c)
         })
         .await
 }
@@ -196,11 +197,11 @@ pub async fn delete(
     ApiQuery(wait): ApiQuery<WaitParams>,
     ApiJson(body): ApiJson<PointsSelector>,
 ) -> ApiResult<Envelope<UpdateResult>> {
-    let selector = selector(body.points, body.filter)?;
+    let selector = selector(body.points, body.filter, wait.wait())?;
     state
         .write(&gate, name, wait.wait(), no_check, move |c| {
             c.delete(&selector)?;
-            Ok(())
+            last_logged(c)
         })
         .await
 }
@@ -230,10 +231,11 @@ pub async fn set_payload(
     ApiJson(body): ApiJson<SetPayload>,
 ) -> ApiResult<Envelope<UpdateResult>> {
     no_nested_key(body.key.as_ref())?;
-    let selector = selector(body.points, body.filter)?;
+    let selector = selector(body.points, body.filter, wait.wait())?;
     state
         .write(&gate, name, wait.wait(), no_check, move |c| {
-            Ok(c.set_payload(&selector, body.payload)?)
+            c.set_payload(&selector, body.payload)?;
+            last_logged(c)
         })
         .await
 }
@@ -254,10 +256,11 @@ pub async fn overwrite_payload(
     ApiJson(body): ApiJson<SetPayload>,
 ) -> ApiResult<Envelope<UpdateResult>> {
     no_nested_key(body.key.as_ref())?;
-    let selector = selector(body.points, body.filter)?;
+    let selector = selector(body.points, body.filter, wait.wait())?;
     state
         .write(&gate, name, wait.wait(), no_check, move |c| {
-            Ok(c.overwrite_payload(&selector, body.payload)?)
+            c.overwrite_payload(&selector, body.payload)?;
+            last_logged(c)
         })
         .await
 }
@@ -277,10 +280,11 @@ pub async fn delete_payload(
     ApiQuery(wait): ApiQuery<WaitParams>,
     ApiJson(body): ApiJson<DeletePayload>,
 ) -> ApiResult<Envelope<UpdateResult>> {
-    let selector = selector(body.points, body.filter)?;
+    let selector = selector(body.points, body.filter, wait.wait())?;
     state
         .write(&gate, name, wait.wait(), no_check, move |c| {
-            Ok(c.delete_payload_keys(&selector, &body.keys)?)
+            c.delete_payload_keys(&selector, &body.keys)?;
+            last_logged(c)
         })
         .await
 }
@@ -300,10 +304,11 @@ pub async fn clear_payload(
     ApiQuery(wait): ApiQuery<WaitParams>,
     ApiJson(body): ApiJson<PointsSelector>,
 ) -> ApiResult<Envelope<UpdateResult>> {
-    let selector = selector(body.points, body.filter)?;
+    let selector = selector(body.points, body.filter, wait.wait())?;
     state
         .write(&gate, name, wait.wait(), no_check, move |c| {
-            Ok(c.clear_payload(&selector)?)
+            c.clear_payload(&selector)?;
+            last_logged(c)
         })
         .await
 }
