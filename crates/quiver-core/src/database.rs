@@ -237,7 +237,7 @@ impl Database {
             .map(|m| m.collections.clone())
             .unwrap_or_default();
         for (name, path) in list_entries(&dir.join(COLLECTIONS_DIR))? {
-            let Some(name) = name.filter(|n| validate_name(n).is_ok()) else {
+            let Some(name) = name.filter(|n| check_stored_name(n).is_ok()) else {
                 repair
                     .skipped
                     .push((path, "not a valid collection name".into()));
@@ -483,11 +483,30 @@ impl std::fmt::Debug for Database {
     }
 }
 
-/// Check a collection name: 1..=255 bytes of `[A-Za-z0-9_.-]`, not `.` or `..`.
+/// The one check of a new collection's name: 1..=255 bytes of
+/// `[A-Za-z0-9_.-]`, not starting with `.`. The name becomes a directory
+/// under `collections/`, so it must be one path component on every file
+/// system; names starting with `.` are refused because dot-files are the
+/// database's own (`.creating`, `.dropping`) or hidden, and that rules
+/// out `.` and `..` too.
 ///
 /// # Errors
-/// [`Error::InvalidInput`] naming the problem.
+/// [`Error::InvalidInput`] naming the name and the problem.
 pub(crate) fn validate_name(name: &str) -> Result<()> {
+    check_stored_name(name)?;
+    if name.starts_with('.') {
+        return Err(Error::InvalidInput(format!(
+            "collection name `{name}` starts with `.`; names must start with a letter, digit, `_` or `-`"
+        )));
+    }
+    Ok(())
+}
+
+/// What a name already in the manifest or under `collections/` must be to
+/// be used: path-safe (1..=255 bytes of `[A-Za-z0-9_.-]`, not `.` or
+/// `..`). Looser than [`validate_name`] only by a leading `.`, which
+/// databases created before that rule may hold and must still open with.
+fn check_stored_name(name: &str) -> Result<()> {
     if name.is_empty() {
         return Err(Error::InvalidInput("collection name is empty".into()));
     }
@@ -591,7 +610,7 @@ fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
     if let Some(bad) = manifest
         .collections
         .iter()
-        .find(|n| validate_name(n).is_err())
+        .find(|n| check_stored_name(n).is_err())
     {
         return Err(Error::Corrupt {
             path,
@@ -798,13 +817,16 @@ mod tests {
 
     #[test]
     fn names_are_checked() {
-        for ok in ["a", "A-b_c.d", "0", &"x".repeat(255), "..."] {
+        for ok in ["a", "A-b_c.d", "0", &"x".repeat(255), "_a", "-a", "a..b"] {
             assert!(validate_name(ok).is_ok(), "{ok}");
         }
         for bad in [
             "",
             ".",
             "..",
+            "...",
+            ".hidden",
+            ".creating",
             "a/b",
             "a b",
             "ä",
@@ -817,5 +839,96 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn new_names_must_not_start_with_a_dot_but_stored_ones_may() {
+        let err = validate_name(".hidden").unwrap_err().to_string();
+        assert!(
+            err.contains(".hidden") && err.contains("starts with `.`"),
+            "{err}"
+        );
+        // A database created when such names were allowed still opens.
+        assert!(check_stored_name(".hidden").is_ok());
+        assert!(check_stored_name("...").is_ok());
+        for bad in [".", "..", "a/b", ""] {
+            assert!(check_stored_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn create_refuses_a_bad_name_and_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path()).unwrap();
+        for bad in [".hidden", "..", "a/b"] {
+            let err = db
+                .create_collection(bad, CollectionConfig::new(2, crate::Metric::Dot))
+                .unwrap_err();
+            assert!(matches!(err, Error::InvalidInput(_)), "{bad:?}: {err}");
+            assert!(err.to_string().contains(bad), "{err}");
+        }
+        assert!(db.list_collections().is_empty());
+        let entries: Vec<_> = fs::read_dir(dir.path().join(COLLECTIONS_DIR))
+            .unwrap()
+            .collect();
+        assert!(entries.is_empty(), "{entries:?}");
+    }
+
+    /// The op log is checkpointed (and so starts anew) once it passes the
+    /// collection's `checkpoint_log_bytes`, and the setting survives a reopen.
+    #[test]
+    fn the_configured_checkpoint_size_bounds_the_op_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let op_log = |c: &Collection| c.info().unwrap().disk_bytes["op_log"];
+        let write = |c: &Collection, round: u64| {
+            let points = (0..8)
+                .map(|i| crate::Point::new(round * 8 + i, vec![i as f32; 32]))
+                .collect();
+            c.upsert(points).unwrap();
+        };
+        let db = Database::open(dir.path()).unwrap();
+        let mut small = CollectionConfig::new(32, crate::Metric::Dot);
+        small.checkpoint_log_bytes = 4096;
+        let small = db.create_collection("small", small).unwrap();
+        let default = db
+            .create_collection("default", CollectionConfig::new(32, crate::Metric::Dot))
+            .unwrap();
+        let mut largest = 0;
+        for round in 0..40 {
+            write(&small, round);
+            write(&default, round);
+            largest = largest.max(op_log(&small));
+        }
+        // One batch of 8 points is about 1.2 KB: the small log never holds
+        // much more than its limit, the default one holds every batch.
+        assert!(largest < 4096 + 2048, "{largest}");
+        assert!(op_log(&default) > 40 * 1024, "{}", op_log(&default));
+        drop((small, default, db));
+        let db = Database::open(dir.path()).unwrap();
+        let small = db.collection("small").unwrap();
+        assert_eq!(small.config().checkpoint_log_bytes, 4096);
+        assert_eq!(small.count(None).unwrap(), 320);
+        for round in 40..60 {
+            write(&small, round);
+            assert!(op_log(&small) < 4096 + 2048);
+        }
+    }
+
+    #[test]
+    fn a_manifest_naming_a_dot_collection_still_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Database::open(dir.path()).unwrap();
+            db.create_collection("old", CollectionConfig::new(2, crate::Metric::Dot))
+                .unwrap();
+        }
+        // Rename it to what an older build allowed.
+        let root = dir.path().join(COLLECTIONS_DIR);
+        fs::rename(root.join("old"), root.join(".old")).unwrap();
+        let names: BTreeSet<String> = [".old".to_owned()].into();
+        write_manifest(dir.path(), &names).unwrap();
+        let db = Database::open(dir.path()).unwrap();
+        assert_eq!(db.list_collections(), vec![".old".to_owned()]);
+        assert_eq!(db.collection(".old").unwrap().config().dimension, 2);
     }
 }

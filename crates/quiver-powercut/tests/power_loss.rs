@@ -100,8 +100,6 @@ fn run_until_cut(
         .args([scenario, &dir.display().to_string()])
         .arg(rng.random::<u64>().to_string())
         .arg(first_version.to_string())
-        // Checkpoints every few operations, so cuts land around them.
-        .env("QUIVER_CHECKPOINT_BYTES", "8192")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -24,6 +24,11 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 /// Default largest estimated result of one request: 64 MiB.
 pub const DEFAULT_MAX_RESULT_BYTES: usize = 64 * 1024 * 1024;
 
+/// Default op log size past which a collection created through the server
+/// checkpoints: the engine's default.
+pub const DEFAULT_CHECKPOINT_LOG_BYTES: u64 =
+    quiver_core::CollectionConfig::DEFAULT_CHECKPOINT_LOG_BYTES;
+
 /// Largest accepted value of a `*_timeout_secs` setting: one day.
 pub const MAX_TIMEOUT_SECS: u64 = 24 * 60 * 60;
 
@@ -77,6 +82,12 @@ pub struct ServerConfig {
     /// a component plus payload and per-hit estimates); larger ones get 400
     /// before any work.
     pub max_result_bytes: usize,
+    /// `checkpoint_log_bytes` of the collections created through this
+    /// server when the create request does not set `wal_config.wal_capacity_mb`:
+    /// the op log is checkpointed once it grows past this many bytes. It
+    /// is stored in each collection's config, so changing it later does not
+    /// change collections created before.
+    pub checkpoint_log_bytes: u64,
 }
 
 impl Default for ServerConfig {
@@ -96,6 +107,7 @@ impl Default for ServerConfig {
             keep_alive_timeout_secs: DEFAULT_KEEP_ALIVE_TIMEOUT_SECS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
+            checkpoint_log_bytes: DEFAULT_CHECKPOINT_LOG_BYTES,
         }
     }
 }
@@ -176,6 +188,13 @@ impl ServerConfig {
         }
         if self.max_result_bytes == 0 {
             return Err(ConfigError::Invalid("max_result_bytes must be > 0".into()));
+        }
+        let min = quiver_core::CollectionConfig::MIN_CHECKPOINT_LOG_BYTES;
+        if self.checkpoint_log_bytes < min {
+            return Err(ConfigError::Invalid(format!(
+                "checkpoint_log_bytes must be at least {min}, got {}",
+                self.checkpoint_log_bytes
+            )));
         }
         for (name, key) in [
             ("api_key", &self.api_key),

@@ -85,6 +85,7 @@ pub enum ServeError {
 /// The full router over `state`, with every middleware in place.
 pub fn router(mut state: AppState, config: &ServerConfig) -> Router {
     state.max_result_bytes = config.max_result_bytes;
+    state.checkpoint_log_bytes = config.checkpoint_log_bytes;
     let (api, openapi) = routes::api().split_for_parts();
     let openapi = Arc::new(openapi);
     let auth = auth::Auth::new(

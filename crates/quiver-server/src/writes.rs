@@ -13,7 +13,13 @@
 //! collection's queue; a worker applies that queue in acceptance order, and
 //! a later `wait=true` write to the collection starts only after every write
 //! acknowledged before it, so a client's writes apply in the order it sent
-//! them. Operation ids count per collection from 0 at server start.
+//! them.
+//!
+//! The `operation_id` of an answer is the sequence number the write got in
+//! its collection's op log: it grows with every logged write and carries
+//! on across restarts. A write answered before it runs has none yet
+//! (`null`, which Qdrant's clients accept), nor has one that logs nothing
+//! (a payload index change).
 //!
 //! Every write holds a share of [`Writes::drain`]'s lock from acceptance to
 //! its end, so shutdown can wait for queued and running writes before the
@@ -21,7 +27,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::FromRequestParts;
@@ -77,8 +83,6 @@ struct Queue {
     tx: Mutex<(u64, mpsc::Sender<(u64, Job)>)>,
     /// Ticket of the last job the worker finished.
     applied: watch::Receiver<u64>,
-    /// The next operation id.
-    operations: AtomicU64,
 }
 
 /// The write queues and the in-flight count of every collection.
@@ -88,8 +92,10 @@ pub struct Writes {
     in_flight: Arc<RwLock<()>>,
 }
 
-/// A write: takes the collection, returns an error if nothing was applied.
-pub type WriteFn = Box<dyn FnOnce(&Collection) -> ApiResult<()> + Send>;
+/// A write: takes the collection and returns the sequence number its
+/// operation got in the collection's log (`None` if it logs none), or an
+/// error if nothing was applied.
+pub type WriteFn = Box<dyn FnOnce(&Collection) -> ApiResult<Option<u64>> + Send>;
 
 impl Writes {
     /// Runs `write` on collection `name`. `check` runs first, on the
@@ -120,10 +126,9 @@ impl Writes {
             // The worker never drops its sender while the queue is mapped.
             let _ = applied.wait_for(|done| *done >= target).await;
             gate.start();
-            let operation_id = queue.operations.fetch_add(1, Ordering::Relaxed);
             let db = Arc::clone(db);
             // The task runs to its end even if this request is dropped.
-            tokio::task::spawn_blocking(move || {
+            let operation_id = tokio::task::spawn_blocking(move || {
                 let _guard = guard;
                 write(&*db.collection(&name)?)
             })
@@ -145,7 +150,6 @@ impl Writes {
             .await
             .map_err(|_| ApiError::internal("the collection's write queue is closed"))?;
         gate.start();
-        let operation_id = queue.operations.fetch_add(1, Ordering::Relaxed);
         let job_db = Arc::clone(db);
         let job: Job = Box::new(move || {
             let _guard = guard;
@@ -154,7 +158,7 @@ impl Writes {
                 .map_err(ApiError::from)
                 .and_then(|c| write(&c));
             if let Err(e) = result {
-                tracing::error!(collection = %name, operation_id, error = e.message(),
+                tracing::error!(collection = %name, error = e.message(),
                     "a write acknowledged without waiting failed; nothing of it was applied");
             }
         });
@@ -162,7 +166,7 @@ impl Writes {
         tx.0 += 1;
         permit.send((tx.0, job));
         Ok(UpdateResult {
-            operation_id,
+            operation_id: None,
             status: "acknowledged",
         })
     }
@@ -203,7 +207,6 @@ impl Writes {
         let q = Arc::new(Queue {
             tx: Mutex::new((0, tx)),
             applied,
-            operations: AtomicU64::new(0),
         });
         queues.insert(name.to_owned(), Arc::clone(&q));
         q

@@ -167,6 +167,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 hnsw: Default::default(),
                 durability: Default::default(),
                 quantization: None,
+                checkpoint_log_bytes: CollectionConfig::DEFAULT_CHECKPOINT_LOG_BYTES,
             };
             let c = db.create_collection(COLLECTION, config)?;
             load(&c)?;

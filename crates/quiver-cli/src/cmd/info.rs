@@ -58,7 +58,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }));
             continue;
         }
-        println!("collection `{name}`  [{}]", info.status);
+        let status = if info.fully_indexed() {
+            "green"
+        } else {
+            "yellow"
+        };
+        println!("collection `{name}`  [{status}]");
         println!(
             "  points {}  indexed {}  dimension {}  metric {:?}  hnsw m={} ef_construction={}",
             info.points,

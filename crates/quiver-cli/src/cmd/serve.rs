@@ -11,7 +11,8 @@ use quiver_server::{Server, ServerConfig};
 /// file given with --config (keys: data_dir, host, port, api_key,
 /// read_only_api_key, tls_cert, tls_key, max_body_bytes,
 /// request_timeout_secs, first_byte_timeout_secs, header_read_timeout_secs,
-/// keep_alive_timeout_secs, max_connections, max_result_bytes), QUIVER_*
+/// keep_alive_timeout_secs, max_connections, max_result_bytes,
+/// checkpoint_log_bytes), QUIVER_*
 /// environment variables, then flags.
 /// SIGINT or SIGTERM stops accepting connections, lets in-flight requests
 /// finish (up to 30 s) and flushes every collection before exiting.
@@ -77,6 +78,11 @@ pub struct Args {
     /// component, plus payload and per-hit estimates) [default: 67108864 = 64 MiB].
     #[arg(long, env = "QUIVER_MAX_RESULT_BYTES")]
     max_result_bytes: Option<usize>,
+    /// Op log size in bytes past which collections created by this server
+    /// checkpoint, unless the create request sets wal_config.wal_capacity_mb;
+    /// stored in each collection's config [default: 67108864 = 64 MiB].
+    #[arg(long, env = "QUIVER_CHECKPOINT_LOG_BYTES")]
+    checkpoint_log_bytes: Option<u64>,
 }
 
 impl Args {
@@ -125,6 +131,9 @@ impl Args {
         }
         if let Some(v) = self.max_result_bytes {
             c.max_result_bytes = v;
+        }
+        if let Some(v) = self.checkpoint_log_bytes {
+            c.checkpoint_log_bytes = v;
         }
         c.validate()?;
         Ok(c)
@@ -233,5 +242,22 @@ mod tests {
             Cli::try_parse_from(["serve", "--api-key", "k", "--read-only-api-key", "k"]).unwrap();
         let e = same.args.into_config().unwrap_err().to_string();
         assert!(e.contains("same key"), "{e}");
+    }
+
+    #[test]
+    fn the_checkpoint_size_comes_from_the_flag_and_is_validated() {
+        let c = Cli::try_parse_from(["serve"]).unwrap().args.into_config();
+        assert_eq!(
+            c.unwrap().checkpoint_log_bytes,
+            quiver_server::config::DEFAULT_CHECKPOINT_LOG_BYTES
+        );
+        let cli = Cli::try_parse_from(["serve", "--checkpoint-log-bytes", "262144"]).unwrap();
+        assert_eq!(
+            cli.args.into_config().unwrap().checkpoint_log_bytes,
+            262_144
+        );
+        let bad = Cli::try_parse_from(["serve", "--checkpoint-log-bytes", "10"]).unwrap();
+        let e = bad.args.into_config().unwrap_err().to_string();
+        assert!(e.contains("checkpoint_log_bytes"), "{e}");
     }
 }

@@ -75,10 +75,10 @@ fn serve(data: &Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_quiver"))
         .args(["serve", "--port", "0", "--data"])
         .arg(data)
-        .env("QUIVER_LOG", "error")
         // Frequent checkpoints: the disk fills with vectors, so
         // `vectors.dat` has to grow.
-        .env("QUIVER_CHECKPOINT_BYTES", (256 << 10).to_string())
+        .args(["--checkpoint-log-bytes", &(256 << 10).to_string()])
+        .env("QUIVER_LOG", "error")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -37,10 +37,29 @@ pub struct CollectionConfig {
     /// Reserved for quantization settings; stored and otherwise ignored.
     #[serde(default)]
     pub quantization: Option<serde_json::Value>,
+    /// The op log is checkpointed once it grows past this many bytes: a
+    /// write that takes it past the limit saves the graph, the stores and
+    /// the payload indexes and starts a new log. Smaller means shorter
+    /// replay on open and more checkpoint work while writing. At least
+    /// [`Self::MIN_CHECKPOINT_LOG_BYTES`]; [`Self::DEFAULT_CHECKPOINT_LOG_BYTES`] when
+    /// absent (as in every `config.json` written before the setting existed).
+    #[serde(default = "default_checkpoint_log_bytes")]
+    pub checkpoint_log_bytes: u64,
+}
+
+fn default_checkpoint_log_bytes() -> u64 {
+    CollectionConfig::DEFAULT_CHECKPOINT_LOG_BYTES
 }
 
 impl CollectionConfig {
-    /// A configuration with default HNSW parameters and `Fsync` durability.
+    /// Default of [`CollectionConfig::checkpoint_log_bytes`]: 64 MiB.
+    pub const DEFAULT_CHECKPOINT_LOG_BYTES: u64 = 64 << 20;
+    /// Smallest [`CollectionConfig::checkpoint_log_bytes`] accepted: below
+    /// it a checkpoint would follow nearly every write.
+    pub const MIN_CHECKPOINT_LOG_BYTES: u64 = 1024;
+
+    /// A configuration with default HNSW parameters, `Fsync` durability and
+    /// the default checkpoint size.
     pub fn new(dimension: usize, metric: Metric) -> Self {
         CollectionConfig {
             dimension,
@@ -48,6 +67,7 @@ impl CollectionConfig {
             hnsw: HnswConfig::default(),
             durability: DurabilityMode::default(),
             quantization: None,
+            checkpoint_log_bytes: Self::DEFAULT_CHECKPOINT_LOG_BYTES,
         }
     }
 
@@ -76,6 +96,13 @@ impl CollectionConfig {
                 self.hnsw.ef_construction,
                 HNSW_EF_CONSTRUCTION.start(),
                 HNSW_EF_CONSTRUCTION.end()
+            )));
+        }
+        if self.checkpoint_log_bytes < Self::MIN_CHECKPOINT_LOG_BYTES {
+            return Err(Error::InvalidInput(format!(
+                "checkpoint_log_bytes {} is below the minimum of {}",
+                self.checkpoint_log_bytes,
+                Self::MIN_CHECKPOINT_LOG_BYTES
             )));
         }
         Ok(())
@@ -142,11 +169,47 @@ mod tests {
         assert!(c.validate().is_err());
         c.hnsw.m = 129;
         assert!(c.validate().is_err());
-        let mut c = ok;
+        let mut c = ok.clone();
         c.hnsw.ef_construction = 3;
         assert!(c.validate().is_err());
         c.hnsw.ef_construction = 4097;
         assert!(c.validate().is_err());
+        let mut c = ok;
+        c.checkpoint_log_bytes = CollectionConfig::MIN_CHECKPOINT_LOG_BYTES - 1;
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("checkpoint_log_bytes"), "{err}");
+        c.checkpoint_log_bytes = CollectionConfig::MIN_CHECKPOINT_LOG_BYTES;
+        assert!(c.validate().is_ok());
+    }
+
+    /// The exact `config.json` a collection got before the checkpoint size
+    /// was a setting: it still reads, with the default size.
+    #[test]
+    fn a_stored_config_without_the_checkpoint_size_reads_with_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = r#"{
+  "config": {
+    "dimension": 3,
+    "metric": "Euclid",
+    "hnsw": {"m": 12, "ef_construction": 90, "seed": 7},
+    "durability": "FlushOnly",
+    "quantization": null
+  },
+  "payload_indexes": [["tag", "keyword"]]
+}"#;
+        fs::write(dir.path().join(CONFIG_FILE), old).unwrap();
+        let stored = StoredConfig::read(dir.path()).unwrap();
+        assert_eq!(
+            stored.config.checkpoint_log_bytes,
+            CollectionConfig::DEFAULT_CHECKPOINT_LOG_BYTES
+        );
+        assert_eq!(stored.config.hnsw.m, 12);
+        assert_eq!(stored.config.durability, DurabilityMode::FlushOnly);
+        // Written back, the setting is explicit and reads the same.
+        let mut changed = stored.clone();
+        changed.config.checkpoint_log_bytes = 4096;
+        changed.write(dir.path()).unwrap();
+        assert_eq!(StoredConfig::read(dir.path()).unwrap(), changed);
     }
 
     #[test]

@@ -71,12 +71,6 @@ impl Collection {
             indexed_vectors,
             config: self.config.clone(),
             payload_schema,
-            status: if indexed_vectors == points {
-                "green"
-            } else {
-                "yellow"
-            }
-            .to_owned(),
             disk_bytes,
             ram_bytes,
             files,

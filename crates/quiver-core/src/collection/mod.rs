@@ -143,11 +143,6 @@ pub use search::SearchStrategy;
 pub(crate) use config::StoredConfig;
 use oplog::OpLogWriter;
 
-/// Op log size past which a write triggers a checkpoint.
-const DEFAULT_CHECKPOINT_BYTES: u64 = 64 << 20;
-/// Overrides [`DEFAULT_CHECKPOINT_BYTES`] (bytes), for tests and tuning.
-const CHECKPOINT_BYTES_ENV: &str = "QUIVER_CHECKPOINT_BYTES";
-
 /// One collection. `Send + Sync`; every method takes `&self`.
 ///
 /// Obtain it from [`crate::Database`]. Writes are serialised; reads run
@@ -279,10 +274,7 @@ impl Collection {
         lock: Arc<File>,
         creating: bool,
     ) -> Result<Collection> {
-        let checkpoint_bytes = std::env::var(CHECKPOINT_BYTES_ENV)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(DEFAULT_CHECKPOINT_BYTES);
+        let checkpoint_bytes = stored.config.checkpoint_log_bytes;
         let parts = recovery::recover_with(dir, &stored, creating)?;
         let report = &parts.report;
         tracing::debug!(

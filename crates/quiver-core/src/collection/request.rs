@@ -78,8 +78,7 @@ pub struct ScoredPoint {
 pub struct SearchRequest {
     /// The query vector (the collection's dimension).
     pub vector: Vec<f32>,
-    /// How many results, 1..=100 000 (`limit` in JSON is accepted too).
-    #[serde(alias = "limit")]
+    /// How many results, 1..=100 000.
     pub k: usize,
     /// Only points matching this filter.
     #[serde(default)]
@@ -157,6 +156,21 @@ pub enum PointSelector {
     Filter(Filter),
 }
 
+impl PointSelector {
+    /// The check a write with this selector makes before touching
+    /// anything (a filter's semantic validation; ids need none), for
+    /// callers that answer before the write runs.
+    ///
+    /// # Errors
+    /// [`Error::InvalidFilter`] naming the problem.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            PointSelector::Ids(_) => Ok(()),
+            PointSelector::Filter(filter) => filter.validate(),
+        }
+    }
+}
+
 /// A page of points in id order (numbers ascending, then UUIDs).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScrollRequest {
@@ -223,8 +237,6 @@ pub struct CollectionInfo {
     pub config: CollectionConfig,
     /// Indexed payload fields: name, type, points with a value.
     pub payload_schema: Vec<(String, FieldType, u64)>,
-    /// `"green"` when the graph holds every point, `"yellow"` otherwise.
-    pub status: String,
     /// Bytes on disk per component (`vectors`, `payloads`, `hnsw`,
     /// `payload_index`, `op_log`, `config`).
     pub disk_bytes: BTreeMap<String, u64>,
@@ -234,6 +246,14 @@ pub struct CollectionInfo {
     pub files: Vec<(String, u64)>,
     /// Sequence number of the last operation applied.
     pub last_operation_id: u64,
+}
+
+impl CollectionInfo {
+    /// Whether the HNSW graph holds every live point (searches then see
+    /// all of them through the graph).
+    pub fn fully_indexed(&self) -> bool {
+        self.indexed_vectors == self.points
+    }
 }
 
 /// Largest Euclidean norm a vector may have under [`Metric::Euclid`] and

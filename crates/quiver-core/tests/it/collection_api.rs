@@ -279,7 +279,7 @@ fn field_indexes_are_persisted_and_reported() {
         );
         assert_eq!(info.points, 50);
         assert_eq!(info.indexed_vectors, 50);
-        assert_eq!(info.status, "green");
+        assert!(info.fully_indexed());
         c.flush().unwrap();
         let info = c.info().unwrap();
         for component in [

@@ -128,6 +128,7 @@ fn churn_survives_sigkill() {
         let db = Database::open(tmp.path()).unwrap();
         let mut config = CollectionConfig::new(DIM, Metric::Euclid);
         config.durability = DurabilityMode::Fsync;
+        config.checkpoint_log_bytes = 30000;
         db.create_collection("c", config).unwrap();
     }
     let mut rng = SmallRng::seed_from_u64(0xc4u64 << 8);
@@ -139,7 +140,6 @@ fn churn_survives_sigkill() {
             &[
                 (CHILD_ENV, tmp.path().display().to_string()),
                 (ROUND_ENV, round.to_string()),
-                ("QUIVER_CHECKPOINT_BYTES", "30000".to_string()),
             ],
             // Every fourth kill may land while the child is still opening.
             if round % 4 == 0 { 0 } else { 3 },

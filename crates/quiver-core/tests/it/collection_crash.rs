@@ -210,6 +210,8 @@ fn acknowledged_writes_survive_sigkill() {
         let db = Database::open(tmp.path()).unwrap();
         let mut config = CollectionConfig::new(DIM, Metric::Euclid);
         config.durability = DurabilityMode::Fsync;
+        // Small, so that kills also land inside checkpoints.
+        config.checkpoint_log_bytes = 3000;
         let c = db.create_collection("c", config).unwrap();
         c.create_field_index("tag", FieldType::Integer).unwrap();
     }
@@ -222,8 +224,6 @@ fn acknowledged_writes_survive_sigkill() {
             &[
                 (CHILD_ENV, tmp.path().display().to_string()),
                 (SEED_ENV, round.to_string()),
-                // Small, so that kills also land inside checkpoints.
-                ("QUIVER_CHECKPOINT_BYTES", "3000".to_string()),
             ],
             // Every fourth kill may land while the child is still opening.
             if round % 4 == 0 { 0 } else { 6 },

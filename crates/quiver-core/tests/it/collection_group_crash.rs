@@ -69,6 +69,7 @@ fn acknowledged_group_commits_survive_sigkill() {
         let db = Database::open(tmp.path()).unwrap();
         let mut config = CollectionConfig::new(DIM, Metric::Euclid);
         config.durability = DurabilityMode::Fsync;
+        config.checkpoint_log_bytes = 20000;
         db.create_collection("c", config).unwrap();
     }
     let mut rng = SmallRng::seed_from_u64(0x6c0ffee);
@@ -80,7 +81,6 @@ fn acknowledged_group_commits_survive_sigkill() {
             &[
                 (CHILD_ENV, tmp.path().display().to_string()),
                 (ROUND_ENV, round.to_string()),
-                ("QUIVER_CHECKPOINT_BYTES", "20000".to_string()),
             ],
             // Every fourth kill may land while the child is still opening.
             if round % 4 == 0 { 0 } else { 14 },

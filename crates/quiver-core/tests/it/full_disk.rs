@@ -100,9 +100,11 @@ fn full_disk_child() {
         "full_disk::a_full_disk_fails_writes_cleanly_and_loses_nothing",
     ));
     let db = Database::open(root.join("db")).unwrap();
-    let c = db
-        .create_collection("c", CollectionConfig::new(DIM, Metric::Euclid))
-        .unwrap();
+    let mut config = CollectionConfig::new(DIM, Metric::Euclid);
+    // Frequent checkpoints: the op log stays small, so the disk fills
+    // with vectors and `vectors.dat` has to grow.
+    config.checkpoint_log_bytes = 256 << 10;
+    let c = db.create_collection("c", config).unwrap();
     std::fs::write(root.join("filler"), vec![1u8; FILLER_BYTES]).unwrap();
     say("READY");
     let mut acked: BTreeMap<u64, u64> = BTreeMap::new();
@@ -197,9 +199,6 @@ fn a_full_disk_fails_writes_cleanly_and_loses_nothing() {
     };
     let out = child_command("full_disk::full_disk_child")
         .env(CHILD_ENV, disk.path())
-        // Frequent checkpoints: the op log stays small, so the disk fills
-        // with vectors and `vectors.dat` has to grow.
-        .env("QUIVER_CHECKPOINT_BYTES", (256 << 10).to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .output()

@@ -140,7 +140,10 @@ fn collection(dir: &Path, w: &mut Writer) -> Result<()> {
         db.collection(COLLECTION)?
     } else {
         w.begin(Op::Create)?;
-        let c = db.create_collection(COLLECTION, CollectionConfig::new(DIMENSION, Metric::Dot))?;
+        let mut config = CollectionConfig::new(DIMENSION, Metric::Dot);
+        // Checkpoints every few operations, so cuts land around them.
+        config.checkpoint_log_bytes = 8192;
+        let c = db.create_collection(COLLECTION, config)?;
         w.ack()?;
         c
     };

@@ -2,7 +2,6 @@
 
 use axum::extract::State;
 use quiver_core::distance::Metric;
-use quiver_core::index::hnsw::HnswConfig;
 use quiver_core::{CollectionConfig, CollectionInfo};
 use serde_json::{Map, Value, json};
 
@@ -19,21 +18,8 @@ use crate::writes::Gate;
 /// scans instead of using HNSW); clients require the field.
 const FULL_SCAN_THRESHOLD_KB: u64 = 10_000;
 
-/// Longest collection name accepted (it becomes a directory name).
-const MAX_NAME_LEN: usize = 255;
-
-/// Checks a name before it reaches the engine, which uses it as a directory.
-fn check_name(name: &str) -> ApiResult<()> {
-    let ok_chars = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if name.is_empty() || name.len() > MAX_NAME_LEN || !ok_chars || name.starts_with('.') {
-        return Err(ApiError::bad_request(format!(
-            "invalid collection name `{name}`: use 1 to {MAX_NAME_LEN} ASCII letters, digits, `_`, `-` or `.`, not starting with `.`"
-        )));
-    }
-    Ok(())
-}
+/// Qdrant's unit for `wal_config.wal_capacity_mb`.
+const MIB: u64 = 1 << 20;
 
 fn parse_metric(distance: &str) -> ApiResult<Metric> {
     serde_json::from_value(Value::String(distance.to_string())).map_err(|_| {
@@ -43,7 +29,10 @@ fn parse_metric(distance: &str) -> ApiResult<Metric> {
     })
 }
 
-fn parse_config(body: CreateCollection) -> ApiResult<CollectionConfig> {
+/// The engine's configuration for a create body; the engine checks the
+/// bounds. `checkpoint_log_bytes` applies unless the body sets
+/// `wal_config.wal_capacity_mb`.
+fn parse_config(body: CreateCollection, checkpoint_log_bytes: u64) -> ApiResult<CollectionConfig> {
     let params: VectorParams = match body.vectors {
         Value::Object(map) if !map.contains_key("size") => {
             return Err(ApiError::bad_request(
@@ -54,33 +43,28 @@ fn parse_config(body: CreateCollection) -> ApiResult<CollectionConfig> {
             serde_json::from_value(v).map_err(|e| ApiError::bad_request(format!("vectors: {e}")))?
         }
     };
-    if params.size == 0 {
-        return Err(ApiError::bad_request("vectors.size must be at least 1"));
-    }
-    let mut hnsw = HnswConfig::default();
+    let mut config = CollectionConfig::new(params.size, parse_metric(&params.distance)?);
     if let Some(diff) = body.hnsw_config {
-        if let Some(m) = diff.m {
-            if m < 2 {
-                return Err(ApiError::bad_request("hnsw_config.m must be at least 2"));
-            }
-            hnsw.m = m;
+        config.hnsw.m = diff.m.unwrap_or(config.hnsw.m);
+        config.hnsw.ef_construction = diff.ef_construct.unwrap_or(config.hnsw.ef_construction);
+    }
+    config.checkpoint_log_bytes = checkpoint_log_bytes;
+    if let Some(wal) = body.wal_config {
+        if wal.wal_segments_ahead.is_some() {
+            return Err(ApiError::bad_request(
+                "wal_config.wal_segments_ahead is not supported: the op log is one file",
+            ));
         }
-        if let Some(ef) = diff.ef_construct {
-            if ef == 0 {
+        if let Some(mb) = wal.wal_capacity_mb {
+            if mb == 0 {
                 return Err(ApiError::bad_request(
-                    "hnsw_config.ef_construct must be at least 1",
+                    "wal_config.wal_capacity_mb must be at least 1",
                 ));
             }
-            hnsw.ef_construction = ef;
+            config.checkpoint_log_bytes = mb.saturating_mul(MIB);
         }
     }
-    Ok(CollectionConfig {
-        dimension: params.size,
-        metric: parse_metric(&params.distance)?,
-        hnsw,
-        durability: Default::default(),
-        quantization: None,
-    })
+    Ok(config)
 }
 
 /// Create a collection.
@@ -98,8 +82,7 @@ pub async fn create(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<CreateCollection>,
 ) -> ApiResult<Envelope<bool>> {
-    check_name(&name)?;
-    let config = parse_config(body)?;
+    let config = parse_config(body, state.checkpoint_log_bytes)?;
     let db = state.db.clone();
     state
         .writes
@@ -121,7 +104,8 @@ pub fn info_json(info: &CollectionInfo) -> Value {
         .map(|(field, ty, points)| (field.clone(), json!({ "data_type": ty, "points": points })))
         .collect();
     json!({
-        "status": info.status,
+        // Qdrant's health colours: green when the graph holds every point.
+        "status": if info.fully_indexed() { "green" } else { "yellow" },
         "optimizer_status": "ok",
         "indexed_vectors_count": info.indexed_vectors,
         "points_count": info.points,
@@ -146,7 +130,10 @@ pub fn info_json(info: &CollectionInfo) -> Value {
                 "default_segment_number": 1,
                 "flush_interval_sec": 5,
             },
-            "wal_config": { "wal_capacity_mb": 32, "wal_segments_ahead": 0 },
+            "wal_config": {
+                "wal_capacity_mb": config.checkpoint_log_bytes.div_ceil(MIB),
+                "wal_segments_ahead": 0,
+            },
             "quantization_config": null,
         },
         "payload_schema": payload_schema,
@@ -216,13 +203,7 @@ pub async fn delete(
 mod tests {
     use super::*;
 
-    #[test]
-    fn names_that_could_escape_the_data_directory_are_refused() {
-        assert!(check_name("docs_v1.2-a").is_ok());
-        for bad in ["", ".", "..", ".hidden", "a/b", "a\\b", "a b", "é"] {
-            assert!(check_name(bad).is_err(), "{bad:?}");
-        }
-    }
+    const DEFAULT: u64 = crate::config::DEFAULT_CHECKPOINT_LOG_BYTES;
 
     #[test]
     fn config_parses_qdrant_vectors_and_hnsw_fields() {
@@ -231,7 +212,7 @@ mod tests {
             "hnsw_config": {"m": 8, "ef_construct": 50}
         }))
         .unwrap();
-        let c = parse_config(body).unwrap();
+        let c = parse_config(body, DEFAULT).unwrap();
         assert_eq!(
             (c.dimension, c.metric, c.hnsw.m, c.hnsw.ef_construction),
             (4, Metric::Dot, 8, 50)
@@ -240,7 +221,7 @@ mod tests {
             serde_json::from_value(json!({"vectors": {"size": 4, "distance": "Manhattan"}}))
                 .unwrap();
         assert!(
-            parse_config(body)
+            parse_config(body, DEFAULT)
                 .unwrap_err()
                 .message()
                 .contains("Manhattan")
@@ -249,10 +230,49 @@ mod tests {
             serde_json::from_value(json!({"vectors": {"img": {"size": 4, "distance": "Dot"}}}))
                 .unwrap();
         assert!(
-            parse_config(body)
+            parse_config(body, DEFAULT)
                 .unwrap_err()
                 .message()
                 .contains("named vectors")
+        );
+    }
+
+    #[test]
+    fn wal_capacity_sets_the_checkpoint_size_and_other_wal_fields_are_refused() {
+        let vectors = json!({"size": 4, "distance": "Dot"});
+        let body: CreateCollection = serde_json::from_value(json!({"vectors": vectors})).unwrap();
+        assert_eq!(parse_config(body, 5000).unwrap().checkpoint_log_bytes, 5000);
+        let body: CreateCollection = serde_json::from_value(
+            json!({"vectors": vectors, "wal_config": {"wal_capacity_mb": 3, "wal_segments_ahead": null}}),
+        )
+        .unwrap();
+        assert_eq!(
+            parse_config(body, DEFAULT).unwrap().checkpoint_log_bytes,
+            3 << 20
+        );
+        let body: CreateCollection = serde_json::from_value(
+            json!({"vectors": vectors, "wal_config": {"wal_segments_ahead": 2}}),
+        )
+        .unwrap();
+        let e = parse_config(body, DEFAULT).unwrap_err();
+        assert!(
+            e.message().contains("wal_segments_ahead"),
+            "{}",
+            e.message()
+        );
+        let body: CreateCollection = serde_json::from_value(
+            json!({"vectors": vectors, "wal_config": {"wal_capacity_mb": 0}}),
+        )
+        .unwrap();
+        let e = parse_config(body, DEFAULT).unwrap_err();
+        assert!(e.message().contains("wal_capacity_mb"), "{}", e.message());
+        let unknown = serde_json::from_value::<CreateCollection>(
+            json!({"vectors": vectors, "wal_config": {"wal_retain_closed": 1}}),
+        )
+        .unwrap_err();
+        assert!(
+            unknown.to_string().contains("wal_retain_closed"),
+            "{unknown}"
         );
     }
 }

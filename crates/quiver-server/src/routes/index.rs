@@ -70,7 +70,10 @@ pub async fn create(
             name,
             wait.wait(),
             |_| Ok(()),
-            move |c| Ok(c.create_field_index(&field, ty)?),
+            move |c| {
+                c.create_field_index(&field, ty)?;
+                Ok(None)
+            },
         )
         .await
 }
@@ -97,7 +100,7 @@ pub async fn delete(
             |_| Ok(()),
             move |c| {
                 c.delete_field_index(&field)?;
-                Ok(())
+                Ok(None)
             },
         )
         .await

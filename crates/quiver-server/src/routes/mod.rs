@@ -40,6 +40,9 @@ pub struct AppState {
     pub max_result_bytes: usize,
     /// Write queues and in-flight writes (see [`crate::writes`]).
     pub writes: Writes,
+    /// `checkpoint_log_bytes` of new collections whose create request does
+    /// not set `wal_config.wal_capacity_mb`.
+    pub checkpoint_log_bytes: u64,
 }
 
 impl AppState {
@@ -50,6 +53,7 @@ impl AppState {
             metrics,
             max_result_bytes: crate::config::DEFAULT_MAX_RESULT_BYTES,
             writes: Writes::default(),
+            checkpoint_log_bytes: crate::config::DEFAULT_CHECKPOINT_LOG_BYTES,
         }
     }
 
@@ -63,7 +67,7 @@ impl AppState {
         name: String,
         wait: bool,
         check: impl FnOnce(&Collection) -> ApiResult<()> + Send + 'static,
-        write: impl FnOnce(&Collection) -> ApiResult<()> + Send + 'static,
+        write: impl FnOnce(&Collection) -> ApiResult<Option<u64>> + Send + 'static,
     ) -> ApiResult<Envelope<UpdateResult>> {
         let result = self
             .writes
@@ -106,33 +110,35 @@ where
 
 /// Exactly one of ids or filter, as Qdrant's point selectors require.
 ///
-/// # Errors
-/// 400 if both or neither are given, or the filter is invalid.
-pub fn selector(points: Option<Vec<PointId>>, filter: Option<Filter>) -> ApiResult<PointSelector> {
-    match (points, filter) {
-        (Some(ids), None) => Ok(PointSelector::Ids(ids)),
-        (None, Some(filter)) => {
-            filter.validate()?;
-            Ok(PointSelector::Filter(filter))
-        }
-        (Some(_), Some(_)) => Err(ApiError::bad_request(
-            "give either `points` (ids) or `filter`, not both",
-        )),
-        (None, None) => Err(ApiError::bad_request(
-            "missing selector: give `points` (a list of ids) or `filter`",
-        )),
-    }
-}
-
-/// Validates an optional filter.
+/// The engine checks the filter when the write runs. A write answered
+/// before it runs (`wait` false) has it checked here, by the engine's own
+/// check, so that the client still hears of the mistake.
 ///
 /// # Errors
-/// 400 naming the problem.
-pub fn checked_filter(filter: Option<Filter>) -> ApiResult<Option<Filter>> {
-    if let Some(f) = &filter {
-        f.validate()?;
+/// 400 if both or neither are given, or (without `wait`) the filter is invalid.
+pub fn selector(
+    points: Option<Vec<PointId>>,
+    filter: Option<Filter>,
+    wait: bool,
+) -> ApiResult<PointSelector> {
+    let selector = match (points, filter) {
+        (Some(ids), None) => PointSelector::Ids(ids),
+        (None, Some(filter)) => PointSelector::Filter(filter),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "give either `points` (ids) or `filter`, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "missing selector: give `points` (a list of ids) or `filter`",
+            ));
+        }
+    };
+    if !wait {
+        selector.validate()?;
     }
-    Ok(filter)
+    Ok(selector)
 }
 
 #[derive(OpenApi)]

@@ -74,6 +74,18 @@ pub struct HnswConfigDiff {
     pub ef_construct: Option<usize>,
 }
 
+/// Write-ahead log settings of a create request.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WalConfigDiff {
+    /// MiB the op log may grow to before it is checkpointed (the
+    /// collection's `checkpoint_log_bytes`); the server's
+    /// `checkpoint_log_bytes` setting when absent.
+    pub wal_capacity_mb: Option<u64>,
+    /// Not supported (the op log is one file): must be absent or null.
+    pub wal_segments_ahead: Option<u64>,
+}
+
 /// `PUT /collections/{name}` body.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateCollection {
@@ -81,6 +93,8 @@ pub struct CreateCollection {
     pub vectors: Value,
     /// HNSW settings.
     pub hnsw_config: Option<HnswConfigDiff>,
+    /// Op log settings.
+    pub wal_config: Option<WalConfigDiff>,
 }
 
 /// One collection in a listing.
@@ -107,9 +121,13 @@ pub struct CollectionExistence {
 /// Result of every write.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UpdateResult {
-    /// Sequence number of the operation in this server's lifetime.
-    pub operation_id: u64,
-    /// Always `completed`: the write was applied before the answer.
+    /// Sequence number of the operation in its collection's op log: grows
+    /// with every logged write, across restarts. `null` when the answer
+    /// came before the write ran (`acknowledged`) or the write logs no
+    /// operation (payload index changes).
+    pub operation_id: Option<u64>,
+    /// `completed`: the write was applied before the answer;
+    /// `acknowledged`: it was queued and applies in order.
     pub status: &'static str,
 }
 

@@ -104,8 +104,7 @@ pub async fn upsert(
     let check = dimensions_of(&points);
     state
         .write(&gate, name, wait.wait(), check, move |c| {
-            c.upsert(points)?;
-            Ok(())
+            Ok(Some(c.upsert(points)?.operation_id))
         })
         .await
 }
@@ -197,11 +196,10 @@ pub async fn delete(
     ApiQuery(wait): ApiQuery<WaitParams>,
     ApiJson(body): ApiJson<PointsSelector>,
 ) -> ApiResult<Envelope<UpdateResult>> {
-    let selector = selector(body.points, body.filter)?;
+    let selector = selector(body.points, body.filter, wait.wait())?;
     state
         .write(&gate, name, wait.wait(), no_check, move |c| {
-            c.delete(&selector)?;
-            Ok(())
+            Ok(Some(c.delete(&selector)?.operation_id))
         })
         .await
 }
@@ -231,11 +229,10 @@ pub async fn set_payload(
     ApiJson(body): ApiJson<SetPayload>,
 ) -> ApiResult<Envelope<UpdateResult>> {
     no_nested_key(body.key.as_ref())?;
-    let selector = selector(body.points, body.filter)?;
+    let selector = selector(body.points, body.filter, wait.wait())?;
     state
         .write(&gate, name, wait.wait(), no_check, move |c| {
-            c.set_payload(&selector, body.payload)?;
-            Ok(())
+            Ok(Some(c.set_payload(&selector, body.payload)?.operation_id))
         })
         .await
 }
@@ -256,11 +253,12 @@ pub async fn overwrite_payload(
     ApiJson(body): ApiJson<SetPayload>,
 ) -> ApiResult<Envelope<UpdateResult>> {
     no_nested_key(body.key.as_ref())?;
-    let selector = selector(body.points, body.filter)?;
+    let selector = selector(body.points, body.filter, wait.wait())?;
     state
         .write(&gate, name, wait.wait(), no_check, move |c| {
-            c.overwrite_payload(&selector, body.payload)?;
-            Ok(())
+            Ok(Some(
+                c.overwrite_payload(&selector, body.payload)?.operation_id,
+            ))
         })
         .await
 }
@@ -280,11 +278,12 @@ pub async fn delete_payload(
     ApiQuery(wait): ApiQuery<WaitParams>,
     ApiJson(body): ApiJson<DeletePayload>,
 ) -> ApiResult<Envelope<UpdateResult>> {
-    let selector = selector(body.points, body.filter)?;
+    let selector = selector(body.points, body.filter, wait.wait())?;
     state
         .write(&gate, name, wait.wait(), no_check, move |c| {
-            c.delete_payload_keys(&selector, &body.keys)?;
-            Ok(())
+            Ok(Some(
+                c.delete_payload_keys(&selector, &body.keys)?.operation_id,
+            ))
         })
         .await
 }
@@ -304,11 +303,10 @@ pub async fn clear_payload(
     ApiQuery(wait): ApiQuery<WaitParams>,
     ApiJson(body): ApiJson<PointsSelector>,
 ) -> ApiResult<Envelope<UpdateResult>> {
-    let selector = selector(body.points, body.filter)?;
+    let selector = selector(body.points, body.filter, wait.wait())?;
     state
         .write(&gate, name, wait.wait(), no_check, move |c| {
-            c.clear_payload(&selector)?;
-            Ok(())
+            Ok(Some(c.clear_payload(&selector)?.operation_id))
         })
         .await
 }

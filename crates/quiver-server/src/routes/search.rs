@@ -3,74 +3,98 @@
 
 use axum::extract::State;
 use quiver_core::filter::{Condition, Filter, HasIdCondition};
-use quiver_core::{Collection, PointId};
+use quiver_core::{Collection, MAX_K, PointId};
 use serde_json::Value;
 
 use super::budget::Demand;
 use super::model::{
     CountRequest, CountResult, QueryRequest, QueryRequestBatch, QueryResponse, ScoredPoint,
-    ScrollRequest, ScrollResult, SearchBatch, SearchParams, SearchRequest, WithPayload,
+    ScrollRequest, ScrollResult, SearchBatch, SearchParams, SearchRequest, WithPayload, WithVector,
 };
 use super::points::records;
-use super::{AppState, checked_filter, with_collection};
+use super::{AppState, with_collection};
 use crate::envelope::{Envelope, ok};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
 
 /// Default page size of scroll and query, as in Qdrant.
 const DEFAULT_LIMIT: usize = 10;
-/// Largest `limit + offset` of one search; bounds the work of one request.
-const MAX_RESULTS: usize = 100_000;
 
-/// A search decoded from the wire, ready to run against a collection.
+/// A search decoded from the wire: the engine's request (with `k` =
+/// `limit + offset`) plus what only the wire has. The engine checks the
+/// request (bounds, vector, filter) when it runs.
 struct Plan {
-    query: QueryVector,
-    filter: Option<Filter>,
-    params: SearchParams,
-    limit: usize,
+    query: Query,
+    request: quiver_core::SearchRequest,
     offset: usize,
     with_payload: WithPayload,
-    with_vector: bool,
-    score_threshold: Option<f32>,
 }
 
 /// What to rank by.
 #[derive(Debug)]
-enum QueryVector {
-    /// This vector.
-    Vector(Vec<f32>),
+enum Query {
+    /// The request's vector.
+    Vector,
     /// The stored vector of this point.
     Point(PointId),
     /// No ranking: points in id order.
-    None,
+    List,
+}
+
+/// Parts of Qdrant's search and query bodies that map onto the engine's request.
+struct Wire {
+    vector: Vec<f32>,
+    filter: Option<Filter>,
+    params: Option<SearchParams>,
+    limit: usize,
+    offset: Option<usize>,
+    with_payload: Option<WithPayload>,
+    with_vector: Option<WithVector>,
+    score_threshold: Option<f32>,
 }
 
 impl Plan {
-    /// Checks the bounds and the filter.
-    fn checked(self) -> ApiResult<Plan> {
-        if self.limit.saturating_add(self.offset) > MAX_RESULTS {
+    fn new(query: Query, wire: Wire) -> ApiResult<Plan> {
+        let offset = wire.offset.unwrap_or(0);
+        // Checked here, not left to the engine: the sum of two wire fields,
+        // and what the result budget is computed from.
+        let k = wire.limit.saturating_add(offset);
+        if k > MAX_K {
             return Err(ApiError::bad_request(format!(
-                "limit + offset must be at most {MAX_RESULTS}"
+                "limit + offset must be at most {MAX_K}"
             )));
         }
-        if let Some(f) = &self.filter {
-            f.validate()?;
-        }
-        Ok(self)
+        let with_payload = wire.with_payload.unwrap_or(WithPayload::Enable(false));
+        let params = wire.params.unwrap_or_default();
+        let mut request = quiver_core::SearchRequest::new(wire.vector, k);
+        request.filter = wire.filter;
+        request.ef = params.hnsw_ef;
+        request.exact = params.exact;
+        request.score_threshold = wire.score_threshold;
+        request.with_payload = with_payload.wanted();
+        request.with_vector = wire.with_vector.is_some_and(|w| w.wanted());
+        Ok(Plan {
+            query,
+            request,
+            offset,
+            with_payload,
+        })
     }
 
     fn from_search(r: SearchRequest) -> ApiResult<Plan> {
-        Plan {
-            query: QueryVector::Vector(r.vector),
-            filter: r.filter,
-            params: r.params.unwrap_or_default(),
-            limit: r.limit,
-            offset: r.offset.unwrap_or(0),
-            with_payload: r.with_payload.unwrap_or(WithPayload::Enable(false)),
-            with_vector: r.with_vector.is_some_and(|w| w.wanted()),
-            score_threshold: r.score_threshold,
-        }
-        .checked()
+        Plan::new(
+            Query::Vector,
+            Wire {
+                vector: r.vector,
+                filter: r.filter,
+                params: r.params,
+                limit: r.limit,
+                offset: r.offset,
+                with_payload: r.with_payload,
+                with_vector: r.with_vector,
+                score_threshold: r.score_threshold,
+            },
+        )
     }
 
     fn from_query(r: QueryRequest) -> ApiResult<Plan> {
@@ -84,53 +108,52 @@ impl Plan {
                 "collections have one unnamed vector; `using: \"{using}\"` is not supported"
             )));
         }
-        Plan {
-            query: query_vector(r.query)?,
-            filter: r.filter,
-            params: r.params.unwrap_or_default(),
-            limit: r.limit.unwrap_or(DEFAULT_LIMIT),
-            offset: r.offset.unwrap_or(0),
-            with_payload: r.with_payload.unwrap_or(WithPayload::Enable(false)),
-            with_vector: r.with_vector.is_some_and(|w| w.wanted()),
-            score_threshold: r.score_threshold,
-        }
-        .checked()
+        let (query, vector) = match query_vector(r.query)? {
+            QueryVector::Vector(v) => (Query::Vector, v),
+            QueryVector::Point(id) => (Query::Point(id), Vec::new()),
+            QueryVector::None => (Query::List, Vec::new()),
+        };
+        Plan::new(
+            query,
+            Wire {
+                vector,
+                filter: r.filter,
+                params: r.params,
+                limit: r.limit.unwrap_or(DEFAULT_LIMIT),
+                offset: r.offset,
+                with_payload: r.with_payload,
+                with_vector: r.with_vector,
+                score_threshold: r.score_threshold,
+            },
+        )
     }
 
     /// Adds the results this search may return to `demand`.
     fn demand(&self, demand: &mut Demand) {
         demand.add(
-            self.limit + self.offset,
-            self.with_vector,
-            self.with_payload.wanted(),
+            self.request.k,
+            self.request.with_vector,
+            self.request.with_payload,
         );
     }
 
     /// Runs on the blocking pool.
     fn run(mut self, c: &Collection) -> ApiResult<Vec<ScoredPoint>> {
-        let vector = match self.query {
-            QueryVector::Vector(v) => v,
-            QueryVector::Point(id) => {
-                let vector = c
+        match self.query {
+            Query::Vector => {}
+            Query::Point(id) => {
+                self.request.vector = c
                     .get(&[id], false, true)?
                     .into_iter()
                     .next()
                     .and_then(|r| r.vector)
                     .ok_or_else(|| ApiError::not_found(format!("query point {id} not found")))?;
                 // As in Qdrant, the point a query names is not among its answers.
-                self.filter = Some(excluding(self.filter.take(), id));
-                vector
+                self.request.filter = Some(excluding(self.request.filter.take(), id));
             }
-            QueryVector::None => return self.list(c),
-        };
-        let mut request = quiver_core::SearchRequest::new(vector, self.limit + self.offset);
-        request.filter = self.filter.take();
-        request.ef = self.params.hnsw_ef;
-        request.exact = self.params.exact;
-        request.score_threshold = self.score_threshold;
-        request.with_payload = self.with_payload.wanted();
-        request.with_vector = self.with_vector;
-        let hits = c.search(&request)?;
+            Query::List => return self.list(c),
+        }
+        let hits = c.search(&self.request)?;
         Ok(hits
             .into_iter()
             .skip(self.offset)
@@ -147,11 +170,11 @@ impl Plan {
     /// A query without a vector: matching points in id order, score 0.
     fn list(self, c: &Collection) -> ApiResult<Vec<ScoredPoint>> {
         let page = c.scroll(&quiver_core::ScrollRequest {
-            filter: self.filter,
-            limit: self.limit + self.offset,
+            filter: self.request.filter,
+            limit: self.request.k,
             offset: None,
-            with_payload: self.with_payload.wanted(),
-            with_vector: self.with_vector,
+            with_payload: self.request.with_payload,
+            with_vector: self.request.with_vector,
         })?;
         Ok(page
             .points
@@ -166,6 +189,17 @@ impl Plan {
             })
             .collect())
     }
+}
+
+/// The `query` of a universal query, decoded.
+#[derive(Debug)]
+enum QueryVector {
+    /// This vector.
+    Vector(Vec<f32>),
+    /// The stored vector of this point.
+    Point(PointId),
+    /// No ranking: points in id order.
+    None,
 }
 
 /// What a list of searches may return, summed.
@@ -347,14 +381,14 @@ pub async fn scroll(
         ));
     }
     let limit = body.limit.unwrap_or(DEFAULT_LIMIT);
-    if limit > MAX_RESULTS {
+    if limit > MAX_K {
         return Err(ApiError::bad_request(format!(
-            "limit must be at most {MAX_RESULTS}"
+            "limit must be at most {MAX_K}"
         )));
     }
     let with_payload = body.with_payload.unwrap_or(WithPayload::Enable(true));
     let request = quiver_core::ScrollRequest {
-        filter: checked_filter(body.filter)?,
+        filter: body.filter,
         limit,
         offset: body.offset,
         with_payload: with_payload.wanted(),
@@ -387,7 +421,7 @@ pub async fn count(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<CountRequest>,
 ) -> ApiResult<Envelope<CountResult>> {
-    let filter = checked_filter(body.filter)?;
+    let filter = body.filter;
     let count = with_collection(&state, name, move |c| Ok(c.count(filter.as_ref())?)).await?;
     Ok(ok(CountResult { count }))
 }
