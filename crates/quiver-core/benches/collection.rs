@@ -41,10 +41,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use quiver_core::filter::{FieldType, Filter};
-use quiver_core::{
-    CollectionConfig, Database, DurabilityMode, Hnsw, HnswConfig, Metric, Point, PointId,
-    SearchRequest,
-};
+use quiver_core::index::hnsw::Hnsw;
+use quiver_core::storage::DurabilityMode;
+use quiver_core::{CollectionConfig, Database, HnswConfig, Metric, Point, PointId, SearchRequest};
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};

@@ -2,7 +2,8 @@
 //! (`QUIVER_BENCH_DATA=/path/to/wordnet-minilm-dev`) when it is given.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use quiver_core::{Hnsw, HnswConfig, Metric};
+use quiver_core::index::hnsw::Hnsw;
+use quiver_core::{HnswConfig, Metric};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::path::Path;

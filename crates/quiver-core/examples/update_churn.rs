@@ -9,9 +9,9 @@
 
 use std::time::Instant;
 
-use quiver_core::{
-    CollectionConfig, Database, DurabilityMode, Metric, Point, PointId, SearchRequest,
-};
+use quiver_core::{CollectionConfig, Database, Metric, Point, PointId, SearchRequest};
+
+use quiver_core::storage::DurabilityMode;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 

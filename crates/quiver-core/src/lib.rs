@@ -1,13 +1,64 @@
 //! Quiver: an embeddable vector database engine.
 //!
-//! Open a [`storage::MmapStorage`] for raw vectors, or (above it) a database
-//! directory of collections. The layers, from the bottom:
+//! Open a [`Database`] on a directory, create a [`Collection`] in it, and
+//! upsert, search, filter, scroll and delete points:
 //!
-//! - [`storage`]: crash-safe, memory-mapped vector files with a CRC-framed
-//!   write-ahead log, and a log-structured JSON payload store.
-//! - [`distance`]: metrics and the SIMD kernels chosen for the running CPU.
-//! - [`index`]: exact (flat) and HNSW nearest-neighbour indexes.
-//! - [`filter`]: the filter language over JSON payloads and payload indexes.
+//! ```
+//! use quiver_core::filter::{FieldType, Filter};
+//! use quiver_core::{CollectionConfig, Database, Metric, Point, PointId, SearchRequest};
+//! use serde_json::json;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let db = Database::open(dir.path())?;
+//! let docs = db.create_collection("docs", CollectionConfig::new(3, Metric::Cosine))?;
+//! let payload = |city: &str| json!({"city": city}).as_object().cloned();
+//! let written = docs.upsert(vec![
+//!     Point { id: PointId::Num(1), vector: vec![1.0, 0.0, 0.0], payload: payload("London") },
+//!     Point { id: PointId::Num(2), vector: vec![0.9, 0.1, 0.0], payload: payload("Paris") },
+//! ])?; // durable when it returns (the default durability is `Fsync`)
+//! assert_eq!(written.points, 2);
+//! docs.create_field_index("city", FieldType::Keyword)?;
+//!
+//! let mut query = SearchRequest::new(vec![1.0, 0.0, 0.0], 10);
+//! query.filter = Some(serde_json::from_value::<Filter>(
+//!     json!({"must": [{"key": "city", "match": {"value": "Paris"}}]}),
+//! )?);
+//! let hits = docs.search(&query)?;
+//! assert_eq!(hits[0].id, PointId::Num(2));
+//! # Ok(()) }
+//! ```
+//!
+//! # What is public
+//!
+//! The crate root holds what a user names: [`Database`], [`Collection`],
+//! their configuration, request and result types, [`Error`], [`Metric`] and
+//! [`PointId`]. Two modules are public as namespaces: [`filter`], the filter
+//! language (and [`filter::FieldType`] for payload indexes), and
+//! [`storage`], the stores whose names `spec/storage.md` fixes, usable on
+//! their own. The feature `internals` also exposes the building blocks
+//! (`index`: the HNSW and flat indexes; `distance`: the SIMD kernels;
+//! `filter::PayloadIndexes` and `filter::Plan`) for benchmarks and tests;
+//! they are not a stable interface. The feature `fault-injection` adds the
+//! crash points the crash tests arm (`storage::fault`).
+//!
+//! # Layout
+//!
+//! Each top-level module owns one idea, and dependencies point one way
+//! (the test `tests/it/layers.rs` parses the sources and fails on any that
+//! does not):
+//!
+//! | module | owns | may use |
+//! |---|---|---|
+//! | `file` | atomic replace, directory sync, `.bak` repair, the one CRC-framed log codec, the bounds-checked byte reader, crash points, platform calls | - |
+//! | `distance` | [`Metric`] and the SIMD kernels picked for the running CPU | - |
+//! | `error`, `point` | [`Error`], [`PointId`] | - |
+//! | [`storage`] | `MmapStorage` (vectors.dat / .idx / .wal), `LogPayloadStorage` (payloads.log / .idx), compaction | file, distance |
+//! | `index` | HNSW (graph, build, search, persistence) and exact search | file, distance |
+//! | [`filter`] | the filter language, payload indexes, planning, their checkpoint | file |
+//! | `collection` | one collection: its op log, the one apply path for live writes and replay, recovery, checkpoints, field indexes, search, info | storage, index, filter |
+//! | `database` | a directory of collections: manifest, locks, create / drop / repair | collection |
+//!
+//! Each module's own doc lists its files and what each holds.
 #![warn(missing_docs)]
 
 #[cfg(target_endian = "big")]
@@ -17,28 +68,32 @@ compile_error!(
 
 mod collection;
 mod database;
-pub mod distance;
 mod error;
 mod file;
 pub mod filter;
-pub mod index;
 mod point;
 pub mod storage;
 
-pub use collection::SearchStrategy;
+// Building blocks for benchmarks and tests; private (dead code allowed for
+// what only those use) unless the `internals` feature asks for them.
+#[cfg(feature = "internals")]
+pub mod distance;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code)]
+mod distance;
+#[cfg(feature = "internals")]
+pub mod index;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code)]
+mod index;
+
 pub use collection::{
     Collection, CollectionConfig, CollectionInfo, FileCheck, FileState, MAX_DIMENSION, MAX_EF,
     MAX_K, MAX_VECTOR_NORM, OpLogRepair, Payload, Point, PointSelector, Record, ScoredPoint,
-    ScrollPage, ScrollRequest, SearchRequest, UpdateResult,
+    ScrollPage, ScrollRequest, SearchRequest, SearchStrategy, UpdateResult,
 };
 pub use database::{Database, ManifestRepair};
-pub use distance::Metric;
+pub use distance::{Metric, kernel_name};
 pub use error::{Error, ErrorKind, Result};
-pub use filter::{FieldType, Filter, PayloadIndexes, Plan};
-pub use index::Neighbor;
-pub use index::hnsw::{Hnsw, HnswConfig};
+pub use index::hnsw::HnswConfig;
 pub use point::PointId;
-pub use storage::{
-    DurabilityMode, LogPayloadStorage, MmapStorage, PayloadStorage, StorageMetrics,
-    VectorSliceGuard, VectorStorage,
-};

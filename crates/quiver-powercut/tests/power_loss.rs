@@ -10,8 +10,10 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use quiver_core::storage::{DurabilityMode, LogPayloadStorage, MmapStorage};
-use quiver_core::{Database, PayloadStorage, PointId, VectorStorage};
+use quiver_core::storage::{
+    DurabilityMode, LogPayloadStorage, MmapStorage, PayloadStorage, VectorStorage,
+};
+use quiver_core::{Database, PointId};
 use quiver_powercut::workload::{DIMENSION, ID_SPACE, Line, Op, payload, vector};
 use quiver_powercut::{Mounted, PowerCutFs};
 use rand::rngs::SmallRng;

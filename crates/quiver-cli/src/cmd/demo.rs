@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use quiver_core::distance::Metric;
+use quiver_core::Metric;
 use quiver_core::filter::{FieldType, Filter};
 use quiver_core::{Collection, CollectionConfig, Point, PointId, SearchRequest};
 use serde::Deserialize;

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use quiver_core::distance::Metric;
+use quiver_core::Metric;
 use quiver_core::{Collection, CollectionConfig, Point, PointId};
 use serde::{Deserialize, Serialize};
 

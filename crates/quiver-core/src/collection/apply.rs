@@ -324,7 +324,7 @@ impl State {
                     if let Some((old, _)) = &e.replaced {
                         self.live.remove(*old);
                         self.set_point_id(*old, None);
-                        self.payloads.remove(old);
+                        self.forget_payload(*old);
                     }
                     self.by_id.insert(e.id, e.internal);
                     self.set_point_id(e.internal, Some(e.id));
@@ -339,11 +339,12 @@ impl State {
                     if self.by_id.get(&e.id) == Some(&e.internal) {
                         self.by_id.remove(&e.id);
                     }
-                    self.payloads.remove(&e.internal);
+                    self.forget_payload(e.internal);
                 }
             }
             Op::SetPayload(entries) => {
                 for e in entries {
+                    self.damaged_payloads.remove(&e.internal);
                     self.payloads.insert(e.internal, e.new.clone());
                 }
             }

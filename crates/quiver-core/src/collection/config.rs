@@ -14,7 +14,7 @@ use crate::storage::DurabilityMode;
 use crate::{Error, Result};
 
 /// Largest vector dimension a collection accepts.
-pub const MAX_DIMENSION: usize = 65_536;
+pub const MAX_DIMENSION: usize = crate::storage::MAX_DIMENSION;
 const HNSW_M: std::ops::RangeInclusive<usize> = 2..=128;
 const HNSW_EF_CONSTRUCTION: std::ops::RangeInclusive<usize> = 4..=4096;
 

@@ -3,11 +3,13 @@
 use std::collections::BTreeMap;
 use std::fs;
 
+use serde_json::Value;
+
 use crate::Result;
 
 use super::checkpoint::PAYLOAD_INDEX_PREFIX;
 use super::config::CONFIG_FILE;
-use super::{Collection, CollectionInfo};
+use super::{Collection, CollectionInfo, Payload};
 
 impl Collection {
     /// Counts, sizes and status.
@@ -24,6 +26,11 @@ impl Collection {
             + state.by_id.len() * (std::mem::size_of::<(crate::PointId, u32)>() + 16)
             + state.live.serialized_size();
         let index_bytes = state.indexes.memory_bytes();
+        let payload_bytes: usize = state
+            .payloads
+            .values()
+            .map(|p| std::mem::size_of::<(u32, Payload)>() + object_heap_bytes(p))
+            .sum();
         drop(state);
         let indexed_vectors = self.graph.len() as u64;
         let mut files = Vec::new();
@@ -61,7 +68,7 @@ impl Collection {
         );
         ram_bytes.insert(
             "payloads".to_owned(),
-            self.payloads.read().memory_bytes() as u64,
+            (self.payloads.read().memory_bytes() + payload_bytes) as u64,
         );
         ram_bytes.insert("hnsw".to_owned(), self.graph.memory_bytes() as u64);
         ram_bytes.insert("payload_index".to_owned(), index_bytes as u64);
@@ -76,5 +83,28 @@ impl Collection {
             files,
             last_operation_id,
         })
+    }
+}
+
+/// Heap bytes a decoded payload holds, estimated from its capacities: the
+/// state keeps every live payload decoded, and a memory budget must see it.
+fn object_heap_bytes(object: &Payload) -> usize {
+    // An ordered map stores each entry in a vector and its slot in a hash table.
+    object.len() * (std::mem::size_of::<(String, Value)>() + 2 * std::mem::size_of::<usize>())
+        + object
+            .iter()
+            .map(|(k, v)| k.capacity() + value_heap_bytes(v))
+            .sum::<usize>()
+}
+
+fn value_heap_bytes(value: &Value) -> usize {
+    match value {
+        Value::String(s) => s.capacity(),
+        Value::Array(items) => {
+            items.capacity() * std::mem::size_of::<Value>()
+                + items.iter().map(value_heap_bytes).sum::<usize>()
+        }
+        Value::Object(object) => object_heap_bytes(object),
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
     }
 }

@@ -207,6 +207,11 @@ struct State {
     /// payload it replaces touch no disk and parse no JSON; `payloads.log`
     /// is read only when the collection opens.
     payloads: FxHashMap<u32, Payload>,
+    /// Live versions whose record in `payloads.log` could not be read when
+    /// the collection opened, with the error: reading such a payload fails
+    /// with it (as reading the damaged record would), and a write that
+    /// replaces or deletes the version clears it.
+    damaged_payloads: FxHashMap<u32, (std::path::PathBuf, String)>,
     /// Sequence number of the last published write.
     last_seq: u64,
 }
@@ -220,15 +225,35 @@ impl State {
             live: RoaringBitmap::new(),
             indexes: PayloadIndexes::new(),
             payloads: FxHashMap::default(),
+            damaged_payloads: FxHashMap::default(),
             last_seq,
         }
     }
 
     /// The payload of live version `internal`.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] if its record was damaged when the collection
+    /// opened.
     fn payload(&self, internal: u32) -> Result<&Payload> {
-        self.payloads
-            .get(&internal)
-            .ok_or_else(|| Error::Internal(format!("live internal id {internal} has no payload")))
+        if let Some(payload) = self.payloads.get(&internal) {
+            return Ok(payload);
+        }
+        match self.damaged_payloads.get(&internal) {
+            Some((path, detail)) => Err(Error::Corrupt {
+                path: path.clone(),
+                detail: detail.clone(),
+            }),
+            None => Err(Error::Internal(format!(
+                "live internal id {internal} has no payload"
+            ))),
+        }
+    }
+
+    /// Forgets the payload of version `internal`, read or damaged.
+    fn forget_payload(&mut self, internal: u32) {
+        self.payloads.remove(&internal);
+        self.damaged_payloads.remove(&internal);
     }
 
     fn point_id(&self, internal: u32) -> Option<PointId> {

@@ -400,25 +400,41 @@ fn scan_payloads(
 }
 
 /// Reads the payload of every live version of `state` (an id map loaded
-/// from its checkpoint) from the payload store.
+/// from its checkpoint) from the payload store. A record that fails its
+/// checksum or does not decode is kept as damaged: the collection opens,
+/// reading that point fails, and `quiver check` reports the file.
 fn load_payloads(dir: &Path, payloads: &LogPayloadStorage, state: &mut State) -> Result<()> {
     let path = dir.join("payloads.log");
     state.payloads.clear();
-    for internal in &state.live {
-        let value = payloads
-            .retrieve(u64::from(internal))
-            .map_err(|e| Error::io(&path, e))?;
+    state.damaged_payloads.clear();
+    let live: Vec<u32> = state.live.iter().collect();
+    for internal in live {
+        let value = match payloads.retrieve(u64::from(internal)) {
+            Ok(value) => value,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                state
+                    .damaged_payloads
+                    .insert(internal, (path.clone(), e.to_string()));
+                continue;
+            }
+            Err(e) => return Err(Error::io(&path, e)),
+        };
         let Some(value) = value else {
             return Err(Error::Corrupt {
                 path,
                 detail: format!("no payload record for live internal id {internal}"),
             });
         };
-        let (_, payload) = decode_stored(value).map_err(|detail| Error::Corrupt {
-            path: path.clone(),
-            detail,
-        })?;
-        state.payloads.insert(internal, payload);
+        match decode_stored(value) {
+            Ok((_, payload)) => {
+                state.payloads.insert(internal, payload);
+            }
+            Err(detail) => {
+                state
+                    .damaged_payloads
+                    .insert(internal, (path.clone(), detail));
+            }
+        }
     }
     Ok(())
 }

@@ -240,7 +240,9 @@ pub struct CollectionInfo {
     /// Bytes on disk per component (`vectors`, `payloads`, `hnsw`,
     /// `payload_index`, `op_log`, `config`).
     pub disk_bytes: BTreeMap<String, u64>,
-    /// Heap bytes per component (`vectors`, `hnsw`, `payload_index`, `id_map`).
+    /// Heap bytes per component (`vectors`, `payloads`: the decoded payloads
+    /// and the store's record index, `hnsw`, `payload_index`, `id_map`),
+    /// estimated from capacities.
     pub ram_bytes: BTreeMap<String, u64>,
     /// Every file of the collection with its size in bytes.
     pub files: Vec<(String, u64)>,

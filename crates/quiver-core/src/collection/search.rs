@@ -5,6 +5,8 @@
 //! scan of the allowed points and an HNSW search that only admits allowed
 //! points, by the planner's estimate of how many points match.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
@@ -258,17 +260,26 @@ impl Collection {
         // Runs inside the graph's read lock, so it only reads memory: the
         // plan's bitmap and, for a filter the indexes cannot answer alone,
         // the state's decoded payloads.
+        // A damaged payload cannot be judged: the search fails with its
+        // error, as reading it would.
+        let damaged = AtomicU64::new(u64::MAX);
         let allow = |internal: u32| {
             plan.candidates.contains(internal)
                 && (plan.exact
                     || state.point_id(internal).is_some_and(|id| {
-                        state
-                            .payloads
-                            .get(&internal)
-                            .is_some_and(|payload| filter.matches(&id, payload))
+                        match state.payloads.get(&internal) {
+                            Some(payload) => filter.matches(&id, payload),
+                            None => {
+                                damaged.store(u64::from(internal), Ordering::Relaxed);
+                                false
+                            }
+                        }
                     }))
         };
         let hits = self.graph.search(query, k, ef, Some(&allow));
+        if let Ok(internal) = u32::try_from(damaged.load(Ordering::Relaxed)) {
+            state.payload(internal)?;
+        }
         if hits.len() < k && (hits.len() as u64) < plan.candidates.len() {
             // Fewer than k hits while more candidates exist: the graph did
             // not reach them (or they do not match); an exact scan settles it.

@@ -14,7 +14,7 @@
 //!
 //! ```
 //! use quiver_core::PointId;
-//! use quiver_core::filter::{FieldType, Filter, PayloadIndexes};
+//! use quiver_core::filter::Filter;
 //!
 //! let filter: Filter = serde_json::from_str(
 //!     r#"{"must": [{"key": "city", "match": {"value": "London"}}],
@@ -24,13 +24,6 @@
 //! let payload = serde_json::json!({"city": ["London", "Paris"], "price": 80});
 //! let payload = payload.as_object().expect("an object");
 //! assert!(filter.matches(&PointId::Num(7), payload));
-//!
-//! let mut indexes = PayloadIndexes::new();
-//! indexes.create("city", FieldType::Keyword, std::iter::once((0, payload)))?;
-//! let all: roaring::RoaringBitmap = (0..1).collect();
-//! let plan = indexes.plan(&filter, &all, &|_| None);
-//! // `price` is not indexed: the candidate must still be checked.
-//! assert!(!plan.exact && plan.candidates.contains(0));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -50,5 +43,12 @@ pub use parse::{
     Match, MatchValue, MinShould, Nested, NestedCondition, PayloadField, Range, RangeBound,
     ValuesCount,
 };
-pub use payload_index::{FieldType, PayloadIndexes};
+pub use payload_index::FieldType;
+#[cfg(feature = "internals")]
+pub use payload_index::PayloadIndexes;
+#[cfg(not(feature = "internals"))]
+pub(crate) use payload_index::PayloadIndexes;
+#[cfg(feature = "internals")]
 pub use plan::Plan;
+#[cfg(not(feature = "internals"))]
+pub(crate) use plan::Plan;

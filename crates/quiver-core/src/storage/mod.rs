@@ -88,8 +88,8 @@ mod wal;
 
 use std::io;
 
-/// The crash points, at the path the crash tests name them by.
-#[doc(hidden)]
+/// The named crash points the crash tests arm (feature `fault-injection`).
+#[cfg(feature = "fault-injection")]
 pub use crate::file::fault;
 
 pub use compaction::CompactionPlan;
@@ -100,7 +100,7 @@ pub use payload_log::LogPayloadStorage;
 pub use verify::{BadVector, VerifyReport};
 
 /// Largest vector dimension the store accepts.
-pub const MAX_DIMENSION: usize = 65_536;
+pub(crate) const MAX_DIMENSION: usize = 65_536;
 
 /// How hard writes are pushed to disk. One meaning for every store:
 ///

@@ -14,9 +14,10 @@ use std::time::Duration;
 use crate::kill_child::{parent_env, run_and_kill};
 
 use quiver_core::{
-    CollectionConfig, Database, DurabilityMode, Metric, Point, PointId, PointSelector,
-    ScrollRequest, SearchRequest,
+    CollectionConfig, Database, Metric, Point, PointId, PointSelector, ScrollRequest, SearchRequest,
 };
+
+use quiver_core::storage::DurabilityMode;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 

@@ -11,9 +11,10 @@ use std::time::Duration;
 use crate::kill_child::{parent_env, run_and_kill};
 
 use quiver_core::filter::FieldType;
+use quiver_core::storage::DurabilityMode;
 use quiver_core::{
-    CollectionConfig, Database, DurabilityMode, Metric, Payload, Point, PointId, PointSelector,
-    ScrollRequest, SearchRequest,
+    CollectionConfig, Database, Metric, Payload, Point, PointId, PointSelector, ScrollRequest,
+    SearchRequest,
 };
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use crate::kill_child::{parent_env, run_and_kill};
 
-use quiver_core::{
-    CollectionConfig, Database, DurabilityMode, Metric, Point, PointId, ScrollRequest,
-};
+use quiver_core::{CollectionConfig, Database, Metric, Point, PointId, ScrollRequest};
+
+use quiver_core::storage::DurabilityMode;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;

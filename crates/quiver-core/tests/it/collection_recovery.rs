@@ -259,7 +259,7 @@ fn flush_only_collection_survives_reopen() {
     let live = tmp.path().join("live");
     let db = Database::open(&live).unwrap();
     let mut config = CollectionConfig::new(DIM, Metric::Euclid);
-    config.durability = quiver_core::DurabilityMode::FlushOnly;
+    config.durability = quiver_core::storage::DurabilityMode::FlushOnly;
     let c = db.create_collection("c", config).unwrap();
     c.upsert((0..10).map(|i| point(i, 3)).collect()).unwrap();
     let image = tmp.path().join("image");
@@ -487,4 +487,61 @@ fn a_sequence_gap_is_corruption_and_a_torn_tail_is_not() {
     assert_eq!(db.repair_op_log("c").unwrap(), None);
     let c = db.collection("c").unwrap();
     assert_eq!(c.count(None).unwrap(), 280);
+}
+
+#[test]
+fn a_damaged_payload_record_fails_only_the_reads_that_need_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let db = Database::open(tmp.path()).unwrap();
+        let c = db
+            .create_collection("c", CollectionConfig::new(DIM, Metric::Euclid))
+            .unwrap();
+        let points = (0..30)
+            .map(|id| {
+                let payload = json!({"name": format!("point number {id}"), "group": id % 3});
+                Point::new(id, vec![id as f32, 1.0, 0.0, 1.0])
+                    .with_payload(payload.as_object().expect("object").clone())
+            })
+            .collect();
+        c.upsert(points).unwrap();
+        c.flush().unwrap();
+    }
+    let log = tmp.path().join("collections/c/payloads.log");
+    let mut bytes = fs::read(&log).unwrap();
+    let needle = b"point number 17";
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("payload text is stored as JSON");
+    bytes[at] ^= 0x20;
+    fs::write(&log, bytes).unwrap();
+
+    let db = Database::open(tmp.path()).unwrap();
+    let c = db
+        .collection("c")
+        .expect("a damaged record does not stop the open");
+    let err = c.get(&[PointId::Num(17)], true, false).unwrap_err();
+    assert_eq!(err.kind(), quiver_core::ErrorKind::Corrupt, "{err}");
+    assert!(err.to_string().contains("payloads.log"), "{err}");
+    let other = c.get(&[PointId::Num(16)], true, false).unwrap();
+    assert_eq!(other.len(), 1);
+    // A filter that must look at the damaged payload fails, and so does
+    // indexing the field; a search without a filter does not need it.
+    let mut req = SearchRequest::new(vec![17.0, 1.0, 0.0, 1.0], 5);
+    req.filter = Some(group(2));
+    assert_eq!(
+        c.search(&req).unwrap_err().kind(),
+        quiver_core::ErrorKind::Corrupt
+    );
+    assert_eq!(
+        c.create_field_index("group", FieldType::Integer)
+            .unwrap_err()
+            .kind(),
+        quiver_core::ErrorKind::Corrupt
+    );
+    let unfiltered = c
+        .search(&SearchRequest::new(vec![16.0, 1.0, 0.0, 1.0], 1))
+        .unwrap();
+    assert_eq!(unfiltered[0].id, PointId::Num(16));
 }

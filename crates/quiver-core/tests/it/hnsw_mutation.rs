@@ -2,7 +2,8 @@
 
 use crate::common_data::{clustered, items};
 use quiver_core::index::flat;
-use quiver_core::{Hnsw, HnswConfig, Metric};
+use quiver_core::index::hnsw::Hnsw;
+use quiver_core::{HnswConfig, Metric};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 fn built(n: usize, dim: usize) -> (Vec<Vec<f32>>, Hnsw) {

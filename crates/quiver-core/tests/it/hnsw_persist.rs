@@ -1,7 +1,8 @@
 //! HNSW checkpoints: round trip, atomic replace, and damaged files.
 
 use crate::common_data::{clustered, items};
-use quiver_core::{Hnsw, HnswConfig, Metric};
+use quiver_core::index::hnsw::Hnsw;
+use quiver_core::{HnswConfig, Metric};
 use std::io::ErrorKind;
 
 fn sample() -> (Vec<Vec<f32>>, Hnsw) {

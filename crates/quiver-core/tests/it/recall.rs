@@ -2,7 +2,8 @@
 
 use crate::common_data::{clustered, items};
 use quiver_core::index::flat;
-use quiver_core::{Hnsw, HnswConfig, Metric};
+use quiver_core::index::hnsw::Hnsw;
+use quiver_core::{HnswConfig, Metric};
 
 fn recall_at_10(metric: Metric, ef: usize) -> f64 {
     let dim = 32;

@@ -12,10 +12,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use quiver_core::storage::{DurabilityMode, LogPayloadStorage, MmapStorage};
-use quiver_core::{
-    CollectionConfig, Database, Metric, PayloadStorage, Point, PointId, PointSelector,
-    VectorStorage,
-};
+use quiver_core::storage::{PayloadStorage, VectorStorage};
+use quiver_core::{CollectionConfig, Database, Metric, Point, PointId, PointSelector};
 use quiver_powercut::workload::{DIMENSION, ID_SPACE, Line, Op, payload, vector};
 use serde_json::{Map, Value, json};
 

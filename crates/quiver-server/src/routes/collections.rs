@@ -1,7 +1,7 @@
 //! Collections: create, describe, list, check, delete.
 
 use axum::extract::State;
-use quiver_core::distance::Metric;
+use quiver_core::Metric;
 use quiver_core::{CollectionConfig, CollectionInfo};
 use serde_json::{Map, Value, json};
 

@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use clap::Args;
-use quiver_core::{
-    CollectionConfig, Database, DurabilityMode, FieldType, HnswConfig, Point, PointId,
-    SearchRequest,
-};
+use quiver_core::filter::FieldType;
+use quiver_core::storage::DurabilityMode;
+use quiver_core::{CollectionConfig, Database, HnswConfig, Point, PointId, SearchRequest};
 use serde_json::json;
 
 use super::BenchArgs;

@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use quiver_core::HnswConfig;
 use quiver_core::index::Neighbor;
-use quiver_core::{Hnsw, HnswConfig};
+use quiver_core::index::hnsw::Hnsw;
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
@@ -138,7 +139,7 @@ fn build(
         "quiver bench: {dataset_name}: {} x {dim} base, {queries} queries, metric {}, kernel {}, M={} ef_construction={} threads={threads}",
         base.rows,
         args.metric.name(),
-        quiver_core::distance::kernel_name(),
+        quiver_core::kernel_name(),
         args.m,
         args.ef_construction
     );
@@ -376,7 +377,7 @@ fn peers_records(
                 "dataset": dataset_name, "data_dir": args.base.parent().map(|p| p.display().to_string()),
                 "n_base": base.rows, "n_query": n_query, "dim": base.cols, "k": k,
                 "params": {"M": args.m, "ef_construction": args.ef_construction, "metric": args.metric.name(),
-                           "kernel": quiver_core::distance::kernel_name(),
+                           "kernel": quiver_core::kernel_name(),
                            "mapping": "M=m (layer0 keeps 2*M), ef_construction, search ef=max(ef,k)"},
                 "build_time_s": (!built.was_loaded).then(|| (built.seconds * 1e4).round() / 1e4), "build_threads": built.threads,
                 "build_cpu_s": built.cpu_seconds,
