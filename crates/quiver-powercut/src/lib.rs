@@ -28,6 +28,7 @@
 //! | `points.rs` | a collection's points as acknowledged writes left them, and judging what came back |
 //! | `http.rs` | a real `quiver serve` process and an HTTP client of one collection |
 //! | `server_cut.rs` | power cuts under `quiver serve`, driven over HTTP |
+//! | `soak.rs` | a long mixed load on `quiver serve`, checked against its model |
 
 mod content;
 mod disk;
@@ -37,6 +38,7 @@ mod mount;
 pub mod points;
 mod serve;
 pub mod server_cut;
+pub mod soak;
 pub mod workload;
 
 pub use disk::DiskStats;
