@@ -87,6 +87,8 @@ pub struct Sample {
     pub secs: f64,
     /// Resident memory (`VmRSS`), KiB.
     pub rss_kib: u64,
+    /// Of which anonymous memory, the heap mostly (`RssAnon`), KiB.
+    pub anon_kib: u64,
     /// Open file descriptors (entries of `/proc/<pid>/fd`).
     pub fds: usize,
     /// Operations completed so far.
@@ -110,6 +112,9 @@ pub struct SoakReport {
     pub problems: Vec<String>,
     /// What `quiver compact` printed.
     pub compact: String,
+    /// `VmRSS` and `RssAnon` (KiB) of the server restarted after the
+    /// compaction, once it has read every point back.
+    pub restarted_rss_kib: Option<(u64, u64)>,
 }
 
 impl SoakReport {
@@ -159,7 +164,7 @@ impl SoakReport {
             );
         }
         out += &format!(
-            "| all | {} | {:.0} | | | | {} |\n\n| t s | RSS MiB | open fds | operations |\n|---:|---:|---:|---:|\n",
+            "| all | {} | {:.0} | | | | {} |\n\n| t s | RSS MiB | of which anonymous MiB | open fds | operations |\n|---:|---:|---:|---:|---:|\n",
             self.operations(),
             self.operations() as f64 / self.secs.max(1e-9),
             self.errors()
@@ -169,9 +174,10 @@ impl SoakReport {
         for (i, s) in self.samples.iter().enumerate() {
             if i % step == 0 || i == last {
                 out += &format!(
-                    "| {:.0} | {:.1} | {} | {} |\n",
+                    "| {:.0} | {:.1} | {:.1} | {} | {} |\n",
                     s.secs,
                     s.rss_kib as f64 / 1024.0,
+                    s.anon_kib as f64 / 1024.0,
                     s.fds,
                     s.ops
                 );
@@ -187,16 +193,19 @@ impl SoakReport {
     }
 }
 
-/// `VmRSS` (KiB) and the number of open descriptors of process `pid`.
-fn sample_process(pid: u32) -> Option<(u64, usize)> {
+/// `VmRSS` and `RssAnon` (KiB) and the number of open descriptors of
+/// process `pid`.
+fn sample_process(pid: u32) -> Option<(u64, u64, usize)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_ascii_whitespace().next())
-        .and_then(|v| v.parse().ok())?;
+    let field = |name: &str| -> Option<u64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_ascii_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    };
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
-    Some((rss, fds))
+    Some((field("VmRSS:")?, field("RssAnon:")?, fds))
 }
 
 /// What one connection did.
@@ -496,18 +505,20 @@ pub fn run(config: &SoakConfig) -> Result<SoakReport> {
             let mut next = Instant::now();
             let mut out = Vec::new();
             loop {
-                if let Some((rss_kib, fds)) = sample_process(pid) {
+                if let Some((rss_kib, anon_kib, fds)) = sample_process(pid) {
                     let sample = Sample {
                         secs: began.elapsed().as_secs_f64(),
                         rss_kib,
+                        anon_kib,
                         fds,
                         ops: done_ops.load(Ordering::Relaxed),
                     };
                     if config.print_samples {
                         eprintln!(
-                            "soak: t={:.0}s rss={:.1}MiB fds={} ops={}",
+                            "soak: t={:.0}s rss={:.1}MiB anon={:.1}MiB fds={} ops={}",
                             sample.secs,
                             sample.rss_kib as f64 / 1024.0,
+                            sample.anon_kib as f64 / 1024.0,
                             sample.fds,
                             sample.ops
                         );
@@ -534,10 +545,11 @@ pub fn run(config: &SoakConfig) -> Result<SoakReport> {
         conns
     })?;
     let secs = began.elapsed().as_secs_f64();
-    if let Some((rss_kib, fds)) = sample_process(pid) {
+    if let Some((rss_kib, anon_kib, fds)) = sample_process(pid) {
         samples.push(Sample {
             secs,
             rss_kib,
+            anon_kib,
             fds,
             ops: done_ops.load(Ordering::Relaxed),
         });
@@ -589,6 +601,7 @@ pub fn run(config: &SoakConfig) -> Result<SoakReport> {
         &mut report,
         "after restart and compaction",
     )?;
+    report.restarted_rss_kib = sample_process(server.pid()).map(|(rss, anon, _)| (rss, anon));
     server.stop().context("stopping the restarted server")?;
     if report.errors() > 0 || report.lost_writes() > 0 {
         report.problem(log_tail(&log));

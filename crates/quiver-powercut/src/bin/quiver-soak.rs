@@ -75,6 +75,13 @@ fn main_inner() -> Result<bool> {
     let report = run(&config)?;
     println!("{}", report.tables(30));
     println!("compact: {}", report.compact);
+    if let Some((rss, anon)) = report.restarted_rss_kib {
+        println!(
+            "restarted after compaction, every point read back: RSS {:.1} MiB, of which anonymous {:.1} MiB",
+            rss as f64 / 1024.0,
+            anon as f64 / 1024.0
+        );
+    }
     for p in &report.problems {
         eprintln!("problem: {p}");
     }
