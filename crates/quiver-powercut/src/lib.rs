@@ -25,12 +25,20 @@
 //! | `serve.rs` | the `powercut-fs` server process: mount, cut, remount on command |
 //! | `mount.rs` | [`PowerCutFs`], [`Mounted`]: the test's handle on a server |
 //! | `workload.rs` | the writer's op lines and the values they stand for |
+//! | `points.rs` | a collection's points as acknowledged writes left them, and judging what came back |
+//! | `http.rs` | a real `quiver serve` process and an HTTP client of one collection |
+//! | `server_cut.rs` | power cuts under `quiver serve`, driven over HTTP |
+//! | `soak.rs` | a long mixed load on `quiver serve`, checked against its model |
 
 mod content;
 mod disk;
 mod fs;
+pub mod http;
 mod mount;
+pub mod points;
 mod serve;
+pub mod server_cut;
+pub mod soak;
 pub mod workload;
 
 pub use disk::DiskStats;

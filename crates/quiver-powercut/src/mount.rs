@@ -55,6 +55,7 @@ impl PowerCutFs {
             commands: stdin,
             replies: BufReader::new(stdout),
             mountpoint,
+            closed: false,
         };
         match mounted.reply()?.as_str() {
             "ready" => Ok(mounted),
@@ -99,6 +100,8 @@ pub struct Mounted {
     commands: ChildStdin,
     replies: BufReader<ChildStdout>,
     mountpoint: PathBuf,
+    /// The server was told to quit (by [`Mounted::unmount`]).
+    closed: bool,
 }
 
 impl Mounted {
@@ -174,6 +177,10 @@ impl Mounted {
     }
 
     fn shutdown(&mut self) -> io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
         writeln!(self.commands, "quit")?;
         self.commands.flush()?;
         let status = self.server.wait()?;

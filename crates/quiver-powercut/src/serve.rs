@@ -98,7 +98,19 @@ impl Server {
                 }
             }
         }
-        session.join()
+        // The mount is gone. The kernel ends the session's read of
+        // /dev/fuse with ENODEV (which fuser takes as the end) or, when it
+        // aborted the connection during the unmount (requests of the cut
+        // mount still queued), with ECONNABORTED: an end as well, since the
+        // disk lives in `shared`, not in the session.
+        match session.join() {
+            Err(err)
+                if err.raw_os_error() == Some(rustix::io::Errno::CONNABORTED.raw_os_error()) =>
+            {
+                Ok(())
+            }
+            other => other,
+        }
     }
 }
 

@@ -1,0 +1,610 @@
+//! A long mixed load against a real `quiver serve`, checked against a
+//! model of every acknowledged write.
+//!
+//! Each connection is one thread with its own HTTP client, and owns the
+//! ids `id % connections == k`: its writes (`?wait=true`) decide exactly
+//! what those ids hold, so its reads of them must agree with its model at
+//! every moment, and the whole collection must agree with the union of the
+//! models at the end. Besides writes (upserts with payloads, deletes,
+//! payload merges, overwrites and clears) the connections search (plain and
+//! filtered, legacy `search` and `query`), scroll, count and retrieve.
+//!
+//! Checkpoints happen inside the server as the op log fills
+//! (`QUIVER_CHECKPOINT_BYTES`); the HTTP API has no route that flushes or
+//! compacts. So at the end the server is stopped with SIGTERM (which
+//! flushes every collection), `quiver compact` and `quiver check` run on
+//! its directory, and a restarted server must still hold every
+//! acknowledged write.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+use crate::http::{Api, CallError, QuiverServer, log_tail};
+use crate::points::{Points, Verdict, Written, apply, choose_write, describe, judge};
+use crate::workload::{DIMENSION, Op, vector};
+
+/// The collection the soak works on.
+const COLLECTION: &str = "soak";
+
+/// What a soak does.
+#[derive(Clone, Debug)]
+pub struct SoakConfig {
+    /// The `quiver` binary.
+    pub quiver: PathBuf,
+    /// A directory for the database and the server's log.
+    pub work: PathBuf,
+    /// How long the load runs.
+    pub duration: Duration,
+    /// Concurrent connections (one thread each).
+    pub connections: usize,
+    /// Ids each connection owns.
+    pub ids_per_connection: u64,
+    /// Time between samples of the server's memory and descriptors.
+    pub sample_every: Duration,
+    /// `QUIVER_CHECKPOINT_BYTES` for the server.
+    pub checkpoint_bytes: u64,
+    /// Seed of the random choices.
+    pub seed: u64,
+    /// Print each sample to stderr as it is taken.
+    pub print_samples: bool,
+}
+
+/// Latencies of one operation kind, in microseconds.
+#[derive(Clone, Debug, Default)]
+pub struct OpStats {
+    /// Every call's latency (failed calls included).
+    pub micros: Vec<u32>,
+    /// Calls that failed.
+    pub errors: usize,
+}
+
+impl OpStats {
+    /// The `q` quantile (0..=1) of the latencies, in microseconds.
+    pub fn quantile(&self, q: f64) -> u32 {
+        let mut sorted = self.micros.clone();
+        sorted.sort_unstable();
+        match sorted.len() {
+            0 => 0,
+            n => sorted[((n - 1) as f64 * q).round() as usize],
+        }
+    }
+}
+
+/// One sample of the server process.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    /// Seconds since the load began.
+    pub secs: f64,
+    /// Resident memory (`VmRSS`), KiB.
+    pub rss_kib: u64,
+    /// Of which anonymous memory, the heap mostly (`RssAnon`), KiB.
+    pub anon_kib: u64,
+    /// Open file descriptors (entries of `/proc/<pid>/fd`).
+    pub fds: usize,
+    /// Operations completed so far.
+    pub ops: u64,
+}
+
+/// What a soak measured.
+#[derive(Debug, Default)]
+pub struct SoakReport {
+    /// Per operation kind.
+    pub ops: BTreeMap<&'static str, OpStats>,
+    /// The server over time.
+    pub samples: Vec<Sample>,
+    /// Seconds the load ran.
+    pub secs: f64,
+    /// Acknowledged writes missing or wrong (live reads and final checks).
+    pub lost: usize,
+    /// Points matching no write.
+    pub torn: usize,
+    /// Descriptions of the first errors and problems.
+    pub problems: Vec<String>,
+    /// What `quiver compact` printed.
+    pub compact: String,
+    /// `VmRSS` and `RssAnon` (KiB) of the server restarted after the
+    /// compaction, once it has read every point back.
+    pub restarted_rss_kib: Option<(u64, u64)>,
+}
+
+impl SoakReport {
+    /// Every operation.
+    pub fn operations(&self) -> usize {
+        self.ops.values().map(|s| s.micros.len()).sum()
+    }
+
+    /// Every failed operation.
+    pub fn errors(&self) -> usize {
+        self.ops.values().map(|s| s.errors).sum()
+    }
+
+    /// Lost and torn writes together (a torn point lost its write too).
+    pub fn lost_writes(&self) -> usize {
+        self.lost + self.torn
+    }
+
+    /// `soak: O operations, E errors, L lost writes, RSS start S MiB end T MiB`.
+    pub fn summary(&self) -> String {
+        let mib = |s: Option<&Sample>| s.map_or(0.0, |s| s.rss_kib as f64 / 1024.0);
+        format!(
+            "soak: {} operations, {} errors, {} lost writes, RSS start {:.1} MiB end {:.1} MiB",
+            self.operations(),
+            self.errors(),
+            self.lost_writes(),
+            mib(self.samples.first()),
+            mib(self.samples.last())
+        )
+    }
+
+    /// The per-operation table and the samples, as markdown.
+    pub fn tables(&self, max_samples: usize) -> String {
+        let ms = |us: u32| f64::from(us) / 1000.0;
+        let mut out = String::from(
+            "| operation | count | per s | p50 ms | p99 ms | max ms | errors |\n|---|---:|---:|---:|---:|---:|---:|\n",
+        );
+        for (name, s) in &self.ops {
+            out += &format!(
+                "| {name} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} |\n",
+                s.micros.len(),
+                s.micros.len() as f64 / self.secs.max(1e-9),
+                ms(s.quantile(0.5)),
+                ms(s.quantile(0.99)),
+                ms(s.quantile(1.0)),
+                s.errors
+            );
+        }
+        out += &format!(
+            "| all | {} | {:.0} | | | | {} |\n\n| t s | RSS MiB | of which anonymous MiB | open fds | operations |\n|---:|---:|---:|---:|---:|\n",
+            self.operations(),
+            self.operations() as f64 / self.secs.max(1e-9),
+            self.errors()
+        );
+        let step = self.samples.len().div_ceil(max_samples.max(1)).max(1);
+        let last = self.samples.len().saturating_sub(1);
+        for (i, s) in self.samples.iter().enumerate() {
+            if i % step == 0 || i == last {
+                out += &format!(
+                    "| {:.0} | {:.1} | {:.1} | {} | {} |\n",
+                    s.secs,
+                    s.rss_kib as f64 / 1024.0,
+                    s.anon_kib as f64 / 1024.0,
+                    s.fds,
+                    s.ops
+                );
+            }
+        }
+        out
+    }
+
+    fn problem(&mut self, what: String) {
+        if self.problems.len() < 30 {
+            self.problems.push(what);
+        }
+    }
+}
+
+/// `VmRSS` and `RssAnon` (KiB) and the number of open descriptors of
+/// process `pid`.
+fn sample_process(pid: u32) -> Option<(u64, u64, usize)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_ascii_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    };
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
+    Some((field("VmRSS:")?, field("RssAnon:")?, fds))
+}
+
+/// What one connection did.
+#[derive(Default)]
+struct Connection {
+    ops: BTreeMap<&'static str, OpStats>,
+    acked: Points,
+    /// Ids whose last write got no answer: their state is unknown.
+    uncertain: Vec<u64>,
+    lost: usize,
+    problems: Vec<String>,
+}
+
+impl Connection {
+    fn record<T>(&mut self, name: &'static str, began: Instant, result: &Result<T, CallError>) {
+        let stats = self.ops.entry(name).or_default();
+        stats
+            .micros
+            .push(began.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+        if let Err(e) = result {
+            stats.errors += 1;
+            if self.problems.len() < 10 {
+                self.problems.push(format!("{name}: {e}"));
+            }
+        }
+    }
+}
+
+fn write_name(op: &Op) -> &'static str {
+    match op {
+        Op::Store(_) => "upsert",
+        Op::Delete(_) => "delete",
+        Op::SetTag(..) => "set_payload",
+        Op::StorePayload(..) => "overwrite_payload",
+        Op::DeletePayload(_) => "clear_payload",
+        _ => "other",
+    }
+}
+
+/// A filter on the `id` payload field (indexed) over a random tenth of the
+/// id space.
+fn id_filter(rng: &mut SmallRng, space: u64) -> Value {
+    let from = rng.random_range(0..space);
+    json!({"must": [{"key": "id", "range": {"gte": from, "lt": from + space / 10}}]})
+}
+
+struct Shared<'a> {
+    api: Api,
+    ids: Vec<u64>,
+    space: u64,
+    versions: &'a AtomicU64,
+    written: &'a Mutex<Written>,
+    done_ops: &'a AtomicU64,
+    deadline: Instant,
+    seed: u64,
+}
+
+fn connection(s: Shared<'_>) -> Connection {
+    let mut rng = SmallRng::seed_from_u64(s.seed);
+    let mut c = Connection::default();
+    while Instant::now() < s.deadline {
+        let roll = rng.random_range(0..100);
+        let began = Instant::now();
+        if roll < 35 {
+            let op = choose_write(&mut rng, &c.acked, &s.ids, || {
+                s.versions.fetch_add(1, Ordering::Relaxed)
+            });
+            if let Ok(mut w) = s.written.lock() {
+                w.note(&op);
+            }
+            let result = s.api.send(&op);
+            c.record(write_name(&op), began, &result);
+            match result {
+                Ok(()) => {
+                    apply(&mut c.acked, &op);
+                }
+                Err(CallError::Transport(_)) => c.uncertain.extend(touched(&op)),
+                Err(CallError::Answer(_)) => {}
+            }
+        } else if roll < 85 {
+            let (name, path, body) = read_request(&mut rng, roll, s.space);
+            let result = s.api.call(reqwest::Method::POST, path, Some(&body));
+            let result = result.and_then(|r| check_read_shape(name, &r));
+            c.record(name, began, &result);
+        } else {
+            // Read back some own points: they must be as acknowledged.
+            let mut ids: Vec<u64> = (0..8)
+                .map(|_| s.ids[rng.random_range(0..s.ids.len())])
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let result = s.api.retrieve(&ids);
+            c.record("retrieve", began, &result);
+            if let Ok(seen) = result {
+                for id in ids.iter().filter(|id| !c.uncertain.contains(id)) {
+                    if seen.get(id) != c.acked.get(id) {
+                        c.lost += 1;
+                        if c.problems.len() < 10 {
+                            c.problems.push(format!(
+                                "retrieve {id}: acknowledged {}, read {}",
+                                describe(c.acked.get(id)),
+                                describe(seen.get(id))
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        s.done_ops.fetch_add(1, Ordering::Relaxed);
+    }
+    c
+}
+
+fn touched(op: &Op) -> Vec<u64> {
+    match op {
+        Op::Store(items) => items.iter().map(|(id, _)| *id).collect(),
+        Op::Delete(ids) | Op::SetTag(_, ids) => ids.clone(),
+        Op::StorePayload(id, _) | Op::DeletePayload(id) => vec![*id],
+        _ => Vec::new(),
+    }
+}
+
+/// A read: its name, path and body.
+fn read_request(rng: &mut SmallRng, roll: u32, space: u64) -> (&'static str, &'static str, Value) {
+    let query = vector(rng.random_range(0..space), rng.random());
+    match roll {
+        35..=49 => (
+            "search",
+            "/points/search",
+            json!({"vector": query, "limit": 10, "with_payload": true}),
+        ),
+        50..=59 => (
+            "search_filtered",
+            "/points/search",
+            json!({"vector": query, "limit": 10, "filter": id_filter(rng, space)}),
+        ),
+        60..=67 => {
+            let filter = rng.random_bool(0.5).then(|| id_filter(rng, space));
+            (
+                "query",
+                "/points/query",
+                json!({"query": query, "limit": 10, "filter": filter, "with_payload": true}),
+            )
+        }
+        68..=77 => {
+            let filter = rng.random_bool(0.3).then(|| id_filter(rng, space));
+            (
+                "scroll",
+                "/points/scroll",
+                json!({"offset": rng.random_range(0..space), "limit": 20, "filter": filter, "with_payload": true}),
+            )
+        }
+        _ => {
+            let filter = rng.random_bool(0.5).then(|| id_filter(rng, space));
+            ("count", "/points/count", json!({"filter": filter}))
+        }
+    }
+}
+
+/// A read answer of the wrong shape is an error.
+fn check_read_shape(name: &str, result: &Value) -> Result<(), CallError> {
+    let ok = match name {
+        "search" | "search_filtered" => result.is_array(),
+        "query" | "scroll" => result.get("points").is_some_and(Value::is_array),
+        _ => result.get("count").is_some_and(Value::is_u64),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(CallError::Answer(format!(
+            "{name}: unexpected answer {result}"
+        )))
+    }
+}
+
+/// Compare the whole collection with the model (leaving out the ids whose
+/// last write got no answer), adding what differs to `report`.
+fn check_all(
+    api: &Api,
+    model: &Points,
+    uncertain: &[u64],
+    space: u64,
+    written: &Written,
+    report: &mut SoakReport,
+    when: &str,
+) -> Result<()> {
+    let mut verdict = Verdict::default();
+    let ids: Vec<u64> = (0..space).filter(|id| !uncertain.contains(id)).collect();
+    for chunk in ids.chunks(500) {
+        let seen = api
+            .retrieve(chunk)
+            .map_err(|e| anyhow!("{when}: reading back: {e}"))?;
+        for &id in chunk {
+            judge(&[id], model, model, &seen, written, &mut verdict);
+        }
+    }
+    if uncertain.is_empty() {
+        let count = api
+            .call(reqwest::Method::POST, "/points/count", Some(&json!({})))
+            .map_err(|e| anyhow!("{when}: counting: {e}"))?;
+        let count = count.get("count").and_then(Value::as_u64);
+        if count != Some(model.len() as u64) {
+            verdict.lost += 1;
+            verdict.problem(format!(
+                "count {count:?}, {} points acknowledged",
+                model.len()
+            ));
+        }
+    }
+    report.lost += verdict.lost;
+    report.torn += verdict.torn;
+    for p in verdict.problems {
+        report.problem(format!("{when}: {p}"));
+    }
+    Ok(())
+}
+
+fn start(config: &SoakConfig, data: &Path, log: &Path) -> Result<QuiverServer> {
+    let bytes = config.checkpoint_bytes.to_string();
+    QuiverServer::start(
+        &config.quiver,
+        data,
+        log,
+        &[("QUIVER_CHECKPOINT_BYTES", bytes.as_str())],
+    )
+}
+
+fn run_cli(config: &SoakConfig, args: &[&str], data: &Path) -> Result<String> {
+    let out = Command::new(&config.quiver)
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env("QUIVER_LOG", "warn")
+        .output()
+        .with_context(|| format!("running quiver {args:?}"))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !out.status.success() {
+        bail!("quiver {args:?} failed ({}): {text}", out.status);
+    }
+    Ok(text.trim().to_owned())
+}
+
+/// Run the soak.
+///
+/// # Errors
+/// The server cannot start or set up the collection, or the final reads
+/// fail; errors of the load itself are in the report.
+pub fn run(config: &SoakConfig) -> Result<SoakReport> {
+    let data = config.work.join("db");
+    let log = config.work.join("serve.log");
+    let connections = config.connections.max(1);
+    let space = connections as u64 * config.ids_per_connection.max(1);
+    let server = start(config, &data, &log)?;
+    let api = Api::new(server.url(), COLLECTION)?;
+    api.create(DIMENSION, "Dot")
+        .map_err(|e| anyhow!("creating the collection: {e}"))?;
+    api.call(
+        reqwest::Method::PUT,
+        "/index?wait=true",
+        Some(&json!({"field_name": "id", "field_schema": "integer"})),
+    )
+    .map_err(|e| anyhow!("creating the payload index: {e}"))?;
+
+    let versions = AtomicU64::new(1);
+    let written = Mutex::new(Written::default());
+    let done_ops = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let began = Instant::now();
+    let deadline = began + config.duration;
+    let pid = server.pid();
+    let mut samples = Vec::new();
+    let mut rng = SmallRng::seed_from_u64(config.seed);
+    let seeds: Vec<u64> = (0..connections).map(|_| rng.random()).collect();
+    let conns: Vec<Connection> = thread::scope(|scope| -> Result<Vec<Connection>> {
+        let handles = (0..connections)
+            .map(|k| {
+                let shared = Shared {
+                    api: Api::new(server.url(), COLLECTION)?,
+                    ids: (0..config.ids_per_connection.max(1))
+                        .map(|j| j * connections as u64 + k as u64)
+                        .collect(),
+                    space,
+                    versions: &versions,
+                    written: &written,
+                    done_ops: &done_ops,
+                    deadline,
+                    seed: seeds[k],
+                };
+                Ok(scope.spawn(move || connection(shared)))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let sampler = scope.spawn(|| {
+            let mut next = Instant::now();
+            let mut out = Vec::new();
+            loop {
+                if let Some((rss_kib, anon_kib, fds)) = sample_process(pid) {
+                    let sample = Sample {
+                        secs: began.elapsed().as_secs_f64(),
+                        rss_kib,
+                        anon_kib,
+                        fds,
+                        ops: done_ops.load(Ordering::Relaxed),
+                    };
+                    if config.print_samples {
+                        eprintln!(
+                            "soak: t={:.0}s rss={:.1}MiB anon={:.1}MiB fds={} ops={}",
+                            sample.secs,
+                            sample.rss_kib as f64 / 1024.0,
+                            sample.anon_kib as f64 / 1024.0,
+                            sample.fds,
+                            sample.ops
+                        );
+                    }
+                    out.push(sample);
+                }
+                next += config.sample_every;
+                while Instant::now() < next {
+                    if stop.load(Ordering::Relaxed) {
+                        return out;
+                    }
+                    thread::sleep(Duration::from_millis(50));
+                }
+            }
+        });
+        let conns = handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| anyhow!("a connection panicked")))
+            .collect::<Result<Vec<_>>>();
+        stop.store(true, Ordering::Relaxed);
+        samples = sampler
+            .join()
+            .map_err(|_| anyhow!("the sampler panicked"))?;
+        conns
+    })?;
+    let secs = began.elapsed().as_secs_f64();
+    if let Some((rss_kib, anon_kib, fds)) = sample_process(pid) {
+        samples.push(Sample {
+            secs,
+            rss_kib,
+            anon_kib,
+            fds,
+            ops: done_ops.load(Ordering::Relaxed),
+        });
+    }
+
+    let mut report = SoakReport {
+        samples,
+        secs,
+        ..SoakReport::default()
+    };
+    let mut model = Points::new();
+    let mut uncertain = Vec::new();
+    for c in conns {
+        for (name, stats) in c.ops {
+            let all = report.ops.entry(name).or_default();
+            all.micros.extend(stats.micros);
+            all.errors += stats.errors;
+        }
+        model.extend(c.acked);
+        uncertain.extend(c.uncertain);
+        report.lost += c.lost;
+        for p in c.problems {
+            report.problem(p);
+        }
+    }
+    let written = written
+        .into_inner()
+        .map_err(|_| anyhow!("a connection panicked"))?;
+    check_all(
+        &api,
+        &model,
+        &uncertain,
+        space,
+        &written,
+        &mut report,
+        "live",
+    )?;
+    server.stop().context("stopping the server")?;
+    report.compact = run_cli(config, &["compact"], &data)?;
+    run_cli(config, &["check"], &data).map_err(|e| anyhow!("after compaction: {e}"))?;
+    let server = start(config, &data, &log)?;
+    let api = Api::new(server.url(), COLLECTION)?;
+    check_all(
+        &api,
+        &model,
+        &uncertain,
+        space,
+        &written,
+        &mut report,
+        "after restart and compaction",
+    )?;
+    report.restarted_rss_kib = sample_process(server.pid()).map(|(rss, anon, _)| (rss, anon));
+    server.stop().context("stopping the restarted server")?;
+    if report.errors() > 0 || report.lost_writes() > 0 {
+        report.problem(log_tail(&log));
+    }
+    Ok(report)
+}
