@@ -46,7 +46,7 @@ pub struct CutConfig {
     pub writers: usize,
     /// Where the server's stderr is appended (off the power-cut disk).
     pub log: PathBuf,
-    /// `QUIVER_CHECKPOINT_BYTES` for the server: a small value makes
+    /// `QUIVER_CHECKPOINT_LOG_BYTES` for the server: a small value makes
     /// automatic checkpoints happen every few writes, so cuts land around
     /// them.
     pub checkpoint_bytes: u64,
@@ -151,7 +151,7 @@ fn start(config: &CutConfig, data: &Path) -> Result<QuiverServer> {
         &config.quiver,
         data,
         &config.log,
-        &[("QUIVER_CHECKPOINT_BYTES", bytes.as_str())],
+        &[("QUIVER_CHECKPOINT_LOG_BYTES", bytes.as_str())],
     )
 }
 

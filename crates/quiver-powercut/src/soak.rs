@@ -10,7 +10,7 @@
 //! filtered, legacy `search` and `query`), scroll, count and retrieve.
 //!
 //! Checkpoints happen inside the server as the op log fills
-//! (`QUIVER_CHECKPOINT_BYTES`); the HTTP API has no route that flushes or
+//! (`QUIVER_CHECKPOINT_LOG_BYTES`); the HTTP API has no route that flushes or
 //! compacts. So at the end the server is stopped with SIGTERM (which
 //! flushes every collection), `quiver compact` and `quiver check` run on
 //! its directory, and a restarted server must still hold every
@@ -51,7 +51,7 @@ pub struct SoakConfig {
     pub ids_per_connection: u64,
     /// Time between samples of the server's memory and descriptors.
     pub sample_every: Duration,
-    /// `QUIVER_CHECKPOINT_BYTES` for the server.
+    /// `QUIVER_CHECKPOINT_LOG_BYTES` for the server.
     pub checkpoint_bytes: u64,
     /// Seed of the random choices.
     pub seed: u64,
@@ -429,7 +429,7 @@ fn start(config: &SoakConfig, data: &Path, log: &Path) -> Result<QuiverServer> {
         &config.quiver,
         data,
         log,
-        &[("QUIVER_CHECKPOINT_BYTES", bytes.as_str())],
+        &[("QUIVER_CHECKPOINT_LOG_BYTES", bytes.as_str())],
     )
 }
 
