@@ -150,6 +150,40 @@ impl Collection {
             sync_dir(&self.dir).map_err(self.io_err("."))?;
         }
         writer.checkpointed = Some(seq);
+        self.reclaim_payload_space();
         Ok(())
     }
+
+    /// Rewrites `payloads.log` once most of it is dead records (replaced
+    /// and deleted payloads): the log only grows otherwise, and a
+    /// collection under churn would take disk without bound until an
+    /// explicit [`Collection::compact`]. Rewriting only when the dead bytes
+    /// exceed the live ones keeps the cost proportional to what was
+    /// written. A failure leaves the old files intact (the store's
+    /// compaction contract) and is only logged: the checkpoint is done.
+    fn reclaim_payload_space(&self) {
+        let mut payloads = self.payloads.write();
+        let dead = payloads.dead_bytes();
+        let on_disk = match payloads.disk_bytes() {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                tracing::warn!(collection = %self.name, error = %err, "could not size payloads.log");
+                return;
+            }
+        };
+        if dead < PAYLOAD_RECLAIM_MIN_DEAD_BYTES || dead.saturating_mul(2) < on_disk {
+            return;
+        }
+        match payloads.compact() {
+            Ok(reclaimed) => {
+                tracing::debug!(collection = %self.name, reclaimed, "payloads.log rewritten")
+            }
+            Err(err) => {
+                tracing::warn!(collection = %self.name, error = %err, "payloads.log could not be rewritten; it keeps its dead records")
+            }
+        }
+    }
 }
+
+/// Dead bytes below which `payloads.log` is never rewritten automatically.
+const PAYLOAD_RECLAIM_MIN_DEAD_BYTES: u64 = 1 << 20;

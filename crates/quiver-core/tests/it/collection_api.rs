@@ -2,6 +2,7 @@
 //! count, field indexes, info, and everything surviving a reopen.
 
 use quiver_core::filter::{FieldType, Filter};
+use quiver_core::storage::DurabilityMode;
 use quiver_core::{
     CollectionConfig, Database, Metric, Payload, Point, PointId, PointSelector, ScrollRequest,
     SearchRequest,
@@ -395,4 +396,44 @@ fn payload_writes_naming_a_missing_id_fail_whole_and_filters_skip_missing() {
         c.get(&[PointId::Num(2)], true, false).unwrap()[0].payload,
         Some(obj(json!({"i": 2, "x": 1})))
     );
+}
+
+#[test]
+fn payload_churn_does_not_grow_the_payload_log_without_bound() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Database::open(tmp.path()).unwrap();
+    let mut config = CollectionConfig::new(4, Metric::Euclid);
+    config.durability = DurabilityMode::FlushOnly;
+    config.checkpoint_log_bytes = 64 << 10;
+    let c = db.create_collection("c", config).unwrap();
+    let points = (0..20u64)
+        .map(|i| Point::new(i, vec![i as f32, 0.0, 0.0, 1.0]))
+        .collect();
+    c.upsert(points).unwrap();
+    let text = "x".repeat(1000);
+    // About 6 MB of payload records, of which 20 KB stay live.
+    for round in 0..300u64 {
+        let ids = (0..20u64).map(PointId::Num).collect();
+        c.overwrite_payload(
+            &PointSelector::Ids(ids),
+            obj(json!({"round": round, "text": text})),
+        )
+        .unwrap();
+    }
+    let on_disk = c.info().unwrap().disk_bytes["payloads"];
+    assert!(
+        on_disk < 3 << 20,
+        "payloads take {on_disk} bytes on disk for 20 KB of live payloads"
+    );
+    let got = c.get(&[PointId::Num(7)], true, false).unwrap();
+    assert_eq!(got[0].payload.as_ref().unwrap()["round"], json!(299));
+    drop(c);
+    drop(db);
+    let db = Database::open(tmp.path()).unwrap();
+    let got = db
+        .collection("c")
+        .unwrap()
+        .get(&[PointId::Num(19)], true, false)
+        .unwrap();
+    assert_eq!(got[0].payload.as_ref().unwrap()["round"], json!(299));
 }
