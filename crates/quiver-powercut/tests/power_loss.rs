@@ -14,6 +14,7 @@ use quiver_core::storage::{
     DurabilityMode, LogPayloadStorage, MmapStorage, PayloadStorage, VectorStorage,
 };
 use quiver_core::{Database, PointId};
+use quiver_powercut::points::{Points, apply as apply_point};
 use quiver_powercut::workload::{DIMENSION, ID_SPACE, Line, Op, payload, vector};
 use quiver_powercut::{Mounted, PowerCutFs};
 use rand::rngs::SmallRng;
@@ -351,36 +352,6 @@ fn storage_keeps_every_flushed_write_across_power_cuts() {
     f.finish(TEST, seed);
 }
 
-/// Collection-level model: each point's vector and payload.
-type Points = BTreeMap<u64, (Vec<u32>, Payload)>;
-
-fn apply_point_op(points: &mut Points, op: &Op) -> usize {
-    match op {
-        Op::Store(items) => {
-            for &(id, v) in items {
-                points.insert(id, (bits(&vector(id, v)), payload(id, v)));
-            }
-            items.len()
-        }
-        Op::Delete(items) => {
-            for id in items {
-                points.remove(id);
-            }
-            items.len()
-        }
-        Op::SetTag(v, items) => {
-            for id in items {
-                if let Some((_, p)) = points.get_mut(id) {
-                    p.insert("tag".to_owned(), json!(v));
-                }
-            }
-            items.len()
-        }
-        _ => 0,
-    }
-}
-
-/// The points of the collection as stored now, or `None` if it is missing.
 fn read_points(dir: &Path, f: &mut Figures) -> Option<Points> {
     let db = match Database::open(dir) {
         Ok(db) => db,
@@ -474,12 +445,12 @@ fn collection_keeps_every_acknowledged_write_across_power_cuts() {
         let (acked, pending) = split_acked(&lines);
         for op in &acked {
             created |= *op == Op::Create;
-            f.acked_writes += apply_point_op(&mut model, op);
+            f.acked_writes += apply_point(&mut model, op);
         }
         f.cuts += 1;
         let mut with_pending = model.clone();
         for op in &pending {
-            apply_point_op(&mut with_pending, op);
+            apply_point(&mut with_pending, op);
         }
         let Some(seen) = read_points(&dir, &mut f) else {
             if created {
