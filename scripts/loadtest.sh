@@ -82,7 +82,7 @@ for script in query upsert; do
         t=$(( c < 2 ? 1 : 2 ))
         echo "== wrk $script: $c connections, $t threads, ${SECS}s (load: $(cut -d' ' -f1 /proc/loadavg))"
         before="$(server_ticks)"
-        out="$(wrk -t"$t" -c"$c" -d"${SECS}s" --latency -s "scripts/loadtest/$script.lua" "$URL")"
+        out="$(QUIVER_OP="$script" wrk -t"$t" -c"$c" -d"${SECS}s" --latency -s scripts/loadtest/requests.lua "$URL")"
         after="$(server_ticks)"
         echo "$out" | grep -E "Requests/sec|^ +50%|^ +99%|Non-2xx|Socket errors" || true
         if echo "$out" | grep -q "Non-2xx"; then

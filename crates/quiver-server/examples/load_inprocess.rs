@@ -39,22 +39,6 @@ fn read_fvecs(path: &str) -> Vec<Vec<f32>> {
     out
 }
 
-fn random_vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            (0..dim)
-                .map(|_| {
-                    s ^= s << 13;
-                    s ^= s >> 7;
-                    s ^= s << 17;
-                    (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-                })
-                .collect()
-        })
-        .collect()
-}
-
 /// CPU time (user + system) this process has used, in clock ticks, from
 /// `/proc/self/stat` (Linux); `None` elsewhere.
 fn cpu_ticks() -> Option<u64> {
@@ -119,7 +103,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (base, queries) = match (args.get(1), args.get(2)) {
         (Some(b), Some(q)) => (read_fvecs(b), read_fvecs(q)),
-        _ => (random_vectors(10_000, 384, 1), random_vectors(200, 384, 2)),
+        _ => (
+            quiver_testkit::vectors(10_000, 384, 1),
+            quiver_testkit::vectors(200, 384, 2),
+        ),
     };
     let secs: f64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5.0);
     let dim = base[0].len();

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::{DEFAULT_DATA_DIR, human_bytes, open_database};
+use super::{DEFAULT_DATA_DIR, human_bytes, named_or_all, open_database};
 
 /// Rewrite collections without their dead records, and checkpoint indexes.
 ///
@@ -24,11 +24,7 @@ pub struct Args {
 /// Runs compaction and prints bytes before and after.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let db = open_database(&args.data)?;
-    let names = if args.collections.is_empty() {
-        db.list_collections()
-    } else {
-        args.collections
-    };
+    let names = named_or_all(&db, args.collections);
     for name in names {
         let collection = db.collection(&name)?;
         let size = || -> anyhow::Result<u64> { Ok(collection.info()?.disk_bytes.values().sum()) };

@@ -197,6 +197,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bar.println(format!("resuming after {skip} records"));
     }
 
+    let save_progress_at = |records_done: u64| {
+        save_progress(
+            &progress_file,
+            &Progress {
+                source: source.clone(),
+                source_bytes,
+                records_done,
+            },
+        )
+    };
     let started = Instant::now();
     let mut written = 0u64;
     let mut done = 0u64;
@@ -232,14 +242,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .with_context(|| format!("batch ending at record {index}"))?;
             done += n;
             bar.inc(n);
-            save_progress(
-                &progress_file,
-                &Progress {
-                    source: source.clone(),
-                    source_bytes,
-                    records_done: done,
-                },
-            )?;
+            save_progress_at(done)?;
         }
     }
     if !batch.is_empty() {
@@ -252,14 +255,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     bar.finish_and_clear();
     if stopped_at_limit {
         // Stopped early on purpose: --resume continues from here.
-        save_progress(
-            &progress_file,
-            &Progress {
-                source: source.clone(),
-                source_bytes,
-                records_done: done,
-            },
-        )?;
+        save_progress_at(done)?;
     } else {
         // The import is complete: a later --resume must start a new one.
         let _ = std::fs::remove_file(&progress_file);

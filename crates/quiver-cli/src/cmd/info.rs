@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::{DEFAULT_DATA_DIR, human_bytes, open_database};
+use super::{DEFAULT_DATA_DIR, human_bytes, named_or_all, open_database};
 
 /// Show collections with their points, configuration, payload indexes,
 /// memory use and disk use per file.
@@ -26,11 +26,7 @@ pub struct Args {
 /// Prints the report.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let db = open_database(&args.data)?;
-    let names = if args.collections.is_empty() {
-        db.list_collections()
-    } else {
-        args.collections
-    };
+    let names = named_or_all(&db, args.collections);
     let mut report = Vec::new();
     for name in &names {
         let collection = db.collection(name)?;

@@ -22,6 +22,16 @@ pub fn open_database(dir: &Path) -> anyhow::Result<Database> {
     Database::open(dir).map_err(|e| explain_open_error(dir, e))
 }
 
+/// The collections a command names, or every collection of `db` when it
+/// names none.
+pub fn named_or_all(db: &Database, names: Vec<String>) -> Vec<String> {
+    if names.is_empty() {
+        db.list_collections()
+    } else {
+        names
+    }
+}
+
 /// Opens an existing database, never creating one, explaining the usual
 /// failures.
 pub fn open_existing_database(dir: &Path) -> anyhow::Result<Database> {

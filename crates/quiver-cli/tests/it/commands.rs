@@ -189,14 +189,7 @@ fn check_exit_code_says_a_damaged_payload_record_is_inconsistent() {
     assert_eq!(quiver(&["check"], &data).status.code(), Some(0));
     // Flip one byte inside the stored JSON of point 17.
     let log = data.join("collections/c/payloads.log");
-    let mut bytes = std::fs::read(&log).unwrap();
-    let needle = b"point number 17";
-    let at = bytes
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .expect("payload text is stored as JSON");
-    bytes[at] ^= 0x20;
-    std::fs::write(&log, bytes).unwrap();
+    quiver_testkit::flip_first(&log, b"point number 17");
     let o = quiver(&["check"], &data);
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{out}");

@@ -12,6 +12,7 @@ use std::io::BufReader;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+use quiver_testkit::Tmpfs;
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
@@ -20,42 +21,6 @@ const DIM: usize = 4096;
 const BATCH: u64 = 2;
 const MAX_ERRORS: usize = 20;
 const FILLER_BYTES: usize = 1 << 20;
-
-/// A tmpfs mounted on a fresh temporary directory, unmounted on drop (also
-/// when the test fails).
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Result<Tmpfs, String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .map_err(|e| format!("cannot run mount: {e}"))?;
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
-        }
-        Ok(Tmpfs { dir })
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let ok = Command::new("umount")
-            .arg(self.dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            let _ = Command::new("umount")
-                .arg("-l")
-                .arg(self.dir.path())
-                .status();
-        }
-    }
-}
 
 /// The server child, killed on drop so a failing test leaves no process
 /// holding the mount.
@@ -144,7 +109,7 @@ fn serve_on_a_full_disk_answers_507_stays_up_and_recovers_when_space_is_freed() 
             return;
         }
     };
-    let mut server = serve(&disk.dir.path().join("db"));
+    let mut server = serve(&disk.path().join("db"));
     let base = server.base.clone();
     let client = Client::new();
     let r = client
@@ -153,7 +118,7 @@ fn serve_on_a_full_disk_answers_507_stays_up_and_recovers_when_space_is_freed() 
         .send()
         .unwrap();
     assert!(r.status().is_success(), "{:?}", r.text());
-    let filler = disk.dir.path().join("filler");
+    let filler = disk.path().join("filler");
     std::fs::write(&filler, vec![1u8; FILLER_BYTES]).unwrap();
 
     let mut acked = Vec::new();
@@ -181,7 +146,7 @@ fn serve_on_a_full_disk_answers_507_stays_up_and_recovers_when_space_is_freed() 
         "the server exited"
     );
     assert!(!acked.is_empty(), "no write succeeded");
-    let dat = disk.dir.path().join("db/collections/c/vectors.dat");
+    let dat = disk.path().join("db/collections/c/vectors.dat");
     let grown = std::fs::metadata(dat).unwrap().len();
     assert!(grown > 16 << 20, "vectors.dat never grew ({grown} bytes)");
     check_points(&client, &base, &acked);

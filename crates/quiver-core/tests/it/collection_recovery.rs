@@ -508,14 +508,7 @@ fn a_damaged_payload_record_fails_only_the_reads_that_need_it() {
         c.flush().unwrap();
     }
     let log = tmp.path().join("collections/c/payloads.log");
-    let mut bytes = fs::read(&log).unwrap();
-    let needle = b"point number 17";
-    let at = bytes
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .expect("payload text is stored as JSON");
-    bytes[at] ^= 0x20;
-    fs::write(&log, bytes).unwrap();
+    quiver_testkit::flip_first(&log, b"point number 17");
 
     let db = Database::open(tmp.path()).unwrap();
     let c = db

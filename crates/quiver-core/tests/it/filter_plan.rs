@@ -243,6 +243,30 @@ proptest! {
     }
 }
 
+/// One index of each type, on the fields the tests' payloads use.
+const INDEXED: [(&str, FieldType); 5] = [
+    ("k", FieldType::Keyword),
+    ("n", FieldType::Integer),
+    ("f", FieldType::Float),
+    ("b", FieldType::Bool),
+    ("t", FieldType::Datetime),
+];
+
+/// Indexes of `fields` over `points`, point `i` at internal id `i`.
+fn indexed(points: &[Map<String, Value>], fields: &[(&str, FieldType)]) -> PayloadIndexes {
+    let mut index = PayloadIndexes::new();
+    for &(field, ty) in fields {
+        index
+            .create(
+                field,
+                ty,
+                points.iter().enumerate().map(|(i, p)| (i as u32, p)),
+            )
+            .expect("test data is well-formed");
+    }
+    index
+}
+
 fn obj(v: Value) -> Map<String, Value> {
     v.as_object().expect("test data is well-formed").clone()
 }
@@ -263,22 +287,7 @@ fn indexed_conditions_plan_exactly() {
         obj(json!({"k": "green", "n": 5, "f": -0.0, "t": "2024-01-01"})),
         obj(json!({})),
     ];
-    let mut index = PayloadIndexes::new();
-    for (field, ty) in [
-        ("k", FieldType::Keyword),
-        ("n", FieldType::Integer),
-        ("f", FieldType::Float),
-        ("b", FieldType::Bool),
-        ("t", FieldType::Datetime),
-    ] {
-        index
-            .create(
-                field,
-                ty,
-                points.iter().enumerate().map(|(i, p)| (i as u32, p)),
-            )
-            .unwrap();
-    }
+    let index = indexed(&points, &INDEXED);
     let all: RoaringBitmap = (0..4).collect();
     let cases = [
         (
@@ -431,24 +440,9 @@ fn sample_indexes() -> PayloadIndexes {
             }))
         })
         .collect();
-    let mut index = PayloadIndexes::new();
-    for (field, ty) in [
-        ("k", FieldType::Keyword),
-        ("n", FieldType::Integer),
-        ("f", FieldType::Float),
-        ("b", FieldType::Bool),
-        ("t", FieldType::Datetime),
-        ("mixed", FieldType::Integer),
-    ] {
-        index
-            .create(
-                field,
-                ty,
-                points.iter().enumerate().map(|(i, p)| (i as u32, p)),
-            )
-            .expect("test data is well-formed");
-    }
-    index
+    let mut fields = INDEXED.to_vec();
+    fields.push(("mixed", FieldType::Integer));
+    indexed(&points, &fields)
 }
 
 #[test]

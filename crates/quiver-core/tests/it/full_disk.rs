@@ -11,10 +11,11 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::Stdio;
 
 use crate::kill_child::{child_command, parent_env};
+use quiver_testkit::Tmpfs;
 
 use quiver_core::{CollectionConfig, Database, Metric, Point, PointId, PointSelector};
 use serde_json::json;
@@ -27,48 +28,6 @@ const FILLER_BYTES: usize = 1 << 20;
 /// The child stops after this many failed writes.
 const MAX_ERRORS: usize = 40;
 const MAX_ATTEMPTS: u64 = 4000;
-
-/// A tmpfs mounted on a fresh temporary directory, unmounted on drop (also
-/// when the test fails).
-pub(crate) struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// Mounts a tmpfs of `size` (`mount -o size=`), or says why it cannot.
-    pub(crate) fn mount(size: &str) -> Result<Tmpfs, String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .map_err(|e| format!("cannot run mount: {e}"))?;
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
-        }
-        Ok(Tmpfs { dir })
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let ok = Command::new("umount")
-            .arg(self.dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            // Still busy (a child that did not exit): detach it lazily.
-            let _ = Command::new("umount")
-                .arg("-l")
-                .arg(self.dir.path())
-                .status();
-        }
-    }
-}
 
 /// The vector of point `id` at `version`.
 fn vector(id: u64, version: u64) -> Vec<f32> {

@@ -163,30 +163,7 @@ pub fn error_of((got, body): (u16, Value), status: u16) -> String {
         .to_string()
 }
 
-/// Deterministic pseudo-random vectors (xorshift), components in [-1, 1).
-pub fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            (0..dim)
-                .map(|_| {
-                    s ^= s << 13;
-                    s ^= s >> 7;
-                    s ^= s << 17;
-                    ((s >> 40) as f32 / (1u64 << 23) as f32) - 1.0
-                })
-                .collect()
-        })
-        .collect()
-}
-
-/// Cosine similarity.
-pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
-    dot / (na * nb)
-}
+pub use quiver_testkit::{cosine, vectors};
 
 /// Ids of the `k` most cosine-similar vectors to `q` among `(id, vector)`.
 pub fn brute_force(points: &[(u64, Vec<f32>)], q: &[f32], k: usize) -> Vec<u64> {

@@ -13,15 +13,19 @@ fn random_unit(rng: &mut SmallRng, n: usize, dim: usize) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// Each vector paired with its position as the node id.
+fn numbered(data: &[Vec<f32>]) -> Vec<(u32, &[f32])> {
+    data.iter()
+        .enumerate()
+        .map(|(i, v)| (i as u32, v.as_slice()))
+        .collect()
+}
+
 #[test]
 fn single_threaded_build_is_deterministic() {
     let mut rng = SmallRng::seed_from_u64(1);
     let data = random_unit(&mut rng, 500, 16);
-    let items: Vec<(u32, &[f32])> = data
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (i as u32, v.as_slice()))
-        .collect();
+    let items = numbered(&data);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
@@ -43,11 +47,7 @@ fn single_threaded_build_is_deterministic() {
 fn link_lists_respect_limits_and_point_to_present_nodes() {
     let mut rng = SmallRng::seed_from_u64(2);
     let data = random_unit(&mut rng, 800, 8);
-    let items: Vec<(u32, &[f32])> = data
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (i as u32, v.as_slice()))
-        .collect();
+    let items = numbered(&data);
     let cfg = HnswConfig {
         m: 4,
         ef_construction: 32,
@@ -76,11 +76,7 @@ fn link_lists_respect_limits_and_point_to_present_nodes() {
 fn heuristic_drops_candidate_closer_to_a_kept_neighbor() {
     // base at 0; a at 1; b at 1.1 (closer to a than to base) ; c at -1
     let data = [vec![0.0f32], vec![1.0], vec![1.1], vec![-1.0]];
-    let items: Vec<(u32, &[f32])> = data
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (i as u32, v.as_slice()))
-        .collect();
+    let items = numbered(&data);
     let h = Hnsw::build(1, Metric::Euclid, HnswConfig::default(), &items);
     let g = h.graph.read();
     let mut cands: Vec<Neighbor> = [(1, 1.0), (2, 1.21), (3, 1.0)]
@@ -116,11 +112,7 @@ fn search_on_empty_and_tiny_indexes() {
 fn tombstones_past_ratio_trigger_rebuild_that_keeps_live_points() {
     let mut rng = SmallRng::seed_from_u64(4);
     let data = random_unit(&mut rng, 400, 8);
-    let items: Vec<(u32, &[f32])> = data
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (i as u32, v.as_slice()))
-        .collect();
+    let items = numbered(&data);
     let h = Hnsw::build(8, Metric::Cosine, HnswConfig::default(), &items);
     for id in 0..200u32 {
         h.delete(id);
@@ -160,11 +152,7 @@ fn search_stats_count_every_distance() {
     let mut rng = SmallRng::seed_from_u64(9);
     let n = 300;
     let data = random_unit(&mut rng, n, 8);
-    let items: Vec<(u32, &[f32])> = data
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (i as u32, v.as_slice()))
-        .collect();
+    let items = numbered(&data);
     let h = Hnsw::build(8, Metric::Cosine, HnswConfig::default(), &items);
     for q in data.iter().take(20) {
         let (r, s) = h.search_with_stats(q, 5, 16, None);
