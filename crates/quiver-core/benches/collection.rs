@@ -44,6 +44,7 @@ use quiver_core::filter::{FieldType, Filter};
 use quiver_core::index::hnsw::Hnsw;
 use quiver_core::storage::DurabilityMode;
 use quiver_core::{CollectionConfig, Database, HnswConfig, Metric, Point, PointId, SearchRequest};
+use quiver_testkit::crash_image;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -374,20 +375,6 @@ fn reopen(dir: &Path, query: &[f32]) -> Duration {
         .expect("search");
     assert_eq!(hits.len(), 10);
     took
-}
-
-/// Copy a database directory except its LOCK: what a crash leaves on disk.
-fn crash_image(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).expect("mkdir");
-    for entry in std::fs::read_dir(src).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let to = dst.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            crash_image(&entry.path(), &to);
-        } else if entry.file_name() != "LOCK" {
-            std::fs::copy(entry.path(), to).expect("copy");
-        }
-    }
 }
 
 fn random_points(rng: &mut SmallRng, ids: std::ops::Range<u64>, dim: usize) -> Vec<Point> {

@@ -4,12 +4,13 @@
 //! - [`Tmpfs`]: a small tmpfs mounted for one test, for full-disk tests.
 //! - [`vectors`] and [`cosine`]: deterministic data and the reference
 //!   similarity that answers are checked against.
-//! - [`flip_first`]: damage a stored file at a known place.
+//! - [`flip_first`] and [`crash_image`]: damage a stored file at a known
+//!   place; copy a database as a crash leaves it.
 
 mod damage;
 mod tmpfs;
 mod vectors;
 
-pub use damage::flip_first;
+pub use damage::{crash_image, flip_first};
 pub use tmpfs::Tmpfs;
 pub use vectors::{cosine, vectors};

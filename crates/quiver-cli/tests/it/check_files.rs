@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use quiver_core::{CollectionConfig, Database, Metric, Point, PointId, PointSelector};
+use quiver_testkit::crash_image;
 
 fn quiver(args: &[&str], data: &Path) -> Output {
     crate::quiver_at("error", args, data)
@@ -33,20 +34,6 @@ fn points(ids: std::ops::Range<u64>, version: u64) -> Vec<Point> {
             .with_payload(payload.as_object().unwrap().clone())
     })
     .collect()
-}
-
-/// Copy a database directory except its LOCK: what a crash leaves.
-fn crash_image(src: &Path, dst: &Path) {
-    fs::create_dir_all(dst).unwrap();
-    for entry in fs::read_dir(src).unwrap() {
-        let entry = entry.unwrap();
-        let to = dst.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            crash_image(&entry.path(), &to);
-        } else if entry.file_name() != "LOCK" {
-            fs::copy(entry.path(), to).unwrap();
-        }
-    }
 }
 
 /// A database with collection `c`: 200 points checkpointed, 0..50 deleted

@@ -26,9 +26,7 @@ const RUN: Duration = Duration::from_millis(2500);
 const WATCHDOG: Duration = Duration::from_secs(60);
 
 fn pattern(id: u64, version: u64) -> Vec<f32> {
-    (0..DIM as u64)
-        .map(|j| ((id * 17 + version * 5 + j * 3) % 89) as f32)
-        .collect()
+    crate::storage_support::pattern(id, version, DIM)
 }
 
 fn point(id: u64, version: u64) -> Point {

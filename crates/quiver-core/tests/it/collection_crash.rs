@@ -30,9 +30,7 @@ const ROUNDS: u64 = 24;
 /// The vector of point `id` at `version`: the check that a vector belongs to
 /// the payload's version.
 fn pattern(id: u64, version: u64) -> Vec<f32> {
-    (0..DIM as u64)
-        .map(|j| ((id * 31 + version * 7 + j * 13) % 97) as f32 / 97.0 - 0.5)
-        .collect()
+    crate::storage_support::pattern(id, version, DIM)
 }
 
 /// Entry point of the child process of `acknowledged_writes_survive_sigkill`.

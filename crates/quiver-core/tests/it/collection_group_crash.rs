@@ -30,9 +30,7 @@ fn id_of(round: u64, thread: u64, i: u64) -> u64 {
 }
 
 fn pattern(id: u64) -> Vec<f32> {
-    (0..DIM as u64)
-        .map(|j| ((id * 31 + j * 13) % 97) as f32 / 97.0 - 0.5)
-        .collect()
+    crate::storage_support::pattern(id, 0, DIM)
 }
 
 /// Entry point of the child process of `acknowledged_group_commits_survive_sigkill`.

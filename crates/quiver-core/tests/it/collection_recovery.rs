@@ -9,6 +9,7 @@ use quiver_core::filter::{FieldType, Filter};
 use quiver_core::{
     CollectionConfig, Database, Metric, Point, PointId, PointSelector, SearchRequest,
 };
+use quiver_testkit::crash_image;
 use serde_json::json;
 
 const DIM: usize = 4;
@@ -22,20 +23,6 @@ fn point(id: u64, version: u64) -> Point {
 fn group(g: u64) -> Filter {
     serde_json::from_value(json!({"must": [{"key": "group", "match": {"value": g}}]}))
         .expect("filter")
-}
-
-/// Copy a database directory except its LOCK: what a crash leaves on disk.
-fn crash_image(src: &Path, dst: &Path) {
-    fs::create_dir_all(dst).expect("mkdir");
-    for entry in fs::read_dir(src).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let to = dst.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            crash_image(&entry.path(), &to);
-        } else if entry.file_name() != "LOCK" {
-            fs::copy(entry.path(), to).expect("copy");
-        }
-    }
 }
 
 /// Writes 300 points, checkpoints, then rewrites, deletes and re-tags some

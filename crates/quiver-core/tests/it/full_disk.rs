@@ -31,9 +31,7 @@ const MAX_ATTEMPTS: u64 = 4000;
 
 /// The vector of point `id` at `version`.
 fn vector(id: u64, version: u64) -> Vec<f32> {
-    (0..DIM as u64)
-        .map(|d| ((id * 7919 + version * 104_729 + d * 31) % 10_007) as f32 / 10_007.0 - 0.5)
-        .collect()
+    crate::storage_support::pattern(id, version, DIM)
 }
 
 /// Point `id` at `version`, its payload naming the version.

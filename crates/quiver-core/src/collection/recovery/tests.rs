@@ -8,16 +8,6 @@ use std::path::PathBuf;
 use super::*;
 use crate::{CollectionConfig, Database, Metric, Point, PointId, PointSelector};
 
-/// Copy a directory tree: what a crash leaves on disk (the collection
-/// directory holds no lock file).
-fn copy_dir(src: &Path, dst: &Path) {
-    fs::create_dir_all(dst).expect("mkdir");
-    for entry in fs::read_dir(src).expect("read_dir") {
-        let entry = entry.expect("entry");
-        fs::copy(entry.path(), dst.join(entry.file_name())).expect("copy");
-    }
-}
-
 fn point(id: u64, version: u64) -> Point {
     let payload = serde_json::json!({"v": version, "group": id % 3});
     Point::new(id, vec![id as f32, version as f32, 1.0])
@@ -47,13 +37,13 @@ fn images(tmp: &Path) -> (PathBuf, PathBuf) {
         .expect("test fixture");
     let dir = tmp.join("db/collections/c");
     let tail = tmp.join("tail");
-    copy_dir(&dir, &tail);
+    quiver_testkit::crash_image(&dir, &tail);
     // A crash after the next checkpoint saved the graph, id map and payload
     // index but before it replaced the log: the old log, whose operations the
     // checkpoints already cover.
     c.flush().expect("test fixture");
     let covered = tmp.join("covered");
-    copy_dir(&tail, &covered);
+    quiver_testkit::crash_image(&tail, &covered);
     for entry in fs::read_dir(&dir).expect("test fixture") {
         let name = entry.expect("test fixture").file_name();
         let name = name.to_string_lossy();
@@ -137,7 +127,7 @@ fn checkpoints_keep_exactly_the_vectors_the_graph_still_holds() {
     let alone = Hnsw::load(&dir.join(GRAPH_FILE), 3, Metric::Euclid);
     assert!(alone.is_err_and(|e| e.kind() == io::ErrorKind::InvalidData));
     let image = tmp.path().join("image");
-    copy_dir(&dir, &image);
+    quiver_testkit::crash_image(&dir, &image);
     let parts = recover_at(&image);
     assert_eq!(
         parts.report.graph_replayed,
@@ -191,7 +181,7 @@ fn recovery_keeps_tombstone_vectors_for_the_graph_and_drops_the_rest() {
     assert_eq!(parts.vectors.len(), 350);
 
     let rebuilt = tmp.path().join("rebuilt");
-    copy_dir(&tail, &rebuilt);
+    quiver_testkit::crash_image(&tail, &rebuilt);
     fs::remove_file(rebuilt.join(GRAPH_FILE)).expect("test fixture");
     let parts = recover_at(&rebuilt);
     assert_eq!(parts.report.graph_replayed, None);
@@ -219,7 +209,7 @@ fn damaged_and_missing_checkpoints_are_reported() {
         .into_owned();
 
     let missing = tmp.path().join("missing");
-    copy_dir(&tail, &missing);
+    quiver_testkit::crash_image(&tail, &missing);
     for name in [GRAPH_FILE, ID_MAP_FILE, index_name.as_str()] {
         fs::remove_file(missing.join(name)).expect("test fixture");
     }
@@ -239,7 +229,7 @@ fn damaged_and_missing_checkpoints_are_reported() {
 
     for name in [GRAPH_FILE, ID_MAP_FILE, index_name.as_str(), "payloads.idx"] {
         let image = tmp.path().join(format!("flipped-{name}"));
-        copy_dir(&tail, &image);
+        quiver_testkit::crash_image(&tail, &image);
         let path = image.join(name);
         let mut bytes = fs::read(&path).expect("test fixture");
         let middle = bytes.len() / 2;
@@ -286,7 +276,7 @@ fn a_graph_file_with_its_own_vectors_still_loads_and_leads_to_a_loadable_checkpo
         vectors.flush_full().expect("test fixture");
     }
     let image = tmp.path().join("image");
-    copy_dir(&dir, &image);
+    quiver_testkit::crash_image(&dir, &image);
     let parts = recover_at(&image);
     assert_eq!(parts.report.graph_replayed, Some(0));
     assert_eq!(
