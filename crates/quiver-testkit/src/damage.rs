@@ -16,6 +16,31 @@ pub fn flip_first(path: &Path, needle: &[u8]) {
     std::fs::write(path, bytes).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
 }
 
+/// Copies the directory tree `src` to `dst` (created), leaving out every
+/// `LOCK` file: what a crash of the process holding a database leaves on
+/// disk, as another process would find it.
+///
+/// Panics (failing the test) on any I/O error.
+pub fn crash_image(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap_or_else(|e| panic!("mkdir {}: {e}", dst.display()));
+    let entries =
+        std::fs::read_dir(src).unwrap_or_else(|e| panic!("read_dir {}: {e}", src.display()));
+    for entry in entries {
+        let entry = entry.unwrap_or_else(|e| panic!("read_dir {}: {e}", src.display()));
+        let to = dst.join(entry.file_name());
+        let is_dir = entry
+            .file_type()
+            .unwrap_or_else(|e| panic!("stat {}: {e}", entry.path().display()))
+            .is_dir();
+        if is_dir {
+            crash_image(&entry.path(), &to);
+        } else if entry.file_name() != "LOCK" {
+            std::fs::copy(entry.path(), &to)
+                .unwrap_or_else(|e| panic!("copy {}: {e}", entry.path().display()));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -43,30 +68,5 @@ mod tests {
         std::fs::write(&path, b"xx abc abc").unwrap();
         super::flip_first(&path, b"abc");
         assert_eq!(std::fs::read(&path).unwrap(), b"xx Abc abc");
-    }
-}
-
-/// Copies the directory tree `src` to `dst` (created), leaving out every
-/// `LOCK` file: what a crash of the process holding a database leaves on
-/// disk, as another process would find it.
-///
-/// Panics (failing the test) on any I/O error.
-pub fn crash_image(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap_or_else(|e| panic!("mkdir {}: {e}", dst.display()));
-    let entries =
-        std::fs::read_dir(src).unwrap_or_else(|e| panic!("read_dir {}: {e}", src.display()));
-    for entry in entries {
-        let entry = entry.unwrap_or_else(|e| panic!("read_dir {}: {e}", src.display()));
-        let to = dst.join(entry.file_name());
-        let is_dir = entry
-            .file_type()
-            .unwrap_or_else(|e| panic!("stat {}: {e}", entry.path().display()))
-            .is_dir();
-        if is_dir {
-            crash_image(&entry.path(), &to);
-        } else if entry.file_name() != "LOCK" {
-            std::fs::copy(entry.path(), &to)
-                .unwrap_or_else(|e| panic!("copy {}: {e}", entry.path().display()));
-        }
     }
 }
