@@ -51,7 +51,8 @@
 //! |---|---|---|
 //! | `file` | atomic replace, directory sync, `.bak` repair, the one CRC-framed log codec, the bounds-checked byte reader, crash points, platform calls | - |
 //! | `distance` | [`Metric`] and the SIMD kernels picked for the running CPU | - |
-//! | `error`, `point` | [`Error`], [`PointId`] | - |
+//! | `error`, `point` | [`Error`], [`PointId`], [`SparseVector`] | - |
+//! | [`text`] | BM25: text to sparse vectors (tokens, stop words, stemming, token ids) | point, error |
 //! | [`storage`] | `MmapStorage` (vectors.dat / .idx / .wal), `LogPayloadStorage` (payloads.log / .idx), compaction | file, distance |
 //! | `index` | HNSW (graph, build, search, persistence) and exact search | file, distance |
 //! | [`filter`] | the filter language, payload indexes, planning, their checkpoint | file |
@@ -73,6 +74,7 @@ mod file;
 pub mod filter;
 mod point;
 pub mod storage;
+pub mod text;
 
 // Building blocks for benchmarks and tests; private (dead code allowed for
 // what only those use) unless the `internals` feature asks for them.
@@ -96,4 +98,4 @@ pub use database::{Database, ManifestRepair};
 pub use distance::{Metric, kernel_name};
 pub use error::{Error, ErrorKind, Result};
 pub use index::hnsw::HnswConfig;
-pub use point::PointId;
+pub use point::{MAX_SPARSE_ENTRIES, PointId, SparseVector};

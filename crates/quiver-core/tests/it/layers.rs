@@ -27,6 +27,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("error", &["point"]),
     ("file", &[]),
     ("distance", &[]),
+    ("text", &["error", "point"]),
     ("storage", &["file", "distance", "error", "point"]),
     ("index", &["file", "distance", "error", "point"]),
     ("filter", &["file", "error", "point"]),

@@ -1,4 +1,5 @@
 //! The one integration-test binary of quiver-core; each module is a behaviour.
+mod bm25_reference;
 mod collection_api;
 mod collection_churn_crash;
 mod collection_concurrency;
