@@ -3,11 +3,14 @@
 //! `flat.rs` is exact search (a bounded heap over candidates), the ground
 //! truth and the fallback for tiny filtered sets. `hnsw/` is the
 //! approximate graph index: see its module doc for layout and locking.
+//! `sparse.rs` is the inverted index of sparse vectors, exact top-k by dot
+//! product with MaxScore pruning.
 //! Both take preprocessed vectors (see [`crate::distance::Metric::preprocess`])
 //! and report internal distances, smaller is closer.
 
 pub mod flat;
 pub mod hnsw;
+pub mod sparse;
 
 use std::cmp::Ordering;
 

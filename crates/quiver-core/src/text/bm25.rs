@@ -137,6 +137,14 @@ impl Bm25 {
         sorted(indices, values)
     }
 
+    /// How many words of `text` BM25 counts (repeats included): the
+    /// document length its weights normalise by.
+    pub fn count_words(&self, text: &str) -> usize {
+        let mut n = 0;
+        self.tokenizer.for_each_token(text, |_| n += 1);
+        n
+    }
+
     /// The vector of `text` as a query: 1.0 for each distinct word.
     pub fn embed_query(&self, text: &str) -> SparseVector {
         let mut ids = Vec::new();
@@ -202,6 +210,7 @@ mod tests {
         assert_eq!(q.indices(), want.as_slice());
         assert!(bm25.embed_query("the and of").is_empty());
         assert!(bm25.embed_document("").is_empty());
+        assert_eq!(bm25.count_words("Dogs and dogs, running"), 3);
     }
 
     #[test]
