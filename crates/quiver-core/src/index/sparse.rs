@@ -254,10 +254,7 @@ fn max_score(cursors: &mut [Cursor<'_>], accept: Option<&dyn Fn(u32) -> bool>, t
     // Cursors before `essential` cannot lift a document into the top k on
     // their own; documents are drawn only from the others.
     let mut essential = 0;
-    loop {
-        let Some(doc) = cursors[essential..].iter().map(Cursor::doc).min() else {
-            break;
-        };
+    while let Some(doc) = cursors[essential..].iter().map(Cursor::doc).min() {
         if doc == u32::MAX {
             break;
         }
