@@ -452,7 +452,7 @@ mod tests {
                 }
             }
             let modifier = if idf { Modifier::Idf } else { Modifier::None };
-            let accept = |id: u32| !filtered || id % 3 != 0;
+            let accept = |id: u32| !filtered || !id.is_multiple_of(3);
             let got = index.search(&query, k, modifier, Some(&accept));
             assert_same(&got, &brute_force(&live, &index, &query, k, modifier, &accept));
         }
