@@ -74,6 +74,28 @@ fn bits(c: &mut Criterion) {
     group.finish();
 }
 
+/// Int8 codes against the f32 dot product of the same dimension: elements
+/// per second is what compares (one code is one component).
+fn bytes(c: &mut Criterion) {
+    let mut group = c.benchmark_group("distance/dot_u8");
+    for dim in DIMS {
+        let mut rng = SmallRng::seed_from_u64(dim as u64);
+        let a: Vec<u8> = (0..dim).map(|_| rng.random()).collect();
+        let b: Vec<u8> = (0..dim).map(|_| rng.random()).collect();
+        let (fa, fb) = vectors(dim);
+        group.throughput(Throughput::Elements(dim as u64));
+        for k in available_kernels() {
+            group.bench_with_input(BenchmarkId::new(k.name, dim), &dim, |bch, _| {
+                bch.iter(|| k.dot_u8(black_box(&a), black_box(&b)))
+            });
+        }
+        group.bench_with_input(BenchmarkId::new("f32-selected", dim), &dim, |bch, _| {
+            bch.iter(|| distance::dot(black_box(&fa), black_box(&fb)))
+        });
+    }
+    group.finish();
+}
+
 /// Bytes in each buffer of the bandwidth and cold-row benches: 16 times the
 /// 32 MiB last-level cache of the machines we measure on.
 const BIG: usize = 512 << 20;
@@ -132,6 +154,6 @@ criterion_group! {
         .warm_up_time(std::time::Duration::from_millis(300))
         .measurement_time(std::time::Duration::from_millis(800))
         .sample_size(30);
-    targets = kernels, bits, membw, cold_rows
+    targets = kernels, bits, bytes, membw, cold_rows
 }
 criterion_main!(benches);

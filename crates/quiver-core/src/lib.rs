@@ -36,7 +36,8 @@
 //! language (and [`filter::FieldType`] for payload indexes), and
 //! [`storage`], the stores whose names `spec/storage.md` fixes, usable on
 //! their own. The feature `internals` also exposes the building blocks
-//! (`index`: the HNSW and flat indexes; `distance`: the SIMD kernels;
+//! (`index`: the HNSW, flat and sparse indexes; `distance`: the SIMD
+//! kernels; `quantization`: int8 codes;
 //! `filter::PayloadIndexes` and `filter::Plan`) for benchmarks and tests;
 //! they are not a stable interface. The feature `fault-injection` adds the
 //! crash points the crash tests arm (`storage::fault`).
@@ -54,7 +55,8 @@
 //! | `error`, `point` | [`Error`], [`PointId`], [`SparseVector`] | - |
 //! | [`text`] | BM25: text to sparse vectors (tokens, stop words, stemming, token ids) | point, error |
 //! | [`storage`] | `MmapStorage` (vectors.dat / .idx / .wal), `LogPayloadStorage` (payloads.log / .idx), compaction | file, distance |
-//! | `index` | HNSW (graph, build, search, persistence) and exact search | file, distance |
+//! | `quantization` | compressed codes of dense vectors (int8) and their distances | distance |
+//! | `index` | HNSW (graph, build, search, persistence), exact search, the sparse inverted index | file, distance |
 //! | [`filter`] | the filter language, payload indexes, planning, their checkpoint | file |
 //! | `collection` | one collection: its op log, the one apply path for live writes and replay, recovery, checkpoints, field indexes, search, info | storage, index, filter |
 //! | `database` | a directory of collections: manifest, locks, create / drop / repair | collection |
@@ -88,6 +90,11 @@ pub mod index;
 #[cfg(not(feature = "internals"))]
 #[allow(dead_code)]
 mod index;
+#[cfg(feature = "internals")]
+pub mod quantization;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code)]
+mod quantization;
 
 pub use collection::{
     Collection, CollectionConfig, CollectionInfo, FileCheck, FileState, MAX_DIMENSION, MAX_EF,

@@ -105,6 +105,16 @@ pub fn l2sq(a: &[f32], b: &[f32]) -> f32 {
     kernels().l2sq.eval(a, b)
 }
 
+/// Sum of products of two byte-code vectors (common prefix of `a` and `b`),
+/// with the fastest kernel of this CPU. Exact for up to 66,051 components,
+/// which covers every dimension a collection allows.
+#[inline]
+pub fn dot_u8(a: &[u8], b: &[u8]) -> u32 {
+    let k = kernels();
+    // SAFETY: the table holds a byte kernel only after detection found the features it enables.
+    unsafe { (k.dot_u8)(a, b) }
+}
+
 /// Number of differing bits between two bit-packed binary vectors
 /// (common prefix of `a` and `b`).
 pub fn hamming(a: &[u64], b: &[u64]) -> u32 {
@@ -180,8 +190,10 @@ pub struct KernelSet {
     pub l2sq: DistanceFn,
     hamming: BitCountFn,
     and_or: AndOrFn,
+    dot_u8: ByteDotFn,
 }
 
+type ByteDotFn = unsafe fn(&[u8], &[u8]) -> u32;
 type BitCountFn = unsafe fn(&[u64], &[u64]) -> u32;
 type AndOrFn = unsafe fn(&[u64], &[u64]) -> (u32, u32);
 
@@ -190,6 +202,12 @@ impl KernelSet {
     pub fn hamming(&self, a: &[u64], b: &[u64]) -> u32 {
         // SAFETY: a `KernelSet` is built only in `detect`, after feature detection.
         unsafe { (self.hamming)(a, b) }
+    }
+
+    /// Byte-code dot product with this set's kernel (see [`dot_u8`]).
+    pub fn dot_u8(&self, a: &[u8], b: &[u8]) -> u32 {
+        // SAFETY: a `KernelSet` is built only in `detect`, after feature detection.
+        unsafe { (self.dot_u8)(a, b) }
     }
 }
 
@@ -201,6 +219,7 @@ const SCALAR: KernelSet = KernelSet {
     l2sq: DistanceFn { f: scalar::l2sq },
     hamming: scalar::hamming,
     and_or: scalar::and_or_counts,
+    dot_u8: scalar::dot_u8,
 };
 
 /// Every kernel set this CPU can run, fastest first; the last is `scalar`.
@@ -214,6 +233,11 @@ pub fn available_kernels() -> Vec<KernelSet> {
             (x86::hamming_popcnt, x86::and_or_counts_popcnt)
         } else {
             (scalar::hamming, scalar::and_or_counts)
+        };
+        let dot_u8: ByteDotFn = if std::arch::is_x86_feature_detected!("avx2") {
+            x86::dot_u8_avx2
+        } else {
+            scalar::dot_u8
         };
         if std::arch::is_x86_feature_detected!("avx512f") {
             sets.push(KernelSet {
@@ -230,6 +254,7 @@ pub fn available_kernels() -> Vec<KernelSet> {
                 },
                 hamming,
                 and_or,
+                dot_u8,
             });
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
@@ -246,6 +271,7 @@ pub fn available_kernels() -> Vec<KernelSet> {
                 l2sq: DistanceFn { f: x86::l2sq_avx2 },
                 hamming,
                 and_or,
+                dot_u8,
             });
         }
     }
@@ -268,6 +294,7 @@ pub fn available_kernels() -> Vec<KernelSet> {
                 },
                 hamming: scalar::hamming,
                 and_or: scalar::and_or_counts,
+                dot_u8: scalar::dot_u8,
             });
         }
     }

@@ -67,3 +67,12 @@ pub(super) fn and_or_counts(a: &[u64], b: &[u64]) -> (u32, u32) {
         (i + (x & y).count_ones(), u + (x | y).count_ones())
     })
 }
+
+/// Sum of products of two byte-code vectors over their common prefix; exact
+/// for up to 66,051 components (255 * 255 * 66,051 < 2^32).
+pub(super) fn dot_u8(a: &[u8], b: &[u8]) -> u32 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| u32::from(x) * u32::from(y))
+        .sum()
+}

@@ -180,3 +180,24 @@ proptest! {
         prop_assert!((jaccard(&a, &b) - want_j).abs() < 1e-6);
     }
 }
+
+proptest! {
+    #[test]
+    fn byte_dot_kernels_equal_their_scalar_twin(
+        a in proptest::collection::vec(any::<u8>(), 0..300),
+        b in proptest::collection::vec(any::<u8>(), 0..300),
+    ) {
+        let want: u64 = a.iter().zip(&b).map(|(&x, &y)| u64::from(x) * u64::from(y)).sum();
+        for k in available_kernels() {
+            prop_assert_eq!(u64::from(k.dot_u8(&a, &b)), want, "{}", k.name);
+        }
+    }
+}
+
+#[test]
+fn byte_dot_is_exact_at_the_largest_dimension() {
+    let a = vec![255u8; 65_536];
+    for k in available_kernels() {
+        assert_eq!(k.dot_u8(&a, &a), 255 * 255 * 65_536, "{}", k.name);
+    }
+}

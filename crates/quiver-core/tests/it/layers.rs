@@ -28,8 +28,12 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("file", &[]),
     ("distance", &[]),
     ("text", &["error", "point"]),
+    ("quantization", &["distance", "error", "point"]),
     ("storage", &["file", "distance", "error", "point"]),
-    ("index", &["file", "distance", "error", "point"]),
+    (
+        "index",
+        &["file", "distance", "quantization", "error", "point"],
+    ),
     ("filter", &["file", "error", "point"]),
     (
         "collection",

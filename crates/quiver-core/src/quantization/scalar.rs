@@ -1,0 +1,309 @@
+//! Scalar (int8) quantization: each component becomes one byte on a range
+//! shared by every dimension, learnt from a sample of the data.
+//!
+//! A component `x` is stored as the code `c = round((clamp(x) - lo) /
+//! step)` in `0..=255`, so it reads back as `lo + step * c`. The dot product
+//! of two read-back vectors expands to
+//!
+//! `n lo² + lo step (Σ ca + Σ cb) + step² Σ ca cb`,
+//!
+//! whose only per-pair term is the integer byte dot product (the `dot_u8`
+//! kernel); the rest is a per-vector constant kept beside the codes. The
+//! squared L2 distance of the read-back vectors is `|a|² + |b|² - 2 a·b`
+//! with each read-back norm also kept per vector. Distances are therefore
+//! exact for the read-back vectors, which differ from the originals by at
+//! most half a step per component (plus what the range clamps).
+
+use serde::{Deserialize, Serialize};
+
+use crate::distance::{Metric, dot_u8};
+use crate::error::{Error, Result};
+
+/// The most values a training sample contributes; larger samples are
+/// strided, which keeps training time and memory bounded.
+const MAX_TRAINING_VALUES: usize = 1 << 22;
+
+/// A trained int8 quantizer for vectors of one dimension.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScalarQuantizer {
+    dimension: usize,
+    lo: f32,
+    step: f32,
+}
+
+/// What each encoded vector keeps beside its codes.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CodeTerms {
+    /// `Σ c`: the vector's share of the cross term of the dot product.
+    pub sum: u32,
+    /// The squared norm of the read-back vector.
+    pub norm2: f32,
+}
+
+impl ScalarQuantizer {
+    /// Learns the range from `sample` (vectors of `dimension` components,
+    /// already preprocessed for the metric): the central `quantile` of all
+    /// their values (0.99 leaves out the 0.5% at either end; 1.0 keeps the
+    /// whole range). Fails on an empty sample, a vector of another length,
+    /// a non-finite value or a quantile outside (0, 1].
+    pub fn train<'a>(
+        dimension: usize,
+        sample: impl IntoIterator<Item = &'a [f32]>,
+        quantile: f32,
+    ) -> Result<ScalarQuantizer> {
+        if !(quantile > 0.0 && quantile <= 1.0) {
+            return Err(Error::InvalidInput(format!(
+                "quantization quantile must be in (0, 1], not {quantile}"
+            )));
+        }
+        let mut values = Vec::new();
+        let mut vectors = Vec::new();
+        for v in sample {
+            if v.len() != dimension {
+                return Err(Error::DimensionMismatch {
+                    expected: dimension,
+                    got: v.len(),
+                });
+            }
+            vectors.push(v);
+        }
+        if vectors.is_empty() || dimension == 0 {
+            return Err(Error::InvalidInput(
+                "quantization needs at least one non-empty vector to train on".into(),
+            ));
+        }
+        let total = vectors.len().saturating_mul(dimension);
+        let stride = total.div_ceil(MAX_TRAINING_VALUES).max(1);
+        for (i, x) in vectors.iter().flat_map(|v| v.iter()).enumerate() {
+            if !x.is_finite() {
+                return Err(Error::InvalidInput(format!(
+                    "quantization sample holds a non-finite value ({x})"
+                )));
+            }
+            if i % stride == 0 {
+                values.push(*x);
+            }
+        }
+        let tail = ((1.0 - f64::from(quantile)) / 2.0 * values.len() as f64) as usize;
+        let last = values.len() - 1;
+        let (lo_at, hi_at) = (tail.min(last), last.saturating_sub(tail));
+        let lo = *values.select_nth_unstable_by(lo_at, f32::total_cmp).1;
+        let hi = *values.select_nth_unstable_by(hi_at, f32::total_cmp).1;
+        let step = if hi > lo { (hi - lo) / 255.0 } else { 1.0 };
+        Ok(ScalarQuantizer {
+            dimension,
+            lo,
+            step,
+        })
+    }
+
+    /// The dimension this quantizer encodes.
+    pub fn dimension(&self) -> usize {
+        self.dimension
+    }
+
+    /// Bytes of codes per vector.
+    pub fn code_len(&self) -> usize {
+        self.dimension
+    }
+
+    /// Encodes `v` (of [`dimension`](Self::dimension) components; extra
+    /// ones are ignored, missing ones read as `lo`) into `codes`, replacing
+    /// its contents, and returns the vector's terms.
+    pub fn encode(&self, v: &[f32], codes: &mut Vec<u8>) -> CodeTerms {
+        codes.clear();
+        codes.extend((0..self.dimension).map(|i| {
+            let x = v.get(i).copied().unwrap_or(self.lo);
+            ((x - self.lo) / self.step).round().clamp(0.0, 255.0) as u8
+        }));
+        self.terms(codes)
+    }
+
+    /// The terms of already encoded `codes`.
+    pub fn terms(&self, codes: &[u8]) -> CodeTerms {
+        let sum: u32 = codes.iter().map(|&c| u32::from(c)).sum();
+        let sq = dot_u8(codes, codes);
+        CodeTerms {
+            sum,
+            norm2: self.expand(sum, sum, sq),
+        }
+    }
+
+    /// Reads `codes` back as floats (`lo + step * c`).
+    pub fn decode(&self, codes: &[u8]) -> Vec<f32> {
+        codes
+            .iter()
+            .map(|&c| self.lo + self.step * f32::from(c))
+            .collect()
+    }
+
+    fn expand(&self, sum_a: u32, sum_b: u32, cross: u32) -> f32 {
+        let n = self.dimension as f64;
+        let (lo, step) = (f64::from(self.lo), f64::from(self.step));
+        (n * lo * lo
+            + lo * step * (f64::from(sum_a) + f64::from(sum_b))
+            + step * step * f64::from(cross)) as f32
+    }
+
+    /// The dot product of two encoded vectors' read-back values.
+    #[inline]
+    pub fn dot(&self, a: &[u8], ta: CodeTerms, b: &[u8], tb: CodeTerms) -> f32 {
+        self.expand(ta.sum, tb.sum, dot_u8(a, b))
+    }
+
+    /// The internal distance (smaller is closer, as
+    /// [`Metric::distance`]) of two encoded vectors' read-back values.
+    #[inline]
+    pub fn distance(
+        &self,
+        metric: Metric,
+        a: &[u8],
+        ta: CodeTerms,
+        b: &[u8],
+        tb: CodeTerms,
+    ) -> f32 {
+        let dot = self.dot(a, ta, b, tb);
+        match metric {
+            Metric::Cosine => 1.0 - dot,
+            Metric::Dot => -dot,
+            Metric::Euclid => (ta.norm2 + tb.norm2 - 2.0 * dot).max(0.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::Neighbor;
+    use crate::index::flat::TopK;
+    use proptest::prelude::*;
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+
+    /// Points around a few centres, like real embeddings (not uniform noise).
+    fn clustered(rng: &mut SmallRng, n: usize, dim: usize, metric: Metric) -> Vec<Vec<f32>> {
+        let centres: Vec<Vec<f32>> = (0..16)
+            .map(|_| (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect())
+            .collect();
+        (0..n)
+            .map(|i| {
+                let c = &centres[i % centres.len()];
+                let mut v: Vec<f32> = c
+                    .iter()
+                    .map(|x| x + rng.random_range(-0.3f32..0.3))
+                    .collect();
+                metric.preprocess(&mut v);
+                v
+            })
+            .collect()
+    }
+
+    #[test]
+    fn training_rejects_what_it_cannot_learn_from() {
+        let none: Vec<&[f32]> = Vec::new();
+        assert!(ScalarQuantizer::train(4, none, 0.99).is_err());
+        let short = [vec![1.0f32; 3]];
+        assert!(matches!(
+            ScalarQuantizer::train(4, short.iter().map(Vec::as_slice), 0.99),
+            Err(Error::DimensionMismatch {
+                expected: 4,
+                got: 3
+            })
+        ));
+        let nan = [vec![1.0, f32::NAN]];
+        assert!(ScalarQuantizer::train(2, nan.iter().map(Vec::as_slice), 0.99).is_err());
+        let ok = [vec![1.0, 2.0]];
+        assert!(ScalarQuantizer::train(2, ok.iter().map(Vec::as_slice), 0.0).is_err());
+        assert!(ScalarQuantizer::train(2, ok.iter().map(Vec::as_slice), 1.5).is_err());
+        // A constant sample still gives a usable quantizer.
+        let q =
+            ScalarQuantizer::train(2, [vec![3.0f32, 3.0]].iter().map(Vec::as_slice), 1.0).unwrap();
+        let mut codes = Vec::new();
+        q.encode(&[3.0, 3.0], &mut codes);
+        assert_eq!(q.decode(&codes), [3.0, 3.0]);
+    }
+
+    proptest! {
+        /// Codes read back within half a step of every in-range value, and
+        /// the distances equal those of the read-back vectors.
+        #[test]
+        fn distances_are_those_of_the_read_back_vectors(
+            data in proptest::collection::vec(proptest::collection::vec(-4.0f32..4.0, 24), 2..20),
+        ) {
+            let q = ScalarQuantizer::train(24, data.iter().map(Vec::as_slice), 1.0).unwrap();
+            let mut encoded = Vec::new();
+            for v in &data {
+                let mut codes = Vec::new();
+                let terms = q.encode(v, &mut codes);
+                let back = q.decode(&codes);
+                for (x, y) in v.iter().zip(&back) {
+                    prop_assert!((x - y).abs() <= q.step * 0.5 + 1e-5, "{x} read back as {y}");
+                }
+                encoded.push((codes, terms, back));
+            }
+            for (a, ta, fa) in &encoded {
+                for (b, tb, fb) in &encoded {
+                    for metric in [Metric::Dot, Metric::Euclid] {
+                        let want = metric.distance(fa, fb);
+                        let got = q.distance(metric, a, *ta, b, *tb);
+                        prop_assert!((got - want).abs() <= 1e-3 * want.abs().max(1.0), "{metric:?}: {got} vs {want}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Exact search over the codes, then the best `oversampling * k`
+    /// rescored with the floats, finds the true top 10 (what the HNSW over
+    /// codes will do per candidate).
+    #[test]
+    fn codes_with_rescoring_find_the_true_neighbours() {
+        let mut rng = SmallRng::seed_from_u64(7);
+        for metric in [Metric::Cosine, Metric::Euclid, Metric::Dot] {
+            let data = clustered(&mut rng, 2000, 64, metric);
+            let q = ScalarQuantizer::train(64, data.iter().map(Vec::as_slice), 0.99).unwrap();
+            let codes: Vec<(Vec<u8>, CodeTerms)> = data
+                .iter()
+                .map(|v| {
+                    let mut c = Vec::new();
+                    let t = q.encode(v, &mut c);
+                    (c, t)
+                })
+                .collect();
+            let (mut found, mut total) = (0, 0);
+            for query in clustered(&mut rng, 50, 64, metric) {
+                let mut qc = Vec::new();
+                let qt = q.encode(&query, &mut qc);
+                let mut coarse = TopK::new(20);
+                let mut exact = TopK::new(10);
+                for (id, (c, t)) in codes.iter().enumerate() {
+                    let id = id as u32;
+                    coarse.push(Neighbor {
+                        id,
+                        distance: q.distance(metric, &qc, qt, c, *t),
+                    });
+                    exact.push(Neighbor {
+                        id,
+                        distance: metric.distance(&query, &data[id as usize]),
+                    });
+                }
+                let mut rescored = TopK::new(10);
+                for n in coarse.into_sorted_vec() {
+                    rescored.push(Neighbor {
+                        id: n.id,
+                        distance: metric.distance(&query, &data[n.id as usize]),
+                    });
+                }
+                let want: Vec<u32> = exact.into_sorted_vec().iter().map(|n| n.id).collect();
+                let got: Vec<u32> = rescored.into_sorted_vec().iter().map(|n| n.id).collect();
+                found += got.iter().filter(|id| want.contains(id)).count();
+                total += want.len();
+            }
+            let recall = found as f64 / total as f64;
+            assert!(
+                recall >= 0.97,
+                "{metric:?}: recall@10 {recall} with int8 codes and 2x rescoring"
+            );
+        }
+    }
+}
