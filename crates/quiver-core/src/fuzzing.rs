@@ -186,14 +186,7 @@ pub fn payload_index(bytes: &[u8]) -> io::Result<usize> {
 /// If the configuration written back does not read back the same.
 pub fn collection_config(bytes: &[u8]) -> Result<usize> {
     let path = Path::new("config.json");
-    let stored = StoredConfig::decode(path, bytes)?;
-    let written = serde_json::to_vec_pretty(&stored)
-        .map_err(|e| crate::Error::Internal(format!("config does not serialise: {e}")))?;
-    assert_eq!(
-        StoredConfig::decode(path, &written)?,
-        stored,
-        "config.json round trip"
-    );
+    let stored = json_round_trip(bytes, |b| StoredConfig::decode(path, b))?;
     Ok(stored.config.dimension)
 }
 
@@ -206,15 +199,21 @@ pub fn collection_config(bytes: &[u8]) -> Result<usize> {
 /// If the manifest written back does not read back the same.
 pub fn manifest(bytes: &[u8]) -> Result<usize> {
     let path = Path::new("quiver.json");
-    let manifest = database::decode_manifest(path, bytes)?;
-    let written = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| crate::Error::Internal(format!("manifest does not serialise: {e}")))?;
-    assert_eq!(
-        database::decode_manifest(path, &written)?,
-        manifest,
-        "quiver.json round trip"
-    );
+    let manifest = json_round_trip(bytes, |b| database::decode_manifest(path, b))?;
     Ok(manifest.collections.len())
+}
+
+/// `decode(bytes)`, checked to read back the same once written as the
+/// engine writes its JSON files.
+fn json_round_trip<T: serde::Serialize + PartialEq + std::fmt::Debug>(
+    bytes: &[u8],
+    decode: impl Fn(&[u8]) -> Result<T>,
+) -> Result<T> {
+    let value = decode(bytes)?;
+    let written = serde_json::to_vec_pretty(&value)
+        .map_err(|e| crate::Error::Internal(format!("does not serialise: {e}")))?;
+    assert_eq!(decode(&written)?, value, "JSON round trip");
+    Ok(value)
 }
 
 /// The check [`crate::Collection::upsert`] makes of its points before it
