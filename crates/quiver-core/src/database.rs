@@ -87,10 +87,10 @@ const DROPPING_MARKER: &str = ".dropping";
 const MAX_NAME_BYTES: usize = 255;
 
 /// The `quiver.json` document.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Manifest {
-    format_version: u32,
-    collections: BTreeSet<String>,
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Manifest {
+    pub(crate) format_version: u32,
+    pub(crate) collections: BTreeSet<String>,
 }
 
 /// Names and open handles, under one lock so both change together.
@@ -594,7 +594,17 @@ fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(path, e)),
     };
-    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+    decode_manifest(&path, &bytes).map(Some)
+}
+
+/// The manifest in the bytes of a `quiver.json` read from `path`.
+///
+/// # Errors
+/// [`Error::Corrupt`] naming `path` for bytes that are not a manifest of
+/// this format version naming valid collections.
+pub(crate) fn decode_manifest(path: &Path, bytes: &[u8]) -> Result<Manifest> {
+    let path = path.to_owned();
+    let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| Error::Corrupt {
         path: path.clone(),
         detail: format!("not a manifest: {e}"),
     })?;
@@ -617,7 +627,7 @@ fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
             detail: format!("invalid collection name {bad:?}"),
         });
     }
-    Ok(Some(manifest))
+    Ok(manifest)
 }
 
 /// The format version an unreadable manifest declares, when it declares one

@@ -40,7 +40,10 @@
 //! kernels; `quantization`: int8 codes;
 //! `filter::PayloadIndexes` and `filter::Plan`) for benchmarks and tests;
 //! they are not a stable interface. The feature `fault-injection` adds the
-//! crash points the crash tests arm (`storage::fault`).
+//! crash points the crash tests arm (`storage::fault`). The feature
+//! `fuzzing` adds `fuzzing`: every decoder of bytes from disk, on a slice,
+//! for the fuzz targets in `fuzz/` (see `docs/fuzzing.md`); not a stable
+//! interface either.
 //!
 //! # Layout
 //!
@@ -74,6 +77,8 @@ mod database;
 mod error;
 mod file;
 pub mod filter;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod point;
 pub mod storage;
 pub mod text;

@@ -19,6 +19,8 @@ pub mod connection;
 mod envelope;
 pub mod error;
 mod extract;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod metrics;
 pub mod routes;
 pub mod writes;

@@ -125,7 +125,17 @@ impl StoredConfig {
     pub(crate) fn read(dir: &Path) -> Result<StoredConfig> {
         let path = dir.join(CONFIG_FILE);
         let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let stored: StoredConfig = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+        Self::decode(&path, &bytes)
+    }
+
+    /// [`StoredConfig::read`] of the bytes of a `config.json` read from `path`.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] naming `path` for bytes that are not a config
+    /// or hold one out of bounds.
+    pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<StoredConfig> {
+        let path = path.to_owned();
+        let stored: StoredConfig = serde_json::from_slice(bytes).map_err(|e| Error::Corrupt {
             path: path.clone(),
             detail: format!("not a collection config: {e}"),
         })?;

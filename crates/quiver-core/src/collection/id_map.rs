@@ -31,6 +31,14 @@ const KIND_UUID: u8 = 1;
 
 /// Write the live entries of `ids` (index = internal id) tagged with `tag`.
 pub(super) fn save(path: &Path, tag: u64, ids: &[Option<PointId>]) -> io::Result<()> {
+    write_atomic(path, &encode(tag, ids)?, true)
+}
+
+/// The bytes [`save`] writes.
+///
+/// # Errors
+/// `InvalidInput` if an internal id does not fit in a `u32`.
+pub(crate) fn encode(tag: u64, ids: &[Option<PointId>]) -> io::Result<Vec<u8>> {
     let live = ids.iter().filter(|i| i.is_some()).count();
     let mut buf = Vec::with_capacity(HEADER_LEN + live * ENTRY_LEN + 4);
     buf.extend_from_slice(MAGIC);
@@ -56,7 +64,7 @@ pub(super) fn save(path: &Path, tag: u64, ids: &[Option<PointId>]) -> io::Result
     }
     let crc = crc32fast::hash(&buf);
     buf.extend_from_slice(&crc.to_le_bytes());
-    write_atomic(path, &buf, true)
+    Ok(buf)
 }
 
 /// Read a map written by [`save`]: its entries and tag.
@@ -65,11 +73,18 @@ pub(super) fn save(path: &Path, tag: u64, ids: &[Option<PointId>]) -> io::Result
 /// `InvalidData` for a file that is short, fails its checksum or holds an
 /// unknown id kind; other I/O errors as they come.
 pub(super) fn load(path: &Path) -> io::Result<(Vec<(u32, PointId)>, u64)> {
-    let bytes = std::fs::read(path)?;
+    decode(path, &std::fs::read(path)?)
+}
+
+/// [`load`] of the bytes of a map read from `path`.
+///
+/// # Errors
+/// As [`load`], without the I/O errors.
+pub(crate) fn decode(path: &Path, bytes: &[u8]) -> io::Result<(Vec<(u32, PointId)>, u64)> {
     if bytes.len() < HEADER_LEN + 4 {
         return Err(corrupt(path, 0, "file is shorter than its header"));
     }
-    let body = crc_checked(path, &bytes)?;
+    let body = crc_checked(path, bytes)?;
     let mut r = ByteReader::new(path, body);
     if r.bytes(MAGIC.len())? != MAGIC {
         return Err(corrupt(path, 0, "not an id map (bad magic)"));

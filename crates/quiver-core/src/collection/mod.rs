@@ -141,7 +141,14 @@ pub use request::{
 pub use search::SearchStrategy;
 
 pub(crate) use config::StoredConfig;
+// The decoders of the collection's files, for the fuzz targets (see `crate::fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub(crate) use id_map::{decode as decode_id_map, encode as encode_id_map};
 use oplog::OpLogWriter;
+#[cfg(feature = "fuzzing")]
+pub(crate) use oplog::{decode as decode_op_log, encode as encode_op_log};
+#[cfg(feature = "fuzzing")]
+pub(crate) use request::check_points;
 
 /// One collection. `Send + Sync`; every method takes `&self`.
 ///

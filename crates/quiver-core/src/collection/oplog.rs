@@ -64,6 +64,10 @@ const HEADER_LEN: u64 = 20;
 const FRAME_HEAD: usize = 8;
 /// A frame larger than this is taken as garbage, not allocated.
 const MAX_FRAME_BYTES: u32 = 1 << 30;
+/// The largest sequence number (and base) a log holds: the next one must
+/// still fit in a `u64`, so no count past it wraps. A header or frame
+/// beyond it is damage.
+const MAX_SEQ: u64 = u64::MAX - 1;
 
 /// Upsert of new point versions.
 pub(crate) const KIND_UPSERT: u8 = 1;
@@ -122,6 +126,7 @@ pub(crate) struct OpLogWriter {
 }
 
 /// What [`read`] found.
+#[derive(Debug)]
 pub(crate) struct OpLogContent {
     pub(crate) base_seq: u64,
     pub(crate) ops: Vec<(u64, Op)>,
@@ -181,7 +186,15 @@ impl OpLogWriter {
         dimension: usize,
         alongside: impl FnOnce() -> T + Send,
     ) -> (io::Result<u64>, Option<T>) {
-        let seq = self.last_seq + 1;
+        let Some(seq) = self.last_seq.checked_add(1).filter(|&s| s <= MAX_SEQ) else {
+            return (
+                Err(io::Error::other(format!(
+                    "{}: sequence numbers are exhausted",
+                    self.path.display()
+                ))),
+                None,
+            );
+        };
         let frame = match encode_frame(seq, op, dimension) {
             Ok(frame) => frame,
             Err(err) => return (Err(err), None),
@@ -255,7 +268,15 @@ pub(crate) fn read(path: &Path, dimension: usize) -> io::Result<Option<OpLogCont
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let scan = scan(path, &bytes, dimension)?;
+    decode(path, &bytes, dimension).map(Some)
+}
+
+/// [`read`] of the bytes of a log read from `path`.
+///
+/// # Errors
+/// As [`read`], without the I/O errors.
+pub(crate) fn decode(path: &Path, bytes: &[u8], dimension: usize) -> io::Result<OpLogContent> {
+    let scan = scan(path, bytes, dimension)?;
     if let Some(damage) = scan.damage {
         return Err(corrupt(
             path,
@@ -268,7 +289,21 @@ pub(crate) fn read(path: &Path, dimension: usize) -> io::Result<Option<OpLogCont
             ),
         ));
     }
-    Ok(Some(scan.content))
+    Ok(scan.content)
+}
+
+/// A whole log: the header of `base_seq` and a frame per operation, as
+/// appends write them.
+///
+/// # Errors
+/// `InvalidInput` for an operation the format cannot hold.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn encode(base_seq: u64, ops: &[(u64, Op)], dimension: usize) -> io::Result<Vec<u8>> {
+    let mut out = header(base_seq);
+    for (seq, op) in ops {
+        out.extend_from_slice(&encode_frame(*seq, op, dimension)?);
+    }
+    Ok(out)
 }
 
 /// What [`repair`] cut off a damaged log.
@@ -443,13 +478,25 @@ fn scan(path: &Path, bytes: &[u8], dimension: usize) -> io::Result<Scan> {
     if crc32fast::hash(covered) != head.u32()? {
         return Err(corrupt(path, 16, "header checksum mismatch"));
     }
+    if base_seq > MAX_SEQ {
+        return Err(corrupt(
+            path,
+            8,
+            format!("base sequence number {base_seq} is past the largest, {MAX_SEQ}"),
+        ));
+    }
     let mut ops = Vec::new();
     let mut reader = FrameReader::new(OpFrames, bytes, HEADER_LEN as usize);
     let mut expected = base_seq + 1;
     let mut damage = None;
     let mut valid_len = None;
     while let Some((at, frame)) = reader.next() {
-        let decoded = if frame.seq == expected {
+        let decoded = if frame.seq > MAX_SEQ {
+            Err(format!(
+                "sequence {} is past the largest, {MAX_SEQ}",
+                frame.seq
+            ))
+        } else if frame.seq == expected {
             decode_op(path, at, &frame, dimension)
                 .map_err(|err| format!("frame {} has a good checksum but {err}", frame.seq))
         } else {
@@ -816,6 +863,35 @@ mod tests {
         assert_eq!(c.ops[0].0, 14);
     }
 
+    /// The input the `ops_log` fuzz target found (with its checksums
+    /// sealed, as the target does): a header of base `u64::MAX`, then the
+    /// start of a frame. The scan overflowed computing the next sequence
+    /// number.
+    #[test]
+    fn fuzz_crash_base_seq_u64_max_is_damage() {
+        let mut bytes = header(u64::MAX);
+        bytes.extend_from_slice(&[
+            0x00, 0x00, 0x22, 0x22, 0x22, 0xde, 0xff, 0xff, 0xff, 0x63, 0x45, 0x0f, 0xff, 0xff,
+            0x77,
+        ]);
+        let err = decode(Path::new("ops.log"), &bytes, 3).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("base sequence number"), "{err}");
+    }
+
+    /// A frame of sequence `u64::MAX` after a base just below it is damage
+    /// too: no sequence number would follow it.
+    #[test]
+    fn frame_with_the_last_sequence_number_is_damage() {
+        let mut bytes = header(MAX_SEQ);
+        let op = Op::Delete(Vec::new());
+        bytes.extend_from_slice(&encode_frame(u64::MAX, &op, 2).unwrap());
+        let err = decode(Path::new("ops.log"), &bytes, 2).unwrap_err();
+        assert!(err.to_string().contains("past the largest"), "{err}");
+        let content = decode(Path::new("ops.log"), &header(MAX_SEQ), 2).unwrap();
+        assert_eq!(content.base_seq, MAX_SEQ);
+    }
+
     /// `ops.log` bytes laid out by hand, as the previous release wrote them:
     /// header (base 4), a set-payload frame (seq 5) and a delete frame
     /// (seq 6), plus a torn half frame.
@@ -903,7 +979,7 @@ mod tests {
         let mut bad = fs::read(&path).unwrap();
         bad[HEADER_LEN as usize + 20] ^= 0x01;
         fs::write(&path, &bad).unwrap();
-        let err = read(&path, 3).err().expect("mid-log damage is an error");
+        let err = read(&path, 3).expect_err("mid-log damage is an error");
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert!(err.to_string().contains("2 valid frames follow"), "{err}");
         let repair = repair(&path, 3).unwrap().expect("the log was cut");

@@ -264,6 +264,17 @@ impl CollectionInfo {
 /// (`(2 * 1e18)^2 = 4e36`), so no score overflows to infinity.
 pub const MAX_VECTOR_NORM: f64 = 1e18;
 
+/// [`check_vector`] of every point of an upsert, naming the point at fault.
+pub(crate) fn check_points(points: &[Point], dimension: usize, metric: Metric) -> Result<()> {
+    for (i, p) in points.iter().enumerate() {
+        check_vector(&p.vector, dimension, metric).map_err(|e| match e {
+            Error::InvalidInput(m) => Error::InvalidInput(format!("point {i} ({}): {m}", p.id)),
+            other => other,
+        })?;
+    }
+    Ok(())
+}
+
 /// Check one vector: non-empty, the right dimension, finite components,
 /// and for Euclid and Dot a norm of at most [`MAX_VECTOR_NORM`]. Cosine
 /// takes any finite vector: it is normalised exactly (in `f64`) on the way in.

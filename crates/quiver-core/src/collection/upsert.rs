@@ -12,7 +12,7 @@ use crate::filter::Filter;
 use crate::{Error, PointId, Result};
 
 use super::oplog::{DeleteEntry, Op, PayloadEntry, UpsertEntry};
-use super::request::check_vector;
+use super::request::check_points;
 use super::{Collection, Payload, Point, PointSelector, State, UpdateResult, Writer};
 
 impl Collection {
@@ -38,13 +38,7 @@ impl Collection {
     /// point ids written.
     pub fn upsert(&self, points: Vec<Point>) -> Result<UpdateResult> {
         self.check_open()?;
-        let dimension = self.config.dimension;
-        for (i, p) in points.iter().enumerate() {
-            check_vector(&p.vector, dimension, self.config.metric).map_err(|e| match e {
-                Error::InvalidInput(m) => Error::InvalidInput(format!("point {i} ({}): {m}", p.id)),
-                other => other,
-            })?;
-        }
+        check_points(&points, self.config.dimension, self.config.metric)?;
         if points.is_empty() {
             return Ok(UpdateResult {
                 operation_id: self.state.read().last_seq,

@@ -52,3 +52,6 @@ pub(crate) use payload_index::PayloadIndexes;
 pub use plan::Plan;
 #[cfg(not(feature = "internals"))]
 pub(crate) use plan::Plan;
+// The checkpoint codec, for the fuzz targets (see `crate::fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub(crate) use persist::{PayloadIndexReader, PayloadIndexWriter};

@@ -99,6 +99,14 @@ pub use mmap::MmapStorage;
 pub use payload_log::LogPayloadStorage;
 pub use verify::{BadVector, VerifyReport};
 
+// The decoders of the stores' files, for the fuzz targets (see `crate::fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub(crate) use checkpoint::{decode as decode_vector_index, encode as encode_vector_index};
+#[cfg(feature = "fuzzing")]
+pub(crate) use payload_log::snapshot_round_trip;
+#[cfg(feature = "fuzzing")]
+pub(crate) use wal::{Frame as RecordFrame, encode_delete, encode_store, reader as record_reader};
+
 /// Largest vector dimension the store accepts.
 pub(crate) const MAX_DIMENSION: usize = 65_536;
 

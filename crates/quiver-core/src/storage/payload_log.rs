@@ -810,6 +810,33 @@ fn decode_snapshot(path: &Path, bytes: &[u8]) -> io::Result<Snapshot> {
     })
 }
 
+/// Decode a `payloads.idx` read from `path` and, when it decodes, check
+/// that encoding what was decoded and decoding that gives it back: the
+/// number of entries, or the decoder's error.
+///
+/// # Panics
+/// When the round trip changes the snapshot: a bug the fuzzer reports.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn snapshot_round_trip(path: &Path, bytes: &[u8]) -> io::Result<usize> {
+    let snap = decode_snapshot(path, bytes)?;
+    let tail_crc = snap.tail_crc.unwrap_or(0);
+    let again = decode_snapshot(
+        path,
+        &encode_snapshot(snap.generation, snap.covered, tail_crc, &snap.index),
+    )?;
+    assert_eq!(
+        (
+            again.generation,
+            again.covered,
+            again.tail_crc,
+            &again.index
+        ),
+        (snap.generation, snap.covered, Some(tail_crc), &snap.index),
+        "payloads.idx round trip"
+    );
+    Ok(snap.index.len())
+}
+
 /// Bring the directory back to a consistent state after an interrupted
 /// compaction: an uncommitted rewrite is dropped, the snapshot of a
 /// committed one promoted.

@@ -525,3 +525,21 @@ fn a_damaged_payload_record_fails_only_the_reads_that_need_it() {
         .unwrap();
     assert_eq!(unfiltered[0].id, PointId::Num(16));
 }
+
+/// Found by the `ops_log` fuzz target: a log header (with a good checksum)
+/// whose base sequence number is `u64::MAX` made the scan overflow
+/// computing the next one (a panic in debug builds, a wrap to 0 in
+/// release). It is damage, and the open says so.
+#[test]
+fn op_log_header_with_the_last_sequence_number_is_corrupt_not_an_overflow() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = checkpointed(tmp.path());
+    let mut header = b"QVOPLOG1".to_vec();
+    header.extend_from_slice(&u64::MAX.to_le_bytes());
+    let crc = crc32fast::hash(&header);
+    header.extend_from_slice(&crc.to_le_bytes());
+    fs::write(image.join("collections/c/ops.log"), &header).unwrap();
+    let err = open_err(&image);
+    assert_eq!(err.kind(), quiver_core::ErrorKind::Corrupt, "{err}");
+    assert!(err.to_string().contains("base sequence number"), "{err}");
+}

@@ -52,6 +52,20 @@ const LAYERS: &[(&str, &[&str])] = &[
             "point",
         ],
     ),
+    (
+        "fuzzing",
+        &[
+            "database",
+            "collection",
+            "storage",
+            "index",
+            "filter",
+            "file",
+            "distance",
+            "error",
+            "point",
+        ],
+    ),
 ];
 
 fn src_dir() -> PathBuf {

@@ -32,7 +32,10 @@ fn parse_metric(distance: &str) -> ApiResult<Metric> {
 /// The engine's configuration for a create body; the engine checks the
 /// bounds. `checkpoint_log_bytes` applies unless the body sets
 /// `wal_config.wal_capacity_mb`.
-fn parse_config(body: CreateCollection, checkpoint_log_bytes: u64) -> ApiResult<CollectionConfig> {
+pub(crate) fn parse_config(
+    body: CreateCollection,
+    checkpoint_log_bytes: u64,
+) -> ApiResult<CollectionConfig> {
     let params: VectorParams = match body.vectors {
         Value::Object(map) if !map.contains_key("size") => {
             return Err(ApiError::bad_request(

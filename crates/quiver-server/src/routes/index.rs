@@ -14,7 +14,7 @@ use crate::writes::Gate;
 const SUPPORTED: &str = "keyword, integer, float, bool, datetime";
 
 /// Decodes `field_schema`: a type name, or `{"type": name, ..}`.
-fn field_type(schema: Option<Value>) -> ApiResult<FieldType> {
+pub(crate) fn field_type(schema: Option<Value>) -> ApiResult<FieldType> {
     let name = match schema {
         None => {
             return Err(ApiError::bad_request(format!(
@@ -43,6 +43,18 @@ fn field_type(schema: Option<Value>) -> ApiResult<FieldType> {
     })
 }
 
+/// The field and type a create body asks to index.
+///
+/// # Errors
+/// 400 for an empty field name or an unsupported `field_schema`.
+pub(crate) fn index_of(body: CreateFieldIndex) -> ApiResult<(String, FieldType)> {
+    if body.field_name.is_empty() {
+        return Err(ApiError::bad_request("`field_name` must not be empty"));
+    }
+    let ty = field_type(body.field_schema)?;
+    Ok((body.field_name, ty))
+}
+
 /// Index a payload field, so filters on it need not scan.
 #[utoipa::path(put, path = "/collections/{name}/index", tag = "index",
     params(("name" = String, Path, description = "Collection name"), WaitParams),
@@ -59,11 +71,7 @@ pub async fn create(
     ApiQuery(wait): ApiQuery<WaitParams>,
     ApiJson(body): ApiJson<CreateFieldIndex>,
 ) -> ApiResult<Envelope<UpdateResult>> {
-    if body.field_name.is_empty() {
-        return Err(ApiError::bad_request("`field_name` must not be empty"));
-    }
-    let ty = field_type(body.field_schema)?;
-    let field = body.field_name;
+    let (field, ty) = index_of(body)?;
     state
         .write(
             &gate,

@@ -17,7 +17,9 @@ use crate::writes::Gate;
 
 /// Checks every vector's length against the collection's dimension, as
 /// the engine would, so that the mistake is answered even without waiting.
-fn dimensions_of(points: &[Point]) -> impl FnOnce(&Collection) -> ApiResult<()> + Send + use<> {
+pub(crate) fn dimensions_of(
+    points: &[Point],
+) -> impl FnOnce(&Collection) -> ApiResult<()> + Send + use<> {
     let mut lens: Vec<usize> = points.iter().map(|p| p.vector.len()).collect();
     lens.sort_unstable();
     lens.dedup();
@@ -35,7 +37,7 @@ fn no_check(_: &Collection) -> ApiResult<()> {
 }
 
 /// The points of an upsert body, in either of Qdrant's two forms.
-fn points_of(body: PointInsertOperations) -> ApiResult<Vec<Point>> {
+pub(crate) fn points_of(body: PointInsertOperations) -> ApiResult<Vec<Point>> {
     match (body.points, body.batch) {
         (Some(points), None) => Ok(points
             .into_iter()
@@ -204,7 +206,7 @@ pub async fn delete(
         .await
 }
 
-fn no_nested_key(key: Option<&String>) -> ApiResult<()> {
+pub(crate) fn no_nested_key(key: Option<&String>) -> ApiResult<()> {
     match key {
         Some(k) => Err(ApiError::bad_request(format!(
             "setting payload under a nested `key` (`{k}`) is not supported; set the top-level keys instead"

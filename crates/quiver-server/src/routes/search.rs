@@ -23,7 +23,7 @@ const DEFAULT_LIMIT: usize = 10;
 /// A search decoded from the wire: the engine's request (with `k` =
 /// `limit + offset`) plus what only the wire has. The engine checks the
 /// request (bounds, vector, filter) when it runs.
-struct Plan {
+pub(crate) struct Plan {
     query: Query,
     request: quiver_core::SearchRequest,
     offset: usize,
@@ -81,7 +81,7 @@ impl Plan {
         })
     }
 
-    fn from_search(r: SearchRequest) -> ApiResult<Plan> {
+    pub(crate) fn from_search(r: SearchRequest) -> ApiResult<Plan> {
         Plan::new(
             Query::Vector,
             Wire {
@@ -97,7 +97,7 @@ impl Plan {
         )
     }
 
-    fn from_query(r: QueryRequest) -> ApiResult<Plan> {
+    pub(crate) fn from_query(r: QueryRequest) -> ApiResult<Plan> {
         if r.prefetch.is_some() {
             return Err(ApiError::bad_request(
                 "`prefetch` (multi-stage queries) is not supported",
@@ -138,7 +138,7 @@ impl Plan {
     }
 
     /// Runs on the blocking pool.
-    fn run(mut self, c: &Collection) -> ApiResult<Vec<ScoredPoint>> {
+    pub(crate) fn run(mut self, c: &Collection) -> ApiResult<Vec<ScoredPoint>> {
         match self.query {
             Query::Vector => {}
             Query::Point(id) => {
@@ -203,7 +203,7 @@ enum QueryVector {
 }
 
 /// What a list of searches may return, summed.
-fn demand_of(plans: &[Plan]) -> Demand {
+pub(crate) fn demand_of(plans: &[Plan]) -> Demand {
     let mut demand = Demand::default();
     for plan in plans {
         plan.demand(&mut demand);
@@ -375,6 +375,27 @@ pub async fn scroll(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<ScrollRequest>,
 ) -> ApiResult<Envelope<ScrollResult>> {
+    let (request, with_payload, demand) = scroll_of(body)?;
+    let max = state.max_result_bytes;
+    let page = with_collection(&state, name, move |c| {
+        demand.check(c.config().dimension, max)?;
+        Ok(c.scroll(&request)?)
+    })
+    .await?;
+    Ok(ok(ScrollResult {
+        points: records(page.points, &with_payload),
+        next_page_offset: page.next_offset,
+    }))
+}
+
+/// The engine's request for a scroll body, the payload keys to return and
+/// the results it may return.
+///
+/// # Errors
+/// 400 for `order_by` or a limit over the maximum.
+pub(crate) fn scroll_of(
+    body: ScrollRequest,
+) -> ApiResult<(quiver_core::ScrollRequest, WithPayload, Demand)> {
     if body.order_by.is_some() {
         return Err(ApiError::bad_request(
             "`order_by` is not supported: scroll pages are in id order",
@@ -396,16 +417,7 @@ pub async fn scroll(
     };
     let mut demand = Demand::default();
     demand.add(limit, request.with_vector, request.with_payload);
-    let max = state.max_result_bytes;
-    let page = with_collection(&state, name, move |c| {
-        demand.check(c.config().dimension, max)?;
-        Ok(c.scroll(&request)?)
-    })
-    .await?;
-    Ok(ok(ScrollResult {
-        points: records(page.points, &with_payload),
-        next_page_offset: page.next_offset,
-    }))
+    Ok((request, with_payload, demand))
 }
 
 /// Count points, optionally matching a filter.

@@ -398,6 +398,38 @@ impl Hnsw {
         external: Option<persist::VectorSource<'_>>,
     ) -> std::io::Result<(Self, u64)> {
         let (graph, config, tag) = persist::load(path, dimension, metric, external)?;
+        Ok(Self::from_graph(graph, dimension, metric, config, tag))
+    }
+
+    /// [`Hnsw::load_with_vectors`] (or [`Hnsw::load`] without `vector`) of
+    /// the bytes of a checkpoint read from `path`.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn decode(
+        path: &Path,
+        bytes: &[u8],
+        dimension: usize,
+        metric: Metric,
+        vector: Option<persist::VectorSource<'_>>,
+    ) -> std::io::Result<(Self, u64)> {
+        let (graph, config, tag) = persist::decode(path, bytes, dimension, metric, vector)?;
+        Ok(Self::from_graph(graph, dimension, metric, config, tag))
+    }
+
+    /// The bytes [`Hnsw::save`] (`with_vectors`) or
+    /// [`Hnsw::save_without_vectors`] writes.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn encode(&self, tag: u64, with_vectors: bool) -> std::io::Result<Vec<u8>> {
+        let g = self.graph.read();
+        persist::encode(&g, self.metric, self.config, tag, with_vectors)
+    }
+
+    fn from_graph(
+        graph: Graph,
+        dimension: usize,
+        metric: Metric,
+        config: HnswConfig,
+        tag: u64,
+    ) -> (Self, u64) {
         let index = Hnsw {
             dim: dimension,
             metric,
@@ -406,7 +438,7 @@ impl Hnsw {
             rng: Mutex::new(SmallRng::seed_from_u64(config.seed ^ tag)),
             rebuilds: AtomicU64::new(0),
         };
-        Ok((index, tag))
+        (index, tag)
     }
 
     /// Bytes of memory the index holds (vectors, links, per-node state and

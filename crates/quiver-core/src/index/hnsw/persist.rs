@@ -79,6 +79,20 @@ pub(super) fn save(
     remove_if_exists(&with_suffix(path, ".tmp"))
 }
 
+/// The bytes [`save`] writes.
+#[cfg(feature = "fuzzing")]
+pub(super) fn encode(
+    g: &Graph,
+    metric: Metric,
+    config: HnswConfig,
+    tag: u64,
+    with_vectors: bool,
+) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    write_graph(g, metric, config, &mut out, tag, with_vectors)?;
+    Ok(out)
+}
+
 fn write_graph(
     g: &Graph,
     metric: Metric,
@@ -172,7 +186,17 @@ pub(super) fn load(
     metric: Metric,
     external: Option<VectorSource<'_>>,
 ) -> io::Result<(Graph, HnswConfig, u64)> {
-    let bytes = fs::read(path)?;
+    decode(path, &fs::read(path)?, dimension, metric, external)
+}
+
+/// [`load`] of the bytes of a checkpoint read from `path`.
+pub(super) fn decode(
+    path: &Path,
+    bytes: &[u8],
+    dimension: usize,
+    metric: Metric,
+    external: Option<VectorSource<'_>>,
+) -> io::Result<(Graph, HnswConfig, u64)> {
     if bytes.len() < HEADER_LEN + 4 {
         return Err(corrupt(
             path,
@@ -180,7 +204,7 @@ pub(super) fn load(
             format_args!("file of {} bytes is shorter than the header", bytes.len()),
         ));
     }
-    let body = crc_checked(path, &bytes)?;
+    let body = crc_checked(path, bytes)?;
     let mut c = ByteReader::new(path, body);
     let with_vectors = match c.bytes(8)? {
         m if m == MAGIC => true,

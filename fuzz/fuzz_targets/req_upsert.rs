@@ -1,0 +1,8 @@
+//! `PUT /collections/{name}/points` bodies, decoded and checked as the handler does
+//! (see `quiver_server::fuzzing`); rejections are errors, never panics.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = quiver_server::fuzzing::upsert(data);
+});
