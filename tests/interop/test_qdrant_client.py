@@ -373,6 +373,15 @@ def test_api_keys(binary):
     assert code == 0, f"server exited with {code} after SIGTERM"
 
 
+def test_version_check_passes(url):
+    """The client's own compatibility check (on by default) finds nothing to warn about."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        QdrantClient(url=url, prefer_grpc=False).close()
+    about_version = [str(w.message) for w in caught if "version" in str(w.message).lower()]
+    assert not about_version, about_version
+
+
 def main():
     binary = find_binary()
     data = Data()
@@ -380,6 +389,13 @@ def main():
     server = Server(binary)
     client = QdrantClient(url=server.url, prefer_grpc=False, check_compatibility=False, timeout=60)
     try:
+        try:
+            test_version_check_passes(server.url)
+            passed += 1
+            print("ok      test_version_check_passes")
+        except Exception:
+            failed += 1
+            print(f"FAILED  test_version_check_passes\n{traceback.format_exc()}")
         for i, test in enumerate(TESTS):
             name = f"interop_{i}"
             try:

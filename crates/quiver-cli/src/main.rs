@@ -54,6 +54,10 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // A log line that cannot be written (stderr on a full disk, a closed
+        // pipe) is dropped: reporting that failure on stderr would panic the
+        // thread that logged, turning the request it served into a 500.
+        .log_internal_errors(false)
         .init();
     match cli.command {
         Command::Serve(args) => cmd::serve::run(args),

@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 use crate::error::ApiError;
 
 /// Paths served without a key.
-const OPEN_PATHS: [&str; 3] = ["/healthz", "/readyz", "/livez"];
+pub(crate) const OPEN_PATHS: [&str; 3] = ["/healthz", "/readyz", "/livez"];
 
 /// POST routes that only read (everything else that is not GET/HEAD writes).
 const READ_POST_SUFFIXES: [&str; 7] = [

@@ -88,7 +88,8 @@ pub enum ServeError {
 pub fn router(mut state: AppState, config: &ServerConfig) -> Router {
     state.max_result_bytes = config.max_result_bytes;
     state.checkpoint_log_bytes = config.checkpoint_log_bytes;
-    let (api, openapi) = routes::api().split_for_parts();
+    let (api, mut openapi) = routes::api().split_for_parts();
+    routes::responses::describe_errors(&mut openapi);
     let openapi = Arc::new(openapi);
     let auth = auth::Auth::new(
         config.api_key.as_deref(),

@@ -1,5 +1,6 @@
 //! `quiver serve`: the HTTP server.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -153,17 +154,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let server = Server::bind(config).await?;
         let scheme = if server.is_tls() { "https" } else { "http" };
         // Scripts (and the interop test) read this line to find the port.
-        println!(
+        // Like the log, it is best effort: println! would panic on a closed
+        // or full stdout, and serving does not depend on it.
+        say(format_args!(
             "quiver {} listening on {scheme}://{} (data: {}, api key: {})",
             quiver_server::version(),
             server.local_addr(),
             data_dir.display(),
             if auth { "required" } else { "none" },
-        );
+        ));
         server.run(quiver_server::shutdown_signal()).await?;
-        println!("quiver stopped; all collections flushed");
+        say(format_args!("quiver stopped; all collections flushed"));
         anyhow::Ok(())
     })
+}
+
+/// Prints a line on stdout, ignoring a stdout that cannot be written.
+fn say(line: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 #[cfg(test)]

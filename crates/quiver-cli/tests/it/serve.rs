@@ -1,6 +1,7 @@
 //! `quiver serve` as a real child process: SIGTERM while writes are in
 //! flight stops it cleanly, and every acknowledged write is there after a
-//! restart; SIGINT does the same.
+//! restart; SIGINT does the same. A log that cannot be written changes
+//! no answer.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -24,6 +25,11 @@ struct Serve {
 /// Starts `quiver serve` on a free port and reads the address it prints.
 /// With `from_env` the settings come from `QUIVER_*` variables, not flags.
 fn serve(data: &Path, from_env: bool) -> Serve {
+    serve_logging(data, from_env, "warn", Stdio::inherit())
+}
+
+/// As [`serve`], logging at level `log` to `stderr`.
+fn serve_logging(data: &Path, from_env: bool, log: &str, stderr: Stdio) -> Serve {
     let mut command = Command::new(env!("CARGO_BIN_EXE_quiver"));
     if from_env {
         command
@@ -35,9 +41,9 @@ fn serve(data: &Path, from_env: bool) -> Serve {
         command.args(["serve", "--port", "0", "--data"]).arg(data);
     }
     let mut child = command
-        .env("QUIVER_LOG", "warn")
+        .env("QUIVER_LOG", log)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -221,4 +227,36 @@ fn sigterm_after_writes_acknowledged_without_waiting_applies_them_all() {
         first[0].payload.as_ref().map(|p| p["batch"].clone()),
         Some(json!("last"))
     );
+}
+
+#[test]
+fn an_unwritable_log_changes_no_answer_and_no_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every write to /dev/full fails with ENOSPC, as stderr on a full disk.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    // debug: opening the new collection logs from the request's worker.
+    let s = serve_logging(&dir.path().join("db"), false, "debug", full.into());
+    let client = Client::new();
+    let r = client
+        .put(format!("{}/collections/c", s.base))
+        .json(&json!({"vectors": {"size": 2, "distance": "Dot"}}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text());
+    let r = client
+        .put(format!("{}/collections/c/points?wait=true", s.base))
+        .json(&json!({"points": [{"id": 1, "vector": [1.0, 0.0]}]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text());
+    let r = client
+        .get(format!("{}/collections/missing", s.base))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let (clean, said) = stop(s, "TERM");
+    assert!(clean, "serve did not exit cleanly: {said}");
 }

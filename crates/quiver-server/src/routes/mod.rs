@@ -1,7 +1,8 @@
 //! The HTTP routes, one file per family: `collections`, `points` (writes and
 //! retrieval), `search` (search, query, scroll, count), `index` (payload
 //! indexes) and `service` (root, health, metrics). `model` holds the wire
-//! shapes they share.
+//! shapes they share; `responses` adds the error answers every route can
+//! give to the OpenAPI document.
 //!
 //! Every call into the engine runs on tokio's blocking pool
 //! ([`with_collection`], [`blocking`]): engine calls may fsync or scan, and
@@ -12,6 +13,7 @@ pub mod collections;
 pub mod index;
 pub mod model;
 pub mod points;
+pub mod responses;
 pub mod search;
 pub mod service;
 

@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
-/// A point id: an unsigned integer or a UUID string.
-#[derive(ToSchema)]
+/// A point id: an unsigned integer or a UUID string, bare on the wire.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
 #[schema(as = ExtendedPointId)]
 pub enum ExtendedPointIdSchema {
     /// Unsigned integer id.

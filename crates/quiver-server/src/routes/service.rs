@@ -10,22 +10,31 @@ use super::{AppState, blocking};
 use crate::error::ApiResult;
 use crate::metrics::CollectionGauges;
 
+/// The Qdrant REST API version whose routes and shapes Quiver serves.
+/// Clients compare it with their own (qdrant-client warns when the minor
+/// versions differ by more than one), so it follows the client the interop
+/// test pins.
+pub const QDRANT_API_VERSION: &str = "1.15.0";
+
 /// `GET /` answer (not enveloped, as in Qdrant).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VersionInfo {
     /// Always `quiver`.
     pub title: &'static str,
-    /// Server version.
+    /// The Qdrant API version served (what Qdrant clients check).
     pub version: &'static str,
+    /// Quiver's own version.
+    pub quiver_version: &'static str,
 }
 
-/// Name and version.
+/// Name, the Qdrant API version served, and Quiver's version.
 #[utoipa::path(get, path = "/", tag = "service",
-    responses((status = 200, description = "Name and version", body = VersionInfo)))]
+    responses((status = 200, description = "Name and versions", body = VersionInfo)))]
 pub async fn root() -> axum::Json<VersionInfo> {
     axum::Json(VersionInfo {
         title: "quiver",
-        version: crate::version(),
+        version: QDRANT_API_VERSION,
+        quiver_version: crate::version(),
     })
 }
 

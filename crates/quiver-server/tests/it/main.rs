@@ -13,6 +13,7 @@ mod harness;
 mod collections;
 mod connections;
 mod errors;
+mod openapi;
 mod points;
 mod result_budget;
 mod search;
