@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::model::{
     CollectionDescription, CollectionExistence, CollectionsResponse, CreateCollection, VectorParams,
 };
-use super::{AppState, blocking, with_collection};
+use super::{AppState, accept_only, blocking, with_collection};
 use crate::envelope::{Envelope, ok};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
@@ -36,7 +36,7 @@ pub(crate) fn parse_config(
     body: CreateCollection,
     checkpoint_log_bytes: u64,
 ) -> ApiResult<CollectionConfig> {
-    let params: VectorParams = match body.vectors {
+    let params: VectorParams = match body.vectors.clone() {
         Value::Object(map) if !map.contains_key("size") => {
             return Err(ApiError::bad_request(
                 "named vectors are not supported: give `vectors` as {\"size\": N, \"distance\": \"Cosine\"}",
@@ -46,6 +46,7 @@ pub(crate) fn parse_config(
             serde_json::from_value(v).map_err(|e| ApiError::bad_request(format!("vectors: {e}")))?
         }
     };
+    refuse_unsupported(&body, &params)?;
     let mut config = CollectionConfig::new(params.size, parse_metric(&params.distance)?);
     if let Some(diff) = body.hnsw_config {
         config.hnsw.m = diff.m.unwrap_or(config.hnsw.m);
@@ -68,6 +69,130 @@ pub(crate) fn parse_config(
         }
     }
     Ok(config)
+}
+
+/// Refuses every create option Quiver does not implement, unless its value
+/// asks for exactly what Quiver does (docs/server.md lists each).
+fn refuse_unsupported(body: &CreateCollection, vectors: &VectorParams) -> ApiResult<()> {
+    let one = |n: &u64| *n == 1;
+    let none = |_: &Value| false;
+    accept_only(
+        "shard_number",
+        &body.shard_number,
+        one,
+        "a collection is one shard",
+    )?;
+    accept_only(
+        "sharding_method",
+        &body.sharding_method,
+        |m| m == "auto",
+        "a collection is one shard",
+    )?;
+    accept_only(
+        "replication_factor",
+        &body.replication_factor,
+        one,
+        "there is one replica",
+    )?;
+    accept_only(
+        "write_consistency_factor",
+        &body.write_consistency_factor,
+        one,
+        "there is one replica",
+    )?;
+    accept_only(
+        "on_disk_payload",
+        &body.on_disk_payload,
+        |b| *b,
+        "payloads always live on disk",
+    )?;
+    accept_only(
+        "optimizers_config",
+        &body.optimizers_config,
+        none,
+        "there is no background optimizer",
+    )?;
+    accept_only(
+        "init_from",
+        &body.init_from,
+        none,
+        "collections start empty",
+    )?;
+    accept_only(
+        "quantization_config",
+        &body.quantization_config,
+        none,
+        "vectors are stored unquantized",
+    )?;
+    accept_only(
+        "sparse_vectors",
+        &body.sparse_vectors,
+        none,
+        "collections hold one dense vector per point",
+    )?;
+    accept_only(
+        "strict_mode_config",
+        &body.strict_mode_config,
+        none,
+        "there is no strict mode",
+    )?;
+    if let Some(hnsw) = &body.hnsw_config {
+        accept_only(
+            "hnsw_config.full_scan_threshold",
+            &hnsw.full_scan_threshold,
+            |_| false,
+            "search uses the graph unless `exact` is set",
+        )?;
+        accept_only(
+            "hnsw_config.max_indexing_threads",
+            &hnsw.max_indexing_threads,
+            |n| *n == 0,
+            "graph builds use every core (0)",
+        )?;
+        accept_only(
+            "hnsw_config.on_disk",
+            &hnsw.on_disk,
+            |b| !*b,
+            "the graph is held in memory",
+        )?;
+        accept_only(
+            "hnsw_config.payload_m",
+            &hnsw.payload_m,
+            |_| false,
+            "there are no per-payload graphs",
+        )?;
+    }
+    accept_only(
+        "vectors.hnsw_config",
+        &vectors.hnsw_config,
+        none,
+        "set the collection's `hnsw_config` instead",
+    )?;
+    accept_only(
+        "vectors.quantization_config",
+        &vectors.quantization_config,
+        none,
+        "vectors are stored unquantized",
+    )?;
+    accept_only(
+        "vectors.on_disk",
+        &vectors.on_disk,
+        |b| *b,
+        "vectors always live in a memory-mapped file",
+    )?;
+    accept_only(
+        "vectors.datatype",
+        &vectors.datatype,
+        |d| d == "float32",
+        "components are 32-bit floats",
+    )?;
+    accept_only(
+        "vectors.multivector_config",
+        &vectors.multivector_config,
+        none,
+        "a point has one vector",
+    )?;
+    Ok(())
 }
 
 /// Create a collection.

@@ -143,6 +143,26 @@ pub fn selector(
     Ok(selector)
 }
 
+/// A Qdrant option Quiver accepts only with values that ask for what it
+/// does anyway: absent or null passes, a value `accepted` passes, anything
+/// else is a 400 naming `field` and saying `why`.
+///
+/// # Errors
+/// 400 for a set value that `accepted` refuses.
+pub fn accept_only<T: std::fmt::Debug>(
+    field: &str,
+    value: &Option<T>,
+    accepted: impl FnOnce(&T) -> bool,
+    why: &str,
+) -> ApiResult<()> {
+    match value {
+        Some(v) if !accepted(v) => Err(ApiError::bad_request(format!(
+            "`{field}` = {v:?} is not supported: {why}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(

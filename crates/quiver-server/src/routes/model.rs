@@ -1,11 +1,12 @@
 //! Qdrant's wire shapes: request bodies as clients send them and results as
 //! clients (e.g. qdrant-client's pydantic models) require them.
 //!
-//! Unknown request fields are ignored, as Qdrant's own server mostly does,
-//! so clients that send extra options (`shard_key: null`, `consistency`) work.
-//! Options that would change the answer and that Quiver does not support
-//! (named vectors, `prefetch`, `order_by`) are rejected with 400 rather than
-//! silently ignored.
+//! No option is silently ignored: every body field Qdrant defines is either
+//! applied, accepted because its value asks for what Quiver does anyway, or
+//! rejected with a 400 naming it; a field Qdrant does not define is a 400
+//! too (`deny_unknown_fields`). `null` always means "not set", as the
+//! official clients send every unset option as null. docs/server.md lists
+//! the decision for each field.
 
 use quiver_core::PointId;
 use quiver_core::filter::Filter;
@@ -57,22 +58,45 @@ impl WaitParams {
 }
 
 /// Vector parameters of a collection.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct VectorParams {
     /// Dimension of every vector.
     pub size: usize,
     /// Distance function.
     #[schema(value_type = DistanceSchema)]
     pub distance: String,
+    /// Not supported per vector (use the collection's `hnsw_config`): null.
+    #[schema(value_type = Option<Object>)]
+    pub hnsw_config: Option<Value>,
+    /// Not supported yet: null.
+    #[schema(value_type = Option<Object>)]
+    pub quantization_config: Option<Value>,
+    /// Vectors always live in a memory-mapped file: null or true.
+    pub on_disk: Option<bool>,
+    /// Components are always 32-bit floats: null or `"float32"`.
+    pub datatype: Option<String>,
+    /// Not supported (one vector per point): null.
+    #[schema(value_type = Option<Object>)]
+    pub multivector_config: Option<Value>,
 }
 
 /// HNSW settings; fields left out keep their defaults.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct HnswConfigDiff {
     /// Edges per node.
     pub m: Option<usize>,
     /// Candidate list size while building.
     pub ef_construct: Option<usize>,
+    /// Not supported (search always uses the graph unless `exact`): null.
+    pub full_scan_threshold: Option<u64>,
+    /// Graph builds use every core: null or 0 (Qdrant's "automatic").
+    pub max_indexing_threads: Option<u64>,
+    /// The graph is held in memory: null or false.
+    pub on_disk: Option<bool>,
+    /// Not supported (no per-payload graphs): null.
+    pub payload_m: Option<u64>,
 }
 
 /// Write-ahead log settings of a create request.
@@ -89,13 +113,55 @@ pub struct WalConfigDiff {
 
 /// `PUT /collections/{name}` body.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateCollection {
     /// A single unnamed vector per point (named vectors are not supported).
+    #[schema(value_type = VectorParams)]
     pub vectors: Value,
     /// HNSW settings.
     pub hnsw_config: Option<HnswConfigDiff>,
     /// Op log settings.
     pub wal_config: Option<WalConfigDiff>,
+    /// One shard: null or 1.
+    pub shard_number: Option<u64>,
+    /// One shard: null or `"auto"`.
+    pub sharding_method: Option<String>,
+    /// One replica: null or 1.
+    pub replication_factor: Option<u64>,
+    /// One replica: null or 1.
+    pub write_consistency_factor: Option<u64>,
+    /// Payloads always live on disk: null or true.
+    pub on_disk_payload: Option<bool>,
+    /// Not supported (no background optimizer): null.
+    #[schema(value_type = Option<Object>)]
+    pub optimizers_config: Option<Value>,
+    /// Not supported: null.
+    #[schema(value_type = Option<Object>)]
+    pub init_from: Option<Value>,
+    /// Not supported yet: null.
+    #[schema(value_type = Option<Object>)]
+    pub quantization_config: Option<Value>,
+    /// Not supported yet: null.
+    #[schema(value_type = Option<Object>)]
+    pub sparse_vectors: Option<Value>,
+    /// Not supported: null.
+    #[schema(value_type = Option<Object>)]
+    pub strict_mode_config: Option<Value>,
+}
+
+/// `shard_key` of point and search bodies: collections have one shard, so
+/// only null (not set) is accepted; any key is refused naming the field.
+#[derive(Debug)]
+pub struct NoShardKey;
+
+impl<'de> Deserialize<'de> for NoShardKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Reached only for a non-null value: serde maps null to None.
+        let _ = Value::deserialize(d)?;
+        Err(serde::de::Error::custom(
+            "`shard_key` is not supported: collections have one shard",
+        ))
+    }
 }
 
 /// One collection in a listing.
@@ -134,6 +200,7 @@ pub struct UpdateResult {
 
 /// One point to insert or replace.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PointStruct {
     /// Its id.
     #[schema(value_type = ExtendedPointIdSchema)]
@@ -147,6 +214,7 @@ pub struct PointStruct {
 
 /// Column-wise form of an upsert.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Batch {
     /// Ids, one per point.
     #[schema(value_type = Vec<ExtendedPointIdSchema>)]
@@ -160,7 +228,11 @@ pub struct Batch {
 
 /// `PUT /collections/{name}/points` body: `points` (list) or `batch`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PointInsertOperations {
+    /// Not supported (one shard): null.
+    #[schema(value_type = Option<Object>)]
+    pub shard_key: Option<NoShardKey>,
     /// List form.
     pub points: Option<Vec<PointStruct>>,
     /// Batch form.
@@ -236,7 +308,11 @@ impl WithVector {
 
 /// `POST /collections/{name}/points` body.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PointRequest {
+    /// Not supported (one shard): null.
+    #[schema(value_type = Option<Object>)]
+    pub shard_key: Option<NoShardKey>,
     /// Ids to fetch; missing ones are skipped.
     #[schema(value_type = Vec<ExtendedPointIdSchema>)]
     pub ids: Vec<PointId>,
@@ -278,7 +354,11 @@ pub struct ScoredPoint {
 
 /// Selects points by ids or by filter (exactly one).
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PointsSelector {
+    /// Not supported (one shard): null.
+    #[schema(value_type = Option<Object>)]
+    pub shard_key: Option<NoShardKey>,
     /// These ids.
     #[schema(value_type = Option<Vec<ExtendedPointIdSchema>>)]
     pub points: Option<Vec<PointId>>,
@@ -289,7 +369,11 @@ pub struct PointsSelector {
 
 /// `POST|PUT /collections/{name}/points/payload` body.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SetPayload {
+    /// Not supported (one shard): null.
+    #[schema(value_type = Option<Object>)]
+    pub shard_key: Option<NoShardKey>,
     /// Keys and values to set.
     #[schema(value_type = Object)]
     pub payload: Map<String, Value>,
@@ -305,7 +389,11 @@ pub struct SetPayload {
 
 /// `POST /collections/{name}/points/payload/delete` body.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DeletePayload {
+    /// Not supported (one shard): null.
+    #[schema(value_type = Option<Object>)]
+    pub shard_key: Option<NoShardKey>,
     /// Keys to remove.
     pub keys: Vec<String>,
     /// These ids.
@@ -318,17 +406,27 @@ pub struct DeletePayload {
 
 /// Search-time parameters.
 #[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SearchParams {
     /// HNSW candidate list size (larger: better recall, slower).
     pub hnsw_ef: Option<usize>,
     /// Exact (brute-force) search instead of HNSW.
     #[serde(default)]
     pub exact: bool,
+    /// Not supported yet (no quantization): null.
+    #[schema(value_type = Option<Object>)]
+    pub quantization: Option<Value>,
+    /// Every point is searched, indexed or not: null or false.
+    pub indexed_only: Option<bool>,
 }
 
 /// `POST /collections/{name}/points/search` body.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SearchRequest {
+    /// Not supported (one shard): null.
+    #[schema(value_type = Option<Object>)]
+    pub shard_key: Option<NoShardKey>,
     /// Query vector.
     pub vector: Vec<f32>,
     /// Only points matching this filter.
@@ -350,6 +448,7 @@ pub struct SearchRequest {
 
 /// `POST /collections/{name}/points/search/batch` body.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SearchBatch {
     /// The searches, answered in order.
     pub searches: Vec<SearchRequest>,
@@ -357,7 +456,11 @@ pub struct SearchBatch {
 
 /// `POST /collections/{name}/points/query` body (universal query).
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct QueryRequest {
+    /// Not supported (one shard): null.
+    #[schema(value_type = Option<Object>)]
+    pub shard_key: Option<NoShardKey>,
     /// A vector, `{"nearest": vector}`, `{"nearest": id}` or a point id;
     /// absent: points in id order.
     pub query: Option<Value>,
@@ -379,11 +482,16 @@ pub struct QueryRequest {
     /// Vector name: only the unnamed vector exists.
     pub using: Option<String>,
     /// Multi-stage queries (not supported: must be absent).
+    #[schema(value_type = Option<Object>)]
     pub prefetch: Option<Value>,
+    /// Vectors from another collection (not supported: must be absent).
+    #[schema(value_type = Option<Object>)]
+    pub lookup_from: Option<Value>,
 }
 
 /// `POST /collections/{name}/points/query/batch` body.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct QueryRequestBatch {
     /// The queries, answered in order.
     pub searches: Vec<QueryRequest>,
@@ -398,7 +506,11 @@ pub struct QueryResponse {
 
 /// `POST /collections/{name}/points/scroll` body.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ScrollRequest {
+    /// Not supported (one shard): null.
+    #[schema(value_type = Option<Object>)]
+    pub shard_key: Option<NoShardKey>,
     /// Start at this id (inclusive).
     #[schema(value_type = Option<ExtendedPointIdSchema>)]
     pub offset: Option<PointId>,
@@ -427,7 +539,11 @@ pub struct ScrollResult {
 
 /// `POST /collections/{name}/points/count` body.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CountRequest {
+    /// Not supported (one shard): null.
+    #[schema(value_type = Option<Object>)]
+    pub shard_key: Option<NoShardKey>,
     /// Only points matching this filter.
     #[schema(value_type = Option<Object>)]
     pub filter: Option<Filter>,
@@ -444,6 +560,7 @@ pub struct CountResult {
 
 /// `PUT /collections/{name}/index` body.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateFieldIndex {
     /// Payload key to index.
     pub field_name: String,

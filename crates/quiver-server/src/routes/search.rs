@@ -12,7 +12,7 @@ use super::model::{
     ScrollRequest, ScrollResult, SearchBatch, SearchParams, SearchRequest, WithPayload, WithVector,
 };
 use super::points::records;
-use super::{AppState, with_collection};
+use super::{AppState, accept_only, with_collection};
 use crate::envelope::{Envelope, ok};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
@@ -66,6 +66,18 @@ impl Plan {
         }
         let with_payload = wire.with_payload.unwrap_or(WithPayload::Enable(false));
         let params = wire.params.unwrap_or_default();
+        accept_only(
+            "params.quantization",
+            &params.quantization,
+            |_| false,
+            "vectors are stored unquantized",
+        )?;
+        accept_only(
+            "params.indexed_only",
+            &params.indexed_only,
+            |b| !*b,
+            "every point is searched, indexed or not",
+        )?;
         let mut request = quiver_core::SearchRequest::new(wire.vector, k);
         request.filter = wire.filter;
         request.ef = params.hnsw_ef;
@@ -103,6 +115,12 @@ impl Plan {
                 "`prefetch` (multi-stage queries) is not supported",
             ));
         }
+        accept_only(
+            "lookup_from",
+            &r.lookup_from,
+            |_| false,
+            "vectors come from the queried collection",
+        )?;
         if let Some(using) = r.using.as_deref().filter(|u| !u.is_empty()) {
             return Err(ApiError::bad_request(format!(
                 "collections have one unnamed vector; `using: \"{using}\"` is not supported"

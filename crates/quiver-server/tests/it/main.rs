@@ -14,6 +14,7 @@ mod collections;
 mod connections;
 mod errors;
 mod openapi;
+mod options;
 mod points;
 mod result_budget;
 mod search;
