@@ -219,8 +219,18 @@ impl<'a> PayloadIndexReader<'a> {
         let len = self.r.u32()? as usize;
         let at = self.r.offset();
         let bytes = self.r.bytes(len)?;
-        RoaringBitmap::deserialize_from(bytes)
-            .map_err(|e| self.r.error_at(at, format!("bitmap: {e}")))
+        let bits = RoaringBitmap::deserialize_from(bytes)
+            .map_err(|e| self.r.error_at(at, format!("bitmap: {e}")))?;
+        // The roaring reader accepts containers out of order, repeated or
+        // empty (a run container of no runs), which break the bitmap's
+        // invariants: its operations and its own serialisation go wrong.
+        // The writer only writes the normal form; anything else is damage.
+        let normal = RoaringBitmap::from_sorted_iter(bits.iter())
+            .map_err(|_| self.r.error_at(at, "bitmap: containers out of order"))?;
+        if normal != bits {
+            return Err(self.r.error_at(at, "bitmap: empty or repeated containers"));
+        }
+        Ok(normal)
     }
 }
 
@@ -251,6 +261,64 @@ impl PayloadIndexes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A checkpoint of one keyword field whose `present` bitmap is `bitmap`
+    /// (serialised), with a good CRC.
+    fn with_present_bitmap(bitmap: &[u8]) -> Vec<u8> {
+        let mut b = MAGIC.to_vec();
+        b.push(VERSION);
+        b.extend_from_slice(&1u32.to_le_bytes());
+        put_bytes(&mut b, b"k").unwrap();
+        b.push(TYPE_KEYWORD);
+        put_bytes(&mut b, bitmap).unwrap();
+        put_bitmap(&mut b, &RoaringBitmap::new()).unwrap();
+        b.extend_from_slice(&0u64.to_le_bytes());
+        let crc = crc32fast::hash(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// Found by the `payload_index` fuzz target: a bitmap holding a run
+    /// container of no runs decoded, and the empty container then made
+    /// the next checkpoint's serialisation overflow (a panic in debug
+    /// builds, a wrong cardinality written in release).
+    #[test]
+    fn fuzz_crash_bitmap_with_an_empty_run_container_is_invalid_data() {
+        // Run-container cookie (one container), run flags, key 0 with
+        // cardinality 1, and a run count of 0.
+        let empty_run = [
+            0x3b, 0x30, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        ];
+        let path = Path::new("payload_index.bin");
+        let err = PayloadIndexReader::decode(path, &with_present_bitmap(&empty_run)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("empty or repeated"), "{err}");
+    }
+
+    /// Containers out of order decode in the roaring reader but are refused.
+    #[test]
+    fn bitmap_with_containers_out_of_order_is_invalid_data() {
+        let mut bits = Vec::new();
+        // No-run cookie, 2 containers, keys 1 then 0 (one value each), offsets, values.
+        bits.extend_from_slice(&12346u32.to_le_bytes());
+        bits.extend_from_slice(&2u32.to_le_bytes());
+        for key in [1u16, 0] {
+            bits.extend_from_slice(&key.to_le_bytes());
+            bits.extend_from_slice(&0u16.to_le_bytes());
+        }
+        bits.extend_from_slice(&24u32.to_le_bytes());
+        bits.extend_from_slice(&26u32.to_le_bytes());
+        bits.extend_from_slice(&5u16.to_le_bytes());
+        bits.extend_from_slice(&6u16.to_le_bytes());
+        assert!(RoaringBitmap::deserialize_from(&bits[..]).is_ok());
+        let path = Path::new("payload_index.bin");
+        let err = PayloadIndexReader::decode(path, &with_present_bitmap(&bits)).unwrap_err();
+        assert!(err.to_string().contains("out of order"), "{err}");
+        let mut good = Vec::new();
+        put_bitmap(&mut good, &[3u32, 70_000].into_iter().collect()).unwrap();
+        let good = &good[4..];
+        assert!(PayloadIndexReader::decode(path, &with_present_bitmap(good)).is_ok());
+    }
 
     #[test]
     fn every_truncation_is_invalid_data() {
