@@ -315,17 +315,24 @@ fn check_storage(dir: &Path, model: &StoreModel, pending: &[Op], f: &mut Figures
     seen
 }
 
-#[test]
-fn storage_keeps_every_flushed_write_across_power_cuts() {
-    const TEST: &str = "storage_keeps_every_flushed_write_across_power_cuts";
-    let Some((_tmp, mut m, seed, dir)) = start(TEST, "store") else {
+/// Mounts the disk for `test` (or skips) and runs [`cuts`] rounds of the
+/// writer's `scenario` in its directory `sub`, each cut at a random moment;
+/// `check` gets each round's number, the directory, and the operations the
+/// writer acknowledged and those it had begun after its last
+/// acknowledgement. Asserts on the figures.
+fn cut_rounds(
+    test: &str,
+    sub: &str,
+    scenario: &str,
+    mut check: impl FnMut(usize, &Path, Vec<Op>, Vec<Op>, &mut Figures),
+) {
+    let Some((_tmp, mut m, seed, dir)) = start(test, sub) else {
         return;
     };
     let mut rng = SmallRng::seed_from_u64(seed);
-    let mut model = StoreModel::default();
     let mut f = Figures::default();
     for round in 0..cuts() {
-        let lines = match run_until_cut(&mut m, "storage", &dir, &mut rng, (round as u64 + 1) << 32)
+        let lines = match run_until_cut(&mut m, scenario, &dir, &mut rng, (round as u64 + 1) << 32)
         {
             Ok(lines) => lines,
             Err(err) => {
@@ -334,22 +341,35 @@ fn storage_keeps_every_flushed_write_across_power_cuts() {
             }
         };
         let (acked, pending) = split_acked(&lines);
-        for op in &acked {
-            f.acked_writes += model.apply(op);
-        }
         f.cuts += 1;
-        let seen = check_storage(&dir, &model, &pending, &mut f);
-        let mut with_pending = model.clone();
-        for op in &pending {
-            with_pending.apply(op);
-        }
-        if !pending.is_empty() && seen == with_pending && seen != model {
-            f.in_flight_kept += 1;
-        }
-        model = seen;
+        check(round, &dir, acked, pending, &mut f);
     }
     drop(m);
-    f.finish(TEST, seed);
+    f.finish(test, seed);
+}
+
+#[test]
+fn storage_keeps_every_flushed_write_across_power_cuts() {
+    let mut model = StoreModel::default();
+    cut_rounds(
+        "storage_keeps_every_flushed_write_across_power_cuts",
+        "store",
+        "storage",
+        |_, dir, acked, pending, f| {
+            for op in &acked {
+                f.acked_writes += model.apply(op);
+            }
+            let seen = check_storage(dir, &model, &pending, f);
+            let mut with_pending = model.clone();
+            for op in &pending {
+                with_pending.apply(op);
+            }
+            if !pending.is_empty() && seen == with_pending && seen != model {
+                f.in_flight_kept += 1;
+            }
+            model = seen;
+        },
+    );
 }
 
 fn read_points(dir: &Path, f: &mut Figures) -> Option<Points> {
@@ -420,56 +440,38 @@ fn classify(expected: &Points, seen: &Points, f: &mut Figures) {
 
 #[test]
 fn collection_keeps_every_acknowledged_write_across_power_cuts() {
-    const TEST: &str = "collection_keeps_every_acknowledged_write_across_power_cuts";
-    let Some((_tmp, mut m, seed, dir)) = start(TEST, "db") else {
-        return;
-    };
-    let mut rng = SmallRng::seed_from_u64(seed);
     let mut model = Points::new();
     let mut created = false;
-    let mut f = Figures::default();
-    for round in 0..cuts() {
-        let lines = match run_until_cut(
-            &mut m,
-            "collection",
-            &dir,
-            &mut rng,
-            (round as u64 + 1) << 32,
-        ) {
-            Ok(lines) => lines,
-            Err(err) => {
-                f.problem(format!("round {round}: {err}"));
-                break;
+    cut_rounds(
+        "collection_keeps_every_acknowledged_write_across_power_cuts",
+        "db",
+        "collection",
+        |round, dir, acked, pending, f| {
+            for op in &acked {
+                created |= *op == Op::Create;
+                f.acked_writes += apply_point(&mut model, op);
             }
-        };
-        let (acked, pending) = split_acked(&lines);
-        for op in &acked {
-            created |= *op == Op::Create;
-            f.acked_writes += apply_point(&mut model, op);
-        }
-        f.cuts += 1;
-        let mut with_pending = model.clone();
-        for op in &pending {
-            apply_point(&mut with_pending, op);
-        }
-        let Some(seen) = read_points(&dir, &mut f) else {
-            if created {
-                f.lost += model.len().max(1);
-                f.problem(format!("round {round}: the created collection is gone"));
+            let mut with_pending = model.clone();
+            for op in &pending {
+                apply_point(&mut with_pending, op);
             }
-            model.clear();
-            continue;
-        };
-        if seen == model {
-            continue;
-        }
-        if seen == with_pending {
-            f.in_flight_kept += 1;
-        } else {
-            classify(&model, &seen, &mut f);
-        }
-        model = seen;
-    }
-    drop(m);
-    f.finish(TEST, seed);
+            let Some(seen) = read_points(dir, f) else {
+                if created {
+                    f.lost += model.len().max(1);
+                    f.problem(format!("round {round}: the created collection is gone"));
+                }
+                model.clear();
+                return;
+            };
+            if seen == model {
+                return;
+            }
+            if seen == with_pending {
+                f.in_flight_kept += 1;
+            } else {
+                classify(&model, &seen, f);
+            }
+            model = seen;
+        },
+    );
 }

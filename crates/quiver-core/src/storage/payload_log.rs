@@ -332,15 +332,7 @@ impl LogPayloadStorage {
     /// # Errors
     /// I/O errors reading metadata.
     pub fn disk_bytes(&self) -> io::Result<u64> {
-        let mut total = 0;
-        for name in [LOG_FILE, SNAPSHOT_FILE] {
-            match fs::metadata(self.dir.join(name)) {
-                Ok(meta) => total += sys::allocated_bytes(&meta),
-                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-                Err(err) => return Err(err),
-            }
-        }
-        Ok(total)
+        super::allocated_bytes_of(&self.dir, &[LOG_FILE, SNAPSHOT_FILE])
     }
 
     /// Heap bytes held by the in-memory index (an estimate).
