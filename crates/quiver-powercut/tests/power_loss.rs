@@ -315,18 +315,14 @@ fn check_storage(dir: &Path, model: &StoreModel, pending: &[Op], f: &mut Figures
     seen
 }
 
-/// Mounts the disk for `test` (or skips) and runs [`cuts`] rounds of the
-/// writer's `scenario` in its directory `sub`, each cut at a random moment;
+/// Mounts the disk for the test of `scenario` (or skips) and runs [`cuts`]
+/// rounds of the writer's `scenario`, each cut at a random moment;
 /// `check` gets each round's number, the directory, and the operations the
 /// writer acknowledged and those it had begun after its last
 /// acknowledgement. Asserts on the figures.
-fn cut_rounds(
-    test: &str,
-    sub: &str,
-    scenario: &str,
-    mut check: impl FnMut(usize, &Path, Vec<Op>, Vec<Op>, &mut Figures),
-) {
-    let Some((_tmp, mut m, seed, dir)) = start(test, sub) else {
+fn cut_rounds(scenario: &str, mut check: impl FnMut(usize, &Path, Vec<Op>, Vec<Op>, &mut Figures)) {
+    let test = format!("{scenario} power cuts");
+    let Some((_tmp, mut m, seed, dir)) = start(&test, scenario) else {
         return;
     };
     let mut rng = SmallRng::seed_from_u64(seed);
@@ -345,31 +341,26 @@ fn cut_rounds(
         check(round, &dir, acked, pending, &mut f);
     }
     drop(m);
-    f.finish(test, seed);
+    f.finish(&test, seed);
 }
 
 #[test]
 fn storage_keeps_every_flushed_write_across_power_cuts() {
     let mut model = StoreModel::default();
-    cut_rounds(
-        "storage_keeps_every_flushed_write_across_power_cuts",
-        "store",
-        "storage",
-        |_, dir, acked, pending, f| {
-            for op in &acked {
-                f.acked_writes += model.apply(op);
-            }
-            let seen = check_storage(dir, &model, &pending, f);
-            let mut with_pending = model.clone();
-            for op in &pending {
-                with_pending.apply(op);
-            }
-            if !pending.is_empty() && seen == with_pending && seen != model {
-                f.in_flight_kept += 1;
-            }
-            model = seen;
-        },
-    );
+    cut_rounds("storage", |_, dir, acked, pending, f| {
+        for op in &acked {
+            f.acked_writes += model.apply(op);
+        }
+        let seen = check_storage(dir, &model, &pending, f);
+        let mut with_pending = model.clone();
+        for op in &pending {
+            with_pending.apply(op);
+        }
+        if !pending.is_empty() && seen == with_pending && seen != model {
+            f.in_flight_kept += 1;
+        }
+        model = seen;
+    });
 }
 
 fn read_points(dir: &Path, f: &mut Figures) -> Option<Points> {
@@ -442,36 +433,156 @@ fn classify(expected: &Points, seen: &Points, f: &mut Figures) {
 fn collection_keeps_every_acknowledged_write_across_power_cuts() {
     let mut model = Points::new();
     let mut created = false;
-    cut_rounds(
-        "collection_keeps_every_acknowledged_write_across_power_cuts",
-        "db",
-        "collection",
-        |round, dir, acked, pending, f| {
-            for op in &acked {
-                created |= *op == Op::Create;
-                f.acked_writes += apply_point(&mut model, op);
+    cut_rounds("collection", |round, dir, acked, pending, f| {
+        for op in &acked {
+            created |= *op == Op::Create;
+            f.acked_writes += apply_point(&mut model, op);
+        }
+        let mut with_pending = model.clone();
+        for op in &pending {
+            apply_point(&mut with_pending, op);
+        }
+        let Some(seen) = read_points(dir, f) else {
+            if created {
+                f.lost += model.len().max(1);
+                f.problem(format!("round {round}: the created collection is gone"));
             }
-            let mut with_pending = model.clone();
-            for op in &pending {
-                apply_point(&mut with_pending, op);
+            model.clear();
+            return;
+        };
+        if seen == model {
+            return;
+        }
+        if seen == with_pending {
+            f.in_flight_kept += 1;
+        } else {
+            classify(&model, &seen, f);
+        }
+        model = seen;
+    });
+}
+
+/// Every named crash point of the storage and collection code; the
+/// collection scenario of the writer reaches each of them.
+const CRASH_POINTS: &[&str] = &[
+    "oplog:sync",
+    "flush:after_wal_sync",
+    "flush:after_index",
+    "checkpoint:after_graph",
+    "checkpoint:after_stores",
+    "checkpoint:after_id_map",
+    "checkpoint:after_log_rotate",
+    "compact:after_data_tmp",
+    "compact:after_index_tmp",
+    "compact:after_data_rename",
+    "compact:after_index_rename",
+    "payload_compact:after_log_tmp",
+    "payload_compact:after_index_tmp",
+    "payload_compact:after_log_rename",
+];
+
+/// Writer lines within which each crash point must be reached.
+const LINES_TO_REACH_A_POINT: usize = 20_000;
+
+/// Run the collection writer in `dir` with `point` armed until it reports
+/// standing at the point, then cut the power; return its lines before the
+/// point. `Err` when the point is not reached (the writer failed, or ran
+/// [`LINES_TO_REACH_A_POINT`] lines without reaching it).
+fn run_to_point(m: &mut Mounted, dir: &Path, point: &str, seed: u64) -> Result<Vec<Line>, String> {
+    let child = Command::new(env!("CARGO_BIN_EXE_powercut-writer"))
+        .args(["collection", &dir.display().to_string()])
+        .arg(seed.to_string())
+        .arg("1")
+        .env("QUIVER_POWERCUT_POINT", point)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the writer");
+    let mut writer = Writer(child);
+    let mut out = BufReader::new(writer.0.stdout.take().expect("piped"));
+    let mut lines = Vec::new();
+    let mut text = String::new();
+    let reached = loop {
+        text.clear();
+        if out.read_line(&mut text).expect("read the writer") == 0 {
+            break false;
+        }
+        let text = text.trim_end();
+        if text == format!("point {point}") {
+            break true;
+        }
+        lines.push(Line::parse(text).expect("a writer line"));
+        if lines.len() >= LINES_TO_REACH_A_POINT {
+            break false;
+        }
+    };
+    let mut err = String::new();
+    if !reached && let Some(mut e) = writer.0.stderr.take() {
+        writer.0.kill().expect("kill the writer");
+        let _ = e.read_to_string(&mut err);
+    }
+    m.kill_and_cut(&mut writer.0).expect("cut the power");
+    if !reached {
+        let why = err
+            .lines()
+            .next()
+            .unwrap_or("it ran on without reaching it");
+        return Err(format!(
+            "crash point {point} was not reached in {} writer lines: {why}",
+            lines.len()
+        ));
+    }
+    Ok(lines)
+}
+
+#[test]
+fn power_cut_at_each_crash_point_keeps_every_acknowledged_write() {
+    const TEST: &str = "power_cut_at_each_crash_point_keeps_every_acknowledged_write";
+    let Some((_tmp, mut m, seed, root)) = start(TEST, "points") else {
+        return;
+    };
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut f = Figures::default();
+    for (i, point) in CRASH_POINTS.iter().enumerate() {
+        let dir = root.join(i.to_string());
+        std::fs::create_dir(&dir).expect("mkdir");
+        for d in [&dir, &root] {
+            std::fs::File::open(d)
+                .and_then(|f| f.sync_all())
+                .expect("fsync dir");
+        }
+        let lines = match run_to_point(&mut m, &dir, point, rng.random()) {
+            Ok(lines) => lines,
+            Err(err) => {
+                f.problem(err);
+                continue;
             }
-            let Some(seen) = read_points(dir, f) else {
-                if created {
-                    f.lost += model.len().max(1);
-                    f.problem(format!("round {round}: the created collection is gone"));
-                }
-                model.clear();
-                return;
-            };
-            if seen == model {
-                return;
+        };
+        let (acked, pending) = split_acked(&lines);
+        f.cuts += 1;
+        let mut model = Points::new();
+        for op in &acked {
+            f.acked_writes += apply_point(&mut model, op);
+        }
+        let mut with_pending = model.clone();
+        for op in &pending {
+            apply_point(&mut with_pending, op);
+        }
+        let (lost, torn, problems) = (f.lost, f.torn, f.problems.len());
+        match read_points(&dir, &mut f) {
+            None if !acked.contains(&Op::Create) => {}
+            None => {
+                f.lost += model.len().max(1);
+                f.problem(format!("{point}: the created collection is gone"));
             }
-            if seen == with_pending {
-                f.in_flight_kept += 1;
-            } else {
-                classify(&model, &seen, f);
-            }
-            model = seen;
-        },
-    );
+            Some(seen) if seen == model => {}
+            Some(seen) if seen == with_pending => f.in_flight_kept += 1,
+            Some(seen) => classify(&model, &seen, &mut f),
+        }
+        if (f.lost, f.torn, f.problems.len()) != (lost, torn, problems) {
+            f.problem(format!("the cut at {point} lost or tore the writes above"));
+        }
+    }
+    drop(m);
+    f.finish(TEST, seed);
 }

@@ -133,36 +133,24 @@ impl OpJson {
     /// # Errors
     /// `InvalidInput` if a payload cannot be serialised.
     pub(crate) fn encode(op: &Op) -> io::Result<Self> {
-        let entries = match op {
+        let entry = |payload: &Payload, replaced: Option<&Payload>| {
+            Ok(EntryJson {
+                payload: json(payload)?,
+                replaced: replaced.map(json).transpose()?,
+            })
+        };
+        let entries: io::Result<Vec<EntryJson>> = match op {
             Op::Upsert(entries) => entries
                 .iter()
-                .map(|e| {
-                    Ok(EntryJson {
-                        payload: json(&e.payload)?,
-                        replaced: e.replaced.as_ref().map(|(_, p)| json(p)).transpose()?,
-                    })
-                })
-                .collect::<io::Result<_>>()?,
-            Op::Delete(entries) => entries
-                .iter()
-                .map(|e| {
-                    Ok(EntryJson {
-                        payload: json(&e.payload)?,
-                        replaced: None,
-                    })
-                })
-                .collect::<io::Result<_>>()?,
+                .map(|e| entry(&e.payload, e.replaced.as_ref().map(|(_, p)| p)))
+                .collect(),
+            Op::Delete(entries) => entries.iter().map(|e| entry(&e.payload, None)).collect(),
             Op::SetPayload(entries) => entries
                 .iter()
-                .map(|e| {
-                    Ok(EntryJson {
-                        payload: json(&e.new)?,
-                        replaced: Some(json(&e.old)?),
-                    })
-                })
-                .collect::<io::Result<_>>()?,
+                .map(|e| entry(&e.new, Some(&e.old)))
+                .collect(),
         };
-        Ok(OpJson(entries))
+        entries.map(OpJson)
     }
 
     /// The entries' JSON, in the operation's order.
