@@ -88,6 +88,19 @@ impl Drop for Writer {
     }
 }
 
+/// Start the writer `command` describes, its output piped; returns it and
+/// its stdout.
+fn spawn_writer(command: &mut Command) -> (Writer, BufReader<std::process::ChildStdout>) {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the writer");
+    let mut writer = Writer(child);
+    let out = BufReader::new(writer.0.stdout.take().expect("piped"));
+    (writer, out)
+}
+
 /// Run the writer until a random moment, cut the power, and return every
 /// line it printed (read to the end, after it died); `Err` with its
 /// stderr if it failed on its own before the cut (e.g. it could not reopen
@@ -99,16 +112,12 @@ fn run_until_cut(
     rng: &mut SmallRng,
     first_version: u64,
 ) -> Result<Vec<Line>, String> {
-    let child = Command::new(env!("CARGO_BIN_EXE_powercut-writer"))
-        .args([scenario, &dir.display().to_string()])
-        .arg(rng.random::<u64>().to_string())
-        .arg(first_version.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the writer");
-    let mut writer = Writer(child);
-    let mut out = BufReader::new(writer.0.stdout.take().expect("piped"));
+    let (mut writer, mut out) = spawn_writer(
+        Command::new(env!("CARGO_BIN_EXE_powercut-writer"))
+            .args([scenario, &dir.display().to_string()])
+            .arg(rng.random::<u64>().to_string())
+            .arg(first_version.to_string()),
+    );
     // Half the cuts land right after an acknowledgement (the writer has just
     // returned from a flush or a checkpoint), half after a random line.
     let after_acks = rng.random_bool(0.5).then(|| rng.random_range(1..40));
@@ -489,17 +498,12 @@ const LINES_TO_REACH_A_POINT: usize = 20_000;
 /// point. `Err` when the point is not reached (the writer failed, or ran
 /// [`LINES_TO_REACH_A_POINT`] lines without reaching it).
 fn run_to_point(m: &mut Mounted, dir: &Path, point: &str, seed: u64) -> Result<Vec<Line>, String> {
-    let child = Command::new(env!("CARGO_BIN_EXE_powercut-writer"))
-        .args(["collection", &dir.display().to_string()])
-        .arg(seed.to_string())
-        .arg("1")
-        .env("QUIVER_POWERCUT_POINT", point)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the writer");
-    let mut writer = Writer(child);
-    let mut out = BufReader::new(writer.0.stdout.take().expect("piped"));
+    let (mut writer, mut out) = spawn_writer(
+        Command::new(env!("CARGO_BIN_EXE_powercut-writer"))
+            .args(["collection", &dir.display().to_string()])
+            .args([seed.to_string(), "1".to_owned()])
+            .env("QUIVER_POWERCUT_POINT", point),
+    );
     let mut lines = Vec::new();
     let mut text = String::new();
     let reached = loop {
