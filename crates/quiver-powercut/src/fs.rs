@@ -50,6 +50,14 @@ impl SessionFs {
         }
         op(&mut shared.disk)
     }
+
+    /// Runs `op` on the disk and answers `reply` with its outcome.
+    fn reply_empty(&self, reply: ReplyEmpty, op: impl FnOnce(&mut Disk) -> Res<()>) {
+        match self.with_disk(op) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
 }
 
 fn attr(disk: &Disk, ino: u64) -> Res<FileAttr> {
@@ -219,17 +227,11 @@ impl Filesystem for SessionFs {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self.with_disk(|d| d.remove(parent.0, name, false)) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.reply_empty(reply, |d| d.remove(parent.0, name, false));
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self.with_disk(|d| d.remove(parent.0, name, true)) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.reply_empty(reply, |d| d.remove(parent.0, name, true));
     }
 
     fn rename(
@@ -249,10 +251,9 @@ impl Filesystem for SessionFs {
             return;
         }
         let no_replace = flags.contains(RenameFlags::RENAME_NOREPLACE);
-        match self.with_disk(|d| d.rename(parent.0, name, newparent.0, newname, no_replace)) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.reply_empty(reply, |d| {
+            d.rename(parent.0, name, newparent.0, newname, no_replace)
+        });
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -344,10 +345,7 @@ impl Filesystem for SessionFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        match self.with_disk(|d| d.sync_file(ino.0)) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.reply_empty(reply, |d| d.sync_file(ino.0));
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
@@ -407,10 +405,7 @@ impl Filesystem for SessionFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        match self.with_disk(|d| d.sync_dir(ino.0)) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.reply_empty(reply, |d| d.sync_dir(ino.0));
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
@@ -420,10 +415,7 @@ impl Filesystem for SessionFs {
     }
 
     fn access(&self, _req: &Request, ino: INodeNo, _mask: fuser::AccessFlags, reply: ReplyEmpty) {
-        match self.with_disk(|d| d.node(ino.0).map(|_| ())) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.reply_empty(reply, |d| d.node(ino.0).map(|_| ()));
     }
 
     fn fallocate(

@@ -19,6 +19,7 @@
 //!
 //! | file | role |
 //! |---|---|
+//! | `cli.rs` | the drivers' `--flag value` arguments |
 //! | `content.rs` | a file's bytes, in copy-on-write blocks |
 //! | `disk.rs` | the volatile and durable trees, fsync and cut |
 //! | `fs.rs` | FUSE requests onto the disk, refused after a cut |
@@ -30,6 +31,7 @@
 //! | `server_cut.rs` | power cuts under `quiver serve`, driven over HTTP |
 //! | `soak.rs` | a long mixed load on `quiver serve`, checked against its model |
 
+pub mod cli;
 mod content;
 mod disk;
 mod fs;

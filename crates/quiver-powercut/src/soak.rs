@@ -381,17 +381,29 @@ fn check_read_shape(name: &str, result: &Value) -> Result<(), CallError> {
     }
 }
 
+/// What the collection must hold at the end of the load.
+struct Expected<'a> {
+    model: &'a Points,
+    /// Ids whose last write got no answer: left out of the comparison.
+    uncertain: &'a [u64],
+    space: u64,
+    written: &'a Written,
+}
+
 /// Compare the whole collection with the model (leaving out the ids whose
 /// last write got no answer), adding what differs to `report`.
 fn check_all(
     api: &Api,
-    model: &Points,
-    uncertain: &[u64],
-    space: u64,
-    written: &Written,
+    expected: &Expected<'_>,
     report: &mut SoakReport,
     when: &str,
 ) -> Result<()> {
+    let Expected {
+        model,
+        uncertain,
+        space,
+        written,
+    } = *expected;
     let mut verdict = Verdict::default();
     let ids: Vec<u64> = (0..space).filter(|id| !uncertain.contains(id)).collect();
     for chunk in ids.chunks(500) {
@@ -578,29 +590,19 @@ pub fn run(config: &SoakConfig) -> Result<SoakReport> {
     let written = written
         .into_inner()
         .map_err(|_| anyhow!("a connection panicked"))?;
-    check_all(
-        &api,
-        &model,
-        &uncertain,
+    let expected = Expected {
+        model: &model,
+        uncertain: &uncertain,
         space,
-        &written,
-        &mut report,
-        "live",
-    )?;
+        written: &written,
+    };
+    check_all(&api, &expected, &mut report, "live")?;
     server.stop().context("stopping the server")?;
     report.compact = run_cli(config, &["compact"], &data)?;
     run_cli(config, &["check"], &data).map_err(|e| anyhow!("after compaction: {e}"))?;
     let server = start(config, &data, &log)?;
     let api = Api::new(server.url(), COLLECTION)?;
-    check_all(
-        &api,
-        &model,
-        &uncertain,
-        space,
-        &written,
-        &mut report,
-        "after restart and compaction",
-    )?;
+    check_all(&api, &expected, &mut report, "after restart and compaction")?;
     report.restarted_rss_kib = sample_process(server.pid()).map(|(rss, anon, _)| (rss, anon));
     server.stop().context("stopping the restarted server")?;
     if report.errors() > 0 || report.lost_writes() > 0 {

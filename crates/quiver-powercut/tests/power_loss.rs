@@ -88,6 +88,19 @@ impl Drop for Writer {
     }
 }
 
+/// Start the writer `command` describes, its output piped; returns it and
+/// its stdout.
+fn spawn_writer(command: &mut Command) -> (Writer, BufReader<std::process::ChildStdout>) {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the writer");
+    let mut writer = Writer(child);
+    let out = BufReader::new(writer.0.stdout.take().expect("piped"));
+    (writer, out)
+}
+
 /// Run the writer until a random moment, cut the power, and return every
 /// line it printed (read to the end, after it died); `Err` with its
 /// stderr if it failed on its own before the cut (e.g. it could not reopen
@@ -99,16 +112,12 @@ fn run_until_cut(
     rng: &mut SmallRng,
     first_version: u64,
 ) -> Result<Vec<Line>, String> {
-    let child = Command::new(env!("CARGO_BIN_EXE_powercut-writer"))
-        .args([scenario, &dir.display().to_string()])
-        .arg(rng.random::<u64>().to_string())
-        .arg(first_version.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the writer");
-    let mut writer = Writer(child);
-    let mut out = BufReader::new(writer.0.stdout.take().expect("piped"));
+    let (mut writer, mut out) = spawn_writer(
+        Command::new(env!("CARGO_BIN_EXE_powercut-writer"))
+            .args([scenario, &dir.display().to_string()])
+            .arg(rng.random::<u64>().to_string())
+            .arg(first_version.to_string()),
+    );
     // Half the cuts land right after an acknowledgement (the writer has just
     // returned from a flush or a checkpoint), half after a random line.
     let after_acks = rng.random_bool(0.5).then(|| rng.random_range(1..40));
@@ -315,17 +324,20 @@ fn check_storage(dir: &Path, model: &StoreModel, pending: &[Op], f: &mut Figures
     seen
 }
 
-#[test]
-fn storage_keeps_every_flushed_write_across_power_cuts() {
-    const TEST: &str = "storage_keeps_every_flushed_write_across_power_cuts";
-    let Some((_tmp, mut m, seed, dir)) = start(TEST, "store") else {
+/// Mounts the disk for the test of `scenario` (or skips) and runs [`cuts`]
+/// rounds of the writer's `scenario`, each cut at a random moment;
+/// `check` gets each round's number, the directory, and the operations the
+/// writer acknowledged and those it had begun after its last
+/// acknowledgement. Asserts on the figures.
+fn cut_rounds(scenario: &str, mut check: impl FnMut(usize, &Path, Vec<Op>, Vec<Op>, &mut Figures)) {
+    let test = format!("{scenario} power cuts");
+    let Some((_tmp, mut m, seed, dir)) = start(&test, scenario) else {
         return;
     };
     let mut rng = SmallRng::seed_from_u64(seed);
-    let mut model = StoreModel::default();
     let mut f = Figures::default();
     for round in 0..cuts() {
-        let lines = match run_until_cut(&mut m, "storage", &dir, &mut rng, (round as u64 + 1) << 32)
+        let lines = match run_until_cut(&mut m, scenario, &dir, &mut rng, (round as u64 + 1) << 32)
         {
             Ok(lines) => lines,
             Err(err) => {
@@ -334,11 +346,21 @@ fn storage_keeps_every_flushed_write_across_power_cuts() {
             }
         };
         let (acked, pending) = split_acked(&lines);
+        f.cuts += 1;
+        check(round, &dir, acked, pending, &mut f);
+    }
+    drop(m);
+    f.finish(&test, seed);
+}
+
+#[test]
+fn storage_keeps_every_flushed_write_across_power_cuts() {
+    let mut model = StoreModel::default();
+    cut_rounds("storage", |_, dir, acked, pending, f| {
         for op in &acked {
             f.acked_writes += model.apply(op);
         }
-        f.cuts += 1;
-        let seen = check_storage(&dir, &model, &pending, &mut f);
+        let seen = check_storage(dir, &model, &pending, f);
         let mut with_pending = model.clone();
         for op in &pending {
             with_pending.apply(op);
@@ -347,9 +369,7 @@ fn storage_keeps_every_flushed_write_across_power_cuts() {
             f.in_flight_kept += 1;
         }
         model = seen;
-    }
-    drop(m);
-    f.finish(TEST, seed);
+    });
 }
 
 fn read_points(dir: &Path, f: &mut Figures) -> Option<Points> {
@@ -420,55 +440,152 @@ fn classify(expected: &Points, seen: &Points, f: &mut Figures) {
 
 #[test]
 fn collection_keeps_every_acknowledged_write_across_power_cuts() {
-    const TEST: &str = "collection_keeps_every_acknowledged_write_across_power_cuts";
-    let Some((_tmp, mut m, seed, dir)) = start(TEST, "db") else {
-        return;
-    };
-    let mut rng = SmallRng::seed_from_u64(seed);
     let mut model = Points::new();
     let mut created = false;
-    let mut f = Figures::default();
-    for round in 0..cuts() {
-        let lines = match run_until_cut(
-            &mut m,
-            "collection",
-            &dir,
-            &mut rng,
-            (round as u64 + 1) << 32,
-        ) {
-            Ok(lines) => lines,
-            Err(err) => {
-                f.problem(format!("round {round}: {err}"));
-                break;
-            }
-        };
-        let (acked, pending) = split_acked(&lines);
+    cut_rounds("collection", |round, dir, acked, pending, f| {
         for op in &acked {
             created |= *op == Op::Create;
             f.acked_writes += apply_point(&mut model, op);
         }
-        f.cuts += 1;
         let mut with_pending = model.clone();
         for op in &pending {
             apply_point(&mut with_pending, op);
         }
-        let Some(seen) = read_points(&dir, &mut f) else {
+        let Some(seen) = read_points(dir, f) else {
             if created {
                 f.lost += model.len().max(1);
                 f.problem(format!("round {round}: the created collection is gone"));
             }
             model.clear();
-            continue;
+            return;
         };
         if seen == model {
-            continue;
+            return;
         }
         if seen == with_pending {
             f.in_flight_kept += 1;
         } else {
-            classify(&model, &seen, &mut f);
+            classify(&model, &seen, f);
         }
         model = seen;
+    });
+}
+
+/// Every named crash point of the storage and collection code; the
+/// collection scenario of the writer reaches each of them.
+const CRASH_POINTS: &[&str] = &[
+    "oplog:sync",
+    "flush:after_wal_sync",
+    "flush:after_index",
+    "checkpoint:after_graph",
+    "checkpoint:after_stores",
+    "checkpoint:after_id_map",
+    "checkpoint:after_log_rotate",
+    "compact:after_data_tmp",
+    "compact:after_index_tmp",
+    "compact:after_data_rename",
+    "compact:after_index_rename",
+    "payload_compact:after_log_tmp",
+    "payload_compact:after_index_tmp",
+    "payload_compact:after_log_rename",
+];
+
+/// Writer lines within which each crash point must be reached.
+const LINES_TO_REACH_A_POINT: usize = 20_000;
+
+/// Run the collection writer in `dir` with `point` armed until it reports
+/// standing at the point, then cut the power; return its lines before the
+/// point. `Err` when the point is not reached (the writer failed, or ran
+/// [`LINES_TO_REACH_A_POINT`] lines without reaching it).
+fn run_to_point(m: &mut Mounted, dir: &Path, point: &str, seed: u64) -> Result<Vec<Line>, String> {
+    let (mut writer, mut out) = spawn_writer(
+        Command::new(env!("CARGO_BIN_EXE_powercut-writer"))
+            .args(["collection", &dir.display().to_string()])
+            .args([seed.to_string(), "1".to_owned()])
+            .env("QUIVER_POWERCUT_POINT", point),
+    );
+    let mut lines = Vec::new();
+    let mut text = String::new();
+    let reached = loop {
+        text.clear();
+        if out.read_line(&mut text).expect("read the writer") == 0 {
+            break false;
+        }
+        let text = text.trim_end();
+        if text == format!("point {point}") {
+            break true;
+        }
+        lines.push(Line::parse(text).expect("a writer line"));
+        if lines.len() >= LINES_TO_REACH_A_POINT {
+            break false;
+        }
+    };
+    let mut err = String::new();
+    if !reached && let Some(mut e) = writer.0.stderr.take() {
+        writer.0.kill().expect("kill the writer");
+        let _ = e.read_to_string(&mut err);
+    }
+    m.kill_and_cut(&mut writer.0).expect("cut the power");
+    if !reached {
+        let why = err
+            .lines()
+            .next()
+            .unwrap_or("it ran on without reaching it");
+        return Err(format!(
+            "crash point {point} was not reached in {} writer lines: {why}",
+            lines.len()
+        ));
+    }
+    Ok(lines)
+}
+
+#[test]
+fn power_cut_at_each_crash_point_keeps_every_acknowledged_write() {
+    const TEST: &str = "power_cut_at_each_crash_point_keeps_every_acknowledged_write";
+    let Some((_tmp, mut m, seed, root)) = start(TEST, "points") else {
+        return;
+    };
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut f = Figures::default();
+    for (i, point) in CRASH_POINTS.iter().enumerate() {
+        let dir = root.join(i.to_string());
+        std::fs::create_dir(&dir).expect("mkdir");
+        for d in [&dir, &root] {
+            std::fs::File::open(d)
+                .and_then(|f| f.sync_all())
+                .expect("fsync dir");
+        }
+        let lines = match run_to_point(&mut m, &dir, point, rng.random()) {
+            Ok(lines) => lines,
+            Err(err) => {
+                f.problem(err);
+                continue;
+            }
+        };
+        let (acked, pending) = split_acked(&lines);
+        f.cuts += 1;
+        let mut model = Points::new();
+        for op in &acked {
+            f.acked_writes += apply_point(&mut model, op);
+        }
+        let mut with_pending = model.clone();
+        for op in &pending {
+            apply_point(&mut with_pending, op);
+        }
+        let (lost, torn, problems) = (f.lost, f.torn, f.problems.len());
+        match read_points(&dir, &mut f) {
+            None if !acked.contains(&Op::Create) => {}
+            None => {
+                f.lost += model.len().max(1);
+                f.problem(format!("{point}: the created collection is gone"));
+            }
+            Some(seen) if seen == model => {}
+            Some(seen) if seen == with_pending => f.in_flight_kept += 1,
+            Some(seen) => classify(&model, &seen, &mut f),
+        }
+        if (f.lost, f.torn, f.problems.len()) != (lost, torn, problems) {
+            f.problem(format!("the cut at {point} lost or tore the writes above"));
+        }
     }
     drop(m);
     f.finish(TEST, seed);

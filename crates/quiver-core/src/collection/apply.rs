@@ -51,10 +51,10 @@ use crate::index::hnsw::Hnsw;
 use crate::storage::{LogPayloadStorage, MmapStorage, PayloadStorage, VectorStorage};
 use crate::{Error, Result};
 
-use super::oplog::{Op, UpsertEntry};
+use super::oplog::{Op, OpJson, UpsertEntry};
+use super::{Collection, State, Writer, stored_record};
 
 const PAYLOADS_FILE: &str = "payloads.log";
-use super::{Collection, State, Writer, encode_stored};
 
 impl Collection {
     /// Log `op` (the commit point), apply it, and checkpoint if the log is
@@ -70,12 +70,16 @@ impl Collection {
     /// Returns the operation's sequence number.
     pub(super) fn commit(&self, writer: &mut Writer, op: Op) -> Result<u64> {
         let dimension = self.config.dimension;
-        self.reserve_room(&op)?;
+        // Each payload is serialised here once: the log frame and the
+        // payload records are built from these bytes.
+        let json = OpJson::encode(&op).map_err(self.io_err("ops.log"))?;
+        let records = records(&op, &json).map_err(self.io_err(PAYLOADS_FILE))?;
+        self.reserve_room(&op, &records)?;
         let (logged, linked) = match &op {
             Op::Upsert(entries) => writer
                 .log
-                .append_with(&op, dimension, || link(&self.graph, entries)),
-            _ => (writer.log.append(&op, dimension), None),
+                .append_with(&op, &json, dimension, || link(&self.graph, entries)),
+            _ => (writer.log.append(&op, &json, dimension), None),
         };
         let seq = match logged {
             Ok(seq) => seq,
@@ -90,7 +94,7 @@ impl Collection {
             writer.broken = Some(err.to_string());
             return Err(err);
         }
-        if let Err(err) = self.apply(writer, &op, seq) {
+        if let Err(err) = self.apply(writer, &op, &records, seq) {
             writer.broken = Some(err.to_string());
             return Err(err);
         }
@@ -105,37 +109,24 @@ impl Collection {
 
     /// Reserves the disk blocks that applying `op` writes into: the vector
     /// slots of an upsert's new versions (which [`Collection::unlink`] also
-    /// uses after a failed append) and the payload records and deletes.
-    fn reserve_room(&self, op: &Op) -> Result<()> {
-        let (records, deletes): (Vec<serde_json::Value>, usize) = match op {
+    /// uses after a failed append) and the payload `records` and deletes.
+    fn reserve_room(&self, op: &Op, records: &[(u64, Vec<u8>)]) -> Result<()> {
+        let deletes = match op {
             Op::Upsert(entries) => {
                 let keys: Vec<u64> = entries.iter().map(|e| u64::from(e.internal)).collect();
                 self.vectors
                     .write()
                     .reserve_for(&keys)
                     .map_err(self.io_err("vectors.dat"))?;
-                let records = entries
-                    .iter()
-                    .map(|e| encode_stored(&e.id, &e.payload))
-                    .collect();
-                (
-                    records,
-                    entries.iter().filter(|e| e.replaced.is_some()).count(),
-                )
+                entries.iter().filter(|e| e.replaced.is_some()).count()
             }
-            Op::Delete(entries) => (Vec::new(), entries.len()),
-            Op::SetPayload(entries) => (
-                entries
-                    .iter()
-                    .map(|e| encode_stored(&e.id, &e.new))
-                    .collect(),
-                0,
-            ),
+            Op::Delete(entries) => entries.len(),
+            Op::SetPayload(_) => 0,
         };
         self.payloads
             .write()
-            .reserve_for(&records, deletes)
-            .map_err(self.io_err("payloads.log"))
+            .reserve_for(records.iter().map(|(_, r)| r.len()), deletes)
+            .map_err(self.io_err(PAYLOADS_FILE))
     }
 
     /// Takes back [`link`] after the upsert failed to log, so
@@ -170,14 +161,20 @@ impl Collection {
 
     /// Runs every step of a logged `op` but the graph links (done by
     /// `commit` while the log synced).
-    fn apply(&self, writer: &mut Writer, op: &Op, seq: u64) -> Result<()> {
+    fn apply(
+        &self,
+        writer: &mut Writer,
+        op: &Op,
+        records: &[(u64, Vec<u8>)],
+        seq: u64,
+    ) -> Result<()> {
         {
             // New versions under fresh ids: invisible until published.
             // Readers take payloads from the state, so the stores change
             // before it.
             let mut payloads = self.payloads.write();
             let mut vectors = self.vectors.write();
-            store(&self.dir, &mut vectors, &mut payloads, op)?;
+            store(&self.dir, &mut vectors, &mut payloads, op, records)?;
         }
         if let Op::Upsert(entries) = op {
             for e in entries {
@@ -210,39 +207,49 @@ fn retired(op: &Op) -> Vec<u32> {
     }
 }
 
-/// Stores what `op` writes: the vectors and payload records of new
-/// versions, and replaced payloads.
+/// The payload-store records `op` writes, keyed by internal id: the new
+/// versions of an upsert, the new payloads of a set-payload. `json` is
+/// [`OpJson::encode`] of `op`.
+pub(super) fn records(op: &Op, json: &OpJson) -> std::io::Result<Vec<(u64, Vec<u8>)>> {
+    let entries = json.entries();
+    match op {
+        Op::Upsert(ops) => ops
+            .iter()
+            .zip(entries)
+            .map(|(e, j)| Ok((u64::from(e.internal), stored_record(&e.id, &j.payload)?)))
+            .collect(),
+        Op::Delete(_) => Ok(Vec::new()),
+        Op::SetPayload(ops) => ops
+            .iter()
+            .zip(entries)
+            .map(|(e, j)| Ok((u64::from(e.internal), stored_record(&e.id, &j.payload)?)))
+            .collect(),
+    }
+}
+
+/// Stores what `op` writes: the vectors of new versions, and the payload
+/// `records` ([`records`] of `op`).
 /// `dir` is the collection's, for errors.
 pub(super) fn store(
     dir: &Path,
     vectors: &mut MmapStorage,
     payloads: &mut LogPayloadStorage,
     op: &Op,
+    records: &[(u64, Vec<u8>)],
 ) -> Result<()> {
-    let payload_err = |e| Error::io(dir.join(PAYLOADS_FILE), e);
-    match op {
-        Op::Upsert(entries) => {
-            let items: Vec<(u64, &[f32])> = entries
-                .iter()
-                .map(|e| (u64::from(e.internal), e.vector.as_slice()))
-                .collect();
-            vectors
-                .store_batch(&items)
-                .map_err(|e| Error::io(dir.join("vectors.dat"), e))?;
-            for e in entries {
-                payloads
-                    .store(u64::from(e.internal), &encode_stored(&e.id, &e.payload))
-                    .map_err(payload_err)?;
-            }
-        }
-        Op::Delete(_) => {}
-        Op::SetPayload(entries) => {
-            for e in entries {
-                payloads
-                    .store(u64::from(e.internal), &encode_stored(&e.id, &e.new))
-                    .map_err(payload_err)?;
-            }
-        }
+    if let Op::Upsert(entries) = op {
+        let items: Vec<(u64, &[f32])> = entries
+            .iter()
+            .map(|e| (u64::from(e.internal), e.vector.as_slice()))
+            .collect();
+        vectors
+            .store_batch(&items)
+            .map_err(|e| Error::io(dir.join("vectors.dat"), e))?;
+    }
+    for (internal, record) in records {
+        payloads
+            .store_encoded(*internal, record)
+            .map_err(|e| Error::io(dir.join(PAYLOADS_FILE), e))?;
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use roaring::RoaringBitmap;
 
 use crate::Result;
 use crate::file::atomic::sync_dir;
+use crate::file::fault::crash_point;
 use crate::storage::VectorStorage;
 
 use super::id_map;
@@ -100,6 +101,7 @@ impl Collection {
         self.graph
             .save_without_vectors(&self.dir.join(GRAPH_FILE), seq)
             .map_err(self.io_err(GRAPH_FILE))?;
+        crash_point("checkpoint:after_graph").map_err(self.io_err(GRAPH_FILE))?;
         {
             // Only writers change the stores and the graph, and this one
             // holds the writer lock: the list stays true until it is used.
@@ -122,6 +124,7 @@ impl Collection {
             .write()
             .checkpoint()
             .map_err(self.io_err("payloads.log"))?;
+        crash_point("checkpoint:after_stores").map_err(self.io_err("payloads.log"))?;
         let old_indexes = index_checkpoints(&self.dir);
         {
             let state = self.state.read();
@@ -135,7 +138,9 @@ impl Collection {
                     .map_err(self.io_err(&name))?;
             }
         }
+        crash_point("checkpoint:after_id_map").map_err(self.io_err(ID_MAP_FILE))?;
         writer.log.rotate(seq).map_err(self.io_err(OPLOG_FILE))?;
+        crash_point("checkpoint:after_log_rotate").map_err(self.io_err(OPLOG_FILE))?;
         // Older index checkpoints are now stale (outside the log): remove.
         let mut removed = false;
         for (old, path) in old_indexes {

@@ -116,6 +116,7 @@ mod upsert;
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -430,12 +431,20 @@ impl Drop for Collection {
     }
 }
 
-/// The payload-store record of a point version.
-fn encode_stored(id: &PointId, payload: &Payload) -> Value {
-    let mut record = serde_json::Map::with_capacity(2);
-    record.insert("id".into(), serde_json::json!(id));
-    record.insert("payload".into(), Value::Object(payload.clone()));
-    Value::Object(record)
+/// The payload-store record of a point version, `{"id":..,"payload":..}`,
+/// around the payload's JSON text `payload_json`: the bytes
+/// `serde_json::to_vec` writes for that object, without serialising the
+/// payload again.
+fn stored_record(id: &PointId, payload_json: &[u8]) -> io::Result<Vec<u8>> {
+    let id_json =
+        serde_json::to_vec(id).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let mut record = Vec::with_capacity(payload_json.len() + id_json.len() + 18);
+    record.extend_from_slice(b"{\"id\":");
+    record.extend_from_slice(&id_json);
+    record.extend_from_slice(b",\"payload\":");
+    record.extend_from_slice(payload_json);
+    record.push(b'}');
+    Ok(record)
 }
 
 fn decode_stored(value: Value) -> std::result::Result<(PointId, Payload), String> {
@@ -453,5 +462,46 @@ fn decode_stored(value: Value) -> std::result::Result<(PointId, Payload), String
         _ => Err(format!(
             "payload record of point {id} has no payload object"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The record the payload store held before records were built from
+    /// pre-serialised payloads: a JSON object of the id and the payload.
+    fn record_as_a_value(id: &PointId, payload: &Payload) -> Vec<u8> {
+        let mut record = serde_json::Map::new();
+        record.insert("id".into(), serde_json::json!(id));
+        record.insert("payload".into(), Value::Object(payload.clone()));
+        serde_json::to_vec(&Value::Object(record)).unwrap()
+    }
+
+    #[test]
+    fn stored_record_is_the_bytes_of_the_record_object() {
+        let payloads = [
+            serde_json::json!({}),
+            serde_json::json!({"z": 1, "a": [1.5, -0.0, 1e300, null], "id": "x"}),
+            serde_json::json!({"s": "quote \" backslash \\ tab \t \u{1} é 日本", "n": {"deep": {"er": true}}}),
+            serde_json::json!({"f": 0.1, "i": -9_223_372_036_854_775_808_i64, "u": u64::MAX}),
+        ];
+        let ids = [
+            PointId::Num(0),
+            PointId::Num(u64::MAX),
+            PointId::Uuid(uuid::Uuid::from_u128(
+                0x0123_4567_89ab_cdef_0123_4567_89ab_cdef,
+            )),
+        ];
+        for p in &payloads {
+            let payload = p.as_object().unwrap();
+            let json = serde_json::to_vec(payload).unwrap();
+            for id in &ids {
+                let record = stored_record(id, &json).unwrap();
+                assert_eq!(record, record_as_a_value(id, payload));
+                let value: Value = serde_json::from_slice(&record).unwrap();
+                assert_eq!(decode_stored(value).unwrap(), (*id, payload.clone()));
+            }
+        }
     }
 }

@@ -116,6 +116,57 @@ pub(crate) enum Op {
     SetPayload(Vec<PayloadEntry>),
 }
 
+/// The JSON text of every payload an operation carries, each serialised
+/// once: the log frame ([`OpLogWriter::append_with`]) and the payload store
+/// take the same bytes. One element per entry of the operation, in order.
+pub(crate) struct OpJson(Vec<EntryJson>);
+
+/// The payloads of one entry of an [`Op`], as JSON text.
+pub(crate) struct EntryJson {
+    /// The payload the entry writes: an upsert's or a set-payload's new
+    /// payload, or the payload a delete removes.
+    pub(crate) payload: Vec<u8>,
+    /// The payload it replaces: the old version's of an upsert that
+    /// replaces one, the old payload of a set-payload.
+    pub(crate) replaced: Option<Vec<u8>>,
+}
+
+impl OpJson {
+    /// Serialise each payload of `op`.
+    ///
+    /// # Errors
+    /// `InvalidInput` if a payload cannot be serialised.
+    pub(crate) fn encode(op: &Op) -> io::Result<Self> {
+        let entry = |payload: &Payload, replaced: Option<&Payload>| {
+            Ok(EntryJson {
+                payload: json(payload)?,
+                replaced: replaced.map(json).transpose()?,
+            })
+        };
+        let entries: io::Result<Vec<EntryJson>> = match op {
+            Op::Upsert(entries) => entries
+                .iter()
+                .map(|e| entry(&e.payload, e.replaced.as_ref().map(|(_, p)| p)))
+                .collect(),
+            Op::Delete(entries) => entries.iter().map(|e| entry(&e.payload, None)).collect(),
+            Op::SetPayload(entries) => entries
+                .iter()
+                .map(|e| entry(&e.new, Some(&e.old)))
+                .collect(),
+        };
+        entries.map(OpJson)
+    }
+
+    /// The entries' JSON, in the operation's order.
+    pub(crate) fn entries(&self) -> &[EntryJson] {
+        &self.0
+    }
+}
+
+fn json(payload: &Payload) -> io::Result<Vec<u8>> {
+    serde_json::to_vec(payload).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+}
+
 /// The appending side of `ops.log`.
 pub(crate) struct OpLogWriter {
     path: PathBuf,
@@ -164,11 +215,12 @@ impl OpLogWriter {
         self.log.len()
     }
 
-    /// Append `op` as one frame; durable on return when the log syncs.
-    /// Returns its sequence number. On error the file is cut back to where
-    /// it was, so a failed append leaves no frame behind.
-    pub(crate) fn append(&mut self, op: &Op, dimension: usize) -> io::Result<u64> {
-        self.append_with(op, dimension, || ()).0
+    /// Append `op`, whose payloads `json` holds ([`OpJson::encode`] of
+    /// it), as one frame; durable on return when the log syncs. Returns its
+    /// sequence number. On error the file is cut back to where it was, so a
+    /// failed append leaves no frame behind.
+    pub(crate) fn append(&mut self, op: &Op, json: &OpJson, dimension: usize) -> io::Result<u64> {
+        self.append_with(op, json, dimension, || ()).0
     }
 
     /// [`OpLogWriter::append`], running `alongside` while the frame's sync
@@ -183,6 +235,7 @@ impl OpLogWriter {
     pub(crate) fn append_with<T: Send>(
         &mut self,
         op: &Op,
+        json: &OpJson,
         dimension: usize,
         alongside: impl FnOnce() -> T + Send,
     ) -> (io::Result<u64>, Option<T>) {
@@ -195,7 +248,7 @@ impl OpLogWriter {
                 None,
             );
         };
-        let frame = match encode_frame(seq, op, dimension) {
+        let frame = match encode_frame(seq, op, json, dimension) {
             Ok(frame) => frame,
             Err(err) => return (Err(err), None),
         };
@@ -301,7 +354,7 @@ pub(crate) fn decode(path: &Path, bytes: &[u8], dimension: usize) -> io::Result<
 pub(crate) fn encode(base_seq: u64, ops: &[(u64, Op)], dimension: usize) -> io::Result<Vec<u8>> {
     let mut out = header(base_seq);
     for (seq, op) in ops {
-        out.extend_from_slice(&encode_frame(*seq, op, dimension)?);
+        out.extend_from_slice(&encode_frame(*seq, op, &OpJson::encode(op)?, dimension)?);
     }
     Ok(out)
 }
@@ -545,14 +598,29 @@ fn scan(path: &Path, bytes: &[u8], dimension: usize) -> io::Result<Scan> {
     })
 }
 
-fn encode_frame(seq: u64, op: &Op, dimension: usize) -> io::Result<Vec<u8>> {
+fn encode_frame(seq: u64, op: &Op, json: &OpJson, dimension: usize) -> io::Result<Vec<u8>> {
+    let entries = json.entries();
+    let count = match op {
+        Op::Upsert(e) => e.len(),
+        Op::Delete(e) => e.len(),
+        Op::SetPayload(e) => e.len(),
+    };
+    if entries.len() != count {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "operation of {count} entries given the payloads of {}",
+                entries.len()
+            ),
+        ));
+    }
     let mut buf = vec![0u8; FRAME_HEAD];
     buf.extend_from_slice(&seq.to_le_bytes());
     match op {
-        Op::Upsert(entries) => {
+        Op::Upsert(ops) => {
             buf.push(KIND_UPSERT);
-            put_count(&mut buf, entries.len())?;
-            for e in entries {
+            put_count(&mut buf, ops.len())?;
+            for (e, j) in ops.iter().zip(entries) {
                 if e.vector.len() != dimension {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
@@ -567,34 +635,35 @@ fn encode_frame(seq: u64, op: &Op, dimension: usize) -> io::Result<Vec<u8>> {
                 for x in &e.vector {
                     buf.extend_from_slice(&x.to_le_bytes());
                 }
-                put_payload(&mut buf, &e.payload)?;
-                match &e.replaced {
-                    None => buf.push(0),
-                    Some((old, payload)) => {
+                put_payload(&mut buf, &j.payload)?;
+                match (&e.replaced, &j.replaced) {
+                    (None, _) => buf.push(0),
+                    (Some((old, _)), Some(payload)) => {
                         buf.push(1);
                         buf.extend_from_slice(&old.to_le_bytes());
                         put_payload(&mut buf, payload)?;
                     }
+                    (Some(_), None) => return Err(missing_json()),
                 }
             }
         }
-        Op::Delete(entries) => {
+        Op::Delete(ops) => {
             buf.push(KIND_DELETE);
-            put_count(&mut buf, entries.len())?;
-            for e in entries {
+            put_count(&mut buf, ops.len())?;
+            for (e, j) in ops.iter().zip(entries) {
                 buf.extend_from_slice(&e.internal.to_le_bytes());
                 put_id(&mut buf, &e.id);
-                put_payload(&mut buf, &e.payload)?;
+                put_payload(&mut buf, &j.payload)?;
             }
         }
-        Op::SetPayload(entries) => {
+        Op::SetPayload(ops) => {
             buf.push(KIND_SET_PAYLOAD);
-            put_count(&mut buf, entries.len())?;
-            for e in entries {
+            put_count(&mut buf, ops.len())?;
+            for (e, j) in ops.iter().zip(entries) {
                 buf.extend_from_slice(&e.internal.to_le_bytes());
                 put_id(&mut buf, &e.id);
-                put_payload(&mut buf, &e.old)?;
-                put_payload(&mut buf, &e.new)?;
+                put_payload(&mut buf, j.replaced.as_deref().ok_or_else(missing_json)?)?;
+                put_payload(&mut buf, &j.payload)?;
             }
         }
     }
@@ -638,11 +707,16 @@ fn put_id(buf: &mut Vec<u8>, id: &PointId) {
     }
 }
 
-fn put_payload(buf: &mut Vec<u8>, payload: &Payload) -> io::Result<()> {
-    let json =
-        serde_json::to_vec(payload).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+fn missing_json() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "operation replaces a payload its JSON does not carry",
+    )
+}
+
+fn put_payload(buf: &mut Vec<u8>, json: &[u8]) -> io::Result<()> {
     put_count(buf, json.len())?;
-    buf.extend_from_slice(&json);
+    buf.extend_from_slice(json);
     Ok(())
 }
 
@@ -783,7 +857,7 @@ mod tests {
         let mut w = OpLogWriter::open(path, &content, true).unwrap();
         sample_ops()
             .iter()
-            .map(|op| w.append(op, 3).unwrap())
+            .map(|op| w.append(op, &OpJson::encode(op).unwrap(), 3).unwrap())
             .collect()
     }
 
@@ -825,7 +899,15 @@ mod tests {
             assert_eq!(c.valid_len as usize, last_start);
             // Appending after the cut is seen by the next read.
             let mut w = OpLogWriter::open(&path, &c, false).unwrap();
-            assert_eq!(w.append(&sample_ops()[0], 3).unwrap(), 13);
+            assert_eq!(
+                w.append(
+                    &sample_ops()[0],
+                    &OpJson::encode(&sample_ops()[0]).unwrap(),
+                    3
+                )
+                .unwrap(),
+                13
+            );
             let again = read(&path, 3).unwrap().unwrap();
             assert_eq!(again.ops.len(), 3);
         }
@@ -856,7 +938,15 @@ mod tests {
         let content = read(&path, 3).unwrap().unwrap();
         let mut w = OpLogWriter::open(&path, &content, true).unwrap();
         w.rotate(13).unwrap();
-        assert_eq!(w.append(&sample_ops()[1], 3).unwrap(), 14);
+        assert_eq!(
+            w.append(
+                &sample_ops()[1],
+                &OpJson::encode(&sample_ops()[1]).unwrap(),
+                3
+            )
+            .unwrap(),
+            14
+        );
         let c = read(&path, 3).unwrap().unwrap();
         assert_eq!(c.base_seq, 13);
         assert_eq!(c.ops.len(), 1);
@@ -885,7 +975,8 @@ mod tests {
     fn frame_with_the_last_sequence_number_is_damage() {
         let mut bytes = header(MAX_SEQ);
         let op = Op::Delete(Vec::new());
-        bytes.extend_from_slice(&encode_frame(u64::MAX, &op, 2).unwrap());
+        let json = OpJson::encode(&op).unwrap();
+        bytes.extend_from_slice(&encode_frame(u64::MAX, &op, &json, 2).unwrap());
         let err = decode(Path::new("ops.log"), &bytes, 2).unwrap_err();
         assert!(err.to_string().contains("past the largest"), "{err}");
         let content = decode(Path::new("ops.log"), &header(MAX_SEQ), 2).unwrap();
@@ -965,7 +1056,7 @@ mod tests {
         let mut w = OpLogWriter::open(&path, &content, false).unwrap();
         w.rotate(4).unwrap();
         for (_, op) in &content.ops {
-            w.append(op, 3).unwrap();
+            w.append(op, &OpJson::encode(op).unwrap(), 3).unwrap();
         }
         assert_eq!(fs::read(&path).unwrap(), &log[..whole as usize]);
     }

@@ -27,7 +27,7 @@ use super::checkpoint::{
 };
 use super::config::StoredConfig;
 use super::id_map;
-use super::oplog::{self, Op, OpLogWriter};
+use super::oplog::{self, Op, OpJson, OpLogWriter};
 use super::{State, Writer, decode_stored};
 
 /// Everything recovery hands to the collection.
@@ -141,7 +141,10 @@ pub(super) fn recover_with(dir: &Path, stored: &StoredConfig, creating: bool) ->
 
     // 1. Stores: replay the whole log (idempotent, full values).
     for (_, op) in &content.ops {
-        apply::store(dir, &mut vectors, &mut payloads, op)?;
+        let records = OpJson::encode(op)
+            .and_then(|json| apply::records(op, &json))
+            .map_err(io_at("payloads.log"))?;
+        apply::store(dir, &mut vectors, &mut payloads, op, &records)?;
         apply::drop_records(dir, &mut payloads, op)?;
     }
 

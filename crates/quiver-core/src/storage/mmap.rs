@@ -386,15 +386,7 @@ impl MmapStorage {
     /// # Errors
     /// I/O errors reading file metadata.
     pub fn disk_bytes(&self) -> io::Result<u64> {
-        let mut total = 0;
-        for name in [DATA_FILE, INDEX_FILE, WAL_FILE] {
-            match fs::metadata(self.dir.join(name)) {
-                Ok(meta) => total += sys::allocated_bytes(&meta),
-                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-                Err(err) => return Err(err),
-            }
-        }
-        Ok(total)
+        super::allocated_bytes_of(&self.dir, &[DATA_FILE, INDEX_FILE, WAL_FILE])
     }
 
     /// Heap bytes held by the in-memory index (an estimate; the mapped file

@@ -88,8 +88,8 @@ mod wal;
 
 use std::io;
 
-/// The named crash points the crash tests arm (feature `fault-injection`).
-#[cfg(feature = "fault-injection")]
+/// The named crash points the crash tests arm (feature `fault-injection`;
+/// without it [`fault::arm_process`] reports that none exist).
 pub use crate::file::fault;
 
 pub use compaction::CompactionPlan;
@@ -222,4 +222,18 @@ pub(crate) fn check_dimension(dimension: usize) -> io::Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Disk blocks (in bytes) the files `names` of `dir` occupy; a missing
+/// file counts as none. Holes punched in a file do not count.
+fn allocated_bytes_of(dir: &std::path::Path, names: &[&str]) -> io::Result<u64> {
+    let mut total = 0;
+    for name in names {
+        match std::fs::metadata(dir.join(name)) {
+            Ok(meta) => total += crate::file::sys::allocated_bytes(&meta),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(total)
 }

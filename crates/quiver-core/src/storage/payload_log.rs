@@ -332,15 +332,7 @@ impl LogPayloadStorage {
     /// # Errors
     /// I/O errors reading metadata.
     pub fn disk_bytes(&self) -> io::Result<u64> {
-        let mut total = 0;
-        for name in [LOG_FILE, SNAPSHOT_FILE] {
-            match fs::metadata(self.dir.join(name)) {
-                Ok(meta) => total += sys::allocated_bytes(&meta),
-                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-                Err(err) => return Err(err),
-            }
-        }
-        Ok(total)
+        super::allocated_bytes_of(&self.dir, &[LOG_FILE, SNAPSHOT_FILE])
     }
 
     /// Heap bytes held by the in-memory index (an estimate).
@@ -450,19 +442,56 @@ impl LogPayloadStorage {
     ///
     /// # Errors
     /// `StorageFull` when the disk has no room; other I/O errors.
-    pub(crate) fn reserve_for<'a>(
+    /// `stores` are the lengths of the JSON texts to be stored (what
+    /// [`LogPayloadStorage::store_encoded`] takes).
+    pub(crate) fn reserve_for(
         &mut self,
-        stores: impl IntoIterator<Item = &'a serde_json::Value>,
+        stores: impl IntoIterator<Item = usize>,
         deletes: usize,
     ) -> io::Result<()> {
         self.check_usable()?;
         let mut bytes = (deletes * wal::DELETE_FRAME_LEN) as u64;
-        for payload in stores {
-            let mut counter = ByteCounter(0);
-            serde_json::to_writer(&mut counter, payload).map_err(io::Error::other)?;
-            bytes += (STORE_HEADER_LEN + 4) as u64 + counter.0;
+        for body_len in stores {
+            bytes += (STORE_HEADER_LEN + 4 + body_len) as u64;
         }
         self.log.reserve(bytes)
+    }
+
+    /// [`PayloadStorage::store`] of a payload already serialised: `body`
+    /// must be its JSON text (as `serde_json::to_vec` writes it), which is
+    /// what the record holds and what [`PayloadStorage::retrieve`] parses.
+    /// Storing the record `id` already holds appends nothing.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a body of 4 GiB or more; I/O errors appending.
+    pub(crate) fn store_encoded(&mut self, id: u64, body: &[u8]) -> io::Result<()> {
+        self.check_usable()?;
+        let body_len = u32::try_from(body.len()).map_err(|_| {
+            super::invalid_input(format!("payload of {} bytes is too large", body.len()))
+        })?;
+        if let Some(&entry) = self.index.get(&id)
+            && entry.body_len == body_len
+            && self
+                .read_frame(id, entry)?
+                .get(STORE_HEADER_LEN..STORE_HEADER_LEN + body.len())
+                == Some(body)
+        {
+            // Already the stored record (a replay): appending it again would
+            // only grow the log, and on a full disk fail.
+            return Ok(());
+        }
+        let mut frame = Vec::with_capacity(body.len() + STORE_HEADER_LEN + 4);
+        wal::encode_store(&mut frame, id, body)?;
+        let frame_offset = self.log.len();
+        self.log.append(&frame)?;
+        self.index.insert(
+            id,
+            Entry {
+                frame_offset,
+                body_len,
+            },
+        );
+        Ok(())
     }
 
     /// Read the whole log and check every frame's CRC, and that each live
@@ -541,32 +570,7 @@ impl PayloadStorage for LogPayloadStorage {
     fn store(&mut self, id: u64, payload: &serde_json::Value) -> io::Result<()> {
         self.check_usable()?;
         let body = serde_json::to_vec(payload).map_err(io::Error::other)?;
-        let body_len = u32::try_from(body.len()).map_err(|_| {
-            super::invalid_input(format!("payload of {} bytes is too large", body.len()))
-        })?;
-        if let Some(&entry) = self.index.get(&id)
-            && entry.body_len == body_len
-            && self
-                .read_frame(id, entry)?
-                .get(STORE_HEADER_LEN..STORE_HEADER_LEN + body.len())
-                == Some(body.as_slice())
-        {
-            // Already the stored record (a replay): appending it again would
-            // only grow the log, and on a full disk fail.
-            return Ok(());
-        }
-        let mut frame = Vec::with_capacity(body.len() + STORE_HEADER_LEN + 4);
-        wal::encode_store(&mut frame, id, &body)?;
-        let frame_offset = self.log.len();
-        self.log.append(&frame)?;
-        self.index.insert(
-            id,
-            Entry {
-                frame_offset,
-                body_len,
-            },
-        );
-        Ok(())
+        self.store_encoded(id, &body)
     }
 
     fn retrieve(&self, id: u64) -> io::Result<Option<serde_json::Value>> {
@@ -641,19 +645,6 @@ impl std::fmt::Debug for LogPayloadStorage {
 }
 
 /// Counts the bytes written to it.
-struct ByteCounter(u64);
-
-impl Write for ByteCounter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0 += buf.len() as u64;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 fn log_header(generation: u64) -> [u8; LOG_HEADER_LEN as usize] {
     let mut h = [0u8; LOG_HEADER_LEN as usize];
     h[..8].copy_from_slice(LOG_MAGIC);

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use quiver_powercut::PowerCutFs;
+use quiver_powercut::cli::flag_pairs;
 use quiver_powercut::http::quiver_bin;
 use quiver_powercut::server_cut::{CutConfig, run};
 
@@ -36,10 +37,7 @@ fn main_inner() -> Result<bool> {
     let mut seed: u64 = rand::random();
     let mut writers = 4;
     let mut quiver = None;
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .ok_or_else(|| anyhow!("{flag} needs a value; {usage}"))?;
+    for (flag, value) in flag_pairs(args, usage)? {
         match flag.as_str() {
             "--seed" => seed = value.parse().context("--seed")?,
             "--writers" => writers = value.parse().context("--writers")?,

@@ -6,12 +6,18 @@
 //! each flush. `powercut-writer collection <dir> <seed> <first-version>`
 //! drives a collection of a `Database` (default durability), acknowledging
 //! each call. Both run until killed.
+//!
+//! With `QUIVER_POWERCUT_POINT=<crash point>` (a build with quiver-core's
+//! `fault-injection` feature, as this crate's tests are), the collection
+//! scenario arms that point once its collection exists; the first thread
+//! to reach it prints `point <name>` and waits there to be killed,
+//! so the test can cut the power at exactly that moment.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use quiver_core::storage::{DurabilityMode, LogPayloadStorage, MmapStorage};
+use quiver_core::storage::{DurabilityMode, LogPayloadStorage, MmapStorage, fault};
 use quiver_core::storage::{PayloadStorage, VectorStorage};
 use quiver_core::{CollectionConfig, Database, Metric, Point, PointId, PointSelector};
 use quiver_powercut::workload::{DIMENSION, ID_SPACE, Line, Op, payload, vector};
@@ -145,6 +151,10 @@ fn collection(dir: &Path, w: &mut Writer) -> Result<()> {
         w.ack()?;
         c
     };
+    // Armed once the collection exists, so the cut lands among its writes.
+    if let Ok(point) = std::env::var(POINT_ENV) {
+        stop_at(&point)?;
+    }
     let selector = |ids: &[u64]| PointSelector::Ids(ids.iter().map(|&i| PointId::Num(i)).collect());
     loop {
         let roll = w.rng.below(100);
@@ -156,8 +166,10 @@ fn collection(dir: &Path, w: &mut Writer) -> Result<()> {
         } else if roll < 88 {
             let v = w.next_version();
             Op::SetTag(v, w.some_ids(3))
-        } else {
+        } else if roll < 97 {
             Op::Flush
+        } else {
+            Op::Compact
         };
         match w.begin(op)? {
             Op::Store(items) => {
@@ -186,16 +198,35 @@ fn collection(dir: &Path, w: &mut Writer) -> Result<()> {
                 }
             }
             Op::Flush => c.flush()?,
-            Op::StorePayload(..)
-            | Op::DeletePayload(_)
-            | Op::Checkpoint
-            | Op::Compact
-            | Op::Create => {
+            Op::Compact => c.compact()?,
+            Op::StorePayload(..) | Op::DeletePayload(_) | Op::Checkpoint | Op::Create => {
                 bail!("not a collection op")
             }
         }
         w.ack()?;
     }
+}
+
+/// Names the crash point to stop at.
+const POINT_ENV: &str = "QUIVER_POWERCUT_POINT";
+
+/// Arms `point` so that reaching it prints `point <name>` and parks the
+/// thread until the test kills the process.
+fn stop_at(point: &str) -> Result<()> {
+    let line = format!("point {point}");
+    let armed = fault::arm_process(point, move || {
+        let mut out = std::io::stdout().lock();
+        // The test cuts on reading this line; nothing else gets written.
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+        loop {
+            std::thread::park();
+        }
+    });
+    if !armed {
+        bail!("{POINT_ENV} is set, but quiver-core was built without crash points");
+    }
+    Ok(())
 }
 
 fn main() -> Result<()> {

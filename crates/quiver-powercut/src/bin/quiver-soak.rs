@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
+use quiver_powercut::cli::flag_pairs;
 use quiver_powercut::http::quiver_bin;
 use quiver_powercut::soak::{SoakConfig, run};
 
@@ -37,10 +38,7 @@ fn main_inner() -> Result<bool> {
     let mut ids_per_connection = 250;
     let mut seed: u64 = rand::random();
     let mut quiver = None;
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .ok_or_else(|| anyhow!("{flag} needs a value; {usage}"))?;
+    for (flag, value) in flag_pairs(args, usage)? {
         match flag.as_str() {
             "--connections" => connections = value.parse().context("--connections")?,
             "--ids-per-connection" => {
