@@ -98,7 +98,7 @@ mod index;
 #[cfg(feature = "internals")]
 pub mod quantization;
 #[cfg(not(feature = "internals"))]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod quantization;
 
 pub use collection::{
