@@ -42,6 +42,10 @@ fn main() {
     let corpus = texts(&args[1]);
     let queries = texts(&args[2]);
     let passes: usize = args.get(3).map_or(5, |p| p.parse().expect("PASSES"));
+    if passes == 0 {
+        eprintln!("PASSES must be at least 1");
+        std::process::exit(2);
+    }
 
     // The corpus's mean document length, in the words BM25 counts.
     let counter = Bm25::new(&Bm25Config::default()).expect("default settings");
