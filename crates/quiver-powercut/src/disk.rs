@@ -102,6 +102,25 @@ pub(crate) struct Disk {
 
 pub(crate) type Res<T> = Result<T, Errno>;
 
+/// Permission bits and owner of a node being created.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Owner {
+    pub(crate) perm: u16,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+}
+
+#[cfg(test)]
+impl Owner {
+    fn root(perm: u16) -> Owner {
+        Owner {
+            perm,
+            uid: 0,
+            gid: 0,
+        }
+    }
+}
+
 impl Disk {
     pub(crate) fn new(uid: u32, gid: u32) -> Disk {
         let root = Node::new(Kind::Dir(BTreeMap::new()), 0o755, uid, gid);
@@ -182,9 +201,7 @@ impl Disk {
         parent: u64,
         name: &OsStr,
         dir: bool,
-        perm: u16,
-        uid: u32,
-        gid: u32,
+        owner: Owner,
     ) -> Res<u64> {
         if self.dir(parent)?.contains_key(name) {
             return Err(Errno::EEXIST);
@@ -196,7 +213,8 @@ impl Disk {
         } else {
             Kind::File(Content::default())
         };
-        self.volatile.insert(ino, Node::new(kind, perm, uid, gid));
+        self.volatile
+            .insert(ino, Node::new(kind, owner.perm, owner.uid, owner.gid));
         self.links.insert(ino, 1);
         self.dir_mut(parent)?.insert(name.to_owned(), ino);
         Ok(ino)
@@ -455,7 +473,7 @@ mod tests {
     fn synced_file_in_synced_dir_survives_and_later_writes_do_not() {
         let mut d = Disk::new(0, 0);
         let f = d
-            .create(ROOT, name("a"), false, 0o644, 0, 0)
+            .create(ROOT, name("a"), false, Owner::root(0o644))
             .expect("create");
         d.write(f, 0, b"hello", false).expect("write");
         d.sync_file(f).expect("fsync");
@@ -470,7 +488,7 @@ mod tests {
     fn dir_sync_without_file_sync_exposes_an_empty_file() {
         let mut d = Disk::new(0, 0);
         let f = d
-            .create(ROOT, name("a"), false, 0o644, 0, 0)
+            .create(ROOT, name("a"), false, Owner::root(0o644))
             .expect("create");
         d.write(f, 0, b"data", false).expect("write");
         d.sync_dir(ROOT).expect("fsync dir");
@@ -483,7 +501,7 @@ mod tests {
     fn unlinked_open_file_lives_until_released_but_its_name_comes_back_on_cut() {
         let mut d = Disk::new(0, 0);
         let f = d
-            .create(ROOT, name("a"), false, 0o644, 0, 0)
+            .create(ROOT, name("a"), false, Owner::root(0o644))
             .expect("create");
         d.write(f, 0, b"x", false).expect("write");
         d.sync_file(f).expect("fsync");
@@ -502,7 +520,7 @@ mod tests {
     fn removing_a_durable_name_then_syncing_the_dir_frees_the_inode() {
         let mut d = Disk::new(0, 0);
         let f = d
-            .create(ROOT, name("a"), false, 0o644, 0, 0)
+            .create(ROOT, name("a"), false, Owner::root(0o644))
             .expect("create");
         d.sync_dir(ROOT).expect("fsync dir");
         d.remove(ROOT, name("a"), false).expect("unlink");
@@ -515,15 +533,17 @@ mod tests {
     #[test]
     fn rename_rules() {
         let mut d = Disk::new(0, 0);
-        let dir = d.create(ROOT, name("d"), true, 0o755, 0, 0).expect("mkdir");
-        d.create(dir, name("x"), false, 0o644, 0, 0)
+        let dir = d
+            .create(ROOT, name("d"), true, Owner::root(0o755))
+            .expect("mkdir");
+        d.create(dir, name("x"), false, Owner::root(0o644))
             .expect("create");
         assert_eq!(
             d.rename(ROOT, name("d"), dir, name("inside"), false),
             Err(Errno::EINVAL)
         );
         let f = d
-            .create(ROOT, name("f"), false, 0o644, 0, 0)
+            .create(ROOT, name("f"), false, Owner::root(0o644))
             .expect("create");
         assert_eq!(
             d.rename(ROOT, name("f"), ROOT, name("d"), false),

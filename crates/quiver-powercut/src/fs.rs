@@ -20,7 +20,7 @@ use fuser::{
 };
 use parking_lot::Mutex;
 
-use crate::disk::{Disk, Kind, Res};
+use crate::disk::{Disk, Kind, Owner, Res};
 
 const TTL: Duration = Duration::ZERO;
 /// File type bits of a mode, and the regular-file type (only files are created).
@@ -92,8 +92,17 @@ fn time(t: TimeOrNow) -> SystemTime {
     }
 }
 
-fn perm(mode: u32, umask: u32) -> u16 {
+fn perm_bits(mode: u32, umask: u32) -> u16 {
     ((mode & !umask) & 0o7777) as u16
+}
+
+/// The owner and permission bits of a node the request creates.
+fn owned(req: &Request, mode: u32, umask: u32) -> Owner {
+    Owner {
+        perm: perm_bits(mode, umask),
+        uid: req.uid(),
+        gid: req.gid(),
+    }
 }
 
 impl Filesystem for SessionFs {
@@ -141,7 +150,7 @@ impl Filesystem for SessionFs {
             }
             d.set_attrs(
                 ino.0,
-                mode.map(|m| perm(m, 0)),
+                mode.map(|m| perm_bits(m, 0)),
                 atime.map(time),
                 mtime.map(time),
             )?;
@@ -163,14 +172,7 @@ impl Filesystem for SessionFs {
         reply: ReplyEntry,
     ) {
         let result = self.with_disk(|d| {
-            let ino = d.create(
-                parent.0,
-                name,
-                true,
-                perm(mode, umask),
-                req.uid(),
-                req.gid(),
-            )?;
+            let ino = d.create(parent.0, name, true, owned(req, mode, umask))?;
             attr(d, ino)
         });
         match result {
@@ -199,14 +201,7 @@ impl Filesystem for SessionFs {
                     return Err(Errno::EEXIST);
                 }
                 Ok(ino) => ino,
-                Err(_) => d.create(
-                    parent.0,
-                    name,
-                    false,
-                    perm(mode, umask),
-                    req.uid(),
-                    req.gid(),
-                )?,
+                Err(_) => d.create(parent.0, name, false, owned(req, mode, umask))?,
             };
             if flags & rustix::fs::OFlags::TRUNC.bits() as i32 != 0 {
                 d.set_len(ino, 0)?;

@@ -95,6 +95,40 @@ pub struct Sample {
     pub ops: u64,
 }
 
+impl Sample {
+    /// Each figure's name and unit, in the order of [`Sample::figures`].
+    const FIGURES: [(&'static str, &'static str); 5] = [
+        ("t", "s"),
+        ("rss", "MiB"),
+        ("anon", "MiB"),
+        ("fds", ""),
+        ("ops", ""),
+    ];
+
+    /// The figures as printed: seconds, RSS and anonymous MiB, descriptors,
+    /// operations.
+    fn figures(&self) -> [String; 5] {
+        let mib = |kib: u64| format!("{:.1}", kib as f64 / 1024.0);
+        [
+            format!("{:.0}", self.secs),
+            mib(self.rss_kib),
+            mib(self.anon_kib),
+            self.fds.to_string(),
+            self.ops.to_string(),
+        ]
+    }
+
+    /// One line for the live log: `t=12s rss=10.5MiB ...`.
+    fn log_line(&self) -> String {
+        let parts: Vec<String> = Self::FIGURES
+            .iter()
+            .zip(self.figures())
+            .map(|((name, unit), value)| format!("{name}={value}{unit}"))
+            .collect();
+        parts.join(" ")
+    }
+}
+
 /// What a soak measured.
 #[derive(Debug, Default)]
 pub struct SoakReport {
@@ -173,14 +207,7 @@ impl SoakReport {
         let last = self.samples.len().saturating_sub(1);
         for (i, s) in self.samples.iter().enumerate() {
             if i % step == 0 || i == last {
-                out += &format!(
-                    "| {:.0} | {:.1} | {:.1} | {} | {} |\n",
-                    s.secs,
-                    s.rss_kib as f64 / 1024.0,
-                    s.anon_kib as f64 / 1024.0,
-                    s.fds,
-                    s.ops
-                );
+                out += &format!("| {} |\n", s.figures().join(" | "));
             }
         }
         out
@@ -526,14 +553,7 @@ pub fn run(config: &SoakConfig) -> Result<SoakReport> {
                         ops: done_ops.load(Ordering::Relaxed),
                     };
                     if config.print_samples {
-                        eprintln!(
-                            "soak: t={:.0}s rss={:.1}MiB anon={:.1}MiB fds={} ops={}",
-                            sample.secs,
-                            sample.rss_kib as f64 / 1024.0,
-                            sample.anon_kib as f64 / 1024.0,
-                            sample.fds,
-                            sample.ops
-                        );
+                        eprintln!("soak: {}", sample.log_line());
                     }
                     out.push(sample);
                 }

@@ -27,6 +27,17 @@ pub enum FieldType {
     Datetime,
 }
 
+impl FieldType {
+    /// Every field type.
+    pub(crate) const ALL: [FieldType; 5] = [
+        FieldType::Keyword,
+        FieldType::Integer,
+        FieldType::Float,
+        FieldType::Bool,
+        FieldType::Datetime,
+    ];
+}
+
 /// A float key with a total order: `-0.0` is stored as `0.0`, and NaN
 /// cannot come from JSON.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -15,11 +15,21 @@ use crate::file::{ByteReader, corrupt, crc_checked};
 const MAGIC: &[u8; 4] = b"QPIX";
 const VERSION: u8 = 1;
 
-const TYPE_KEYWORD: u8 = 1;
-const TYPE_INTEGER: u8 = 2;
-const TYPE_FLOAT: u8 = 3;
-const TYPE_BOOL: u8 = 4;
-const TYPE_DATETIME: u8 = 5;
+/// Each field type's tag byte in the file (the match makes a new type fail
+/// to compile until it has one).
+fn tag_of(ty: FieldType) -> u8 {
+    match ty {
+        FieldType::Keyword => 1,
+        FieldType::Integer => 2,
+        FieldType::Float => 3,
+        FieldType::Bool => 4,
+        FieldType::Datetime => 5,
+    }
+}
+
+fn type_of(tag: u8) -> Option<FieldType> {
+    FieldType::ALL.into_iter().find(|&ty| tag_of(ty) == tag)
+}
 
 /// Encodes the indexes. All integers little-endian.
 ///
@@ -48,13 +58,7 @@ impl PayloadIndexWriter {
         put_len(&mut out, indexes.fields.len())?;
         for (name, index) in &indexes.fields {
             put_bytes(&mut out, name.as_bytes())?;
-            out.push(match index.ty {
-                FieldType::Keyword => TYPE_KEYWORD,
-                FieldType::Integer => TYPE_INTEGER,
-                FieldType::Float => TYPE_FLOAT,
-                FieldType::Bool => TYPE_BOOL,
-                FieldType::Datetime => TYPE_DATETIME,
-            });
+            out.push(tag_of(index.ty));
             put_bitmap(&mut out, &index.present)?;
             put_bitmap(&mut out, &index.unindexed)?;
             match &index.keys {
@@ -150,13 +154,9 @@ impl<'a> PayloadIndexReader<'a> {
         for _ in 0..count {
             let name = reader.string()?;
             let r = &mut reader.r;
-            let ty = match r.u8()? {
-                TYPE_KEYWORD => FieldType::Keyword,
-                TYPE_INTEGER => FieldType::Integer,
-                TYPE_FLOAT => FieldType::Float,
-                TYPE_BOOL => FieldType::Bool,
-                TYPE_DATETIME => FieldType::Datetime,
-                other => return Err(r.error(format!("unknown field type {other}"))),
+            let tag = r.u8()?;
+            let Some(ty) = type_of(tag) else {
+                return Err(r.error(format!("unknown field type {tag}")));
             };
             let present = reader.bitmap()?;
             let unindexed = reader.bitmap()?;
@@ -269,7 +269,7 @@ mod tests {
         b.push(VERSION);
         b.extend_from_slice(&1u32.to_le_bytes());
         put_bytes(&mut b, b"k").unwrap();
-        b.push(TYPE_KEYWORD);
+        b.push(tag_of(FieldType::Keyword));
         put_bytes(&mut b, bitmap).unwrap();
         put_bitmap(&mut b, &RoaringBitmap::new()).unwrap();
         b.extend_from_slice(&0u64.to_le_bytes());

@@ -19,10 +19,10 @@ fn recover_at(dir: &Path) -> Parts {
     recover(dir, &stored).expect("test fixture")
 }
 
-/// Returns (image with 2 operations after the checkpoints' tag, image whose
-/// checkpoints already cover the 2 operations still in its log).
-fn images(tmp: &Path) -> (PathBuf, PathBuf) {
-    let db = Database::open(tmp.join("db")).expect("test fixture");
+/// A database at `dir` whose collection `c` (3 dimensions, Euclid, `group`
+/// indexed) holds points 0..300 at version 0, not yet checkpointed.
+fn seeded(dir: &Path) -> (Database, std::sync::Arc<crate::Collection>) {
+    let db = Database::open(dir).expect("test fixture");
     let c = db
         .create_collection("c", CollectionConfig::new(3, Metric::Euclid))
         .expect("test fixture");
@@ -30,6 +30,13 @@ fn images(tmp: &Path) -> (PathBuf, PathBuf) {
         .expect("test fixture");
     c.upsert((0..300).map(|i| point(i, 0)).collect())
         .expect("test fixture");
+    (db, c)
+}
+
+/// Returns (image with 2 operations after the checkpoints' tag, image whose
+/// checkpoints already cover the 2 operations still in its log).
+fn images(tmp: &Path) -> (PathBuf, PathBuf) {
+    let (_db, c) = seeded(&tmp.join("db"));
     c.flush().expect("test fixture");
     c.upsert((0..50).map(|i| point(i, 1)).collect())
         .expect("test fixture");
@@ -101,12 +108,7 @@ fn reopen_without_a_graph_checkpoint_rebuilds_it() {
 /// A database at `dir` whose collection `c` has 300 points, 50 of them
 /// deleted (below the graph's rebuild threshold, so 50 tombstones), flushed.
 fn with_tombstones(dir: &Path) -> (Database, std::sync::Arc<crate::Collection>) {
-    let db = Database::open(dir).expect("test fixture");
-    let c = db
-        .create_collection("c", CollectionConfig::new(3, Metric::Euclid))
-        .expect("test fixture");
-    c.upsert((0..300).map(|i| point(i, 0)).collect())
-        .expect("test fixture");
+    let (db, c) = seeded(dir);
     c.delete(&PointSelector::Ids((0..50).map(PointId::Num).collect()))
         .expect("test fixture");
     c.flush().expect("test fixture");
