@@ -18,7 +18,7 @@
 #            (default quiver=target/release/quiver, built if missing); every
 #            one loads the same saved quiver index
 #   PEERS    peers.py, for its dataset reader and timing loop
-#            (default /work/shared/bench/peers.py)
+#            (default ../shared/bench/peers.py)
 # Needs: python3 with numpy and hnswlib.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,8 +29,8 @@ EFS="${EFS:-64,256,1024}"
 ROUNDS="${ROUNDS:-3}"
 RECALLS="${RECALLS:-0.2,0.4}"
 QUIVERS="${QUIVERS:-quiver=target/release/quiver}"
-PEERS="${PEERS:-/work/shared/bench/peers.py}"
-NAME="$(basename "$(cd "$DATA" && pwd)")"
+# shellcheck source=scripts/bench-env.sh
+source scripts/bench-env.sh
 mkdir -p "$CACHE"
 if [ "$QUIVERS" = quiver=target/release/quiver ] && [ ! -x target/release/quiver ]; then
     cargo build --release -p quiver-cli

@@ -18,7 +18,7 @@
 #   EFS       ef sweep (default 10,16,24,32,48,64,96,128,192,256,384,512)
 #   REPEATS   timed repeats per ef, medians are reported (default 3)
 #   RECALLS   two recall@10 levels to compare QPS at (default 0.95,0.99)
-#   PEERS     path of peers.py (default /work/shared/bench/peers.py)
+#   PEERS     path of peers.py (default ../shared/bench/peers.py)
 #   QUIVER    quiver binary (default target/release/quiver, built if missing)
 #   SKIP_QUIVER=1 / SKIP_PEERS=1  reuse the JSON already in OUT_DIR
 #   WAIT_IDLE seconds to wait for a quiet machine before each run (default 0)
@@ -32,10 +32,10 @@ ENGINES="${ENGINES:-hnswlib,faiss-hnsw,usearch,usearch-default-dtype}"
 EFS="${EFS:-10,16,24,32,48,64,96,128,192,256,384,512}"
 REPEATS="${REPEATS:-3}"
 RECALLS="${RECALLS:-0.95,0.99}"
-PEERS="${PEERS:-/work/shared/bench/peers.py}"
 QUIVER="${QUIVER:-target/release/quiver}"
 WAIT_IDLE="${WAIT_IDLE:-0}"
-NAME="$(basename "$(cd "$DATA" && pwd)")"
+# shellcheck source=scripts/bench-env.sh
+source scripts/bench-env.sh
 RES="$OUT/$NAME"
 mkdir -p "$RES"
 
