@@ -103,7 +103,7 @@ mod quantization;
 
 pub use collection::{
     Collection, CollectionConfig, CollectionInfo, FileCheck, FileState, MAX_DIMENSION, MAX_EF,
-    MAX_K, MAX_VECTOR_NORM, OpLogRepair, Payload, Point, PointSelector, Record, ScoredPoint,
+    MAX_K, MAX_VECTOR_NORM, Mmr, OpLogRepair, Payload, Point, PointSelector, Record, ScoredPoint,
     ScrollPage, ScrollRequest, SearchRequest, SearchStrategy, UpdateResult,
 };
 pub use database::{Database, ManifestRepair};

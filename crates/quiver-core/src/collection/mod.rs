@@ -136,7 +136,7 @@ pub(crate) use files::repair_op_log;
 pub use files::{FileCheck, FileState};
 pub use oplog::OpLogRepair;
 pub use request::{
-    CollectionInfo, MAX_EF, MAX_K, MAX_VECTOR_NORM, Payload, Point, PointSelector, Record,
+    CollectionInfo, MAX_EF, MAX_K, MAX_VECTOR_NORM, Mmr, Payload, Point, PointSelector, Record,
     ScoredPoint, ScrollPage, ScrollRequest, SearchRequest, UpdateResult,
 };
 pub use search::SearchStrategy;

@@ -99,6 +99,30 @@ pub struct SearchRequest {
     /// Exhaustive search instead of the HNSW graph.
     #[serde(default)]
     pub exact: bool,
+    /// Re-rank the nearest points for diversity (maximal marginal
+    /// relevance) instead of returning them by score alone.
+    #[serde(default)]
+    pub mmr: Option<Mmr>,
+}
+
+/// Maximal marginal relevance: the search takes the `candidates` points
+/// nearest to the query (filter and score threshold applied), then picks
+/// `k` of them one at a time. The first pick is the nearest; each next one
+/// maximises `(1 - diversity) * sim(query, c) - diversity * max sim(c, s)`
+/// over the picks `s` so far, where `sim` is the metric's similarity
+/// (Cosine and Dot: the dot product of the stored vectors; Euclid: minus
+/// the squared distance); ties go to the nearer candidate. Hits come in
+/// the order picked, each with its ordinary score against the query. This
+/// is the rule of Qdrant's `mmr` query.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mmr {
+    /// 0.0 picks by nearness alone, 1.0 by difference from the earlier
+    /// picks alone; within 0.0..=1.0.
+    pub diversity: f32,
+    /// How many nearest points to pick from, 1..=100 000. Fewer than `k`
+    /// returns at most this many.
+    pub candidates: usize,
 }
 
 impl SearchRequest {
@@ -113,6 +137,7 @@ impl SearchRequest {
             with_payload: false,
             with_vector: false,
             exact: false,
+            mmr: None,
         }
     }
 
@@ -141,6 +166,20 @@ impl SearchRequest {
         }
         if let Some(filter) = &self.filter {
             filter.validate()?;
+        }
+        if let Some(mmr) = &self.mmr {
+            if !(0.0..=1.0).contains(&mmr.diversity) {
+                return Err(Error::InvalidInput(format!(
+                    "mmr diversity {} is outside 0.0..=1.0",
+                    mmr.diversity
+                )));
+            }
+            if mmr.candidates == 0 || mmr.candidates > MAX_K {
+                return Err(Error::InvalidInput(format!(
+                    "mmr candidates = {} is out of range 1..={MAX_K}",
+                    mmr.candidates
+                )));
+            }
         }
         Ok(())
     }

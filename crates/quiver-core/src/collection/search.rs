@@ -18,7 +18,7 @@ use crate::{Error, PointId, Result};
 
 use super::request::MAX_K;
 use super::{
-    Collection, Payload, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchRequest, State,
+    Collection, Mmr, Payload, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchRequest, State,
 };
 
 /// Beam width when the request names none.
@@ -48,22 +48,21 @@ impl Collection {
         let mut query = request.vector.clone();
         self.config.metric.preprocess(&mut query);
         let state = self.state.read();
-        let hits = self.nearest(&state, &query, request)?;
         let metric = self.config.metric;
+        let hits = match &request.mmr {
+            None => self.ranked(&state, &query, request)?,
+            Some(mmr) => {
+                let pool = SearchRequest {
+                    k: mmr.candidates,
+                    ..request.clone()
+                };
+                let candidates = self.ranked(&state, &query, &pool)?;
+                self.diversify(candidates, &query, mmr, request.k)?
+            }
+        };
         let mut out = Vec::with_capacity(hits.len());
         for n in hits {
             let score = metric.score(n.distance);
-            if let Some(t) = request.score_threshold {
-                let keep = if metric.higher_is_better() {
-                    score >= t
-                } else {
-                    score <= t
-                };
-                if !keep {
-                    // Hits are sorted best first: the rest are worse.
-                    break;
-                }
-            }
             let Some(id) = state.point_id(n.id) else {
                 return Err(Error::Internal(format!(
                     "search returned internal id {} that maps to no point",
@@ -80,6 +79,93 @@ impl Collection {
             });
         }
         Ok(out)
+    }
+
+    /// The nearest points, best first, cut at the request's score threshold.
+    fn ranked(
+        &self,
+        state: &State,
+        query: &[f32],
+        request: &SearchRequest,
+    ) -> Result<Vec<Neighbor>> {
+        let mut hits = self.nearest(state, query, request)?;
+        if let Some(t) = request.score_threshold {
+            let metric = self.config.metric;
+            // Hits are sorted best first: the rest are worse.
+            let keep = hits
+                .iter()
+                .take_while(|n| {
+                    let score = metric.score(n.distance);
+                    if metric.higher_is_better() {
+                        score >= t
+                    } else {
+                        score <= t
+                    }
+                })
+                .count();
+            hits.truncate(keep);
+        }
+        Ok(hits)
+    }
+
+    /// Picks `k` of `candidates` (best first) by maximal marginal
+    /// relevance (see [`Mmr`]); the similarity is minus the internal
+    /// distance, which differs from the rule's only by a constant for
+    /// Cosine and so picks the same points.
+    fn diversify(
+        &self,
+        candidates: Vec<Neighbor>,
+        query: &[f32],
+        mmr: &Mmr,
+        k: usize,
+    ) -> Result<Vec<Neighbor>> {
+        let kernel = self.config.metric.kernel();
+        let vectors: Vec<Vec<f32>> = {
+            let store = self.vectors.read();
+            candidates
+                .iter()
+                .map(|n| {
+                    store
+                        .retrieve(u64::from(n.id))
+                        .map_err(self.io_err("vectors.dat"))?
+                        .ok_or_else(|| {
+                            self.corrupt(
+                                "vectors.idx",
+                                format!("live internal id {} has no vector", n.id),
+                            )
+                        })
+                })
+                .collect::<Result<_>>()?
+        };
+        let relevance: Vec<f32> = vectors.iter().map(|v| -kernel.eval(query, v)).collect();
+        let weight = 1.0 - mmr.diversity;
+        let mut picked: Vec<usize> = Vec::with_capacity(k.min(candidates.len()));
+        // For each candidate not yet picked: its highest similarity to a pick.
+        let mut closest = vec![f32::NEG_INFINITY; candidates.len()];
+        let mut pending: Vec<usize> = (0..candidates.len()).collect();
+        while picked.len() < k && !pending.is_empty() {
+            let at = if picked.is_empty() {
+                0
+            } else {
+                let mut best = 0;
+                let mut best_score = f32::NEG_INFINITY;
+                for (at, &c) in pending.iter().enumerate() {
+                    let score = weight * relevance[c] - mmr.diversity * closest[c];
+                    if at == 0 || score > best_score {
+                        best = at;
+                        best_score = score;
+                    }
+                }
+                best
+            };
+            let chosen = pending.remove(at);
+            for &c in &pending {
+                let sim = -kernel.eval(&vectors[c], &vectors[chosen]);
+                closest[c] = closest[c].max(sim);
+            }
+            picked.push(chosen);
+        }
+        Ok(picked.into_iter().map(|i| candidates[i]).collect())
     }
 
     /// [`Collection::search`] for many requests, in parallel; result `i`

@@ -6,6 +6,7 @@ mod collection_concurrency;
 mod collection_crash;
 mod collection_group_crash;
 mod collection_log_failure;
+mod collection_mmr;
 mod collection_recovery;
 mod collection_search;
 mod collection_validation;
