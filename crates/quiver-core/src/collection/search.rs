@@ -36,7 +36,9 @@ const SCAN_COST_RATIO: f64 = 16.0;
 impl Collection {
     /// The `k` points nearest to the request's vector (matching its filter),
     /// best first, hydrated as asked. Returns `min(k, matching points)`
-    /// results (fewer only when `score_threshold` drops some).
+    /// results (fewer only when `score_threshold` drops some). With
+    /// `mmr`, at most `k` of the `mmr.candidates` nearest, in the order
+    /// [`Mmr`] picks them.
     ///
     /// # Errors
     /// [`Error::DimensionMismatch`], [`Error::InvalidInput`] (empty or

@@ -91,6 +91,33 @@ fn clustered() -> Vec<(u64, Vec<f32>)> {
         .collect()
 }
 
+/// A collection `name` of `metric` holding `points`.
+fn holding(
+    db: &Database,
+    name: &str,
+    metric: Metric,
+    points: &[(u64, Vec<f32>)],
+) -> std::sync::Arc<quiver_core::Collection> {
+    let c = db
+        .create_collection(name, CollectionConfig::new(DIM, metric))
+        .expect("test fixture");
+    c.upsert(
+        points
+            .iter()
+            .map(|(id, v)| Point::new(*id, v.clone()))
+            .collect(),
+    )
+    .expect("test fixture");
+    c
+}
+
+fn num(id: &quiver_core::PointId) -> u64 {
+    match id {
+        quiver_core::PointId::Num(n) => *n,
+        other => panic!("unexpected id {other}"),
+    }
+}
+
 fn mmr_request(query: &[f32], k: usize, diversity: f32, candidates: usize) -> SearchRequest {
     let mut r = SearchRequest::new(query.to_vec(), k);
     r.exact = true;
@@ -109,27 +136,12 @@ fn picks_follow_the_rule_for_every_metric() {
     let queries = quiver_testkit::vectors(5, DIM, 13);
     for metric in [Metric::Cosine, Metric::Dot, Metric::Euclid] {
         let name = format!("{metric:?}").to_lowercase();
-        let c = db
-            .create_collection(&name, CollectionConfig::new(DIM, metric))
-            .unwrap();
-        c.upsert(
-            points
-                .iter()
-                .map(|(id, v)| Point::new(*id, v.clone()))
-                .collect(),
-        )
-        .unwrap();
+        let c = holding(&db, &name, metric, &points);
         for q in &queries {
             for diversity in [0.0f32, 0.3, 0.5, 0.8, 1.0] {
                 for (k, pool) in [(5, 20), (4, 40), (10, 10), (6, 3)] {
                     let hits = c.search(&mmr_request(q, k, diversity, pool)).unwrap();
-                    let got: Vec<u64> = hits
-                        .iter()
-                        .map(|h| match h.id {
-                            quiver_core::PointId::Num(n) => n,
-                            other => panic!("unexpected id {other}"),
-                        })
-                        .collect();
+                    let got: Vec<u64> = hits.iter().map(|h| num(&h.id)).collect();
                     let want = reference(metric, &points, q, f64::from(diversity), pool, k);
                     assert_eq!(
                         got, want,
@@ -161,17 +173,8 @@ fn picks_follow_the_rule_for_every_metric() {
 fn no_diversity_is_the_plain_top_k_and_more_diversity_spreads_the_picks() {
     let tmp = tempfile::tempdir().unwrap();
     let db = Database::open(tmp.path()).unwrap();
-    let c = db
-        .create_collection("c", CollectionConfig::new(DIM, Metric::Cosine))
-        .unwrap();
     let points = clustered();
-    c.upsert(
-        points
-            .iter()
-            .map(|(id, v)| Point::new(*id, v.clone()))
-            .collect(),
-    )
-    .unwrap();
+    let c = holding(&db, "c", Metric::Cosine, &points);
     // The query is a point's own vector: its cluster holds the 5 nearest.
     let q = points[0].1.clone();
     let mut plain = SearchRequest::new(q.clone(), 5);
@@ -189,10 +192,7 @@ fn no_diversity_is_the_plain_top_k_and_more_diversity_spreads_the_picks() {
         .map(|h| h.id)
         .collect();
     assert_eq!(relevant, plain);
-    let cluster = |id: &quiver_core::PointId| match id {
-        quiver_core::PointId::Num(n) => n % 8,
-        other => panic!("unexpected id {other}"),
-    };
+    let cluster = |id: &quiver_core::PointId| num(id) % 8;
     assert!(plain.iter().all(|id| cluster(id) == 0));
     let diverse = c.search(&mmr_request(&q, 5, 0.9, 40)).unwrap();
     let mut clusters: Vec<u64> = diverse.iter().map(|h| cluster(&h.id)).collect();
@@ -228,9 +228,7 @@ fn filters_and_thresholds_shape_the_candidates_and_bad_settings_are_refused() {
     let hits = c.search(&r).unwrap();
     assert!(!hits.is_empty());
     for h in &hits {
-        let quiver_core::PointId::Num(n) = h.id else {
-            panic!("unexpected id")
-        };
+        let n = num(&h.id);
         assert_eq!(n % 2, 0, "filtered out: {n}");
         assert!(h.score <= 10.0, "beyond the threshold: {}", h.score);
     }
