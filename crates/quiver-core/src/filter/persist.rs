@@ -14,6 +14,8 @@ use crate::file::{ByteReader, corrupt, crc_checked};
 
 const MAGIC: &[u8; 4] = b"QPIX";
 const VERSION: u8 = 1;
+/// The first word of a roaring bitmap serialised without run containers.
+const NO_RUN_COOKIE: u32 = 12346;
 
 /// Each field type's tag byte in the file (the match makes a new type fail
 /// to compile until it has one).
@@ -219,12 +221,23 @@ impl<'a> PayloadIndexReader<'a> {
         let len = self.r.u32()? as usize;
         let at = self.r.offset();
         let bytes = self.r.bytes(len)?;
+        // The writer's roaring has no run containers, so it never writes
+        // the run format. Refusing it keeps out empty containers (a run
+        // container of no runs) and bounds the values a bitmap can expand
+        // to at eight per byte, which keeps the normal-form check below
+        // linear in the file's size.
+        if bytes.get(..4) != Some(&NO_RUN_COOKIE.to_le_bytes()[..]) {
+            return Err(self.r.error_at(
+                at,
+                "bitmap: not the run-free roaring format (run containers or an unknown cookie)",
+            ));
+        }
         let bits = RoaringBitmap::deserialize_from(bytes)
             .map_err(|e| self.r.error_at(at, format!("bitmap: {e}")))?;
-        // The roaring reader accepts containers out of order, repeated or
-        // empty (a run container of no runs), which break the bitmap's
-        // invariants: its operations and its own serialisation go wrong.
-        // The writer only writes the normal form; anything else is damage.
+        // The roaring reader accepts containers out of order or repeated,
+        // which break the bitmap's invariants: its operations and its own
+        // serialisation go wrong. The writer only writes the normal form;
+        // anything else is damage.
         let normal = RoaringBitmap::from_sorted_iter(bits.iter())
             .map_err(|_| self.r.error_at(at, "bitmap: containers out of order"))?;
         if normal != bits {
@@ -292,7 +305,41 @@ mod tests {
         let path = Path::new("payload_index.bin");
         let err = PayloadIndexReader::decode(path, &with_present_bitmap(&empty_run)).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
-        assert!(err.to_string().contains("empty or repeated"), "{err}");
+        assert!(err.to_string().contains("run containers"), "{err}");
+    }
+
+    /// A run container expands 4 bytes into up to 65,536 values; a file
+    /// written by Quiver never holds one, so it is refused before expanding.
+    #[test]
+    fn bitmap_in_the_run_format_is_invalid_data() {
+        let mut full = RoaringBitmap::new();
+        full.insert_range(0..1 << 20);
+        let mut runs = Vec::new();
+        // Run cookie with 16 containers, all flagged as runs, each one run
+        // [0, 65535] under keys 0..16.
+        runs.extend_from_slice(&(0x303b_u32 | (15 << 16)).to_le_bytes());
+        runs.extend_from_slice(&[0xff, 0xff]);
+        for key in 0u16..16 {
+            runs.extend_from_slice(&key.to_le_bytes());
+            runs.extend_from_slice(&u16::MAX.to_le_bytes());
+        }
+        // Offsets (16 or more containers have them; the reader skips them).
+        runs.extend_from_slice(&[0; 16 * 4]);
+        for _ in 0..16 {
+            runs.extend_from_slice(&1u16.to_le_bytes());
+            runs.extend_from_slice(&0u16.to_le_bytes());
+            runs.extend_from_slice(&u16::MAX.to_le_bytes());
+        }
+        let decoded = RoaringBitmap::deserialize_from(&runs[..]);
+        assert_eq!(
+            decoded.ok(),
+            Some(full),
+            "the input is a valid run-format bitmap"
+        );
+        let path = Path::new("payload_index.bin");
+        let err = PayloadIndexReader::decode(path, &with_present_bitmap(&runs)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("run containers"), "{err}");
     }
 
     /// Containers out of order decode in the roaring reader but are refused.

@@ -143,6 +143,11 @@ impl Planner<'_> {
         if k == 0 {
             return Node::exact(self.all.clone());
         }
+        if k > children.len() {
+            // No id can be in more sets than there are children; this also
+            // keeps `levels` as small as the filter that asked for it.
+            return Node::exact(RoaringBitmap::new());
+        }
         let exact = children.iter().all(|c| c.exact);
         let estimate_sum: u64 = children.iter().map(|c| c.estimate).sum();
         // levels[j] = ids in at least j+1 of the children seen so far.

@@ -108,7 +108,7 @@ fn filter_json() -> impl Strategy<Value = Value> {
             prop::collection::vec(inner.clone(), 0..3),
             prop::collection::vec(inner.clone(), 0..3),
             prop::collection::vec(inner.clone(), 0..3),
-            prop::option::of((prop::collection::vec(inner, 0..4), 0usize..3)),
+            prop::option::of((prop::collection::vec(inner, 0..4), 0usize..6)),
         )
             .prop_map(|(must, should, must_not, min)| {
                 let mut f = json!({"must": must, "should": should, "must_not": must_not});
@@ -357,6 +357,33 @@ fn indexed_conditions_plan_exactly() {
     );
     assert!(!exact);
     assert_eq!(got, vec![0, 1]);
+}
+
+/// A `min_count` above the number of conditions matches nothing, and a
+/// huge one costs no more than a small one (it once sized a buffer).
+#[test]
+fn min_count_beyond_the_conditions_plans_an_empty_set() {
+    let points = [obj(json!({"k": "red"})), obj(json!({"k": "blue"}))];
+    let index = indexed(&points, &INDEXED);
+    let all: RoaringBitmap = (0..2).collect();
+    for min_count in [3u64, 444_444_444_440, u64::MAX] {
+        let f = json!({"min_should": {
+            "conditions": [{"key": "k", "match": {"value": "red"}}, {"key": "z", "match": {"value": 1}}],
+            "min_count": min_count,
+        }});
+        let filter: Filter = serde_json::from_value(f.clone()).expect("test data is well-formed");
+        assert!(
+            !points
+                .iter()
+                .enumerate()
+                .any(|(i, p)| filter.matches(&PointId::Num(i as u64), p))
+        );
+        assert_eq!(
+            plan_of(&index, &all, f),
+            (vec![], true),
+            "min_count {min_count}"
+        );
+    }
 }
 
 #[test]
