@@ -9,6 +9,7 @@ use super::model::{
     CollectionDescription, CollectionExistence, CollectionsResponse, CreateCollection, VectorParams,
 };
 use super::{AppState, accept_only, blocking, with_collection};
+use super::vectors::DEFAULT_VECTOR;
 use crate::envelope::{Envelope, ok};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
@@ -36,16 +37,24 @@ pub(crate) fn parse_config(
     body: CreateCollection,
     checkpoint_log_bytes: u64,
 ) -> ApiResult<CollectionConfig> {
-    let params: VectorParams = match body.vectors.clone() {
-        Value::Object(map) if !map.contains_key("size") => {
-            return Err(ApiError::bad_request(
-                "named vectors are not supported: give `vectors` as {\"size\": N, \"distance\": \"Cosine\"}",
-            ));
+    // `{"": {...}}` names the default vector: the same collection as `{...}`.
+    let vectors = match body.vectors.clone() {
+        Value::Object(mut map) if !map.contains_key("size") => {
+            let names: Vec<String> = map.keys().map(|k| format!("`{k}`")).collect();
+            match map.remove(DEFAULT_VECTOR) {
+                Some(params) if map.is_empty() => params,
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "named vectors other than the default `\"\"` are not supported (got {}): give `vectors` as {{\"size\": N, \"distance\": \"Cosine\"}} or {{\"\": {{...}}}}",
+                        names.join(", ")
+                    )));
+                }
+            }
         }
-        v => {
-            serde_json::from_value(v).map_err(|e| ApiError::bad_request(format!("vectors: {e}")))?
-        }
+        v => v,
     };
+    let params: VectorParams = serde_json::from_value(vectors)
+        .map_err(|e| ApiError::bad_request(format!("vectors: {e}")))?;
     refuse_unsupported(&body, &params)?;
     let mut config = CollectionConfig::new(params.size, parse_metric(&params.distance)?);
     if let Some(diff) = body.hnsw_config {

@@ -16,6 +16,7 @@ pub mod points;
 pub mod responses;
 pub mod search;
 pub mod service;
+pub mod vectors;
 
 use std::sync::Arc;
 

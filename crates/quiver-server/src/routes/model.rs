@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
+use super::vectors::{BatchVectors, PointVector, SearchVector, VectorName};
+
 /// A point id: an unsigned integer or a UUID string, bare on the wire.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
@@ -205,8 +207,9 @@ pub struct PointStruct {
     /// Its id.
     #[schema(value_type = ExtendedPointIdSchema)]
     pub id: PointId,
-    /// Its vector (an array of numbers).
-    pub vector: Vec<f32>,
+    /// Its vector: an array of numbers, or `{"": [...]}` (the default
+    /// vector by name).
+    pub vector: PointVector,
     /// Its JSON payload.
     #[schema(value_type = Option<Object>)]
     pub payload: Option<Map<String, Value>>,
@@ -219,8 +222,8 @@ pub struct Batch {
     /// Ids, one per point.
     #[schema(value_type = Vec<ExtendedPointIdSchema>)]
     pub ids: Vec<PointId>,
-    /// Vectors, one per id.
-    pub vectors: Vec<Vec<f32>>,
+    /// Vectors, one per id: a list of lists, or `{"": [[...], ...]}`.
+    pub vectors: BatchVectors,
     /// Payloads, one per id (or absent).
     #[schema(value_type = Option<Vec<Object>>)]
     pub payloads: Option<Vec<Option<Map<String, Value>>>>,
@@ -292,8 +295,8 @@ fn keep(
 pub enum WithVector {
     /// All or nothing.
     Enable(bool),
-    /// Named vectors: non-empty selects the vector.
-    Names(Vec<String>),
+    /// Vector names: only the default `""` exists; non-empty selects it.
+    Names(Vec<VectorName>),
 }
 
 impl WithVector {
@@ -427,8 +430,9 @@ pub struct SearchRequest {
     /// Not supported (one shard): null.
     #[schema(value_type = Option<Object>)]
     pub shard_key: Option<NoShardKey>,
-    /// Query vector.
-    pub vector: Vec<f32>,
+    /// Query vector: an array of numbers, `{"": [...]}` or
+    /// `{"name": "", "vector": [...]}`.
+    pub vector: SearchVector,
     /// Only points matching this filter.
     #[schema(value_type = Option<Object>)]
     pub filter: Option<Filter>,

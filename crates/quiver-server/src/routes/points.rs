@@ -43,16 +43,17 @@ pub(crate) fn points_of(body: PointInsertOperations) -> ApiResult<Vec<Point>> {
             .into_iter()
             .map(|p| Point {
                 id: p.id,
-                vector: p.vector,
+                vector: p.vector.0,
                 payload: p.payload,
             })
             .collect()),
         (None, Some(batch)) => {
             let n = batch.ids.len();
-            if batch.vectors.len() != n {
+            let vectors = batch.vectors.0;
+            if vectors.len() != n {
                 return Err(ApiError::bad_request(format!(
                     "batch has {n} ids but {} vectors",
-                    batch.vectors.len()
+                    vectors.len()
                 )));
             }
             let payloads = match batch.payloads {
@@ -68,7 +69,7 @@ pub(crate) fn points_of(body: PointInsertOperations) -> ApiResult<Vec<Point>> {
             Ok(batch
                 .ids
                 .into_iter()
-                .zip(batch.vectors)
+                .zip(vectors)
                 .zip(payloads)
                 .map(|((id, vector), payload)| Point {
                     id,

@@ -12,6 +12,7 @@ use super::model::{
     ScrollRequest, ScrollResult, SearchBatch, SearchParams, SearchRequest, WithPayload, WithVector,
 };
 use super::points::records;
+use super::vectors::PointVector;
 use super::{AppState, accept_only, with_collection};
 use crate::envelope::{Envelope, ok};
 use crate::error::{ApiError, ApiResult};
@@ -97,7 +98,7 @@ impl Plan {
         Plan::new(
             Query::Vector,
             Wire {
-                vector: r.vector,
+                vector: r.vector.0,
                 filter: r.filter,
                 params: r.params,
                 limit: r.limit,
@@ -126,24 +127,37 @@ impl Plan {
                 "collections have one unnamed vector; `using: \"{using}\"` is not supported"
             )));
         }
-        let (query, vector) = match query_vector(r.query)? {
-            QueryVector::Vector(v) => (Query::Vector, v),
-            QueryVector::Point(id) => (Query::Point(id), Vec::new()),
-            QueryVector::None => (Query::List, Vec::new()),
+        let (query, vector, mmr) = match query_vector(r.query)? {
+            QueryVector::Vector(v, mmr) => (Query::Vector, v, mmr),
+            QueryVector::Point(id) => (Query::Point(id), Vec::new(), None),
+            QueryVector::None => (Query::List, Vec::new(), None),
         };
-        Plan::new(
+        let limit = r.limit.unwrap_or(DEFAULT_LIMIT);
+        if mmr.is_some() && r.offset.unwrap_or(0) > 0 {
+            return Err(ApiError::bad_request(
+                "`offset` is not supported with `mmr`: the picks depend on every candidate",
+            ));
+        }
+        let mut plan = Plan::new(
             query,
             Wire {
                 vector,
                 filter: r.filter,
                 params: r.params,
-                limit: r.limit.unwrap_or(DEFAULT_LIMIT),
+                limit,
                 offset: r.offset,
                 with_payload: r.with_payload,
                 with_vector: r.with_vector,
                 score_threshold: r.score_threshold,
             },
-        )
+        )?;
+        if let Some(mmr) = mmr {
+            plan.request.mmr = Some(quiver_core::Mmr {
+                diversity: mmr.diversity.unwrap_or(DEFAULT_DIVERSITY),
+                candidates: mmr.candidates_limit.unwrap_or(limit),
+            });
+        }
+        Ok(plan)
     }
 
     /// Adds the results this search may return to `demand`.
@@ -212,8 +226,8 @@ impl Plan {
 /// The `query` of a universal query, decoded.
 #[derive(Debug)]
 enum QueryVector {
-    /// This vector.
-    Vector(Vec<f32>),
+    /// This vector, re-ranked by maximal marginal relevance when `mmr` is set.
+    Vector(Vec<f32>, Option<MmrWire>),
     /// The stored vector of this point.
     Point(PointId),
     /// No ranking: points in id order.
@@ -229,28 +243,54 @@ pub(crate) fn demand_of(plans: &[Plan]) -> Demand {
     demand
 }
 
-/// Decodes `query`: a vector, a point id, `{"nearest": vector | id}`, or absent.
+/// Qdrant's default `mmr.diversity`.
+const DEFAULT_DIVERSITY: f32 = 0.5;
+
+/// `mmr` of a nearest query; the engine checks the bounds.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MmrWire {
+    diversity: Option<f32>,
+    candidates_limit: Option<usize>,
+}
+
+/// Decodes `query`: a vector, a point id, `{"nearest": vector | id}` (with
+/// `mmr` beside a vector), or absent.
 fn query_vector(query: Option<Value>) -> ApiResult<QueryVector> {
     let Some(query) = query else {
         return Ok(QueryVector::None);
     };
-    let inner = match query {
-        Value::Object(mut map) => match map.remove("nearest") {
-            Some(nearest) if map.is_empty() => nearest,
-            _ => {
-                let kinds: Vec<String> = map.keys().map(|k| format!("`{k}`")).collect();
-                return Err(ApiError::bad_request(format!(
-                    "unsupported query {}: use a vector, a point id or {{\"nearest\": ..}}",
-                    kinds.join(", ")
-                )));
+    let (inner, mmr) = match query {
+        Value::Object(mut map) => {
+            let nearest = map.remove("nearest");
+            let mmr = map.remove("mmr");
+            match nearest {
+                Some(nearest) if map.is_empty() => (nearest, mmr),
+                _ => {
+                    let kinds: Vec<String> = map.keys().map(|k| format!("`{k}`")).collect();
+                    return Err(ApiError::bad_request(format!(
+                        "unsupported query {}: use a vector, a point id or {{\"nearest\": ..}}",
+                        kinds.join(", ")
+                    )));
+                }
             }
-        },
-        other => other,
+        }
+        other => (other, None),
+    };
+    let mmr = match mmr {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(
+            serde_json::from_value::<MmrWire>(value)
+                .map_err(|e| ApiError::bad_request(format!("query.mmr: {e}")))?,
+        ),
     };
     match inner {
-        Value::Array(_) => serde_json::from_value(inner)
-            .map(QueryVector::Vector)
+        Value::Array(_) | Value::Object(_) => serde_json::from_value::<PointVector>(inner)
+            .map(|v| QueryVector::Vector(v.0, mmr))
             .map_err(|e| ApiError::bad_request(format!("query vector: {e}"))),
+        Value::Number(_) | Value::String(_) if mmr.is_some() => Err(ApiError::bad_request(
+            "`mmr` needs a query vector, not a point id",
+        )),
         Value::Number(_) | Value::String(_) => serde_json::from_value(inner)
             .map(QueryVector::Point)
             .map_err(|_| {
@@ -464,12 +504,25 @@ mod tests {
     #[test]
     fn query_accepts_vector_nearest_and_point_id_forms() {
         assert!(
-            matches!(query_vector(Some(json!([1.0, 2.0]))).unwrap(), QueryVector::Vector(v) if v == [1.0, 2.0])
+            matches!(query_vector(Some(json!([1.0, 2.0]))).unwrap(), QueryVector::Vector(v, None) if v == [1.0, 2.0])
         );
         assert!(matches!(
             query_vector(Some(json!({"nearest": [1.0]}))).unwrap(),
-            QueryVector::Vector(_)
+            QueryVector::Vector(_, None)
         ));
+        assert!(matches!(
+            query_vector(Some(json!({"nearest": {"": [1.0]}}))).unwrap(),
+            QueryVector::Vector(v, None) if v == [1.0]
+        ));
+        let mmr = json!({"nearest": [1.0], "mmr": {"diversity": 0.2, "candidates_limit": 7}});
+        assert!(matches!(
+            query_vector(Some(mmr)).unwrap(),
+            QueryVector::Vector(_, Some(MmrWire { diversity: Some(d), candidates_limit: Some(7) })) if d == 0.2
+        ));
+        let e = query_vector(Some(json!({"nearest": [1.0], "mmr": {"lambda": 1}}))).unwrap_err();
+        assert!(e.message().contains("lambda"), "{}", e.message());
+        let e = query_vector(Some(json!({"nearest": 3, "mmr": {}}))).unwrap_err();
+        assert!(e.message().contains("point id"), "{}", e.message());
         assert!(matches!(
             query_vector(Some(json!({"nearest": 5}))).unwrap(),
             QueryVector::Point(PointId::Num(5))

@@ -1,0 +1,262 @@
+"""Interop test: the RAG frameworks' Qdrant vector stores, unchanged,
+against a real `quiver serve`, with deterministic embeddings (hashed bags
+of words), every answer checked against an exact computation here or
+against the same calls on the official client's local mode
+(`QdrantClient(":memory:")`).
+
+- LangChain `QdrantVectorStore` (dense mode): from_texts, add_texts,
+  add_documents with metadata, similarity_search(_with_score), a metadata
+  filter, max_marginal_relevance_search and the `mmr` retriever,
+  get_by_ids, delete.
+- LlamaIndex `QdrantVectorStore` (dense mode): VectorStoreIndex over
+  documents, insert, retrieval with MetadataFilters, delete_ref_doc.
+
+Run: .venv/bin/python tests/interop/test_frameworks.py [path/to/quiver]
+Prints "N passed, M failed" last and exits non-zero on any failure.
+"""
+
+import hashlib
+import re
+import sys
+import traceback
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+
+from harness import Server, find_binary
+
+DIM = 24
+
+TEXTS = [
+    ("apples and pears grow on fruit trees", "fruit"),
+    ("bananas are a yellow tropical fruit", "fruit"),
+    ("a ripe mango is a sweet fruit", "fruit"),
+    ("cherries and plums are stone fruit", "fruit"),
+    ("the cat sleeps on the warm sofa", "pets"),
+    ("a dog fetches the ball in the park", "pets"),
+    ("goldfish swim in a small glass bowl", "pets"),
+    ("the parrot repeats every word it hears", "pets"),
+    ("rust programs are compiled ahead of time", "code"),
+    ("python scripts run in an interpreter", "code"),
+    ("a compiler turns source code into machine code", "code"),
+    ("unit tests catch regressions in code", "code"),
+]
+EXTRA = [
+    ("oranges are a citrus fruit full of juice", "fruit"),
+    ("hamsters run all night on a wheel", "pets"),
+]
+QUERIES = ["sweet tropical fruit", "a pet that sleeps", "compiled code", "fruit trees in the park"]
+
+
+def embed(text):
+    """A unit vector from the hashed words of `text` (same text, same vector)."""
+    v = np.zeros(DIM, dtype=np.float64)
+    for word in re.findall(r"[a-z]+", text.lower()):
+        h = hashlib.sha256(word.encode()).digest()
+        for i in range(3):
+            v[h[i] % DIM] += 1.0 if h[3 + i] % 2 else -0.5
+    n = np.linalg.norm(v)
+    return (v / n if n > 0 else v).astype(np.float32).tolist()
+
+
+def cosine(query, text):
+    q = np.array(embed(query), dtype=np.float64)
+    v = np.array(embed(text), dtype=np.float64)
+    return float(q @ v / (np.linalg.norm(q) * np.linalg.norm(v)))
+
+
+def check_top(got, query, pool, k, label):
+    """`got`, a list of (score, text), is the exact top-k of `pool` for
+    `query` by cosine: the same scores in order, each text scored right,
+    none twice (texts with tied scores may come in either order)."""
+    want = sorted((cosine(query, t) for t in pool), reverse=True)[:k]
+    assert len(got) == len(want), f"{label}: {len(got)} hits, want {len(want)}"
+    for (score, text), w in zip(got, want):
+        assert abs(score - w) < 1e-4, f"{label}: score {score} for {text!r}, want {w}"
+        assert text in pool and abs(cosine(query, text) - score) < 1e-4, f"{label}: {text!r}"
+    assert len({t for _, t in got}) == len(got), f"{label}: a text twice in {got}"
+
+
+# ---------------------------------------------------------------- LangChain
+
+
+def langchain_tests(url):
+    from langchain_core.documents import Document
+    from langchain_core.embeddings import Embeddings
+    from langchain_qdrant import QdrantVectorStore
+
+    class Hashed(Embeddings):
+        def embed_documents(self, texts):
+            return [embed(t) for t in texts]
+
+        def embed_query(self, text):
+            return embed(text)
+
+    texts = [t for t, _ in TEXTS]
+    metadatas = [{"topic": topic, "n": i} for i, (_, topic) in enumerate(TEXTS)]
+    ids = [f"00000000-0000-0000-0000-{i:012d}" for i in range(len(TEXTS))]
+
+    def stores():
+        remote = QdrantVectorStore.from_texts(
+            texts, Hashed(), metadatas=metadatas, ids=ids, url=url,
+            collection_name="lc", force_recreate=True, prefer_grpc=False,
+        )
+        local = QdrantVectorStore.from_texts(
+            texts, Hashed(), metadatas=metadatas, ids=ids, location=":memory:",
+            collection_name="lc",
+        )
+        return remote, local
+
+    remote, local = stores()
+    extra_docs = [Document(page_content=t, metadata={"topic": topic, "n": 100 + i}) for i, (t, topic) in enumerate(EXTRA)]
+    extra_ids = [f"00000000-0000-0000-0001-{i:012d}" for i in range(len(EXTRA))]
+    for store in (remote, local):
+        store.add_documents(extra_docs, ids=extra_ids)
+        store.add_texts(["a kitten chases a red ball"], metadatas=[{"topic": "pets", "n": 200}], ids=["00000000-0000-0000-0002-000000000000"])
+    everything = texts + [t for t, _ in EXTRA] + ["a kitten chases a red ball"]
+    topic_of = {t: topic for t, topic in TEXTS + EXTRA}
+    topic_of["a kitten chases a red ball"] = "pets"
+
+    def test_similarity_search_with_score():
+        for q in QUERIES:
+            got = [(s, d.page_content) for d, s in remote.similarity_search_with_score(q, k=4)]
+            check_top(got, q, everything, 4, f"similarity {q!r}")
+            plain = [d.page_content for d in remote.similarity_search(q, k=4)]
+            assert plain == [t for _, t in got], (plain, got)
+
+    def test_metadata_filter():
+        flt = models.Filter(must=[models.FieldCondition(key="metadata.topic", match=models.MatchValue(value="fruit"))])
+        for q in QUERIES:
+            got = [(s, d.page_content) for d, s in remote.similarity_search_with_score(q, k=3, filter=flt)]
+            fruit = [t for t in everything if topic_of[t] == "fruit"]
+            check_top(got, q, fruit, 3, f"filtered {q!r}")
+            assert all(topic_of[t] == "fruit" for _, t in got)
+
+    def test_max_marginal_relevance_matches_local_mode():
+        for q in QUERIES:
+            for lam in (0.0, 0.3, 0.5, 1.0):
+                got = [d.page_content for d in remote.max_marginal_relevance_search(q, k=4, fetch_k=10, lambda_mult=lam)]
+                want = [d.page_content for d in local.max_marginal_relevance_search(q, k=4, fetch_k=10, lambda_mult=lam)]
+                assert got == want, f"mmr {q!r} lambda {lam}: {got} != {want}"
+
+    def test_mmr_retriever_matches_local_mode():
+        kwargs = {"k": 3, "fetch_k": 8, "lambda_mult": 0.25}
+        for q in QUERIES:
+            got = [d.page_content for d in remote.as_retriever(search_type="mmr", search_kwargs=kwargs).invoke(q)]
+            want = [d.page_content for d in local.as_retriever(search_type="mmr", search_kwargs=kwargs).invoke(q)]
+            assert got == want, f"mmr retriever {q!r}: {got} != {want}"
+
+    def test_get_by_ids():
+        docs = remote.get_by_ids([ids[1], extra_ids[0], "00000000-0000-0000-0009-000000000000"])
+        by_id = {d.id: d for d in docs}
+        assert set(by_id) == {ids[1], extra_ids[0]}, by_id
+        assert by_id[ids[1]].page_content == texts[1]
+        assert by_id[ids[1]].metadata["topic"] == "fruit" and by_id[ids[1]].metadata["n"] == 1, by_id[ids[1]].metadata
+        assert by_id[extra_ids[0]].metadata["topic"] == "fruit"
+
+    def test_delete():
+        assert remote.delete(ids=[ids[0], ids[1]])
+        left = [d.page_content for d in remote.similarity_search("apples pears bananas fruit", k=20)]
+        assert texts[0] not in left and texts[1] not in left, left
+        assert len(left) == len(everything) - 2, left
+        assert remote.get_by_ids([ids[0]]) == []
+
+    return [
+        test_similarity_search_with_score,
+        test_metadata_filter,
+        test_max_marginal_relevance_matches_local_mode,
+        test_mmr_retriever_matches_local_mode,
+        test_get_by_ids,
+        test_delete,
+    ]
+
+
+# ---------------------------------------------------------------- LlamaIndex
+
+
+def llamaindex_tests(url):
+    from llama_index.core import Document, Settings, StorageContext, VectorStoreIndex
+    from llama_index.core.embeddings import BaseEmbedding
+    from llama_index.core.vector_stores import ExactMatchFilter, MetadataFilters
+    from llama_index.vector_stores.qdrant import QdrantVectorStore
+
+    class Hashed(BaseEmbedding):
+        def _get_text_embedding(self, text):
+            return embed(text)
+
+        def _get_query_embedding(self, query):
+            return embed(query)
+
+        async def _aget_query_embedding(self, query):
+            return embed(query)
+
+    Settings.embed_model = Hashed()
+    Settings.llm = None
+    client = QdrantClient(url=url, prefer_grpc=False, check_compatibility=False)
+    store = QdrantVectorStore(client=client, collection_name="li")
+    docs = [Document(text=t, metadata={"topic": topic}, doc_id=f"doc-{i}") for i, (t, topic) in enumerate(TEXTS)]
+    index = VectorStoreIndex.from_documents(docs, storage_context=StorageContext.from_defaults(vector_store=store))
+    stored = [t for t, _ in TEXTS]
+    topic_of = dict(TEXTS + EXTRA)
+
+    def retrieved(q, k, filters=None):
+        nodes = index.as_retriever(similarity_top_k=k, filters=filters).retrieve(q)
+        return [(n.score, n.node.get_content()) for n in nodes]
+
+    def test_retrieve():
+        for q in QUERIES:
+            check_top(retrieved(q, 3), q, stored, 3, f"retrieve {q!r}")
+
+    def test_insert():
+        for i, (t, topic) in enumerate(EXTRA):
+            index.insert(Document(text=t, metadata={"topic": topic}, doc_id=f"extra-{i}"))
+        stored.extend(t for t, _ in EXTRA)
+        for q in QUERIES:
+            check_top(retrieved(q, 4), q, stored, 4, f"after insert {q!r}")
+
+    def test_metadata_filters():
+        filters = MetadataFilters(filters=[ExactMatchFilter(key="topic", value="pets")])
+        pets = [t for t in stored if topic_of[t] == "pets"]
+        for q in QUERIES:
+            got = retrieved(q, 3, filters)
+            check_top(got, q, pets, 3, f"filtered {q!r}")
+
+    def test_delete_ref_doc():
+        index.delete_ref_doc("doc-4", delete_from_docstore=True)
+        stored.remove(TEXTS[4][0])
+        for q in QUERIES:
+            got = retrieved(q, len(stored) + 5)
+            assert TEXTS[4][0] not in [t for _, t in got]
+            check_top(got, q, stored, len(stored), f"after delete {q!r}")
+
+    return [test_retrieve, test_insert, test_metadata_filters, test_delete_ref_doc]
+
+
+def main():
+    binary = find_binary()
+    passed, failed = 0, 0
+    server = Server(binary)
+    try:
+        for family in (langchain_tests, llamaindex_tests):
+            try:
+                tests = family(server.url)
+            except Exception:
+                failed += 1
+                print(f"FAILED  {family.__name__} (set-up)\n{traceback.format_exc()}")
+                continue
+            for test in tests:
+                try:
+                    test()
+                    passed += 1
+                    print(f"ok      {family.__name__}.{test.__name__}")
+                except Exception:
+                    failed += 1
+                    print(f"FAILED  {family.__name__}.{test.__name__}\n{traceback.format_exc()}")
+    finally:
+        server.stop()
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
