@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Creates .venv (at the repository root) with the Python packages the
-# interop test and scripts/schemathesis.sh need, all pinned: the official
-# Qdrant client, numpy and schemathesis.
-# Idempotent: an existing .venv with the right versions is reused.
+# Creates .venv (at the repository root) with the Python packages of the
+# interop tests and scripts/schemathesis.sh, all pinned in
+# tests/interop/requirements.txt: the official Qdrant client, numpy,
+# schemathesis and the RAG frameworks' Qdrant stores.
+# Idempotent: a .venv installed from the same requirements is reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-QDRANT_CLIENT_VERSION="1.15.1"
-NUMPY_VERSION="2.2.6"
-SCHEMATHESIS_VERSION="4.32.5"
+REQUIREMENTS=tests/interop/requirements.txt
+STAMP=.venv/requirements.sha256
 
 PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
@@ -23,9 +23,13 @@ if [ ! -x .venv/bin/python ]; then
         "$PYTHON" -m venv .venv
     fi
 fi
-if ! .venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('qdrant-client') != '$QDRANT_CLIENT_VERSION' or m.version('numpy') != '$NUMPY_VERSION' or m.version('schemathesis') != '$SCHEMATHESIS_VERSION')" 2>/dev/null; then
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check \
-        "qdrant-client==$QDRANT_CLIENT_VERSION" "numpy==$NUMPY_VERSION" \
-        "schemathesis==$SCHEMATHESIS_VERSION"
+want="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
+    echo "$want" >"$STAMP"
 fi
-.venv/bin/python -c "import qdrant_client, numpy; print('python env ready: qdrant-client', qdrant_client.__version__ if hasattr(qdrant_client, '__version__') else '$QDRANT_CLIENT_VERSION', 'numpy', numpy.__version__, 'schemathesis $SCHEMATHESIS_VERSION')"
+.venv/bin/python - <<'PY'
+import importlib.metadata as m
+names = ["qdrant-client", "numpy", "schemathesis", "langchain-qdrant", "llama-index-core"]
+print("python env ready:", ", ".join(f"{n} {m.version(n)}" for n in names))
+PY

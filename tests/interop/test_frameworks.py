@@ -10,6 +10,9 @@ against the same calls on the official client's local mode
   get_by_ids, delete.
 - LlamaIndex `QdrantVectorStore` (dense mode): VectorStoreIndex over
   documents, insert, retrieval with MetadataFilters, delete_ref_doc.
+- Haystack `QdrantDocumentStore` and `QdrantEmbeddingRetriever` (dense
+  mode): write, count, retrieval with and without filters,
+  filter_documents, get_documents_by_id, overwrite, delete.
 
 Run: .venv/bin/python tests/interop/test_frameworks.py [path/to/quiver]
 Prints "N passed, M failed" last and exits non-zero on any failure.
@@ -133,11 +136,16 @@ def langchain_tests(url):
             assert all(topic_of[t] == "fruit" for _, t in got)
 
     def test_max_marginal_relevance_matches_local_mode():
+        reordered = 0
         for q in QUERIES:
+            plain = [d.page_content for d in local.similarity_search(q, k=4)]
             for lam in (0.0, 0.3, 0.5, 1.0):
                 got = [d.page_content for d in remote.max_marginal_relevance_search(q, k=4, fetch_k=10, lambda_mult=lam)]
                 want = [d.page_content for d in local.max_marginal_relevance_search(q, k=4, fetch_k=10, lambda_mult=lam)]
                 assert got == want, f"mmr {q!r} lambda {lam}: {got} != {want}"
+                reordered += got != plain
+        # A server that ignored `mmr` would answer the plain top-k.
+        assert reordered > 0, "no MMR answer differs from the plain top-k"
 
     def test_mmr_retriever_matches_local_mode():
         kwargs = {"k": 3, "fetch_k": 8, "lambda_mult": 0.25}
@@ -147,8 +155,12 @@ def langchain_tests(url):
             assert got == want, f"mmr retriever {q!r}: {got} != {want}"
 
     def test_get_by_ids():
-        docs = remote.get_by_ids([ids[1], extra_ids[0], "00000000-0000-0000-0009-000000000000"])
-        by_id = {d.id: d for d in docs}
+        asked = [ids[1], extra_ids[0], "00000000-0000-0000-0009-000000000000"]
+        docs = remote.get_by_ids(asked)
+        # This LangChain puts the point id in the metadata, not in `Document.id`.
+        by_id = {d.metadata["_id"]: d for d in docs}
+        want = {d.metadata["_id"]: (d.page_content, d.metadata) for d in local.get_by_ids(asked)}
+        assert {i: (d.page_content, d.metadata) for i, d in by_id.items()} == want, (by_id, want)
         assert set(by_id) == {ids[1], extra_ids[0]}, by_id
         assert by_id[ids[1]].page_content == texts[1]
         assert by_id[ids[1]].metadata["topic"] == "fruit" and by_id[ids[1]].metadata["n"] == 1, by_id[ids[1]].metadata
@@ -194,7 +206,12 @@ def llamaindex_tests(url):
     Settings.llm = None
     client = QdrantClient(url=url, prefer_grpc=False, check_compatibility=False)
     store = QdrantVectorStore(client=client, collection_name="li")
-    docs = [Document(text=t, metadata={"topic": topic}, doc_id=f"doc-{i}") for i, (t, topic) in enumerate(TEXTS)]
+    def document(text, topic, doc_id):
+        # LlamaIndex embeds the metadata with the text unless told not to;
+        # the exact scores here are of the text alone.
+        return Document(text=text, metadata={"topic": topic}, doc_id=doc_id, excluded_embed_metadata_keys=["topic"])
+
+    docs = [document(t, topic, f"doc-{i}") for i, (t, topic) in enumerate(TEXTS)]
     index = VectorStoreIndex.from_documents(docs, storage_context=StorageContext.from_defaults(vector_store=store))
     stored = [t for t, _ in TEXTS]
     topic_of = dict(TEXTS + EXTRA)
@@ -209,7 +226,7 @@ def llamaindex_tests(url):
 
     def test_insert():
         for i, (t, topic) in enumerate(EXTRA):
-            index.insert(Document(text=t, metadata={"topic": topic}, doc_id=f"extra-{i}"))
+            index.insert(document(t, topic, f"extra-{i}"))
         stored.extend(t for t, _ in EXTRA)
         for q in QUERIES:
             check_top(retrieved(q, 4), q, stored, 4, f"after insert {q!r}")
@@ -232,12 +249,85 @@ def llamaindex_tests(url):
     return [test_retrieve, test_insert, test_metadata_filters, test_delete_ref_doc]
 
 
+# ---------------------------------------------------------------- Haystack
+
+
+def haystack_tests(url):
+    from haystack import Document
+    from haystack.document_stores.types import DuplicatePolicy
+    from haystack_integrations.components.retrievers.qdrant import QdrantEmbeddingRetriever
+    from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
+
+    def store_at(**where):
+        return QdrantDocumentStore(
+            index="hs", embedding_dim=DIM, similarity="cosine", recreate_index=True,
+            progress_bar=False, wait_result_from_api=True, **where,
+        )
+
+    remote, local = store_at(url=url, prefer_grpc=False), store_at(location=":memory:")
+    docs = [Document(id=f"d{i}", content=t, meta={"topic": topic, "n": i}, embedding=embed(t)) for i, (t, topic) in enumerate(TEXTS)]
+    for store in (remote, local):
+        store.write_documents(docs)
+    stored = {d.id: d.content for d in docs}
+    topic_of = dict(TEXTS + EXTRA)
+
+    def retrieved(q, k, filters=None):
+        found = QdrantEmbeddingRetriever(document_store=remote, top_k=k).run(query_embedding=embed(q), filters=filters)
+        return [(d.score, d.content) for d in found["documents"]]
+
+    def test_write_and_count():
+        assert remote.count_documents() == len(TEXTS), remote.count_documents()
+
+    def test_retrieve():
+        for q in QUERIES:
+            check_top(retrieved(q, 4), q, list(stored.values()), 4, f"retrieve {q!r}")
+
+    def test_filtered_retrieve():
+        flt = {"field": "meta.topic", "operator": "==", "value": "code"}
+        code = [t for t in stored.values() if topic_of[t] == "code"]
+        for q in QUERIES:
+            check_top(retrieved(q, 3, flt), q, code, 3, f"filtered {q!r}")
+
+    def test_filter_documents_matches_local_mode():
+        flt = {"operator": "AND", "conditions": [
+            {"field": "meta.topic", "operator": "in", "value": ["fruit", "pets"]},
+            {"field": "meta.n", "operator": ">=", "value": 2},
+        ]}
+        got = sorted((d.id, d.content, d.meta["n"]) for d in remote.filter_documents(filters=flt))
+        want = sorted((d.id, d.content, d.meta["n"]) for d in local.filter_documents(filters=flt))
+        assert got == want and len(got) == 6, (got, want)
+
+    def test_get_by_id():
+        got = {d.id: d.content for d in remote.get_documents_by_id(["d3", "d9", "missing"])}
+        assert got == {"d3": stored["d3"], "d9": stored["d9"]}, got
+
+    def test_overwrite_and_delete():
+        new = Document(id="d0", content=EXTRA[0][0], meta={"topic": "fruit", "n": 0}, embedding=embed(EXTRA[0][0]))
+        assert remote.write_documents([new], policy=DuplicatePolicy.OVERWRITE) == 1
+        stored["d0"] = new.content
+        topic_of[new.content] = "fruit"
+        remote.delete_documents(["d5", "d6"])
+        del stored["d5"], stored["d6"]
+        assert remote.count_documents() == len(stored), remote.count_documents()
+        for q in QUERIES:
+            check_top(retrieved(q, len(stored) + 3), q, list(stored.values()), len(stored), f"after writes {q!r}")
+
+    return [
+        test_write_and_count,
+        test_retrieve,
+        test_filtered_retrieve,
+        test_filter_documents_matches_local_mode,
+        test_get_by_id,
+        test_overwrite_and_delete,
+    ]
+
+
 def main():
     binary = find_binary()
     passed, failed = 0, 0
     server = Server(binary)
     try:
-        for family in (langchain_tests, llamaindex_tests):
+        for family in (langchain_tests, llamaindex_tests, haystack_tests):
             try:
                 tests = family(server.url)
             except Exception:

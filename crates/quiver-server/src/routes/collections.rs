@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 use super::model::{
     CollectionDescription, CollectionExistence, CollectionsResponse, CreateCollection, VectorParams,
 };
-use super::{AppState, accept_only, blocking, with_collection};
 use super::vectors::DEFAULT_VECTOR;
+use super::{AppState, accept_only, blocking, with_collection};
 use crate::envelope::{Envelope, ok};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
@@ -136,7 +136,8 @@ fn refuse_unsupported(body: &CreateCollection, vectors: &VectorParams) -> ApiRes
     accept_only(
         "sparse_vectors",
         &body.sparse_vectors,
-        none,
+        // LangChain's dense mode sends an empty map: no sparse vectors.
+        |v| v.as_object().is_some_and(|m| m.is_empty()),
         "collections hold one dense vector per point",
     )?;
     accept_only(
@@ -186,8 +187,8 @@ fn refuse_unsupported(body: &CreateCollection, vectors: &VectorParams) -> ApiRes
     accept_only(
         "vectors.on_disk",
         &vectors.on_disk,
-        |b| *b,
-        "vectors always live in a memory-mapped file",
+        |b| !*b,
+        "every vector is held in memory, in its HNSW graph node (vectors.dat on disk is the durable copy)",
     )?;
     accept_only(
         "vectors.datatype",

@@ -173,7 +173,10 @@ mod tests {
                 .map_err(|e| e.to_string())
         };
         assert_eq!(parse(json!([0.5])).unwrap(), vec![0.5]);
-        assert_eq!(parse(json!({"name": "", "vector": [0.5]})).unwrap(), vec![0.5]);
+        assert_eq!(
+            parse(json!({"name": "", "vector": [0.5]})).unwrap(),
+            vec![0.5]
+        );
         assert_eq!(parse(json!({"": [0.5]})).unwrap(), vec![0.5]);
         let err = parse(json!({"name": "img", "vector": [0.5]})).unwrap_err();
         assert!(err.contains("vector `img` does not exist"), "{err}");

@@ -49,8 +49,9 @@ fn create_accepts_nulls_and_values_that_ask_for_what_quiver_does() {
         ("on_disk_payload", json!(true)),
         ("hnsw_config.max_indexing_threads", json!(0)),
         ("hnsw_config.on_disk", json!(false)),
-        ("vectors.on_disk", json!(true)),
+        ("vectors.on_disk", json!(false)),
         ("vectors.datatype", json!("float32")),
+        ("sparse_vectors", json!({})),
     ]
     .into_iter()
     .enumerate()
@@ -82,7 +83,7 @@ fn create_refuses_options_quiver_lacks_naming_them() {
         ("hnsw_config.payload_m", json!(16)),
         ("vectors.hnsw_config", json!({"m": 4})),
         ("vectors.quantization_config", json!({"binary": {}})),
-        ("vectors.on_disk", json!(false)),
+        ("vectors.on_disk", json!(true)),
         ("vectors.datatype", json!("float16")),
         (
             "vectors.multivector_config",
