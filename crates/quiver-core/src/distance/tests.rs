@@ -227,7 +227,12 @@ fn each_byte_kernel_is_exact_at_the_extremes() {
     let full = vec![255u8; n];
     let zero = vec![0u8; n];
     for k in available_byte_kernels() {
-        assert_eq!(u64::from(k.eval(&full, &full)), 255 * 255 * n as u64, "{}", k.name);
+        assert_eq!(
+            u64::from(k.eval(&full, &full)),
+            255 * 255 * n as u64,
+            "{}",
+            k.name
+        );
         assert_eq!(k.eval(&full, &zero), 0, "{}", k.name);
         assert_eq!(k.eval(&zero, &full), 0, "{}", k.name);
     }

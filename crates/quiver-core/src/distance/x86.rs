@@ -342,10 +342,7 @@ pub(super) fn dot_u8_avx512vnni(a: &[u8], b: &[u8]) -> u32 {
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
     let flip = _mm512_set1_epi8(i8::MIN);
     let ones = _mm512_set1_epi8(1);
-    let (mut acc, mut sum_a) = (
-        [_mm512_setzero_si512(); 2],
-        [_mm512_setzero_si512(); 2],
-    );
+    let (mut acc, mut sum_a) = ([_mm512_setzero_si512(); 2], [_mm512_setzero_si512(); 2]);
     let mut i = 0;
     while i + 128 <= n {
         for j in 0..2 {
@@ -434,7 +431,7 @@ pub(super) fn dot_u8_avxvnni(a: &[u8], b: &[u8]) -> u32 {
 #[inline]
 #[target_feature(enable = "avx2")]
 fn lanes_i32(v: std::arch::x86_64::__m256i) -> [i32; 8] {
-    use std::arch::x86_64::{_mm256_castsi256_si128, _mm256_extracti128_si256, _mm_extract_epi32};
+    use std::arch::x86_64::{_mm_extract_epi32, _mm256_castsi256_si128, _mm256_extracti128_si256};
     let (lo, hi) = (_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
     [
         _mm_extract_epi32::<0>(lo),

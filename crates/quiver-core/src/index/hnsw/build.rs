@@ -8,8 +8,8 @@
 //! link phase; lock order is `entry_lock`, then node locks.
 
 use super::graph::{Graph, MAX_LEVEL, PRESENT};
-use super::visited::Scratch;
 use super::space::Space;
+use super::visited::Scratch;
 use crate::index::{Neighbor, Ranked};
 use rand::Rng;
 use rand::rngs::SmallRng;

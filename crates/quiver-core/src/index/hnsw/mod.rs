@@ -36,14 +36,14 @@ use crate::distance::Metric;
 use crate::index::Neighbor;
 use crate::quantization::ScalarQuantizer;
 use graph::{DELETED, Graph, PRESENT};
-use space::{CodeSpace, FloatSpace};
-use visited::Scratch;
 use parking_lot::{Mutex, RwLock, RwLockUpgradableReadGuard, RwLockWriteGuard};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use serde::{Deserialize, Serialize};
+use space::{CodeSpace, FloatSpace};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use visited::Scratch;
 
 /// Rebuild the graph once at least this many points are tombstones...
 const REBUILD_MIN_DELETED: usize = 64;
@@ -336,15 +336,15 @@ impl Hnsw {
             None => Vec::new(),
         };
         let items: Vec<(u32, &[f32])> = match g.quantizer {
-            Some(_) => live.iter().zip(&decoded).map(|(&i, v)| (i, &v[..])).collect(),
+            Some(_) => live
+                .iter()
+                .zip(&decoded)
+                .map(|(&i, v)| (i, &v[..]))
+                .collect(),
             None => live.iter().map(|&i| (i, g.vector(i))).collect(),
         };
-        let mut fresh = Graph::with_payload(
-            dim,
-            g.quantizer,
-            self.config.m,
-            self.config.ef_construction,
-        );
+        let mut fresh =
+            Graph::with_payload(dim, g.quantizer, self.config.m, self.config.ef_construction);
         let mut rng = SmallRng::seed_from_u64(self.config.seed);
         // A private pool: threads of the global pool may be blocked on this
         // graph's lock, and waiting for them would deadlock.

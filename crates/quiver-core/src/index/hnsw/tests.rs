@@ -84,7 +84,12 @@ fn heuristic_drops_candidate_closer_to_a_kept_neighbor() {
         .map(|&(id, distance)| Neighbor { id, distance })
         .collect();
     let mut out = Vec::new();
-    g.select_neighbors(&space::FloatSpace(Metric::Euclid.kernel()), &mut cands, 2, &mut out);
+    g.select_neighbors(
+        &space::FloatSpace(Metric::Euclid.kernel()),
+        &mut cands,
+        2,
+        &mut out,
+    );
     let ids: Vec<u32> = out.iter().map(|n| n.id).collect();
     assert_eq!(ids, vec![1, 3]);
 }
@@ -187,8 +192,7 @@ fn quantized(data: &[Vec<f32>], metric: Metric) -> (Hnsw, Vec<f32>) {
     let dim = data[0].len();
     let q = ScalarQuantizer::train(dim, data.iter().map(Vec::as_slice), 0.99).unwrap();
     let items = numbered(data);
-    let h =
-        Hnsw::build_quantized(dim, metric, HnswConfig::default(), q, &items, None).unwrap();
+    let h = Hnsw::build_quantized(dim, metric, HnswConfig::default(), q, &items, None).unwrap();
     (h, data.concat())
 }
 
@@ -363,7 +367,10 @@ fn graph_over_codes_inserts_deletes_and_rebuilds() {
         assert!(got.iter().all(|n| n.id >= 300));
         found += overlap(&got, &exact);
     }
-    assert!(found >= 180, "recall {found}/200 after a rebuild over codes");
+    assert!(
+        found >= 180,
+        "recall {found}/200 after a rebuild over codes"
+    );
     // No checkpoint format for codes yet: saving says so.
     let dir = tempfile::tempdir().unwrap();
     let err = h.save(&dir.path().join("g"), 1).unwrap_err();
