@@ -463,7 +463,12 @@ impl Hnsw {
                 let space = CodeSpace::new(self.metric, &q);
                 let mut codes = Vec::with_capacity(q.code_len());
                 let terms = q.fold(q.encode(query, &mut codes));
-                graph.knn(&|n| space.to_node(graph, &codes, terms, n), k, ef, allow)
+                graph.knn(
+                    &|n| space.query_distance(graph, &codes, terms, n),
+                    k,
+                    ef,
+                    allow,
+                )
             }
         }
     }

@@ -129,7 +129,7 @@ impl Hnsw {
         let mut codes = Vec::with_capacity(q.code_len());
         let terms = q.fold(q.encode(query, &mut codes));
         let (mut out, mut stats) = graph.knn(
-            &|n| space.to_node(graph, &codes, terms, n),
+            &|n| space.query_distance(graph, &codes, terms, n),
             want,
             ef.max(want),
             allow,

@@ -46,7 +46,13 @@ impl CodeSpace {
 
     /// The distance from an encoded query to node `n`.
     #[inline(always)]
-    pub(super) fn to_node(&self, g: &Graph, codes: &[u8], terms: FoldedTerms, n: u32) -> f32 {
+    pub(super) fn query_distance(
+        &self,
+        g: &Graph,
+        codes: &[u8],
+        terms: FoldedTerms,
+        n: u32,
+    ) -> f32 {
         let (tn, cn) = g.code(n);
         ScalarQuantizer::folded_distance(
             self.metric,
@@ -62,6 +68,6 @@ impl Space for CodeSpace {
     #[inline(always)]
     fn between(&self, g: &Graph, a: u32, b: u32) -> f32 {
         let (ta, ca) = g.code(a);
-        self.to_node(g, ca, ta, b)
+        self.query_distance(g, ca, ta, b)
     }
 }
