@@ -1,5 +1,7 @@
 //! `quiver bench --index FILE`: the first run builds and saves the index,
 //! later runs load it instead of building, and a damaged file is rebuilt.
+//! `--quantization` / `--oversampling`: an int8 graph with rescoring, its
+//! report fields, and the flag combinations that are refused.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -113,4 +115,124 @@ fn bench_with_tombstones_measures_against_the_live_ground_truth() {
     // 320 live points and ef 100: all but exact, against the truth without
     // the deleted ids (which the index must never return).
     assert!(recall[0] >= 0.95, "recall@10 {recall:?}");
+}
+
+/// `quiver bench` on the tiny dataset in `dir` with `extra` flags.
+fn bench_with(dir: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .arg("bench")
+        .args(["--base", dir.join("base.fvecs").to_str().unwrap()])
+        .args(["--query", dir.join("query.fvecs").to_str().unwrap()])
+        .args(["--groundtruth", dir.join("gt.ivecs").to_str().unwrap()])
+        .args(["--ef", "16,100", "--repeats", "1", "--threads", "1"])
+        .args(["--min-time", "0", "--max-passes", "1"])
+        .args(extra)
+        .env("QUIVER_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn int8_bench_rescores_and_reports_quantization_and_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    bench_data::write_dataset(tmp.path(), 400, 10);
+    let json = tmp.path().join("q.json");
+    let peers = tmp.path().join("peers.json");
+    let out = bench_with(
+        tmp.path(),
+        &[
+            "--quantization",
+            "int8",
+            "--json",
+            json.to_str().unwrap(),
+            "--peers-json",
+            peers.to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let (doc, recall) = recalls(&json);
+    assert_eq!(doc["quantization"], "int8");
+    assert_eq!(doc["oversampling"], 2.0);
+    let mem = &doc["memory"];
+    let dim = bench_data::DIM as u64;
+    // Codes: one byte per component plus 8 bytes of terms per point.
+    assert_eq!(mem["codes_bytes"], 400 * (dim + 8));
+    // Rescoring reads the float32 base this process keeps.
+    assert_eq!(mem["vectors_ram_bytes"], 400 * dim * 4);
+    assert!(mem["graph_bytes"].as_u64().unwrap() > 0);
+    // 400 points, ef 100 and exact rescoring: all but exact.
+    assert!(recall[1] >= 0.95, "recall@10 {recall:?}");
+    let recs: Value = serde_json::from_slice(&std::fs::read(&peers).unwrap()).unwrap();
+    let first = &recs.as_array().unwrap()[0];
+    assert_eq!(first["engine"], "quiver-int8");
+    assert_eq!(first["params"]["quantization"], "int8");
+    assert_eq!(first["memory"], *mem);
+
+    let out = bench_with(
+        tmp.path(),
+        &[
+            "--quantization",
+            "int8",
+            "--oversampling",
+            "4",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success());
+    assert_eq!(recalls(&json).0["oversampling"], 4.0);
+
+    let out = bench_with(tmp.path(), &["--json", json.to_str().unwrap()]);
+    assert!(out.status.success());
+    let (doc, _) = recalls(&json);
+    assert_eq!(doc["quantization"], "none");
+    assert!(doc["oversampling"].is_null());
+    assert_eq!(doc["memory"]["codes_bytes"], 0);
+    assert_eq!(doc["memory"]["vectors_ram_bytes"], 400 * dim * 4);
+}
+
+#[test]
+fn quantization_flags_that_cannot_work_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    bench_data::write_dataset(tmp.path(), 50, 2);
+    let index = tmp.path().join("g.qvh");
+    let cases: &[(&[&str], &str)] = &[
+        (&["--quantization", "binary"], "not implemented yet"),
+        (&["--quantization", "pq"], "not implemented yet"),
+        (&["--quantization", "rabitq"], "not implemented yet"),
+        (
+            &["--quantization", "int8", "--oversampling", "0.5"],
+            "from 1 to 100",
+        ),
+        (
+            &["--quantization", "int8", "--oversampling", "NaN"],
+            "finite",
+        ),
+        (
+            &["--quantization", "int8", "--oversampling", "inf"],
+            "finite",
+        ),
+        (
+            &["--quantization", "int8", "--oversampling", "1000"],
+            "from 1 to 100",
+        ),
+        (&["--oversampling", "2"], "needs --quantization int8"),
+        (
+            &["--quantization", "int8", "--index", index.to_str().unwrap()],
+            "no checkpoint format",
+        ),
+        (
+            &["--quantization", "int8", "--collection"],
+            "not supported with --collection",
+        ),
+        (&["--quantization", "int4"], "invalid value"),
+    ];
+    for (flags, message) in cases {
+        let out = bench_with(tmp.path(), flags);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flags:?} was accepted");
+        assert!(stderr.contains(message), "{flags:?}: {stderr}");
+    }
+    assert!(!index.exists());
 }

@@ -222,6 +222,72 @@ const SCALAR: KernelSet = KernelSet {
     dot_u8: scalar::dot_u8,
 };
 
+/// A byte-code dot product kernel (see [`dot_u8`]) this CPU can run.
+/// Values are only made after runtime feature detection.
+#[derive(Clone, Copy, Debug)]
+pub struct ByteDot {
+    /// `avx512vnni`, `avxvnni`, `avx2` or `scalar`.
+    pub name: &'static str,
+    f: ByteDotFn,
+}
+
+impl ByteDot {
+    /// Sum of products over the common prefix of `a` and `b`, exact for up
+    /// to 66,051 components.
+    #[inline(always)]
+    pub fn eval(self, a: &[u8], b: &[u8]) -> u32 {
+        // SAFETY: a `ByteDot` is built only in `available_byte_kernels`,
+        // after detection found the features its kernel enables.
+        unsafe { (self.f)(a, b) }
+    }
+}
+
+/// Every byte-code dot kernel this CPU can run, fastest first; the last is
+/// `scalar`. [`dot_u8`] and every [`KernelSet`] use the first. VNNI
+/// (`vpdpbusd`) kernels come first where the CPU has them: one instruction
+/// multiplies and sums four byte pairs per 32-bit lane, where AVX2 widens
+/// to 16 bits first.
+pub fn available_byte_kernels() -> Vec<ByteDot> {
+    let mut out = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("avx512bw") && has!("avx512vnni") {
+            out.push(ByteDot {
+                name: "avx512vnni",
+                f: x86::dot_u8_avx512vnni,
+            });
+        }
+        if has!("avx2") && has!("avxvnni") {
+            out.push(ByteDot {
+                name: "avxvnni",
+                f: x86::dot_u8_avxvnni,
+            });
+        }
+        if has!("avx2") {
+            out.push(ByteDot {
+                name: "avx2",
+                f: x86::dot_u8_avx2,
+            });
+        }
+    }
+    out.push(ByteDot {
+        name: "scalar",
+        f: scalar::dot_u8,
+    });
+    out
+}
+
+/// The byte-code dot kernel [`dot_u8`] uses, for hot loops that call it
+/// many times.
+#[inline]
+pub fn byte_kernel() -> ByteDot {
+    ByteDot {
+        name: "selected",
+        f: kernels().dot_u8,
+    }
+}
+
 /// Every kernel set this CPU can run, fastest first; the last is `scalar`.
 /// For benchmarks and tests that compare kernels.
 pub fn available_kernels() -> Vec<KernelSet> {
@@ -234,11 +300,9 @@ pub fn available_kernels() -> Vec<KernelSet> {
         } else {
             (scalar::hamming, scalar::and_or_counts)
         };
-        let dot_u8: ByteDotFn = if std::arch::is_x86_feature_detected!("avx2") {
-            x86::dot_u8_avx2
-        } else {
-            scalar::dot_u8
-        };
+        let dot_u8 = available_byte_kernels()
+            .first()
+            .map_or(scalar::dot_u8 as ByteDotFn, |k| k.f);
         if std::arch::is_x86_feature_detected!("avx512f") {
             sets.push(KernelSet {
                 name: "avx512",

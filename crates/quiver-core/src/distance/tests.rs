@@ -201,3 +201,41 @@ fn byte_dot_is_exact_at_the_largest_dimension() {
         assert_eq!(k.dot_u8(&a, &a), 255 * 255 * 65_536, "{}", k.name);
     }
 }
+
+proptest! {
+    /// Every byte kernel of this CPU (VNNI ones included where present)
+    /// against the scalar twin, exactly, across lengths that cover every
+    /// tail (the VNNI kernel steps 128 bytes, then masked 64-byte blocks).
+    #[test]
+    fn each_byte_kernel_equals_the_scalar_twin(
+        a in proptest::collection::vec(any::<u8>(), 0..=300),
+        b in proptest::collection::vec(any::<u8>(), 0..=300),
+    ) {
+        let want: u64 = a.iter().zip(&b).map(|(&x, &y)| u64::from(x) * u64::from(y)).sum();
+        for k in available_byte_kernels() {
+            prop_assert_eq!(u64::from(k.eval(&a, &b)), want, "{}", k.name);
+        }
+        prop_assert_eq!(u64::from(byte_kernel().eval(&a, &b)), want);
+    }
+}
+
+#[test]
+fn each_byte_kernel_is_exact_at_the_extremes() {
+    // All 255s (largest sum) and 255 against 0 (largest negative part of
+    // the VNNI split, `a (b - 128)`) at the largest exact dimension.
+    let n = 66_051;
+    let full = vec![255u8; n];
+    let zero = vec![0u8; n];
+    for k in available_byte_kernels() {
+        assert_eq!(
+            u64::from(k.eval(&full, &full)),
+            255 * 255 * n as u64,
+            "{}",
+            k.name
+        );
+        assert_eq!(k.eval(&full, &zero), 0, "{}", k.name);
+        assert_eq!(k.eval(&zero, &full), 0, "{}", k.name);
+    }
+    let names: Vec<&str> = available_byte_kernels().iter().map(|k| k.name).collect();
+    assert_eq!(names.last(), Some(&"scalar"));
+}

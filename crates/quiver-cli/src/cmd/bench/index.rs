@@ -1,6 +1,12 @@
 //! `quiver bench` on the bare HNSW index: build it (or load it with
 //! `--index`), optionally delete every N-th point, then time single-thread
 //! searches per `ef` (and 1- and 2-thread batches for `--peers-json`).
+//!
+//! With `--quantization int8` the graph holds int8 codes (quantizer trained
+//! on the base, quantile 0.99, inside the timed build) and every search
+//! rescores its best `oversampling * k` candidates against the float32
+//! base, which this process keeps in RAM (a collection would read them
+//! from its mapped `vectors.dat`).
 
 use std::time::Instant;
 
@@ -8,15 +14,16 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use quiver_core::HnswConfig;
 use quiver_core::index::Neighbor;
-use quiver_core::index::hnsw::Hnsw;
+use quiver_core::index::hnsw::{Hnsw, QuantizationSearch, RowVectors};
+use quiver_core::quantization::ScalarQuantizer;
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
-use super::BenchArgs;
 use super::dataset::{Dataset, Matrix};
 use super::measure::{cpu_model, process_cpu_seconds, rss_bytes, thread_cpu_ns, timed_passes};
 use super::report::{Row, print_table, write_json};
 use super::stats::{Latency, PerEf, recall};
+use super::{BenchArgs, QuantizationArg};
 
 /// One timed measurement of one ef.
 struct Cell {
@@ -29,6 +36,37 @@ struct Cell {
 }
 
 type Run = PerEf<Cell>;
+
+/// Name of the int8 dot kernel this CPU runs (`avx512vnni`, `avx2`, ...).
+fn byte_kernel_name() -> Option<&'static str> {
+    quiver_core::distance::available_byte_kernels()
+        .first()
+        .map(|k| k.name)
+}
+
+/// Range quantile of the int8 quantizer (Qdrant's usual 0.99).
+const INT8_QUANTILE: f32 = 0.99;
+
+/// The index and how one query is searched in it.
+struct Searcher<'a> {
+    index: &'a Hnsw,
+    /// Set for a quantized index: the rescoring parameters and the float32
+    /// vectors (the preprocessed base) they read.
+    rescore: Option<(QuantizationSearch, RowVectors<'a>)>,
+}
+
+impl Searcher<'_> {
+    fn search(&self, q: &[f32], k: usize, ef: usize) -> Vec<Neighbor> {
+        match &self.rescore {
+            Some((params, source)) => {
+                self.index
+                    .search_quantized(q, k, ef, *params, source, None)
+                    .0
+            }
+            None => self.index.search(q, k, ef, None),
+        }
+    }
+}
 
 /// The index and what building (or loading) it cost.
 struct Built {
@@ -66,6 +104,12 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let queries: Vec<&[f32]> = query.data.chunks(dim).collect();
     let dataset_name = Dataset::name(args);
 
+    let oversampling = args.checked_oversampling()?;
+    if oversampling.is_some() && args.index.is_some() {
+        bail!(
+            "--index saves float32 graphs only: a graph over int8 codes has no checkpoint format yet"
+        );
+    }
     let built = build(args, &base, &dataset_name, query.rows)?;
     let index = &built.index;
     let gt = if args.delete_every > 0 {
@@ -73,7 +117,37 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     } else {
         groundtruth
     };
-    let runs = measure(args, index, &queries, &gt)?;
+    let mem = index.memory();
+    // The float32 vectors this process keeps for the index: inside the
+    // graph, or (quantized) the base array rescoring reads.
+    let vectors_ram_bytes = match oversampling {
+        Some(_) => base.data.len() * 4,
+        None => mem.vectors_bytes,
+    };
+    let memory = json!({
+        "graph_bytes": mem.graph_bytes,
+        "codes_bytes": mem.codes_bytes,
+        "vectors_ram_bytes": vectors_ram_bytes,
+    });
+    eprintln!(
+        "memory: graph {:.1} MiB, codes {:.1} MiB, float32 vectors in RAM {:.1} MiB",
+        mem.graph_bytes as f64 / 1048576.0,
+        mem.codes_bytes as f64 / 1048576.0,
+        vectors_ram_bytes as f64 / 1048576.0
+    );
+    let searcher = Searcher {
+        index,
+        rescore: oversampling.map(|f| {
+            (
+                QuantizationSearch {
+                    oversampling: f,
+                    ..QuantizationSearch::default()
+                },
+                RowVectors::new(&base.data, dim),
+            )
+        }),
+    };
+    let runs = measure(args, &searcher, &queries, &gt)?;
 
     let rows: Vec<Row> = runs
         .iter()
@@ -102,12 +176,24 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             "build_cpu_seconds": built.cpu_seconds,
             "index_bytes": built.index_bytes,
             "delete_every": args.delete_every,
+            "quantization": args.quantization.name(),
+            "oversampling": oversampling,
+            "memory": memory,
             "runs": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
         });
         write_json(path, &doc)?;
     }
     if let Some(path) = &args.peers_json {
-        let records = peers_records(args, &built, &runs, &dataset_name, &base, query.rows);
+        let records = peers_records(
+            args,
+            &built,
+            &runs,
+            &dataset_name,
+            &base,
+            query.rows,
+            oversampling,
+            &memory,
+        );
         write_json(path, &Value::Array(records))?;
     }
     Ok(())
@@ -136,10 +222,18 @@ fn build(
         seed: args.seed.unwrap_or(HnswConfig::default().seed),
     };
     eprintln!(
-        "quiver bench: {dataset_name}: {} x {dim} base, {queries} queries, metric {}, kernel {}, M={} ef_construction={} threads={threads}",
+        "quiver bench: {dataset_name}: {} x {dim} base, {queries} queries, metric {}, kernel {}, quantization {}, M={} ef_construction={} threads={threads}",
         base.rows,
         args.metric.name(),
         quiver_core::kernel_name(),
+        match args.quantization {
+            QuantizationArg::None => "none".to_string(),
+            q => format!(
+                "{} (byte kernel {})",
+                q.name(),
+                byte_kernel_name().unwrap_or("-")
+            ),
+        },
         args.m,
         args.ef_construction
     );
@@ -178,9 +272,20 @@ fn build(
         _ => None,
     };
     let was_loaded = loaded.is_some();
-    let index = match loaded {
-        Some(index) => index,
-        None => {
+    let index = match (loaded, args.quantization) {
+        (Some(index), _) => index,
+        (None, QuantizationArg::Int8) => pool.install(|| -> anyhow::Result<Hnsw> {
+            let quantizer = ScalarQuantizer::train(dim, base.data.chunks(dim), INT8_QUANTILE)?;
+            Ok(Hnsw::build_quantized(
+                dim,
+                metric,
+                config,
+                quantizer,
+                &items,
+                Some(&progress),
+            )?)
+        })?,
+        (None, _) => {
             pool.install(|| Hnsw::build_with_progress(dim, metric, config, &items, Some(&progress)))
         }
     };
@@ -259,7 +364,7 @@ fn hit_ids(results: &[Vec<Neighbor>]) -> impl Iterator<Item = impl Iterator<Item
 /// Times every `--ef`, `--repeats` times (outer loop repeats, inner loop ef).
 fn measure(
     args: &BenchArgs,
-    index: &Hnsw,
+    index: &Searcher<'_>,
     queries: &[&[f32]],
     gt: &Matrix<i64>,
 ) -> anyhow::Result<Vec<Run>> {
@@ -275,7 +380,7 @@ fn measure(
         for run in runs.iter_mut() {
             let ef = run.ef;
             for q in queries.iter().take(200) {
-                std::hint::black_box(index.search(q, k, ef, None));
+                std::hint::black_box(index.search(q, k, ef));
             }
             let mut first: Vec<Vec<Neighbor>> = Vec::with_capacity(queries.len());
             let start = Instant::now();
@@ -284,7 +389,7 @@ fn measure(
                 queries.len(),
                 args.max_passes,
                 args.min_time,
-                |i| Ok(index.search(queries[i], k, ef, None)),
+                |i| Ok(index.search(queries[i], k, ef)),
                 |pass, r| {
                     if pass == 0 {
                         first.push(r);
@@ -310,10 +415,7 @@ fn measure(
                 let batch = |pool: &rayon::ThreadPool| -> (f64, Vec<Vec<Neighbor>>) {
                     let search = || -> Vec<Vec<Neighbor>> {
                         pool.install(|| {
-                            queries
-                                .par_iter()
-                                .map(|q| index.search(q, k, ef, None))
-                                .collect()
+                            queries.par_iter().map(|q| index.search(q, k, ef)).collect()
                         })
                     };
                     let res = search();
@@ -356,6 +458,10 @@ fn measure(
 }
 
 /// Per-ef records in the schema `peers.py table` merges.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one record field per argument, all borrowed from run()"
+)]
 fn peers_records(
     args: &BenchArgs,
     built: &Built,
@@ -363,7 +469,14 @@ fn peers_records(
     dataset_name: &str,
     base: &Matrix<f32>,
     n_query: usize,
+    oversampling: Option<f64>,
+    memory: &Value,
 ) -> Vec<Value> {
+    // Each payload is its own engine in the peers table.
+    let engine = match oversampling {
+        Some(_) => format!("quiver-{}", args.quantization.name()),
+        None => "quiver".to_string(),
+    };
     let k = args.k;
     let host = json!({"cpu_model": cpu_model(), "ncpu": std::thread::available_parallelism().map_or(1, |n| n.get())});
     runs.iter()
@@ -372,18 +485,21 @@ fn peers_records(
                 r.cells.iter().map(|c| (f(c) * 10.0).round() / 10.0).collect()
             };
             json!({
-                "engine": "quiver", "impl": "rust", "package": "quiver-core",
+                "engine": engine, "impl": "rust", "package": "quiver-core",
                 "engine_version": env!("CARGO_PKG_VERSION"),
                 "dataset": dataset_name, "data_dir": args.base.parent().map(|p| p.display().to_string()),
                 "n_base": base.rows, "n_query": n_query, "dim": base.cols, "k": k,
                 "params": {"M": args.m, "ef_construction": args.ef_construction, "metric": args.metric.name(),
                            "kernel": quiver_core::kernel_name(),
+                           "quantization": args.quantization.name(), "oversampling": oversampling,
+                           "byte_kernel": oversampling.and(byte_kernel_name()),
                            "mapping": "M=m (layer0 keeps 2*M), ef_construction, search ef=max(ef,k)"},
                 "build_time_s": (!built.was_loaded).then(|| (built.seconds * 1e4).round() / 1e4), "build_threads": built.threads,
                 "build_cpu_s": built.cpu_seconds,
                 "index_mem_rss_delta_bytes": built.rss_delta,
                 "index_size_lib_bytes": built.index_bytes,
                 "raw_vectors_bytes": base.data.len() * 4,
+                "memory": memory,
                 "host": host,
                 "ef_search": r.ef, "ef_effective": r.ef.max(k), "mode": "ef",
                 "recall_at_10": (r.recall * 1e5).round() / 1e5,

@@ -53,6 +53,43 @@ impl MetricArg {
     }
 }
 
+/// What the index nodes hold (`--quantization`). Only `none` and `int8`
+/// are implemented; the other names of the issue are accepted by the parser
+/// so that they fail with a message saying so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum QuantizationArg {
+    /// Float32 vectors in the graph.
+    None,
+    /// Int8 scalar codes (quantile 0.99) in the graph, candidates rescored
+    /// with the float32 vectors.
+    Int8,
+    /// One bit per component (not implemented yet).
+    Binary,
+    /// Product quantization (not implemented yet).
+    Pq,
+    /// RaBitQ (not implemented yet).
+    Rabitq,
+}
+
+impl QuantizationArg {
+    /// The name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            QuantizationArg::None => "none",
+            QuantizationArg::Int8 => "int8",
+            QuantizationArg::Binary => "binary",
+            QuantizationArg::Pq => "pq",
+            QuantizationArg::Rabitq => "rabitq",
+        }
+    }
+}
+
+/// Default `--oversampling` of a quantized index.
+pub const DEFAULT_OVERSAMPLING: f64 = 2.0;
+/// Largest `--oversampling` accepted: beyond it rescoring costs more than a
+/// float32 search would.
+pub const MAX_OVERSAMPLING: f64 = 100.0;
+
 /// Arguments of `quiver bench`.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -113,6 +150,17 @@ pub struct BenchArgs {
     /// without them (0: delete nothing).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub delete_every: usize,
+    /// What the graph nodes hold: `none` (float32 vectors) or `int8`
+    /// (scalar codes, built and searched with code distances, the best
+    /// `oversampling * k` candidates rescored with the float32 vectors the
+    /// bench keeps in RAM). `binary`, `pq` and `rabitq` are not
+    /// implemented yet. Index mode only.
+    #[arg(long, value_enum, default_value_t = QuantizationArg::None)]
+    pub quantization: QuantizationArg,
+    /// With `--quantization int8`: candidates rescored per result, in
+    /// multiples of `k` (finite, 1 to 100; default 2).
+    #[arg(long, value_name = "F")]
+    pub oversampling: Option<f64>,
     /// Write the summary as one JSON object here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -133,9 +181,51 @@ pub struct BenchArgs {
 /// database directory already in use, engine errors, or a failure to write
 /// the JSON reports.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let oversampling = args.checked_oversampling()?;
+    if args.collection.collection && oversampling.is_some() {
+        anyhow::bail!(
+            "--quantization {} is not supported with --collection yet (index mode only)",
+            args.quantization.name()
+        );
+    }
     if args.collection.collection {
         collection::run(args)
     } else {
         index::run(args)
+    }
+}
+
+impl BenchArgs {
+    /// The oversampling of a quantized run (`None` for float32), after
+    /// checking `--quantization` and `--oversampling` go together.
+    ///
+    /// # Errors
+    ///
+    /// A quantization that is not implemented, `--oversampling` without
+    /// quantization, or an oversampling that is not finite or outside 1..=100.
+    pub fn checked_oversampling(&self) -> anyhow::Result<Option<f64>> {
+        match self.quantization {
+            QuantizationArg::None => {
+                if let Some(f) = self.oversampling {
+                    anyhow::bail!(
+                        "--oversampling {f} needs --quantization int8 (a float32 index rescores nothing)"
+                    );
+                }
+                Ok(None)
+            }
+            QuantizationArg::Int8 => {
+                let f = self.oversampling.unwrap_or(DEFAULT_OVERSAMPLING);
+                if !f.is_finite() || !(1.0..=MAX_OVERSAMPLING).contains(&f) {
+                    anyhow::bail!(
+                        "--oversampling must be a finite number from 1 to {MAX_OVERSAMPLING}, not {f}"
+                    );
+                }
+                Ok(Some(f))
+            }
+            other => anyhow::bail!(
+                "--quantization {} is not implemented yet (implemented: none, int8)",
+                other.name()
+            ),
+        }
     }
 }

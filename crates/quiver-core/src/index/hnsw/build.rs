@@ -8,8 +8,8 @@
 //! link phase; lock order is `entry_lock`, then node locks.
 
 use super::graph::{Graph, MAX_LEVEL, PRESENT};
+use super::space::Space;
 use super::visited::Scratch;
-use crate::distance::DistanceFn;
 use crate::index::{Neighbor, Ranked};
 use rand::Rng;
 use rand::rngs::SmallRng;
@@ -37,7 +37,7 @@ impl Graph {
     /// to `max` neighbours. `candidates` holds distances to the base.
     pub(super) fn select_neighbors(
         &self,
-        kernel: DistanceFn,
+        space: &impl Space,
         candidates: &mut [Neighbor],
         max: usize,
         out: &mut Vec<Neighbor>,
@@ -52,10 +52,9 @@ impl Graph {
             if out.len() >= max {
                 break;
             }
-            let cv = self.vector(c.id);
             let good = out
                 .iter()
-                .all(|r| kernel.eval(cv, self.vector(r.id)) >= c.distance);
+                .all(|r| space.between(self, c.id, r.id) >= c.distance);
             if good {
                 out.push(c);
             }
@@ -64,7 +63,7 @@ impl Graph {
 
     /// Links the present node `id` (vector and level already set) into the
     /// graph, or re-links it after its vector changed.
-    pub(super) fn link(&self, kernel: DistanceFn, id: u32, s: &mut Scratch) {
+    pub(super) fn link(&self, space: &impl Space, id: u32, s: &mut Scratch) {
         let level = self.levels[id as usize] as usize;
         let _raise_guard;
         let entry = match self.entry() {
@@ -78,12 +77,12 @@ impl Graph {
             self.set_entry(id, level);
             return;
         };
-        let query = self.vector(id);
+        let dist = |n: u32| space.between(self, id, n);
         let top_level = entry.1;
         // Re-linking a node that is itself on the path (the entry point, or
         // an updated node the descent lands on) works too: it is expanded as
         // the start but never admitted as its own neighbour.
-        let mut start = self.descend(kernel, query, entry, level.min(top_level), s);
+        let mut start = self.descend(&dist, entry, level.min(top_level), s);
         // Choose neighbours top-down, but write links bottom-up: once an
         // upper-level link leads a concurrent search to this node, its
         // lower lists already exist, so the search can continue from it.
@@ -92,9 +91,7 @@ impl Graph {
         let mut plan: Vec<Vec<u32>> = Vec::with_capacity(level.min(top_level) + 1);
         for l in (0..=level.min(top_level)).rev() {
             s.reset(self.capacity);
-            self.search_level(kernel, query, start, self.ef_construction, l, s, |n| {
-                n != id
-            });
+            self.search_level(&dist, start, self.ef_construction, l, s, |n| n != id);
             cands.clear();
             cands.extend(s.top.drain().map(|r: Ranked| r.0));
             if let Some(best) = cands.iter().min_by(|a, b| a.cmp_rank(b)) {
@@ -105,7 +102,7 @@ impl Graph {
             // (Picking `m0` at once raised recall a little but made the
             // build several times slower on high-dimensional data, where
             // the heuristic prunes little.)
-            self.select_neighbors(kernel, &mut cands, self.m, &mut chosen);
+            self.select_neighbors(space, &mut cands, self.m, &mut chosen);
             plan.push(chosen.iter().map(|n| n.id).collect());
         }
         for (l, ids) in plan.iter().rev().enumerate() {
@@ -115,7 +112,7 @@ impl Graph {
             }
             let max = if l == 0 { self.m0 } else { self.m };
             for &n in ids {
-                self.add_back_link(kernel, n, id, l, max, s);
+                self.add_back_link(space, n, id, l, max, s);
             }
         }
         if level > top_level {
@@ -127,7 +124,7 @@ impl Graph {
     /// heuristic when the list is full.
     fn add_back_link(
         &self,
-        kernel: DistanceFn,
+        space: &impl Space,
         node: u32,
         new: u32,
         level: usize,
@@ -147,30 +144,29 @@ impl Graph {
             self.write_links(node, level, &s.links);
             return;
         }
-        let base = self.vector(node);
         let mut cands: Vec<Neighbor> = s
             .links
             .iter()
             .chain(std::iter::once(&new))
             .map(|&n| Neighbor {
                 id: n,
-                distance: kernel.eval(base, self.vector(n)),
+                distance: space.between(self, node, n),
             })
             .collect();
         let mut kept = Vec::with_capacity(max);
-        self.select_neighbors(kernel, &mut cands, max, &mut kept);
+        self.select_neighbors(space, &mut cands, max, &mut kept);
         s.links.clear();
         s.links.extend(kept.iter().map(|n| n.id));
         self.write_links(node, level, &s.links);
     }
 
-    /// Bulk build: every `(id, vector)` is copied in, then linked in
+    /// Bulk build: every `(id, vector)` is copied (or encoded) in, then linked in
     /// parallel on the current rayon pool (in order when it has one thread,
     /// which makes the build deterministic for a fixed seed). A repeated id
     /// keeps its last vector.
     pub(super) fn fill(
         &mut self,
-        kernel: DistanceFn,
+        space: &impl Space,
         items: &[(u32, &[f32])],
         rng: &mut SmallRng,
         progress: Option<&(dyn Fn(usize) + Sync)>,
@@ -195,7 +191,7 @@ impl Graph {
                 continue;
             }
             let i = *id as usize;
-            self.nodes.vector_mut(*id).copy_from_slice(v);
+            self.store(*id, v);
             if self.flags[i].load(Ordering::Relaxed) & PRESENT == 0 {
                 self.flags[i].store(PRESENT, Ordering::Relaxed);
                 let level = draw_level(rng, self.m);
@@ -212,7 +208,7 @@ impl Graph {
         };
         let graph = &*self;
         let mut s = graph.visited.take(graph.capacity);
-        graph.link(kernel, first, &mut s);
+        graph.link(space, first, &mut s);
         graph.visited.give(s);
         let linked = AtomicUsize::new(1);
         let report = |done: usize| {
@@ -225,7 +221,7 @@ impl Graph {
         if rayon::current_num_threads() <= 1 {
             let mut s = graph.visited.take(graph.capacity);
             for (i, &id) in rest.iter().enumerate() {
-                graph.link(kernel, id, &mut s);
+                graph.link(space, id, &mut s);
                 report(i + 2);
             }
             graph.visited.give(s);
@@ -243,7 +239,7 @@ impl Graph {
                 .for_each(|_| {
                     let mut s = graph.visited.take(graph.capacity);
                     while let Some(&id) = rest.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        graph.link(kernel, id, &mut s);
+                        graph.link(space, id, &mut s);
                         report(linked.fetch_add(1, Ordering::Relaxed) + 1);
                     }
                     graph.visited.give(s);

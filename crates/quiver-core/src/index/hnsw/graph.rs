@@ -1,6 +1,7 @@
-//! Memory layout of the graph, modelled on hnswlib: each node's vector and
-//! level-0 links in one block of an array of fixed stride (`nodes.rs`),
-//! upper-level links in one arena addressed by a per-node offset.
+//! Memory layout of the graph, modelled on hnswlib: each node's vector (or
+//! int8 codes, in a graph over codes) and level-0 links in one block of an
+//! array of fixed stride (`nodes.rs`), upper-level links in one arena
+//! addressed by a per-node offset.
 //!
 //! A link list is `[count, n_1, .., n_max]` of `AtomicU32`. Writers hold the
 //! node's lock, store the entries, then store the count with `Release`;
@@ -11,6 +12,7 @@
 
 use super::nodes::{COUNT_DELETED, Nodes};
 use super::visited::VisitedPool;
+use crate::quantization::{FoldedTerms, ScalarQuantizer};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
@@ -24,12 +26,17 @@ pub(super) const NO_UPPER: u32 = u32::MAX;
 pub(super) const NO_ENTRY: u64 = u64::MAX;
 /// Highest level a node may get (level draws beyond it are clamped).
 pub(super) const MAX_LEVEL: u8 = 31;
+/// Words of folded code terms (offset, norm²) ahead of a node's codes.
+const CODE_TERMS_WORDS: usize = 2;
 
 /// The whole index state. Mutated in place only through `&mut` (under the
 /// index's write lock); links, flags and the entry point also change through
 /// atomics under the read lock.
 pub(crate) struct Graph {
     pub(super) dim: usize,
+    /// Set in a graph over int8 codes: the node blocks hold codes and
+    /// folded terms (see `nodes.rs`) instead of float32 vectors.
+    pub(super) quantizer: Option<ScalarQuantizer>,
     /// Links per node on levels >= 1.
     pub(super) m: usize,
     /// Links per node on level 0 (`2 * m`).
@@ -54,15 +61,33 @@ pub(crate) struct Graph {
 }
 
 impl Graph {
+    /// An empty graph over float32 vectors of `dim` components.
     pub(super) fn new(dim: usize, m: usize, ef_construction: usize) -> Self {
+        Graph::with_payload(dim, None, m, ef_construction)
+    }
+
+    /// An empty graph whose nodes hold int8 codes of `quantizer` (for
+    /// vectors of `dim` components) when it is given, float32 vectors
+    /// otherwise.
+    pub(super) fn with_payload(
+        dim: usize,
+        quantizer: Option<ScalarQuantizer>,
+        m: usize,
+        ef_construction: usize,
+    ) -> Self {
         let m = m.max(2);
+        let payload_words = match quantizer {
+            Some(q) => CODE_TERMS_WORDS + q.code_len().div_ceil(4),
+            None => dim,
+        };
         Graph {
             dim,
+            quantizer,
             m,
             m0: 2 * m,
             ef_construction: ef_construction.max(1),
             capacity: 0,
-            nodes: Nodes::new(dim, 2 * m),
+            nodes: Nodes::new(payload_words, 2 * m),
             levels: Vec::new(),
             flags: Vec::new(),
             upper_offset: Vec::new(),
@@ -103,9 +128,61 @@ impl Graph {
         self.levels[i] = level;
     }
 
+    /// The float32 vector of `id`; in a graph over codes (where the blocks
+    /// hold none) the `dim` payload words read as floats, which callers
+    /// never use (every caller checks `quantizer` first).
     #[inline(always)]
     pub(super) fn vector(&self, id: u32) -> &[f32] {
         self.nodes.vector(id)
+    }
+
+    /// The folded terms and codes of `id` in a graph over codes (zeros and
+    /// an empty slice in a float graph, whose blocks are shorter or differ).
+    #[inline(always)]
+    pub(super) fn code(&self, id: u32) -> (FoldedTerms, &[u8]) {
+        let b = self.nodes.payload_bytes(id);
+        let word = |i: usize| {
+            let mut w = [0u8; 4];
+            if let Some(src) = b.get(4 * i..4 * i + 4) {
+                w.copy_from_slice(src);
+            }
+            f32::from_ne_bytes(w)
+        };
+        let codes = b.get(4 * CODE_TERMS_WORDS..4 * CODE_TERMS_WORDS + self.dim);
+        (
+            FoldedTerms {
+                offset: word(0),
+                norm2: word(1),
+            },
+            codes.unwrap_or(&[]),
+        )
+    }
+
+    /// Writes the payload of `id` from the (preprocessed) vector `v`: `v`
+    /// itself, or its codes and folded terms in a graph over codes.
+    pub(super) fn store(&mut self, id: u32, v: &[f32]) {
+        let Some(q) = self.quantizer else {
+            self.nodes.vector_mut(id).copy_from_slice(v);
+            return;
+        };
+        let mut codes = Vec::with_capacity(q.code_len());
+        let terms = q.fold(q.encode(v, &mut codes));
+        let b = self.nodes.payload_bytes_mut(id);
+        b.fill(0);
+        b[0..4].copy_from_slice(&terms.offset.to_ne_bytes());
+        b[4..8].copy_from_slice(&terms.norm2.to_ne_bytes());
+        let start = 4 * CODE_TERMS_WORDS;
+        b[start..start + codes.len()].copy_from_slice(&codes);
+    }
+
+    /// The float32 vector of `id` as the graph knows it: the stored vector,
+    /// or in a graph over codes the codes read back (`lo + step c`, which
+    /// encode to the same codes again).
+    pub(super) fn vector_or_decoded(&self, id: u32) -> Vec<f32> {
+        match self.quantizer {
+            None => self.vector(id).to_vec(),
+            Some(q) => q.decode(self.code(id).1),
+        }
     }
 
     /// The link list of `id` on `level`: `[count, entries..]`.
@@ -193,6 +270,11 @@ impl Graph {
         self.present
             .load(Ordering::Relaxed)
             .saturating_sub(self.deleted.load(Ordering::Relaxed))
+    }
+
+    /// Bytes of node payload: float32 vectors, or codes and their terms.
+    pub(super) fn payload_bytes(&self) -> usize {
+        self.nodes.payload_bytes_total()
     }
 
     pub(super) fn memory_bytes(&self) -> usize {

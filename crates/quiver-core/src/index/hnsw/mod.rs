@@ -4,7 +4,10 @@
 //!   level-0 link array, an arena for upper levels) and the link-list
 //!   protocol between lock-free readers and locked writers.
 //! - `build.rs`: level draws, linking with Malkov's heuristic, parallel build.
+//! - `space.rs`: node-to-node distances on float32 vectors or int8 codes.
 //! - `search.rs`: greedy descent and the `ef`-wide beam search.
+//! - `rescore.rs`: search of a graph over int8 codes with the best
+//!   candidates rescored against float32 vectors from the caller.
 //! - `visited.rs`: pooled per-search scratch (epoch visited lists, heaps).
 //! - `persist.rs`: the checkpoint file.
 //!
@@ -21,18 +24,26 @@ mod build;
 mod graph;
 mod nodes;
 mod persist;
+mod rescore;
 mod search;
+mod space;
 mod visited;
+
+#[cfg_attr(not(feature = "internals"), allow(unused_imports))]
+pub use rescore::{QuantizationSearch, RowVectors, VectorSource};
 
 use crate::distance::Metric;
 use crate::index::Neighbor;
+use crate::quantization::ScalarQuantizer;
 use graph::{DELETED, Graph, PRESENT};
 use parking_lot::{Mutex, RwLock, RwLockUpgradableReadGuard, RwLockWriteGuard};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use serde::{Deserialize, Serialize};
+use space::{CodeSpace, FloatSpace};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use visited::Scratch;
 
 /// Rebuild the graph once at least this many points are tombstones...
 const REBUILD_MIN_DELETED: usize = 64;
@@ -69,9 +80,28 @@ pub struct SearchStats {
     pub expanded: u64,
 }
 
+/// Bytes an index holds, by role (see [`Hnsw::memory`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HnswMemory {
+    /// Links, per-node state (levels, flags, locks) and pooled search
+    /// scratch: everything but the node payloads.
+    pub graph_bytes: usize,
+    /// Int8 codes and their per-vector terms (0 in a float32 graph).
+    pub codes_bytes: usize,
+    /// Float32 vectors held in the graph's blocks (0 in a graph over codes).
+    pub vectors_bytes: usize,
+}
+
 /// An HNSW index over internal `u32` ids (dense ids keep it small: arrays
 /// are indexed by id). `Send + Sync`; every method takes `&self`, so
 /// searches run while other threads insert or delete.
+///
+/// Its node blocks hold either float32 vectors ([`Hnsw::new`],
+/// [`Hnsw::build`]) or int8 codes of a [`ScalarQuantizer`] with their
+/// per-vector terms ([`Hnsw::new_quantized`], [`Hnsw::build_quantized`]).
+/// A graph over codes builds and searches with code distances (those of
+/// the codes' read-back vectors); [`Hnsw::search_quantized`] rescores its
+/// best candidates exactly against float32 vectors the caller keeps.
 pub struct Hnsw {
     dim: usize,
     metric: Metric,
@@ -93,6 +123,71 @@ impl Hnsw {
             rng: Mutex::new(SmallRng::seed_from_u64(config.seed)),
             rebuilds: AtomicU64::new(0),
         }
+    }
+
+    /// An empty index over int8 codes of `quantizer` (trained on vectors
+    /// preprocessed for `metric`); inserted vectors are encoded and only
+    /// their codes are kept.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::DimensionMismatch`] when the quantizer is for
+    /// another dimension.
+    pub fn new_quantized(
+        dimension: usize,
+        metric: Metric,
+        config: HnswConfig,
+        quantizer: ScalarQuantizer,
+    ) -> crate::Result<Self> {
+        if quantizer.dimension() != dimension {
+            return Err(crate::Error::DimensionMismatch {
+                expected: dimension,
+                got: quantizer.dimension(),
+            });
+        }
+        Ok(Hnsw {
+            dim: dimension,
+            metric,
+            config,
+            graph: RwLock::new(Graph::with_payload(
+                dimension,
+                Some(quantizer),
+                config.m,
+                config.ef_construction,
+            )),
+            rng: Mutex::new(SmallRng::seed_from_u64(config.seed)),
+            rebuilds: AtomicU64::new(0),
+        })
+    }
+
+    /// [`Hnsw::build_with_progress`] into an index over int8 codes of
+    /// `quantizer`: each vector is encoded as it is copied in, and linking
+    /// (the beam searches and the neighbour heuristic) uses code distances
+    /// only, so the float32 vectors are read once.
+    ///
+    /// # Errors
+    ///
+    /// As [`Hnsw::new_quantized`].
+    pub fn build_quantized(
+        dimension: usize,
+        metric: Metric,
+        config: HnswConfig,
+        quantizer: ScalarQuantizer,
+        items: &[(u32, &[f32])],
+        progress: Option<&(dyn Fn(usize) + Sync)>,
+    ) -> crate::Result<Self> {
+        let index = Hnsw::new_quantized(dimension, metric, config, quantizer)?;
+        {
+            let mut g = index.graph.write();
+            let mut rng = index.rng.lock();
+            fill(&mut g, metric, items, &mut rng, progress);
+        }
+        Ok(index)
+    }
+
+    /// The quantizer of a graph over int8 codes (`None` for float32).
+    pub fn quantizer(&self) -> Option<ScalarQuantizer> {
+        self.graph.read().quantizer
     }
 
     /// Builds an index from `items` in parallel over all threads of the
@@ -122,7 +217,7 @@ impl Hnsw {
         {
             let mut g = index.graph.write();
             let mut rng = index.rng.lock();
-            g.fill(metric.kernel(), items, &mut rng, progress);
+            fill(&mut g, metric, items, &mut rng, progress);
         }
         index
     }
@@ -167,7 +262,7 @@ impl Hnsw {
             let grown = (g.capacity + g.capacity / 2).max(i + 1).max(64);
             g.grow(grown);
         }
-        g.nodes.vector_mut(id).copy_from_slice(vector);
+        g.store(id, vector);
         let flag = g.flags[i].load(Ordering::Relaxed);
         if flag & PRESENT == 0 {
             let level = build::draw_level(&mut self.rng.lock(), g.m);
@@ -181,7 +276,7 @@ impl Hnsw {
         }
         let g = RwLockWriteGuard::downgrade(g);
         let mut s = g.visited.take(g.capacity);
-        g.link(self.metric.kernel(), id, &mut s);
+        link(&g, self.metric, id, &mut s);
         g.visited.give(s);
         Ok(())
     }
@@ -234,20 +329,35 @@ impl Hnsw {
         }
         let dim = self.dim;
         let live: Vec<u32> = (0..g.capacity as u32).filter(|&i| g.is_live(i)).collect();
-        let items: Vec<(u32, &[f32])> = live.iter().map(|&i| (i, g.vector(i))).collect();
-        let mut fresh = Graph::new(dim, self.config.m, self.config.ef_construction);
+        // A graph over codes keeps no floats: its codes read back and
+        // encode to the same codes again.
+        let decoded: Vec<Vec<f32>> = match g.quantizer {
+            Some(_) => live.iter().map(|&i| g.vector_or_decoded(i)).collect(),
+            None => Vec::new(),
+        };
+        let items: Vec<(u32, &[f32])> = match g.quantizer {
+            Some(_) => live
+                .iter()
+                .zip(&decoded)
+                .map(|(&i, v)| (i, &v[..]))
+                .collect(),
+            None => live.iter().map(|&i| (i, g.vector(i))).collect(),
+        };
+        let mut fresh =
+            Graph::with_payload(dim, g.quantizer, self.config.m, self.config.ef_construction);
         let mut rng = SmallRng::seed_from_u64(self.config.seed);
         // A private pool: threads of the global pool may be blocked on this
         // graph's lock, and waiting for them would deadlock.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
-            Ok(pool) => pool.install(|| fresh.fill(self.metric.kernel(), &items, &mut rng, None)),
+            Ok(pool) => pool.install(|| fill(&mut fresh, self.metric, &items, &mut rng, None)),
             Err(e) => {
                 tracing::warn!(error = %e, "hnsw rebuild skipped: no thread pool");
                 return;
             }
         }
         drop(items);
+        drop(decoded);
         let mut g = RwLockUpgradableReadGuard::upgrade(g);
         // Deletions made during the build (they take only a read lock).
         for &i in &live {
@@ -285,10 +395,11 @@ impl Hnsw {
         self.len() == 0
     }
 
-    /// The stored (preprocessed) vector of a live `id`.
+    /// The stored (preprocessed) vector of a live `id`; in a graph over
+    /// codes, its codes read back.
     pub fn vector(&self, id: u32) -> Option<Vec<f32>> {
         let g = self.graph.read();
-        g.is_live(id).then(|| g.vector(id).to_vec())
+        g.is_live(id).then(|| g.vector_or_decoded(id))
     }
 
     /// Every node of the graph, live or deleted, in id order: the ids whose
@@ -300,14 +411,15 @@ impl Hnsw {
             .collect()
     }
 
-    /// The vector of node `id`, live or deleted.
+    /// The vector of node `id`, live or deleted (read back from its codes
+    /// in a graph over codes).
     pub fn node_vector(&self, id: u32) -> Option<Vec<f32>> {
         let g = self.graph.read();
         let present = g
             .flags
             .get(id as usize)
             .is_some_and(|f| f.load(Ordering::Acquire) & PRESENT != 0);
-        present.then(|| g.vector(id).to_vec())
+        present.then(|| g.vector_or_decoded(id))
     }
 
     /// The `k` nearest live points to `query` (preprocessed), best first,
@@ -315,7 +427,9 @@ impl Hnsw {
     /// traversed but only allowed ones are returned, and the search widens
     /// until it has `k` of them or has seen the whole connected graph, so it
     /// returns `min(k, live allowed points)` when the graph is connected.
-    /// A query of the wrong dimension gets no results.
+    /// A query of the wrong dimension gets no results. In a graph over
+    /// codes, distances are those of the codes (the query is encoded too)
+    /// and nothing is rescored; see [`Hnsw::search_quantized`].
     pub fn search(
         &self,
         query: &[f32],
@@ -336,7 +450,27 @@ impl Hnsw {
         allow: Option<&(dyn Fn(u32) -> bool + Sync)>,
     ) -> (Vec<Neighbor>, SearchStats) {
         let g = self.graph.read();
-        g.knn(self.metric.kernel(), query, k, ef, allow)
+        if query.len() != self.dim {
+            return (Vec::new(), SearchStats::default());
+        }
+        let graph: &Graph = &g;
+        match graph.quantizer {
+            None => {
+                let kernel = self.metric.kernel();
+                graph.knn(&|n| kernel.eval(query, graph.vector(n)), k, ef, allow)
+            }
+            Some(q) => {
+                let space = CodeSpace::new(self.metric, &q);
+                let mut codes = Vec::with_capacity(q.code_len());
+                let terms = q.fold(q.encode(query, &mut codes));
+                graph.knn(
+                    &|n| space.query_distance(graph, &codes, terms, n),
+                    k,
+                    ef,
+                    allow,
+                )
+            }
+        }
     }
 
     /// Atomic checkpoint: writes `path` with a temporary file, fsync, rename
@@ -344,9 +478,11 @@ impl Hnsw {
     ///
     /// # Errors
     ///
-    /// Any I/O error; `path` is then unchanged.
+    /// Any I/O error; `path` is then unchanged. `Unsupported` for a graph
+    /// over codes, whose checkpoint format does not exist yet.
     pub fn save(&self, path: &Path, tag: u64) -> std::io::Result<()> {
         let g = self.graph.read();
+        refuse_codes(&g)?;
         persist::save(&g, self.metric, self.config, path, tag, true)
     }
 
@@ -357,9 +493,10 @@ impl Hnsw {
     ///
     /// # Errors
     ///
-    /// Any I/O error; `path` is then unchanged.
+    /// As [`Hnsw::save`].
     pub fn save_without_vectors(&self, path: &Path, tag: u64) -> std::io::Result<()> {
         let g = self.graph.read();
+        refuse_codes(&g)?;
         persist::save(&g, self.metric, self.config, path, tag, false)
     }
 
@@ -420,6 +557,7 @@ impl Hnsw {
     #[cfg(feature = "fuzzing")]
     pub(crate) fn encode(&self, tag: u64, with_vectors: bool) -> std::io::Result<Vec<u8>> {
         let g = self.graph.read();
+        refuse_codes(&g)?;
         persist::encode(&g, self.metric, self.config, tag, with_vectors)
     }
 
@@ -441,11 +579,60 @@ impl Hnsw {
         (index, tag)
     }
 
-    /// Bytes of memory the index holds (vectors, links, per-node state and
-    /// pooled search scratch).
+    /// Bytes of memory the index holds (vectors or codes, links, per-node
+    /// state and pooled search scratch).
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>() + self.graph.read().memory_bytes()
     }
+
+    /// [`Hnsw::memory_bytes`] by role; the three parts add up to it.
+    pub fn memory(&self) -> HnswMemory {
+        let total = self.memory_bytes();
+        let g = self.graph.read();
+        let payload = g.payload_bytes();
+        let (codes_bytes, vectors_bytes) = match g.quantizer {
+            Some(_) => (payload, 0),
+            None => (0, payload),
+        };
+        HnswMemory {
+            graph_bytes: total.saturating_sub(payload),
+            codes_bytes,
+            vectors_bytes,
+        }
+    }
+}
+
+/// Bulk-fills `g` with the distance of its payload.
+fn fill(
+    g: &mut Graph,
+    metric: Metric,
+    items: &[(u32, &[f32])],
+    rng: &mut SmallRng,
+    progress: Option<&(dyn Fn(usize) + Sync)>,
+) {
+    match g.quantizer {
+        Some(q) => g.fill(&CodeSpace::new(metric, &q), items, rng, progress),
+        None => g.fill(&FloatSpace(metric.kernel()), items, rng, progress),
+    }
+}
+
+/// Links node `id` of `g` with the distance of its payload.
+fn link(g: &Graph, metric: Metric, id: u32, s: &mut Scratch) {
+    match g.quantizer {
+        Some(q) => g.link(&CodeSpace::new(metric, &q), id, s),
+        None => g.link(&FloatSpace(metric.kernel()), id, s),
+    }
+}
+
+/// The checkpoint format holds float32 vectors and links only.
+fn refuse_codes(g: &Graph) -> std::io::Result<()> {
+    if g.quantizer.is_some() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "saving an HNSW graph over int8 codes is not implemented yet",
+        ));
+    }
+    Ok(())
 }
 
 /// True when the deleted nodes have reached the share at which the graph

@@ -1,8 +1,11 @@
-//! Per-node blocks: each node's vector and its level-0 link list side by
-//! side in one array of fixed stride, `[v_1 .. v_dim, count, n_1 .. n_m0]`.
+//! Per-node blocks: each node's payload and its level-0 link list side by
+//! side in one array of fixed stride, `[payload .., count, n_1 .. n_m0]`.
+//! The payload is the float32 vector (`dim` words), or, in a graph over
+//! int8 codes, the folded code terms (offset, norm², two `f32` words)
+//! followed by the codes, four to a word (`2 + ceil(dim / 4)` words).
 //!
 //! A search computes the distance to a node long before it expands it, and
-//! on a large index both the vector and the link list are cache misses.
+//! on a large index both the payload and the link list are cache misses.
 //! Keeping them adjacent lets the second ride on the first: the link list
 //! is usually in cache (or one sequential prefetch away) by the time the node
 //! is expanded, where separate arrays cost a second random miss per
@@ -15,10 +18,10 @@
 //! large graph. The flag array stays the authority; this bit follows it.
 //!
 //! The words are `AtomicU32` because link entries change concurrently (see
-//! `graph.rs` for the protocol). Vector words are only ever written through
-//! `&mut Nodes`, so handing out `&[f32]` views of them through `&Nodes` is
-//! sound: nothing writes them while such a view lives, and no atomic
-//! operation ever touches a vector word.
+//! `graph.rs` for the protocol). Payload words are only ever written through
+//! `&mut Nodes`, so handing out `&[f32]` / `&[u8]` views of them through
+//! `&Nodes` is sound: nothing writes them while such a view lives, and no
+//! atomic operation ever touches a payload word.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -27,6 +30,7 @@ pub(super) const COUNT_DELETED: u32 = 1 << 31;
 
 pub(super) struct Nodes {
     words: Vec<AtomicU32>,
+    /// Payload words per node (`dim` for float32 vectors).
     dim: usize,
     /// Words per node: `dim + 1 + m0`.
     stride: usize,
@@ -34,11 +38,12 @@ pub(super) struct Nodes {
 }
 
 impl Nodes {
-    pub(super) fn new(dim: usize, m0: usize) -> Self {
+    /// Blocks of `payload_words` payload words and `m0` level-0 links.
+    pub(super) fn new(payload_words: usize, m0: usize) -> Self {
         Nodes {
             words: Vec::new(),
-            dim,
-            stride: dim + 1 + m0,
+            dim: payload_words,
+            stride: payload_words + 1 + m0,
             capacity: 0,
         }
     }
@@ -73,6 +78,42 @@ impl Nodes {
         // SAFETY: as in `vector`; the exclusive borrow of `self` rules out
         // any other view of these words while this one lives.
         unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<f32>(), self.dim) }
+    }
+
+    /// The payload of slot `id` as bytes (four per word, little-endian:
+    /// the byte order of the `f32` / `u8` views is that of the machine,
+    /// which storage pins to little-endian).
+    #[inline(always)]
+    pub(super) fn payload_bytes(&self, id: u32) -> &[u8] {
+        let start = id as usize * self.stride;
+        let words = &self.words[start..start + self.dim];
+        // SAFETY: the range is in bounds (checked by the slice index above)
+        // and `u8` has no alignment; payload words are written only through
+        // `&mut self`, so no write happens while this shared view lives.
+        unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), self.dim * 4) }
+    }
+
+    /// The payload of slot `id` as bytes, to overwrite.
+    pub(super) fn payload_bytes_mut(&mut self, id: u32) -> &mut [u8] {
+        let start = id as usize * self.stride;
+        let words = &mut self.words[start..start + self.dim];
+        // SAFETY: as in `payload_bytes`; the exclusive borrow of `self`
+        // rules out any other view of these words while this one lives.
+        unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), self.dim * 4) }
+    }
+
+    /// Hints the CPU to load the start of slot `id`'s payload.
+    #[inline(always)]
+    pub(super) fn prefetch_payload(&self, id: u32) {
+        let start = id as usize * self.stride;
+        if let Some(words) = self.words.get(start..start + self.dim) {
+            crate::distance::prefetch(words);
+        }
+    }
+
+    /// Bytes of payload (vectors or codes) the blocks hold.
+    pub(super) fn payload_bytes_total(&self) -> usize {
+        self.capacity * self.dim * 4
     }
 
     /// The level-0 link list of slot `id`: `[count, entries..]`.

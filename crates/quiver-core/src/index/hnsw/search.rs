@@ -1,10 +1,14 @@
 //! Best-first search over the graph: the greedy descent through the upper
 //! levels and the beam search (`ef` wide) of one level.
+//!
+//! The distance to the query comes in as a closure from node id to
+//! distance (`dist`), so one generic loop serves float32 vectors, int8
+//! codes and exact distances from an outside store, each monomorphised.
 
 use super::SearchStats;
 use super::graph::Graph;
 use super::visited::Scratch;
-use crate::distance::{DistanceFn, prefetch};
+use crate::distance::prefetch;
 use crate::index::{Neighbor, Ranked};
 use std::cmp::Reverse;
 use std::sync::atomic::Ordering;
@@ -14,8 +18,7 @@ impl Graph {
     /// to `query`.
     pub(super) fn greedy(
         &self,
-        kernel: DistanceFn,
-        query: &[f32],
+        dist: &impl Fn(u32) -> f32,
         start: Neighbor,
         level: usize,
         s: &mut Scratch,
@@ -27,10 +30,10 @@ impl Graph {
             s.stats.expanded += 1;
             s.stats.distances += s.links.len() as u64;
             for &n in s.links.iter() {
-                prefetch(self.vector(n));
+                self.nodes.prefetch_payload(n);
             }
             for &n in s.links.iter() {
-                let d = kernel.eval(query, self.vector(n));
+                let d = dist(n);
                 if d < best.distance {
                     best = Neighbor { id: n, distance: d };
                     changed = true;
@@ -46,8 +49,7 @@ impl Graph {
     /// the start for the beam search on `stop_level`.
     pub(super) fn descend(
         &self,
-        kernel: DistanceFn,
-        query: &[f32],
+        dist: &impl Fn(u32) -> f32,
         entry: (u32, usize),
         stop_level: usize,
         s: &mut Scratch,
@@ -56,10 +58,10 @@ impl Graph {
         s.stats.distances += 1;
         let mut cur = Neighbor {
             id,
-            distance: kernel.eval(query, self.vector(id)),
+            distance: dist(id),
         };
         for level in (stop_level + 1..=top_level).rev() {
-            cur = self.greedy(kernel, query, cur, level, s);
+            cur = self.greedy(dist, cur, level, s);
         }
         cur
     }
@@ -69,14 +71,9 @@ impl Graph {
     /// heap `s.top` (at most `ef` of them, worst on top). While fewer than
     /// `ef` nodes are admitted the search does not stop early, so a
     /// restrictive `admit` widens it up to the whole connected graph.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the hot loop takes its scratch and filter explicitly"
-    )]
     pub(super) fn search_level(
         &self,
-        kernel: DistanceFn,
-        query: &[f32],
+        dist: &impl Fn(u32) -> f32,
         start: Neighbor,
         ef: usize,
         level: usize,
@@ -112,14 +109,14 @@ impl Graph {
             for i in 0..s.links.len() {
                 let n = s.links[i];
                 if s.visit(n) {
-                    prefetch(self.vector(n));
+                    self.nodes.prefetch_payload(n);
                     s.fresh.push(n);
                 }
             }
             s.stats.distances += s.fresh.len() as u64;
             for i in 0..s.fresh.len() {
                 let n = s.fresh[i];
-                let d = kernel.eval(query, self.vector(n));
+                let d = dist(n);
                 if d < bound || s.top.len() < ef {
                     let nb = Neighbor { id: n, distance: d };
                     s.candidates.push(Reverse(Ranked(nb)));
@@ -137,11 +134,12 @@ impl Graph {
         }
     }
 
-    /// The `k` nearest live points admitted by `allow`, best first.
+    /// The `k` nearest live points admitted by `allow`, best first, by
+    /// `dist` (the distance from the query to a node). The caller checks
+    /// the query's dimension.
     pub(super) fn knn(
         &self,
-        kernel: DistanceFn,
-        query: &[f32],
+        dist: &impl Fn(u32) -> f32,
         k: usize,
         ef: usize,
         allow: Option<&(dyn Fn(u32) -> bool + Sync)>,
@@ -149,11 +147,11 @@ impl Graph {
         let Some(entry) = self.entry() else {
             return (Vec::new(), SearchStats::default());
         };
-        if k == 0 || query.len() != self.dim {
+        if k == 0 {
             return (Vec::new(), SearchStats::default());
         }
         let mut s = self.visited.take(self.capacity);
-        let start = self.descend(kernel, query, entry, 0, &mut s);
+        let start = self.descend(dist, entry, 0, &mut s);
         let ef = ef.max(k);
         // Links lead only to present nodes, so a node reached is live unless
         // its deleted bit is set, and without tombstones not even that needs
@@ -162,11 +160,11 @@ impl Graph {
         // may then return the point as of its start.
         let tombstones = self.deleted.load(Ordering::Acquire) != 0;
         match (allow, tombstones) {
-            (None, false) => self.search_level(kernel, query, start, ef, 0, &mut s, |_| true),
-            (None, true) => self.search_level(kernel, query, start, ef, 0, &mut s, |n| {
-                !self.nodes.deleted(n)
-            }),
-            (Some(f), _) => self.search_level(kernel, query, start, ef, 0, &mut s, |n| {
+            (None, false) => self.search_level(dist, start, ef, 0, &mut s, |_| true),
+            (None, true) => {
+                self.search_level(dist, start, ef, 0, &mut s, |n| !self.nodes.deleted(n))
+            }
+            (Some(f), _) => self.search_level(dist, start, ef, 0, &mut s, |n| {
                 !self.nodes.deleted(n) && f(n)
             }),
         }
