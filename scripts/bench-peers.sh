@@ -15,6 +15,12 @@
 #             quiver.json (peers.py schema), quiver-summary.json, <engine>.json.
 # Environment:
 #   ENGINES   peers to run (default hnswlib,faiss-hnsw,usearch,usearch-default-dtype)
+#   RUST_ENGINES  peers-rust engines to run too, e.g. qdrant-edge,qdrant-edge-sq8
+#             (default none; built once as ../shared/bench/README.md says)
+#   PEERS_RUST    the peers-rust binary (default /tmp/peers-rust-target/release/peers-rust)
+#   QUANTIZATION  quiver's runs, e.g. none,int8 (default none); each is its
+#             own engine in the table (quiver, quiver-int8)
+#   OVERSAMPLING  for the quantized quiver runs (default 2)
 #   EFS       ef sweep (default 10,16,24,32,48,64,96,128,192,256,384,512)
 #   REPEATS   timed repeats per ef, medians are reported (default 3)
 #   RECALLS   two recall@10 levels to compare QPS at (default 0.95,0.99)
@@ -33,6 +39,10 @@ EFS="${EFS:-10,16,24,32,48,64,96,128,192,256,384,512}"
 REPEATS="${REPEATS:-3}"
 RECALLS="${RECALLS:-0.95,0.99}"
 QUIVER="${QUIVER:-target/release/quiver}"
+RUST_ENGINES="${RUST_ENGINES:-}"
+PEERS_RUST="${PEERS_RUST:-/tmp/peers-rust-target/release/peers-rust}"
+QUANTIZATION="${QUANTIZATION:-none}"
+OVERSAMPLING="${OVERSAMPLING:-2}"
 WAIT_IDLE="${WAIT_IDLE:-0}"
 # shellcheck source=scripts/bench-env.sh
 source scripts/bench-env.sh
@@ -49,12 +59,21 @@ if [ "${SKIP_QUIVER:-0}" != 1 ]; then
     if [ ! -x "$QUIVER" ]; then
         cargo build --release -p quiver-cli
     fi
-    wait_idle
-    echo "== quiver on $NAME" >&2
-    "$QUIVER" bench --base "$DATA/base.fvecs" --query "$DATA/query.fvecs" \
-        --groundtruth "$DATA/groundtruth.ivecs" --metric cosine --m 16 --ef-construction 200 \
-        --ef "$EFS" --k 10 --repeats "$REPEATS" --dataset "$NAME" \
-        --json "$RES/quiver-summary.json" --peers-json "$RES/quiver.json" >&2
+    IFS=, read -ra QUANTS <<<"$QUANTIZATION"
+    for q in "${QUANTS[@]}"; do
+        engine=quiver
+        extra=()
+        if [ "$q" != none ]; then
+            engine="quiver-$q"
+            extra=(--quantization "$q" --oversampling "$OVERSAMPLING")
+        fi
+        wait_idle
+        echo "== $engine on $NAME" >&2
+        "$QUIVER" bench --base "$DATA/base.fvecs" --query "$DATA/query.fvecs" \
+            --groundtruth "$DATA/groundtruth.ivecs" --metric cosine --m 16 --ef-construction 200 \
+            --ef "$EFS" --k 10 --repeats "$REPEATS" --dataset "$NAME" "${extra[@]}" \
+            --json "$RES/$engine-summary.json" --peers-json "$RES/$engine.json" >&2
+    done
 fi
 if [ "${SKIP_PEERS:-0}" != 1 ]; then
     IFS=, read -ra ENGS <<<"$ENGINES"
@@ -63,6 +82,14 @@ if [ "${SKIP_PEERS:-0}" != 1 ]; then
         python3 "$PEERS" run --data "$DATA" --dataset-name "$NAME" --engines "$e" \
             --results "$OUT" --efs "$EFS" --repeats "$REPEATS" >/dev/null
     done
+    if [ -n "$RUST_ENGINES" ]; then
+        IFS=, read -ra RENGS <<<"$RUST_ENGINES"
+        for e in "${RENGS[@]}"; do
+            wait_idle
+            "$PEERS_RUST" --data "$DATA" --dataset-name "$NAME" --engines "$e" \
+                --results "$OUT" --efs "$EFS" --repeats "$REPEATS" >/dev/null
+        done
+    fi
 fi
 
 python3 - "$RES" "$RECALLS" <<'PY'
@@ -73,7 +100,7 @@ res = Path(sys.argv[1])
 lo, hi = (float(x) for x in sys.argv[2].split(","))
 engines = {}
 for p in sorted(res.glob("*.json")):
-    if p.name in ("summary.json", "quiver-summary.json"):
+    if p.name == "summary.json" or p.name.endswith("-summary.json"):
         continue
     recs = json.loads(p.read_text())
     if isinstance(recs, list) and recs and recs[0].get("mode") == "ef":
