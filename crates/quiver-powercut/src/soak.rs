@@ -89,6 +89,11 @@ pub struct Sample {
     pub rss_kib: u64,
     /// Of which anonymous memory, the heap mostly (`RssAnon`), KiB.
     pub anon_kib: u64,
+    /// Of which resident pages of mapped files of the data directory
+    /// (`vectors.dat` mostly), summed from `/proc/<pid>/smaps`, KiB.
+    pub data_mapped_kib: u64,
+    /// Disk space the data directory takes (allocated blocks), KiB.
+    pub disk_kib: u64,
     /// Open file descriptors (entries of `/proc/<pid>/fd`).
     pub fds: usize,
     /// Operations completed so far.
@@ -97,25 +102,44 @@ pub struct Sample {
 
 impl Sample {
     /// Each figure's name and unit, in the order of [`Sample::figures`].
-    const FIGURES: [(&'static str, &'static str); 5] = [
+    const FIGURES: [(&'static str, &'static str); 7] = [
         ("t", "s"),
         ("rss", "MiB"),
         ("anon", "MiB"),
+        ("mapped", "MiB"),
+        ("disk", "MiB"),
         ("fds", ""),
         ("ops", ""),
     ];
 
-    /// The figures as printed: seconds, RSS and anonymous MiB, descriptors,
-    /// operations.
-    fn figures(&self) -> [String; 5] {
+    /// The figures as printed: seconds; RSS, anonymous, mapped data files
+    /// and disk MiB; descriptors; operations.
+    fn figures(&self) -> [String; 7] {
         let mib = |kib: u64| format!("{:.1}", kib as f64 / 1024.0);
         [
             format!("{:.0}", self.secs),
             mib(self.rss_kib),
             mib(self.anon_kib),
+            mib(self.data_mapped_kib),
+            mib(self.disk_kib),
             self.fds.to_string(),
             self.ops.to_string(),
         ]
+    }
+
+    /// Samples process `pid` serving the data directory `data`; `None`
+    /// once the process is gone.
+    fn take(pid: u32, data: &Path, secs: f64, ops: u64) -> Option<Sample> {
+        let (rss_kib, anon_kib, fds) = sample_process(pid)?;
+        Some(Sample {
+            secs,
+            rss_kib,
+            anon_kib,
+            data_mapped_kib: mapped_kib_under(pid, data).unwrap_or(0),
+            disk_kib: allocated_kib(data),
+            fds,
+            ops,
+        })
     }
 
     /// One line for the live log: `t=12s rss=10.5MiB ...`.
@@ -198,7 +222,7 @@ impl SoakReport {
             );
         }
         out += &format!(
-            "| all | {} | {:.0} | | | | {} |\n\n| t s | RSS MiB | of which anonymous MiB | open fds | operations |\n|---:|---:|---:|---:|---:|\n",
+            "| all | {} | {:.0} | | | | {} |\n\n| t s | RSS MiB | of which anonymous MiB | of which mapped data files MiB | data on disk MiB | open fds | operations |\n|---:|---:|---:|---:|---:|---:|---:|\n",
             self.operations(),
             self.operations() as f64 / self.secs.max(1e-9),
             self.errors()
@@ -233,6 +257,55 @@ fn sample_process(pid: u32) -> Option<(u64, u64, usize)> {
     };
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
     Some((field("VmRSS:")?, field("RssAnon:")?, fds))
+}
+
+/// Resident KiB of the mappings of process `pid` whose file is under
+/// `dir` (`/proc/<pid>/smaps`: a mapping's header line ends with its path,
+/// its `Rss:` line follows).
+fn mapped_kib_under(pid: u32, dir: &Path) -> Option<u64> {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).ok()?;
+    let dir = std::fs::canonicalize(dir).ok()?;
+    let mut inside = false;
+    let mut total = 0;
+    for line in smaps.lines() {
+        if let Some(kib) = line.strip_prefix("Rss:") {
+            if inside {
+                total += kib
+                    .split_ascii_whitespace()
+                    .next()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        } else if line
+            .split_ascii_whitespace()
+            .next()
+            .is_some_and(|f| f.contains('-') && !f.ends_with(':'))
+        {
+            // A mapping's header: `start-end perms offset dev inode [path]`.
+            inside = line
+                .split_ascii_whitespace()
+                .nth(5)
+                .is_some_and(|path| Path::new(path).starts_with(&dir));
+        }
+    }
+    Some(total)
+}
+
+/// KiB of disk the files under `dir` take (allocated 512-byte blocks, so
+/// holes punched into a file do not count).
+fn allocated_kib(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => allocated_kib(&e.path()),
+            Ok(m) => m.blocks() / 2,
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// What one connection did.
@@ -544,14 +617,8 @@ pub fn run(config: &SoakConfig) -> Result<SoakReport> {
             let mut next = Instant::now();
             let mut out = Vec::new();
             loop {
-                if let Some((rss_kib, anon_kib, fds)) = sample_process(pid) {
-                    let sample = Sample {
-                        secs: began.elapsed().as_secs_f64(),
-                        rss_kib,
-                        anon_kib,
-                        fds,
-                        ops: done_ops.load(Ordering::Relaxed),
-                    };
+                let ops = done_ops.load(Ordering::Relaxed);
+                if let Some(sample) = Sample::take(pid, &data, began.elapsed().as_secs_f64(), ops) {
                     if config.print_samples {
                         eprintln!("soak: {}", sample.log_line());
                     }
@@ -577,14 +644,8 @@ pub fn run(config: &SoakConfig) -> Result<SoakReport> {
         conns
     })?;
     let secs = began.elapsed().as_secs_f64();
-    if let Some((rss_kib, anon_kib, fds)) = sample_process(pid) {
-        samples.push(Sample {
-            secs,
-            rss_kib,
-            anon_kib,
-            fds,
-            ops: done_ops.load(Ordering::Relaxed),
-        });
+    if let Some(sample) = Sample::take(pid, &data, secs, done_ops.load(Ordering::Relaxed)) {
+        samples.push(sample);
     }
 
     let mut report = SoakReport {
@@ -629,4 +690,36 @@ pub fn run(config: &SoakConfig) -> Result<SoakReport> {
         report.problem(log_tail(&log));
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapped_and_allocated_figures_count_the_data_directory_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("collections");
+        std::fs::create_dir(&inner).unwrap();
+        let path = inner.join("vectors.dat");
+        std::fs::write(&path, vec![7u8; 1 << 20]).unwrap();
+        assert!(
+            allocated_kib(dir.path()) >= 1024,
+            "{}",
+            allocated_kib(dir.path())
+        );
+
+        let pid = std::process::id();
+        let before = mapped_kib_under(pid, dir.path()).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        // SAFETY: the test owns the file and nothing changes it while mapped.
+        let map = unsafe { memmap2::Mmap::map(&file).unwrap() };
+        let sum: u64 = map.iter().step_by(4096).map(|&b| u64::from(b)).sum();
+        assert_eq!(sum, 7 * 256);
+        let after = mapped_kib_under(pid, dir.path()).unwrap();
+        assert!(after >= before + 1024, "{before} -> {after}");
+        let elsewhere = tempfile::tempdir().unwrap();
+        assert_eq!(mapped_kib_under(pid, elsewhere.path()), Some(0));
+        drop(map);
+    }
 }

@@ -239,3 +239,37 @@ fn scroll_pages_through_everything_and_count_agrees() {
         400,
     );
 }
+
+/// A `min_should.min_count` far above its conditions (found by fuzzing: it
+/// once sized an allocation and aborted the server) matches nothing, on
+/// every route that takes a filter, and the server keeps serving.
+#[test]
+fn a_huge_min_should_count_matches_nothing() {
+    let s = TestServer::start();
+    s.create("c", 4, "Dot");
+    seed_points(&s, "c", 20, 4);
+    let filter = json!({"min_should": {
+        "conditions": [{"key": "tag", "match": {"value": "t0"}}],
+        "min_count": 444_444_444_440u64,
+    }});
+    let page = s.ok(s.post(
+        "/collections/c/points/scroll",
+        json!({"filter": filter, "limit": 5}),
+    ));
+    assert_eq!(page["points"], json!([]));
+    let count = s.ok(s.post("/collections/c/points/count", json!({"filter": filter})));
+    assert_eq!(count["count"], 0);
+    let hits = s.ok(s.post(
+        "/collections/c/points/search",
+        json!({"vector": [1.0, 0.0, 0.0, 0.0], "limit": 5, "filter": filter}),
+    ));
+    assert_eq!(hits, json!([]));
+    s.ok(s.post(
+        "/collections/c/points/delete?wait=true",
+        json!({"filter": filter}),
+    ));
+    assert_eq!(
+        s.ok(s.post("/collections/c/points/count", json!({})))["count"],
+        20
+    );
+}
