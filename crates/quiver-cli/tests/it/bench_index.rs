@@ -167,6 +167,7 @@ fn int8_bench_rescores_and_reports_quantization_and_memory() {
     let first = &recs.as_array().unwrap()[0];
     assert_eq!(first["engine"], "quiver-int8");
     assert_eq!(first["params"]["quantization"], "int8");
+    assert_eq!(first["params"]["quantile"], "least-error");
     assert_eq!(first["memory"], *mem);
 
     let out = bench_with(
@@ -176,12 +177,20 @@ fn int8_bench_rescores_and_reports_quantization_and_memory() {
             "int8",
             "--oversampling",
             "4",
+            "--quantile",
+            "0.99",
             "--json",
             json.to_str().unwrap(),
+            "--peers-json",
+            peers.to_str().unwrap(),
         ],
     );
     assert!(out.status.success());
-    assert_eq!(recalls(&json).0["oversampling"], 4.0);
+    let (doc, recall) = recalls(&json);
+    assert_eq!(doc["oversampling"], 4.0);
+    assert!(recall[1] >= 0.95, "recall@10 {recall:?}");
+    let recs: Value = serde_json::from_slice(&std::fs::read(&peers).unwrap()).unwrap();
+    assert_eq!(recs[0]["params"]["quantile"], 0.99f32 as f64);
 
     let out = bench_with(tmp.path(), &["--json", json.to_str().unwrap()]);
     assert!(out.status.success());
@@ -218,6 +227,10 @@ fn quantization_flags_that_cannot_work_are_refused() {
             "from 1 to 100",
         ),
         (&["--oversampling", "2"], "needs --quantization int8"),
+        (&["--quantile", "0.99"], "needs --quantization int8"),
+        (&["--quantization", "int8", "--quantile", "0"], "(0, 1]"),
+        (&["--quantization", "int8", "--quantile", "1.5"], "(0, 1]"),
+        (&["--quantization", "int8", "--quantile", "NaN"], "(0, 1]"),
         (
             &["--quantization", "int8", "--index", index.to_str().unwrap()],
             "no checkpoint format",

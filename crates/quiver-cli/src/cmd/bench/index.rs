@@ -3,7 +3,8 @@
 //! searches per `ef` (and 1- and 2-thread batches for `--peers-json`).
 //!
 //! With `--quantization int8` the graph holds int8 codes (quantizer trained
-//! on the base, quantile 0.99, inside the timed build) and every search
+//! on the base inside the timed build: the least-error range, or
+//! `--quantile`) and every search
 //! rescores its best `oversampling * k` candidates against the float32
 //! base, which this process keeps in RAM (a collection would read them
 //! from its mapped `vectors.dat`).
@@ -43,9 +44,6 @@ fn byte_kernel_name() -> Option<&'static str> {
         .first()
         .map(|k| k.name)
 }
-
-/// Range quantile of the int8 quantizer (Qdrant's usual 0.99).
-const INT8_QUANTILE: f32 = 0.99;
 
 /// The index and how one query is searched in it.
 struct Searcher<'a> {
@@ -275,7 +273,12 @@ fn build(
     let index = match (loaded, args.quantization) {
         (Some(index), _) => index,
         (None, QuantizationArg::Int8) => pool.install(|| -> anyhow::Result<Hnsw> {
-            let quantizer = ScalarQuantizer::train(dim, base.data.chunks(dim), INT8_QUANTILE)?;
+            let quantizer = match args.quantile {
+                Some(q) => ScalarQuantizer::train(dim, base.data.chunks(dim), q)?,
+                None => ScalarQuantizer::fit(dim, base.data.chunks(dim))?,
+            };
+            let (lo, hi) = quantizer.range();
+            eprintln!("int8 codes span {lo:.6} to {hi:.6}");
             Ok(Hnsw::build_quantized(
                 dim,
                 metric,
@@ -492,6 +495,7 @@ fn peers_records(
                 "params": {"M": args.m, "ef_construction": args.ef_construction, "metric": args.metric.name(),
                            "kernel": quiver_core::kernel_name(),
                            "quantization": args.quantization.name(), "oversampling": oversampling,
+                           "quantile": oversampling.map(|_| args.quantile.map_or(json!("least-error"), |q| json!(q))),
                            "byte_kernel": oversampling.and(byte_kernel_name()),
                            "mapping": "M=m (layer0 keeps 2*M), ef_construction, search ef=max(ef,k)"},
                 "build_time_s": (!built.was_loaded).then(|| (built.seconds * 1e4).round() / 1e4), "build_threads": built.threads,

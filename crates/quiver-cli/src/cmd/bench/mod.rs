@@ -60,8 +60,8 @@ impl MetricArg {
 pub enum QuantizationArg {
     /// Float32 vectors in the graph.
     None,
-    /// Int8 scalar codes (quantile 0.99) in the graph, candidates rescored
-    /// with the float32 vectors.
+    /// Int8 scalar codes in the graph, candidates rescored with the
+    /// float32 vectors.
     Int8,
     /// One bit per component (not implemented yet).
     Binary,
@@ -161,6 +161,11 @@ pub struct BenchArgs {
     /// multiples of `k` (finite, 1 to 100; default 2).
     #[arg(long, value_name = "F")]
     pub oversampling: Option<f64>,
+    /// With `--quantization int8`: the codes span the central Q of the
+    /// base's values (Qdrant's `quantile`, in (0, 1]). Default: the range
+    /// whose codes have the least squared error on the base.
+    #[arg(long, value_name = "Q")]
+    pub quantile: Option<f32>,
     /// Write the summary as one JSON object here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -201,11 +206,17 @@ impl BenchArgs {
     ///
     /// # Errors
     ///
-    /// A quantization that is not implemented, `--oversampling` without
-    /// quantization, or an oversampling that is not finite or outside 1..=100.
+    /// A quantization that is not implemented, `--oversampling` or
+    /// `--quantile` without quantization, an oversampling that is not
+    /// finite or outside 1..=100, or a quantile outside (0, 1].
     pub fn checked_oversampling(&self) -> anyhow::Result<Option<f64>> {
         match self.quantization {
             QuantizationArg::None => {
+                if let Some(q) = self.quantile {
+                    anyhow::bail!(
+                        "--quantile {q} needs --quantization int8 (a float32 index has no codes)"
+                    );
+                }
                 if let Some(f) = self.oversampling {
                     anyhow::bail!(
                         "--oversampling {f} needs --quantization int8 (a float32 index rescores nothing)"
@@ -214,6 +225,11 @@ impl BenchArgs {
                 Ok(None)
             }
             QuantizationArg::Int8 => {
+                if let Some(q) = self.quantile
+                    && !(q > 0.0 && q <= 1.0)
+                {
+                    anyhow::bail!("--quantile must be in (0, 1], not {q}");
+                }
                 let f = self.oversampling.unwrap_or(DEFAULT_OVERSAMPLING);
                 if !f.is_finite() || !(1.0..=MAX_OVERSAMPLING).contains(&f) {
                     anyhow::bail!(
