@@ -18,8 +18,9 @@
 #   RUST_ENGINES  peers-rust engines to run too, e.g. qdrant-edge,qdrant-edge-sq8
 #             (default none; built once as ../shared/bench/README.md says)
 #   PEERS_RUST    the peers-rust binary (default /tmp/peers-rust-target/release/peers-rust)
-#   QUANTIZATION  quiver's runs, e.g. none,int8 (default none); each is its
-#             own engine in the table (quiver, quiver-int8)
+#   QUANTIZATION  quiver's runs, e.g. none,int8,int8-exact (default none);
+#             each is its own engine in the table (quiver, quiver-int8,
+#             quiver-int8-exact: int8 codes linked with float32 distances)
 #   OVERSAMPLING  for the quantized quiver runs (default 2)
 #   EFS       ef sweep (default 10,16,24,32,48,64,96,128,192,256,384,512)
 #   REPEATS   timed repeats per ef, medians are reported (default 3)
@@ -65,7 +66,11 @@ if [ "${SKIP_QUIVER:-0}" != 1 ]; then
         extra=()
         if [ "$q" != none ]; then
             engine="quiver-$q"
-            extra=(--quantization "$q" --oversampling "$OVERSAMPLING")
+            # `int8-exact`: int8 codes linked with exact float32 distances.
+            extra=(--quantization "${q%-exact}" --oversampling "$OVERSAMPLING")
+            if [ "$q" != "${q%-exact}" ]; then
+                extra+=(--linking exact)
+            fi
         fi
         wait_idle
         echo "== $engine on $NAME" >&2

@@ -168,6 +168,7 @@ fn int8_bench_rescores_and_reports_quantization_and_memory() {
     assert_eq!(first["engine"], "quiver-int8");
     assert_eq!(first["params"]["quantization"], "int8");
     assert_eq!(first["params"]["quantile"], "least-error");
+    assert_eq!(first["params"]["linking"], "codes");
     assert_eq!(first["memory"], *mem);
 
     let out = bench_with(
@@ -179,6 +180,8 @@ fn int8_bench_rescores_and_reports_quantization_and_memory() {
             "4",
             "--quantile",
             "0.99",
+            "--linking",
+            "exact",
             "--json",
             json.to_str().unwrap(),
             "--peers-json",
@@ -191,6 +194,8 @@ fn int8_bench_rescores_and_reports_quantization_and_memory() {
     assert!(recall[1] >= 0.95, "recall@10 {recall:?}");
     let recs: Value = serde_json::from_slice(&std::fs::read(&peers).unwrap()).unwrap();
     assert_eq!(recs[0]["params"]["quantile"], 0.99f32 as f64);
+    assert_eq!(recs[0]["params"]["linking"], "exact");
+    assert_eq!(recs[0]["engine"], "quiver-int8-exact");
 
     let out = bench_with(tmp.path(), &["--json", json.to_str().unwrap()]);
     assert!(out.status.success());
@@ -228,6 +233,11 @@ fn quantization_flags_that_cannot_work_are_refused() {
         ),
         (&["--oversampling", "2"], "needs --quantization int8"),
         (&["--quantile", "0.99"], "needs --quantization int8"),
+        (&["--linking", "exact"], "needs --quantization int8"),
+        (
+            &["--quantization", "int8", "--linking", "floats"],
+            "invalid value",
+        ),
         (&["--quantization", "int8", "--quantile", "0"], "(0, 1]"),
         (&["--quantization", "int8", "--quantile", "1.5"], "(0, 1]"),
         (&["--quantization", "int8", "--quantile", "NaN"], "(0, 1]"),

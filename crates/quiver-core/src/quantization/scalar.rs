@@ -80,10 +80,11 @@ impl ScalarQuantizer {
 
     /// Learns the range from `sample` as [`train`](Self::train) does, but
     /// picks how much of either tail to clamp instead of taking a fixed
-    /// quantile: the range whose codes have the least squared error over
-    /// the sample's values (each value clamped into the range, then
-    /// rounded to one of 256 steps across it), among ranges that clamp at
-    /// most 1% of the values at either end.
+    /// quantile: the range whose codes have the least error over the
+    /// sample's values (each value clamped into the range, then rounded to
+    /// one of 256 steps across it; squared errors weighted by the value's
+    /// square, as they enter the dot product with a near neighbour), among
+    /// ranges that clamp at most 1% of the values at either end.
     ///
     /// A wide range wastes steps on a few extreme values; a narrow one
     /// clamps too many: on unit-norm 384-dimensional embeddings the
@@ -263,35 +264,44 @@ fn sample_values<'a>(
     Ok(values)
 }
 
-/// The range `[sorted[j], sorted[n - 1 - j]]` with the least squared code
-/// error over `sorted` (ascending, not empty), for `j` from 0 up to 1% of
-/// the values on a geometric grid. The error of a range is what clamping
-/// costs (exact, from prefix sums) plus `step² / 12` per value inside it
-/// (rounding to the nearest of 256 steps, errors uniform over a step).
+/// The range `[sorted[j], sorted[n - 1 - j]]` with the least code error
+/// over `sorted` (ascending, not empty), for `j` from 0 up to 1% of the
+/// values on a geometric grid.
+///
+/// The error that matters is that of the dot product of a vector with a
+/// near neighbour, whose component in the same dimension is close to the
+/// value itself: so each value's squared error is weighted by its own
+/// square, `Σ x² e²`. A clamped value errs by its distance to the range
+/// (exact, from prefix sums of x², x³ and x⁴); a value inside by a rounding
+/// error uniform over a step, `step² / 12` on average. The weight makes
+/// clamping the large values costlier than a plain squared error says.
 fn least_error_range(sorted: &[f32]) -> (f32, f32) {
     let n = sorted.len();
-    // Prefix sums of x and x², in f64: with millions of values the sums
-    // of squares need the precision.
-    let mut s1 = Vec::with_capacity(n + 1);
-    let mut s2 = Vec::with_capacity(n + 1);
-    let (mut a, mut b) = (0.0f64, 0.0f64);
-    s1.push(0.0);
-    s2.push(0.0);
+    // Prefix sums of x², x³ and x⁴, in f64: with millions of values the
+    // sums need the precision.
+    let mut sums = Vec::with_capacity(n + 1);
+    let mut acc = [0.0f64; 3];
+    sums.push(acc);
     for &x in sorted {
         let x = f64::from(x);
-        a += x;
-        b += x * x;
-        s1.push(a);
-        s2.push(b);
+        let x2 = x * x;
+        acc[0] += x2;
+        acc[1] += x2 * x;
+        acc[2] += x2 * x2;
+        sums.push(acc);
     }
+    let between = |from: usize, to: usize| -> [f64; 3] {
+        let (a, b) = (sums[from], sums[to]);
+        [b[0] - a[0], b[1] - a[1], b[2] - a[2]]
+    };
+    // Σ x² (x - edge)² = Σ x⁴ - 2 edge Σ x³ + edge² Σ x².
+    let clamped = |s: [f64; 3], edge: f64| (s[2] - 2.0 * edge * s[1] + edge * edge * s[0]).max(0.0);
     let error = |j: usize| -> f64 {
         let (lo, hi) = (f64::from(sorted[j]), f64::from(sorted[n - 1 - j]));
-        let jf = j as f64;
-        // Σ (lo - x)² over the j smallest, Σ (x - hi)² over the j largest.
-        let below = jf * lo * lo - 2.0 * lo * s1[j] + s2[j];
-        let above = jf * hi * hi - 2.0 * hi * (s1[n] - s1[n - j]) + (s2[n] - s2[n - j]);
         let step = (hi - lo) / 255.0;
-        below.max(0.0) + above.max(0.0) + (n - 2 * j) as f64 * step * step / 12.0
+        clamped(between(0, j), lo)
+            + clamped(between(n - j, n), hi)
+            + between(j, n - j)[0] * step * step / 12.0
     };
     let most = (n / 100).min((n - 1) / 2);
     let mut best = (error(0), 0);
@@ -358,14 +368,15 @@ mod tests {
         assert_eq!(q.decode(&codes), [3.0, 3.0]);
     }
 
-    /// Mean squared error of `q`'s codes over every value of `data`.
+    /// Mean of `x² e²` over every value `x` of `data`, `e` its error
+    /// after `q`'s codes: what [`ScalarQuantizer::fit`] minimises.
     fn code_mse(q: &ScalarQuantizer, data: &[Vec<f32>]) -> f64 {
         let (mut sum, mut n) = (0.0f64, 0usize);
         let mut codes = Vec::new();
         for v in data {
             q.encode(v, &mut codes);
             for (x, y) in v.iter().zip(q.decode(&codes)) {
-                sum += f64::from(x - y).powi(2);
+                sum += f64::from(*x).powi(2) * f64::from(x - y).powi(2);
                 n += 1;
             }
         }
@@ -378,10 +389,9 @@ mod tests {
         ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
     }
 
-    /// The fitted range has codes at least as accurate as any fixed
-    /// quantile's, on light tails, uniform values, far outliers (which
-    /// it keeps: clamping them would cost more than the steps they take)
-    /// and clustered unit vectors.
+    /// The fitted range has codes at least as accurate (by the error it
+    /// minimises) as any fixed quantile's, on light tails, uniform values,
+    /// far outliers and clustered unit vectors.
     #[test]
     fn fitted_range_beats_every_fixed_quantile() {
         let mut rng = SmallRng::seed_from_u64(11);
@@ -417,12 +427,26 @@ mod tests {
                 );
             }
         }
-        // Light tails: the fit clamps the few most extreme values, which
-        // a range over everything spends steps on.
-        let fitted = ScalarQuantizer::fit(dim, gaussian.iter().map(Vec::as_slice)).unwrap();
-        let whole = ScalarQuantizer::train(dim, gaussian.iter().map(Vec::as_slice), 1.0).unwrap();
-        let width = |q: &ScalarQuantizer| q.range().1 - q.range().0;
-        assert!(width(&fitted) < width(&whole), "{:?}", fitted.range());
+        // Far outliers are kept: clamping one costs its error times its
+        // own size, more than the steps the range spends on it.
+        let fitted = ScalarQuantizer::fit(dim, outliers.iter().map(Vec::as_slice)).unwrap();
+        assert_eq!(fitted.range().0, -40.0);
+    }
+
+    /// A lone value just past a large body is clamped: the finer steps
+    /// for every other value outweigh its error.
+    #[test]
+    fn fitted_range_clamps_a_lone_value_just_past_the_body() {
+        let mut values: Vec<f32> = (0..1_000_000)
+            .map(|i| -1.0 + 2.0 * i as f32 / 999_999.0)
+            .collect();
+        values.push(1.5);
+        let (lo, hi) = least_error_range(&values);
+        // As many values are left out at either end.
+        assert!(lo < -0.99 && hi < 1.01, "range {lo}..{hi}");
+        // Without the body there is nothing to gain.
+        let (lo, hi) = least_error_range(&[-1.0, 0.0, 1.0, 1.5]);
+        assert_eq!((lo, hi), (-1.0, 1.5));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use quiver_core::HnswConfig;
 use quiver_core::index::Neighbor;
-use quiver_core::index::hnsw::{Hnsw, QuantizationSearch, RowVectors};
+use quiver_core::index::hnsw::{Hnsw, Linking, QuantizationSearch, RowVectors};
 use quiver_core::quantization::ScalarQuantizer;
 use rayon::prelude::*;
 use serde_json::{Value, json};
@@ -24,7 +24,7 @@ use super::dataset::{Dataset, Matrix};
 use super::measure::{cpu_model, process_cpu_seconds, rss_bytes, thread_cpu_ns, timed_passes};
 use super::report::{Row, print_table, write_json};
 use super::stats::{Latency, PerEf, recall};
-use super::{BenchArgs, QuantizationArg};
+use super::{BenchArgs, DEFAULT_LINKING, LinkingArg, QuantizationArg};
 
 /// One timed measurement of one ef.
 struct Cell {
@@ -279,12 +279,18 @@ fn build(
             };
             let (lo, hi) = quantizer.range();
             eprintln!("int8 codes span {lo:.6} to {hi:.6}");
+            let rows = RowVectors::new(&base.data, dim);
+            let linking = match args.linking.unwrap_or(DEFAULT_LINKING) {
+                LinkingArg::Codes => Linking::Codes,
+                LinkingArg::Exact => Linking::Exact(&rows),
+            };
             Ok(Hnsw::build_quantized(
                 dim,
                 metric,
                 config,
                 quantizer,
                 &items,
+                linking,
                 Some(&progress),
             )?)
         })?,
@@ -477,7 +483,10 @@ fn peers_records(
 ) -> Vec<Value> {
     // Each payload is its own engine in the peers table.
     let engine = match oversampling {
-        Some(_) => format!("quiver-{}", args.quantization.name()),
+        Some(_) => match args.linking.unwrap_or(DEFAULT_LINKING) {
+            LinkingArg::Codes => format!("quiver-{}", args.quantization.name()),
+            LinkingArg::Exact => format!("quiver-{}-exact", args.quantization.name()),
+        },
         None => "quiver".to_string(),
     };
     let k = args.k;
@@ -495,6 +504,7 @@ fn peers_records(
                 "params": {"M": args.m, "ef_construction": args.ef_construction, "metric": args.metric.name(),
                            "kernel": quiver_core::kernel_name(),
                            "quantization": args.quantization.name(), "oversampling": oversampling,
+                           "linking": oversampling.map(|_| args.linking.unwrap_or(DEFAULT_LINKING).name()),
                            "quantile": oversampling.map(|_| args.quantile.map_or(json!("least-error"), |q| json!(q))),
                            "byte_kernel": oversampling.and(byte_kernel_name()),
                            "mapping": "M=m (layer0 keeps 2*M), ef_construction, search ef=max(ef,k)"},

@@ -84,6 +84,29 @@ impl QuantizationArg {
     }
 }
 
+/// Which distances an int8 build links with (`--linking`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LinkingArg {
+    /// Code distances: the float32 base is read once, to encode it.
+    Codes,
+    /// Exact distances between the float32 base vectors: the links a
+    /// float32 build chooses, at its cost; the graph keeps only codes.
+    Exact,
+}
+
+impl LinkingArg {
+    /// The name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkingArg::Codes => "codes",
+            LinkingArg::Exact => "exact",
+        }
+    }
+}
+
+/// Default `--linking` of an int8 build.
+pub const DEFAULT_LINKING: LinkingArg = LinkingArg::Codes;
+
 /// Default `--oversampling` of a quantized index.
 pub const DEFAULT_OVERSAMPLING: f64 = 2.0;
 /// Largest `--oversampling` accepted: beyond it rescoring costs more than a
@@ -166,6 +189,10 @@ pub struct BenchArgs {
     /// whose codes have the least squared error on the base.
     #[arg(long, value_name = "Q")]
     pub quantile: Option<f32>,
+    /// With `--quantization int8`: the distances the build links with,
+    /// `codes` or `exact` (float32; better links, slower build).
+    #[arg(long, value_enum)]
+    pub linking: Option<LinkingArg>,
     /// Write the summary as one JSON object here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -215,6 +242,12 @@ impl BenchArgs {
                 if let Some(q) = self.quantile {
                     anyhow::bail!(
                         "--quantile {q} needs --quantization int8 (a float32 index has no codes)"
+                    );
+                }
+                if let Some(l) = self.linking {
+                    anyhow::bail!(
+                        "--linking {} needs --quantization int8 (a float32 index links with floats)",
+                        l.name()
                     );
                 }
                 if let Some(f) = self.oversampling {

@@ -30,7 +30,7 @@ mod space;
 mod visited;
 
 #[cfg_attr(not(feature = "internals"), allow(unused_imports))]
-pub use rescore::{QuantizationSearch, RowVectors, VectorSource};
+pub use rescore::{Linking, QuantizationSearch, RowVectors, VectorSource};
 
 use crate::distance::Metric;
 use crate::index::Neighbor;
@@ -40,7 +40,7 @@ use parking_lot::{Mutex, RwLock, RwLockUpgradableReadGuard, RwLockWriteGuard};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use serde::{Deserialize, Serialize};
-use space::{CodeSpace, FloatSpace};
+use space::{CodeSpace, FloatSpace, SourceSpace};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use visited::Scratch;
@@ -162,8 +162,10 @@ impl Hnsw {
 
     /// [`Hnsw::build_with_progress`] into an index over int8 codes of
     /// `quantizer`: each vector is encoded as it is copied in, and linking
-    /// (the beam searches and the neighbour heuristic) uses code distances
-    /// only, so the float32 vectors are read once.
+    /// (the beam searches and the neighbour heuristic) uses the distances
+    /// `linking` names: code distances ([`Linking::Codes`], the float32
+    /// vectors are read once) or exact ones from a source
+    /// ([`Linking::Exact`], better links at a float32 build's cost).
     ///
     /// # Errors
     ///
@@ -174,13 +176,24 @@ impl Hnsw {
         config: HnswConfig,
         quantizer: ScalarQuantizer,
         items: &[(u32, &[f32])],
+        linking: Linking<'_>,
         progress: Option<&(dyn Fn(usize) + Sync)>,
     ) -> crate::Result<Self> {
         let index = Hnsw::new_quantized(dimension, metric, config, quantizer)?;
         {
             let mut g = index.graph.write();
             let mut rng = index.rng.lock();
-            fill(&mut g, metric, items, &mut rng, progress);
+            match linking {
+                Linking::Codes => fill(&mut g, metric, items, &mut rng, progress),
+                Linking::Exact(source) => {
+                    let space = SourceSpace {
+                        kernel: metric.kernel(),
+                        source,
+                        dim: dimension,
+                    };
+                    g.fill(&space, items, &mut rng, progress);
+                }
+            }
         }
         Ok(index)
     }

@@ -44,6 +44,28 @@ impl VectorSource for RowVectors<'_> {
     }
 }
 
+/// Which distances a bulk build over codes links with
+/// ([`Hnsw::build_quantized`]).
+#[derive(Clone, Copy)]
+pub enum Linking<'a> {
+    /// Code distances only: the float32 vectors are read once, to encode.
+    Codes,
+    /// Exact distances between the float32 vectors of a source (the
+    /// build's own vectors, preprocessed): the links are those a float32
+    /// build would choose, at a float32 build's cost, and the graph keeps
+    /// only the codes. Points inserted later link with codes.
+    Exact(&'a dyn VectorSource),
+}
+
+impl std::fmt::Debug for Linking<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Linking::Codes => "Codes",
+            Linking::Exact(_) => "Exact",
+        })
+    }
+}
+
 /// How a search uses the codes of a quantized graph (Qdrant's
 /// `quantization` search parameters). A float32 graph ignores them.
 #[derive(Clone, Copy, Debug, PartialEq)]

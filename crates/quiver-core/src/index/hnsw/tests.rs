@@ -43,6 +43,57 @@ fn single_threaded_build_is_deterministic() {
     assert_eq!(la, lb);
 }
 
+/// Links of every node on every level, in node order.
+fn all_links(g: &Graph) -> Vec<Vec<u32>> {
+    let mut out = Vec::new();
+    let mut links = Vec::new();
+    for id in 0..g.capacity as u32 {
+        for l in 0..=g.levels[id as usize] as usize {
+            g.read_links(id, l, &mut links);
+            out.push(links.clone());
+        }
+    }
+    out
+}
+
+/// A graph over codes linked with exact distances has the links a float32
+/// build chooses (same seed, one thread), and searches with rescoring as
+/// well as the float32 graph does.
+#[test]
+fn exact_linking_over_codes_builds_the_float32_graph() {
+    let mut rng = SmallRng::seed_from_u64(24);
+    let metric = Metric::Cosine;
+    let data = clustered(&mut rng, 1200, 32, metric);
+    let items = numbered(&data);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let (h, rows) = pool.install(|| quantized(&data, metric, true));
+    let float = pool.install(|| Hnsw::build(32, metric, HnswConfig::default(), &items));
+    let (gq, gf) = (h.graph.read(), float.graph.read());
+    assert!(gq.quantizer.is_some());
+    assert_eq!(gq.levels, gf.levels);
+    assert_eq!(all_links(&gq), all_links(&gf));
+    drop((gq, gf));
+    let (by_codes, _) = pool.install(|| quantized(&data, metric, false));
+    assert_ne!(
+        all_links(&by_codes.graph.read()),
+        all_links(&float.graph.read()),
+        "code distances happened to choose the float32 links: the test shows nothing"
+    );
+    let source = RowVectors::new(&rows, 32);
+    let params = QuantizationSearch {
+        oversampling: 4.0,
+        ..QuantizationSearch::default()
+    };
+    for query in clustered(&mut rng, 20, 32, metric) {
+        let exact = flat::search(metric, &query, items.iter().copied(), 10);
+        let (got, _) = h.search_quantized(&query, 10, 128, params, &source, None);
+        assert!(overlap(&got, &exact) >= 9, "{got:?} vs {exact:?}");
+    }
+}
+
 #[test]
 fn link_lists_respect_limits_and_point_to_present_nodes() {
     let mut rng = SmallRng::seed_from_u64(2);
@@ -188,12 +239,20 @@ fn clustered(rng: &mut SmallRng, n: usize, dim: usize, metric: Metric) -> Vec<Ve
         .collect()
 }
 
-fn quantized(data: &[Vec<f32>], metric: Metric) -> (Hnsw, Vec<f32>) {
+fn quantized(data: &[Vec<f32>], metric: Metric, exact: bool) -> (Hnsw, Vec<f32>) {
     let dim = data[0].len();
-    let q = ScalarQuantizer::train(dim, data.iter().map(Vec::as_slice), 0.99).unwrap();
+    let q = ScalarQuantizer::fit(dim, data.iter().map(Vec::as_slice)).unwrap();
     let items = numbered(data);
-    let h = Hnsw::build_quantized(dim, metric, HnswConfig::default(), q, &items, None).unwrap();
-    (h, data.concat())
+    let rows = data.concat();
+    let source = RowVectors::new(&rows, dim);
+    let linking = if exact {
+        Linking::Exact(&source)
+    } else {
+        Linking::Codes
+    };
+    let h = Hnsw::build_quantized(dim, metric, HnswConfig::default(), q, &items, linking, None)
+        .unwrap();
+    (h, rows)
 }
 
 fn overlap(got: &[Neighbor], want: &[Neighbor]) -> usize {
@@ -207,7 +266,7 @@ fn graph_over_codes_with_rescoring_finds_the_true_neighbours() {
     let mut rng = SmallRng::seed_from_u64(21);
     for metric in [Metric::Cosine, Metric::Euclid, Metric::Dot] {
         let data = clustered(&mut rng, 3000, 48, metric);
-        let (h, flat_rows) = quantized(&data, metric);
+        let (h, flat_rows) = quantized(&data, metric, false);
         let source = RowVectors::new(&flat_rows, 48);
         let items = numbered(&data);
         let params = QuantizationSearch {
@@ -246,7 +305,7 @@ fn quantization_search_parameters_change_what_is_scored() {
     let mut rng = SmallRng::seed_from_u64(22);
     let metric = Metric::Cosine;
     let data = clustered(&mut rng, 1500, 32, metric);
-    let (h, rows) = quantized(&data, metric);
+    let (h, rows) = quantized(&data, metric, false);
     let source = RowVectors::new(&rows, 32);
     let q = h.quantizer().unwrap();
     let query = &data[5];
@@ -309,7 +368,7 @@ fn candidates_follow_oversampling_and_never_fall_below_k() {
 fn graph_over_codes_is_a_fraction_of_the_float_graph() {
     let mut rng = SmallRng::seed_from_u64(23);
     let data = clustered(&mut rng, 1000, 128, Metric::Cosine);
-    let (h, _) = quantized(&data, Metric::Cosine);
+    let (h, _) = quantized(&data, Metric::Cosine, false);
     let f = Hnsw::build(128, Metric::Cosine, HnswConfig::default(), &numbered(&data));
     let (mq, mf) = (h.memory(), f.memory());
     assert_eq!(mq.vectors_bytes, 0);
