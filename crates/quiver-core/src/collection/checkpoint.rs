@@ -155,8 +155,47 @@ impl Collection {
             sync_dir(&self.dir).map_err(self.io_err("."))?;
         }
         writer.checkpointed = Some(seq);
+        self.reclaim_vector_space();
         self.reclaim_payload_space();
         Ok(())
+    }
+
+    /// Rewrites `vectors.dat` once most of its used part is dead slots.
+    /// Every new point version (an upsert of an existing point included)
+    /// takes the next slot, and the holes punched into dead slots release
+    /// no disk while a slot is smaller than a filesystem block, so a
+    /// collection under churn would grow its vector file (and the page
+    /// cache mapped from it) without bound until an explicit
+    /// [`Collection::compact`]. The live vectors are copied while readers
+    /// go on (the caller holds the writer lock, so the store cannot change
+    /// before the swap); rewriting only when the dead bytes exceed the live
+    /// ones keeps the cost proportional to what was written. A failure
+    /// leaves the old files intact and is only logged.
+    fn reclaim_vector_space(&self) {
+        let plan = {
+            let vectors = self.vectors.read();
+            if vectors.dead_bytes() < VECTOR_RECLAIM_MIN_DEAD_BYTES
+                || vectors.fragmentation_ratio() < 0.5
+            {
+                return;
+            }
+            match vectors.prepare_compaction() {
+                Ok(Some(plan)) => plan,
+                Ok(None) => return,
+                Err(err) => {
+                    tracing::warn!(collection = %self.name, error = %err, "vectors.dat could not be rewritten; it keeps its dead slots");
+                    return;
+                }
+            }
+        };
+        match self.vectors.write().finish_compaction(plan) {
+            Ok(reclaimed) => {
+                tracing::debug!(collection = %self.name, reclaimed, "vectors.dat rewritten")
+            }
+            Err(err) => {
+                tracing::warn!(collection = %self.name, error = %err, "vectors.dat could not be rewritten; it keeps its dead slots")
+            }
+        }
     }
 
     /// Rewrites `payloads.log` once most of it is dead records (replaced
@@ -189,6 +228,9 @@ impl Collection {
         }
     }
 }
+
+/// Dead bytes below which `vectors.dat` is never rewritten automatically.
+const VECTOR_RECLAIM_MIN_DEAD_BYTES: u64 = 1 << 20;
 
 /// Dead bytes below which `payloads.log` is never rewritten automatically.
 const PAYLOAD_RECLAIM_MIN_DEAD_BYTES: u64 = 1 << 20;

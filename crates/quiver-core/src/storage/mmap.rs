@@ -399,6 +399,14 @@ impl MmapStorage {
             + self.pending_release.capacity() * 8
     }
 
+    /// Bytes of dead slots (deleted or replaced vectors) in the used part
+    /// of the data file: what [`Self::compact`] would reclaim.
+    pub fn dead_bytes(&self) -> u64 {
+        self.next_slot
+            .saturating_sub(self.offsets.len() as u64)
+            .saturating_mul(self.slot_bytes)
+    }
+
     /// `1 - live_bytes / used_bytes` of the data file; 0 when empty.
     pub fn fragmentation_ratio(&self) -> f64 {
         if self.next_slot == 0 {

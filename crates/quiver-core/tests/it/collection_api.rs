@@ -398,6 +398,73 @@ fn payload_writes_naming_a_missing_id_fail_whole_and_filters_skip_missing() {
     );
 }
 
+/// A mix of upserts of existing points, deletes and payload updates (the
+/// soak's writes) leaves dead slots in `vectors.dat`: every new version
+/// takes the next slot. Checkpoints rewrite the file once they outweigh
+/// the live ones, so its disk (and the page cache mapped from it) stays
+/// bounded, and nothing live is lost on the way.
+#[test]
+fn vector_churn_does_not_grow_the_vector_file_without_bound() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Database::open(tmp.path()).unwrap();
+    let dim = 256;
+    let mut config = CollectionConfig::new(dim, Metric::Euclid);
+    config.durability = DurabilityMode::FlushOnly;
+    config.checkpoint_log_bytes = 256 << 10;
+    let c = db.create_collection("c", config).unwrap();
+    let vector = |id: u64, round: u64| -> Vec<f32> {
+        (0..dim)
+            .map(|d| (id * 31 + round + d as u64) as f32)
+            .collect()
+    };
+    let n = 2000u64;
+    let mut model: std::collections::BTreeMap<u64, u64> = (0..n).map(|i| (i, 0)).collect();
+    c.upsert((0..n).map(|i| Point::new(i, vector(i, 0))).collect())
+        .unwrap();
+    // About 30 MiB of vectors written (1 KiB each), under 2 MiB live: past
+    // the first 16 MiB of the file, which has room for 16,384.
+    for round in 1..90_000u64 {
+        let id = (round * 7919) % n;
+        match round % 3 {
+            0 => {
+                c.delete(&PointSelector::Ids(vec![PointId::Num(id)]))
+                    .unwrap();
+                model.remove(&id);
+            }
+            1 => {
+                c.upsert(vec![Point::new(id, vector(id, round))]).unwrap();
+                model.insert(id, round);
+            }
+            _ if model.contains_key(&id) => {
+                let ids = vec![PointId::Num(id)];
+                c.set_payload(&PointSelector::Ids(ids), obj(json!({"round": round})))
+                    .unwrap();
+            }
+            _ => {}
+        }
+    }
+    let file = tmp.path().join("collections/c/vectors.dat");
+    let on_disk = std::fs::metadata(&file).unwrap().blocks() * 512;
+    assert!(
+        on_disk <= 32 << 20,
+        "vectors.dat takes {on_disk} bytes on disk for {} live vectors of 1 KiB",
+        model.len()
+    );
+    let check = |c: &quiver_core::Collection| {
+        assert_eq!(c.count(None).unwrap(), model.len() as u64);
+        for (&id, &round) in &model {
+            let got = c.get(&[PointId::Num(id)], false, true).unwrap();
+            assert_eq!(got[0].vector.as_deref(), Some(vector(id, round).as_slice()));
+        }
+    };
+    check(&c);
+    drop(c);
+    drop(db);
+    let db = Database::open(tmp.path()).unwrap();
+    check(&db.collection("c").unwrap());
+}
+
 #[test]
 fn payload_churn_does_not_grow_the_payload_log_without_bound() {
     let tmp = tempfile::tempdir().unwrap();
