@@ -370,7 +370,7 @@ mod tests {
 
     /// Mean of `x² e²` over every value `x` of `data`, `e` its error
     /// after `q`'s codes: what [`ScalarQuantizer::fit`] minimises.
-    fn code_mse(q: &ScalarQuantizer, data: &[Vec<f32>]) -> f64 {
+    fn weighted_code_error(q: &ScalarQuantizer, data: &[Vec<f32>]) -> f64 {
         let (mut sum, mut n) = (0.0f64, 0usize);
         let mut codes = Vec::new();
         for v in data {
@@ -415,11 +415,11 @@ mod tests {
             ("embeddings", &embeddings),
         ] {
             let fitted = ScalarQuantizer::fit(dim, data.iter().map(Vec::as_slice)).unwrap();
-            let got = code_mse(&fitted, data);
+            let got = weighted_code_error(&fitted, data);
             for quantile in [0.98, 0.99, 0.999, 0.9999, 1.0] {
                 let fixed =
                     ScalarQuantizer::train(dim, data.iter().map(Vec::as_slice), quantile).unwrap();
-                let want = code_mse(&fixed, data);
+                let want = weighted_code_error(&fixed, data);
                 assert!(
                     got <= want * 1.02,
                     "{name}: fitted range {:?} has squared error {got:e}, quantile {quantile} {want:e}",

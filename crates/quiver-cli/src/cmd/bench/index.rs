@@ -24,7 +24,7 @@ use super::dataset::{Dataset, Matrix};
 use super::measure::{cpu_model, process_cpu_seconds, rss_bytes, thread_cpu_ns, timed_passes};
 use super::report::{Row, print_table, write_json};
 use super::stats::{Latency, PerEf, recall};
-use super::{BenchArgs, DEFAULT_LINKING, LinkingArg, QuantizationArg};
+use super::{BenchArgs, LinkingArg, QuantizationArg};
 
 /// One timed measurement of one ef.
 struct Cell {
@@ -280,7 +280,7 @@ fn build(
             let (lo, hi) = quantizer.range();
             eprintln!("int8 codes span {lo:.6} to {hi:.6}");
             let rows = RowVectors::new(&base.data, dim);
-            let linking = match args.linking.unwrap_or(DEFAULT_LINKING) {
+            let linking = match args.linking_or_default() {
                 LinkingArg::Codes => Linking::Codes,
                 LinkingArg::Exact => Linking::Exact(&rows),
             };
@@ -483,7 +483,7 @@ fn peers_records(
 ) -> Vec<Value> {
     // Each payload is its own engine in the peers table.
     let engine = match oversampling {
-        Some(_) => match args.linking.unwrap_or(DEFAULT_LINKING) {
+        Some(_) => match args.linking_or_default() {
             LinkingArg::Codes => format!("quiver-{}", args.quantization.name()),
             LinkingArg::Exact => format!("quiver-{}-exact", args.quantization.name()),
         },
@@ -504,7 +504,7 @@ fn peers_records(
                 "params": {"M": args.m, "ef_construction": args.ef_construction, "metric": args.metric.name(),
                            "kernel": quiver_core::kernel_name(),
                            "quantization": args.quantization.name(), "oversampling": oversampling,
-                           "linking": oversampling.map(|_| args.linking.unwrap_or(DEFAULT_LINKING).name()),
+                           "linking": oversampling.map(|_| args.linking_or_default().name()),
                            "quantile": oversampling.map(|_| args.quantile.map_or(json!("least-error"), |q| json!(q))),
                            "byte_kernel": oversampling.and(byte_kernel_name()),
                            "mapping": "M=m (layer0 keeps 2*M), ef_construction, search ef=max(ef,k)"},

@@ -105,7 +105,7 @@ impl LinkingArg {
 }
 
 /// Default `--linking` of an int8 build.
-pub const DEFAULT_LINKING: LinkingArg = LinkingArg::Codes;
+const DEFAULT_LINKING: LinkingArg = LinkingArg::Codes;
 
 /// Default `--oversampling` of a quantized index.
 pub const DEFAULT_OVERSAMPLING: f64 = 2.0;
@@ -186,11 +186,13 @@ pub struct BenchArgs {
     pub oversampling: Option<f64>,
     /// With `--quantization int8`: the codes span the central Q of the
     /// base's values (Qdrant's `quantile`, in (0, 1]). Default: the range
-    /// whose codes have the least squared error on the base.
+    /// `ScalarQuantizer::fit` picks (the least error on the base, each
+    /// value's squared error weighted by its square).
     #[arg(long, value_name = "Q")]
     pub quantile: Option<f32>,
     /// With `--quantization int8`: the distances the build links with,
-    /// `codes` or `exact` (float32; better links, slower build).
+    /// `codes` (default) or `exact` (float32: the links a float32 build
+    /// chooses, at its cost).
     #[arg(long, value_enum)]
     pub linking: Option<LinkingArg>,
     /// Write the summary as one JSON object here.
@@ -228,6 +230,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
 }
 
 impl BenchArgs {
+    /// `--linking`, or its default.
+    pub fn linking_or_default(&self) -> LinkingArg {
+        self.linking.unwrap_or(DEFAULT_LINKING)
+    }
+
     /// The oversampling of a quantized run (`None` for float32), after
     /// checking `--quantization` and `--oversampling` go together.
     ///

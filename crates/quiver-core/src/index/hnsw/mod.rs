@@ -165,7 +165,7 @@ impl Hnsw {
     /// (the beam searches and the neighbour heuristic) uses the distances
     /// `linking` names: code distances ([`Linking::Codes`], the float32
     /// vectors are read once) or exact ones from a source
-    /// ([`Linking::Exact`], better links at a float32 build's cost).
+    /// ([`Linking::Exact`], the links a float32 build chooses, at its cost).
     ///
     /// # Errors
     ///
