@@ -91,7 +91,7 @@ fn database(
     let point = |i: u64| {
         Point {
         id: if i % 4 == 3 { PointId::Uuid(uuid::Uuid::from_u128(u128::from(i) << 64 | 7)) } else { PointId::Num(i) },
-        vector: (0..dimension).map(|d| ((i as usize + d) % 5) as f32 - 1.5).collect(),
+        vectors: [(String::new(), quiver_core::Vector::Dense((0..dimension).map(|d| ((i as usize + d) % 5) as f32 - 1.5).collect()))].into(),
         payload: json!({
             "city": cities[i as usize % 3], "n": i, "price": i as f64 / 4.0, "ok": i.is_multiple_of(2),
             "when": format!("2024-02-{:02}T10:00:00Z", i % 28 + 1), "tags": ["x", format!("t{}", i % 3)],

@@ -939,6 +939,14 @@ mod tests {
         write_manifest(dir.path(), &names).unwrap();
         let db = Database::open(dir.path()).unwrap();
         assert_eq!(db.list_collections(), vec![".old".to_owned()]);
-        assert_eq!(db.collection(".old").unwrap().config().dimension, 2);
+        assert_eq!(
+            db.collection(".old")
+                .unwrap()
+                .config()
+                .dense("")
+                .unwrap()
+                .dimension,
+            2
+        );
     }
 }

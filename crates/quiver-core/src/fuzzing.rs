@@ -91,15 +91,22 @@ pub fn vector_index(bytes: &[u8]) -> io::Result<usize> {
 /// same log (compared as bytes, so vectors holding NaNs compare too).
 pub fn op_log(bytes: &[u8], dimension: usize) -> io::Result<usize> {
     let path = Path::new("ops.log");
-    let content = collection::decode_op_log(path, bytes, dimension)?;
-    let first = collection::encode_op_log(content.base_seq, &content.ops, dimension)?;
-    let again = collection::decode_op_log(path, &first, dimension)?;
+    // The default vector of `dimension`, a named one of 2 and a sparse one,
+    // so that frames of both upsert kinds decode.
+    let schema = &collection::LogSchema {
+        dense: vec![dimension, 2],
+        sparse: 1,
+        default_slot: Some(0),
+    };
+    let content = collection::decode_op_log(path, bytes, schema)?;
+    let first = collection::encode_op_log(content.base_seq, &content.ops, schema)?;
+    let again = collection::decode_op_log(path, &first, schema)?;
     assert_eq!(
         again.valid_len,
         first.len() as u64,
         "ops.log re-read stops early"
     );
-    let second = collection::encode_op_log(again.base_seq, &again.ops, dimension)?;
+    let second = collection::encode_op_log(again.base_seq, &again.ops, schema)?;
     assert_eq!(first, second, "ops.log round trip");
     Ok(content.ops.len())
 }
@@ -177,7 +184,7 @@ pub fn payload_index(bytes: &[u8]) -> io::Result<usize> {
     Ok(indexes.fields().len())
 }
 
-/// A collection's `config.json`: its dimension.
+/// A collection's `config.json`: its number of vectors, dense and sparse.
 ///
 /// # Errors
 /// [`crate::Error::Corrupt`] for a file that is not a valid configuration.
@@ -187,7 +194,7 @@ pub fn payload_index(bytes: &[u8]) -> io::Result<usize> {
 pub fn collection_config(bytes: &[u8]) -> Result<usize> {
     let path = Path::new("config.json");
     let stored = json_round_trip(bytes, |b| StoredConfig::decode(path, b))?;
-    Ok(stored.config.dimension)
+    Ok(stored.config.vectors.len() + stored.config.sparse_vectors.len())
 }
 
 /// The database manifest `quiver.json`: the collections it names.
@@ -224,5 +231,5 @@ fn json_round_trip<T: serde::Serialize + PartialEq + std::fmt::Debug>(
 /// # Errors
 /// As [`crate::Collection::upsert`] for a bad vector.
 pub fn check_points(points: &[Point], dimension: usize, metric: Metric) -> Result<()> {
-    collection::check_points(points, dimension, metric)
+    collection::check_points(points, &crate::CollectionConfig::new(dimension, metric))
 }

@@ -11,10 +11,10 @@
 //! let dir = tempfile::tempdir()?;
 //! let db = Database::open(dir.path())?;
 //! let docs = db.create_collection("docs", CollectionConfig::new(3, Metric::Cosine))?;
-//! let payload = |city: &str| json!({"city": city}).as_object().cloned();
+//! let payload = |city: &str| json!({"city": city}).as_object().cloned().unwrap();
 //! let written = docs.upsert(vec![
-//!     Point { id: PointId::Num(1), vector: vec![1.0, 0.0, 0.0], payload: payload("London") },
-//!     Point { id: PointId::Num(2), vector: vec![0.9, 0.1, 0.0], payload: payload("Paris") },
+//!     Point::new(1, vec![1.0, 0.0, 0.0]).with_payload(payload("London")),
+//!     Point::new(2, vec![0.9, 0.1, 0.0]).with_payload(payload("Paris")),
 //! ])?; // durable when it returns (the default durability is `Fsync`)
 //! assert_eq!(written.points, 2);
 //! docs.create_field_index("city", FieldType::Keyword)?;
@@ -25,6 +25,35 @@
 //! )?);
 //! let hits = docs.search(&query)?;
 //! assert_eq!(hits[0].id, PointId::Num(2));
+//! # Ok(()) }
+//! ```
+//!
+//! A collection may hold several named vectors, dense and sparse; a point
+//! carries any subset of them, and a search names the one it ranks by:
+//!
+//! ```
+//! use quiver_core::{
+//!     CollectionConfig, Database, Metric, Point, SearchRequest, SparseVector, SparseVectorParams,
+//!     VectorParams,
+//! };
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let db = Database::open(dir.path())?;
+//! let mut config = CollectionConfig::with_vectors([
+//!     ("title".to_owned(), VectorParams::new(2, Metric::Cosine)),
+//!     ("body".to_owned(), VectorParams::new(3, Metric::Dot)),
+//! ]);
+//! config.sparse_vectors.insert("keywords".to_owned(), SparseVectorParams::default());
+//! let docs = db.create_collection("docs", config)?;
+//! docs.upsert(vec![
+//!     Point::without_vectors(1)
+//!         .with_vector("title", vec![1.0, 0.0])
+//!         .with_vector("keywords", SparseVector::new(vec![7, 42], vec![0.5, 2.0])?),
+//!     Point::without_vectors(2).with_vector("body", vec![0.0, 1.0, 0.0]),
+//! ])?;
+//! let hits = docs.search(&SearchRequest::new(SparseVector::new(vec![42], vec![1.0])?, 5).using("keywords"))?;
+//! assert_eq!(hits.len(), 1); // only point 1 has a `keywords` vector
+//! assert_eq!(hits[0].score, 2.0);
 //! # Ok(()) }
 //! ```
 //!
@@ -103,11 +132,12 @@ mod quantization;
 
 pub use collection::{
     Collection, CollectionConfig, CollectionInfo, FileCheck, FileState, MAX_DIMENSION, MAX_EF,
-    MAX_K, MAX_VECTOR_NORM, Mmr, OpLogRepair, Payload, Point, PointSelector, Record, ScoredPoint,
-    ScrollPage, ScrollRequest, SearchRequest, SearchStrategy, UpdateResult,
+    MAX_K, MAX_VECTOR_NAME_BYTES, MAX_VECTOR_NORM, MAX_VECTORS, Mmr, OpLogRepair, Payload, Point,
+    PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchRequest, SearchStrategy,
+    SparseModifier, SparseVectorParams, UpdateResult, VectorParams,
 };
 pub use database::{Database, ManifestRepair};
 pub use distance::{Metric, kernel_name};
 pub use error::{Error, ErrorKind, Result};
 pub use index::hnsw::HnswConfig;
-pub use point::{MAX_SPARSE_ENTRIES, PointId, SparseVector};
+pub use point::{MAX_SPARSE_ENTRIES, NamedVectors, PointId, SparseVector, Vector};

@@ -1,5 +1,5 @@
-//! What identifies a point and what it may carry besides its dense vector:
-//! ids (unsigned integers or UUIDs, as users give them) and sparse vectors.
+//! What identifies a point and the vectors it carries: ids (unsigned
+//! integers or UUIDs, as users give them), dense and sparse vectors.
 
 use std::fmt;
 
@@ -160,6 +160,51 @@ impl<'de> Deserialize<'de> for SparseVector {
         SparseVector::new(wire.indices, wire.values).map_err(serde::de::Error::custom)
     }
 }
+
+/// One vector of a point, or of a query: dense or sparse.
+///
+/// Serialises as a list of floats or as `{"indices": [...], "values": [...]}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Vector {
+    /// A dense vector.
+    Dense(Vec<f32>),
+    /// A sparse vector.
+    Sparse(SparseVector),
+}
+
+impl Vector {
+    /// The dense vector, if this is one.
+    pub fn as_dense(&self) -> Option<&[f32]> {
+        match self {
+            Vector::Dense(v) => Some(v),
+            Vector::Sparse(_) => None,
+        }
+    }
+
+    /// The sparse vector, if this is one.
+    pub fn as_sparse(&self) -> Option<&SparseVector> {
+        match self {
+            Vector::Dense(_) => None,
+            Vector::Sparse(v) => Some(v),
+        }
+    }
+}
+
+impl From<Vec<f32>> for Vector {
+    fn from(v: Vec<f32>) -> Self {
+        Vector::Dense(v)
+    }
+}
+
+impl From<SparseVector> for Vector {
+    fn from(v: SparseVector) -> Self {
+        Vector::Sparse(v)
+    }
+}
+
+/// The vectors of a point by name (`""` = the default vector).
+pub type NamedVectors = std::collections::BTreeMap<String, Vector>;
 
 #[cfg(test)]
 mod sparse_tests {

@@ -401,7 +401,7 @@ fn read_points(dir: &Path, f: &mut Figures) -> Option<Points> {
     let mut points = Points::new();
     for r in records {
         let PointId::Num(id) = r.id else { continue };
-        let v = r.vector.as_deref().map(bits).unwrap_or_default();
+        let v = r.vector().map(bits).unwrap_or_default();
         points.insert(id, (v, r.payload.unwrap_or_default()));
     }
     Some(points)

@@ -164,13 +164,10 @@ fn main() {
             // The same point the wrk upsert script sends.
             let mut payload = serde_json::Map::new();
             payload.insert("src".into(), serde_json::Value::from("wrk"));
-            c.upsert(vec![Point {
-                // Fresh ids, as the wrk script sends: inserts, not updates.
-                id: PointId::Num(1_000_000 * (threads as u64 + 1) + i),
-                vector: v,
-                payload: Some(payload),
-            }])
-            .expect("upsert");
+            // Fresh ids, as the wrk script sends: inserts, not updates.
+            let id = PointId::Num(1_000_000 * (threads as u64 + 1) + i);
+            c.upsert(vec![Point::new(id, v).with_payload(payload)])
+                .expect("upsert");
         };
         let (rps, p50, p99, cpu) = run(threads, secs, &upsert);
         println!(

@@ -65,9 +65,15 @@ fn build_fixture() -> quiver_core::Result<Fixture> {
             } else {
                 PointId::Num(i)
             },
-            vector: (0..DIMENSION)
-                .map(|d| ((i as usize * 7 + d * 3) % 11) as f32 + 0.5)
-                .collect(),
+            vectors: [(
+                String::new(),
+                quiver_core::Vector::Dense(
+                    (0..DIMENSION)
+                        .map(|d| ((i as usize * 7 + d * 3) % 11) as f32 + 0.5)
+                        .collect(),
+                ),
+            )]
+            .into(),
             payload: json!({
                 "city": cities[i as usize % 3],
                 "n": i,
@@ -119,7 +125,8 @@ pub fn upsert(bytes: &[u8]) -> ApiResult<usize> {
     let points = points_of(body::<PointInsertOperations>(bytes)?)?;
     let c = fixture();
     dimensions_of(&points)(c)?;
-    quiver_core::fuzzing::check_points(&points, c.config().dimension, c.config().metric)?;
+    let default = c.config().dense("")?.clone();
+    quiver_core::fuzzing::check_points(&points, default.dimension, default.metric)?;
     Ok(points.len())
 }
 
@@ -145,7 +152,7 @@ pub fn search(kind: u8, bytes: &[u8]) -> ApiResult<usize> {
             .collect::<ApiResult<Vec<_>>>()?,
     };
     let c = fixture();
-    demand_of(&plans).check(c.config().dimension, DEFAULT_MAX_RESULT_BYTES)?;
+    demand_of(&plans).check(c.config().floats_per_point(), DEFAULT_MAX_RESULT_BYTES)?;
     let mut hits = 0;
     for plan in plans {
         hits += plan.run(c)?.len();
@@ -160,7 +167,7 @@ pub fn search(kind: u8, bytes: &[u8]) -> ApiResult<usize> {
 pub fn scroll(bytes: &[u8]) -> ApiResult<usize> {
     let (request, with_payload, demand) = scroll_of(body::<ScrollRequest>(bytes)?)?;
     let c = fixture();
-    demand.check(c.config().dimension, DEFAULT_MAX_RESULT_BYTES)?;
+    demand.check(c.config().floats_per_point(), DEFAULT_MAX_RESULT_BYTES)?;
     let page = c.scroll(&request)?;
     Ok(records(page.points, &with_payload).len())
 }

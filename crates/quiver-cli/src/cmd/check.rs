@@ -126,21 +126,38 @@ fn consistency(collection: &Collection, sample: usize) -> anyhow::Result<Vec<Str
             if !seen.insert(record.id) {
                 problems.push(format!("id {} appears twice", record.id));
             }
-            match &record.vector {
-                Some(v) if v.len() == info.config.dimension => {
-                    if v.iter().any(|x| !x.is_finite()) {
-                        problems.push(format!("point {} has a non-finite vector", record.id));
-                    } else if samples.len() < sample {
-                        samples.push((record.id, v.clone()));
+            for (name, vector) in record.vectors.iter().flatten() {
+                let label = if name.is_empty() {
+                    String::new()
+                } else {
+                    format!(" `{name}`")
+                };
+                match (vector, info.config.vectors.get(name)) {
+                    (quiver_core::Vector::Dense(v), Some(params))
+                        if v.len() == params.dimension =>
+                    {
+                        if v.iter().any(|x| !x.is_finite()) {
+                            problems.push(format!(
+                                "point {} has a non-finite vector{label}",
+                                record.id
+                            ));
+                        } else if name.is_empty() && samples.len() < sample {
+                            samples.push((record.id, v.clone()));
+                        }
                     }
+                    (quiver_core::Vector::Dense(v), Some(params)) => problems.push(format!(
+                        "point {} has {} dimensions in vector{label}, the collection {}",
+                        record.id,
+                        v.len(),
+                        params.dimension
+                    )),
+                    (quiver_core::Vector::Sparse(_), None)
+                        if info.config.sparse_vectors.contains_key(name) => {}
+                    _ => problems.push(format!(
+                        "point {} has vector{label}, which the collection does not have",
+                        record.id
+                    )),
                 }
-                Some(v) => problems.push(format!(
-                    "point {} has {} dimensions, collection has {}",
-                    record.id,
-                    v.len(),
-                    info.config.dimension
-                )),
-                None => problems.push(format!("point {} has no vector", record.id)),
             }
         }
         match page.next_offset {

@@ -90,11 +90,7 @@ fn load(collection: &Collection) -> anyhow::Result<()> {
             let mut payload = Map::new();
             payload.insert("text".into(), Value::String(t.text));
             payload.insert("pos".into(), Value::String(t.pos));
-            Point {
-                id: PointId::Num(i as u64),
-                vector,
-                payload: Some(payload),
-            }
+            Point::new(PointId::Num(i as u64), vector).with_payload(payload)
         })
         .collect();
     let n = points.len();
@@ -161,14 +157,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             if existing.is_ok() {
                 db.delete_collection(COLLECTION)?;
             }
-            let config = CollectionConfig {
-                dimension: 384,
-                metric: Metric::Cosine,
-                hnsw: Default::default(),
-                durability: Default::default(),
-                quantization: None,
-                checkpoint_log_bytes: CollectionConfig::DEFAULT_CHECKPOINT_LOG_BYTES,
-            };
+            let config = CollectionConfig::new(384, Metric::Cosine);
             let c = db.create_collection(COLLECTION, config)?;
             load(&c)?;
             c

@@ -162,17 +162,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let Some(entry) = &first else {
                 bail!("{} has no vectors; nothing to create", source.display());
             };
-            let config = CollectionConfig {
-                dimension: entry.vector.len(),
-                metric: parse_metric(&args.distance)?,
-                hnsw: Default::default(),
-                durability: Default::default(),
-                quantization: None,
-                checkpoint_log_bytes: CollectionConfig::DEFAULT_CHECKPOINT_LOG_BYTES,
-            };
+            let config = CollectionConfig::new(entry.vector.len(), parse_metric(&args.distance)?);
             eprintln!(
                 "created collection `{}` ({} dimensions, {})",
-                args.collection, config.dimension, args.distance
+                args.collection,
+                entry.vector.len(),
+                args.distance
             );
             db.create_collection(&args.collection, config)?
         }
@@ -232,9 +227,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         let id = entry.id.unwrap_or(PointId::Num(args.start_id + index));
         batch.push(Point {
-            id,
-            vector: entry.vector,
             payload: entry.payload,
+            ..Point::new(id, entry.vector)
         });
         if batch.len() as u64 >= args.batch_size {
             let n = batch.len() as u64;

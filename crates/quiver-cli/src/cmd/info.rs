@@ -34,13 +34,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let disk_total: u64 = info.disk_bytes.values().sum();
         let ram_total: u64 = info.ram_bytes.values().sum();
         if args.json {
+            // The default vector's settings stay at the top level, as they
+            // were before collections had named vectors.
+            let default = info.config.default_vector();
             report.push(json!({
                 "name": name,
                 "points": info.points,
                 "indexed_vectors": info.indexed_vectors,
-                "dimension": info.config.dimension,
-                "metric": info.config.metric,
-                "hnsw": {"m": info.config.hnsw.m, "ef_construction": info.config.hnsw.ef_construction},
+                "dimension": default.map(|v| v.dimension),
+                "metric": default.map(|v| v.metric),
+                "hnsw": default.map(|v| json!({"m": v.hnsw.m, "ef_construction": v.hnsw.ef_construction})),
+                "vectors": info.config.vectors.iter()
+                    .map(|(n, v)| json!({
+                        "name": n, "dimension": v.dimension, "metric": v.metric,
+                        "hnsw": {"m": v.hnsw.m, "ef_construction": v.hnsw.ef_construction},
+                    }))
+                    .collect::<Vec<_>>(),
+                "sparse_vectors": info.config.sparse_vectors.iter()
+                    .map(|(n, v)| json!({"name": n, "modifier": v.modifier}))
+                    .collect::<Vec<_>>(),
                 "payload_indexes": info.payload_schema.iter()
                     .map(|(f, t, n)| json!({"field": f, "type": t, "points": n}))
                     .collect::<Vec<_>>(),
@@ -60,15 +72,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "yellow"
         };
         println!("collection `{name}`  [{status}]");
-        println!(
-            "  points {}  indexed {}  dimension {}  metric {:?}  hnsw m={} ef_construction={}",
-            info.points,
-            info.indexed_vectors,
-            info.config.dimension,
-            info.config.metric,
-            info.config.hnsw.m,
-            info.config.hnsw.ef_construction
-        );
+        println!("  points {}  indexed {}", info.points, info.indexed_vectors);
+        for (vector, v) in &info.config.vectors {
+            let label = if vector.is_empty() {
+                "default vector".to_owned()
+            } else {
+                format!("vector `{vector}`")
+            };
+            println!(
+                "  {label}: dimension {}  metric {:?}  hnsw m={} ef_construction={}",
+                v.dimension, v.metric, v.hnsw.m, v.hnsw.ef_construction
+            );
+        }
+        for (vector, v) in &info.config.sparse_vectors {
+            println!("  sparse vector `{vector}`: modifier {:?}", v.modifier);
+        }
         for (field, ty, points) in &info.payload_schema {
             println!("  payload index `{field}`: {ty:?}, {points} points");
         }

@@ -13,8 +13,12 @@ use roaring::RoaringBitmap;
 use crate::Result;
 use crate::file::atomic::sync_dir;
 use crate::file::fault::crash_point;
-use crate::storage::VectorStorage;
+use parking_lot::RwLock;
 
+use crate::storage::{LogPayloadStorage, VectorStorage};
+
+use super::apply::sparse_file;
+use super::fields::DenseField;
 use super::id_map;
 use super::{Collection, Writer};
 
@@ -73,16 +77,25 @@ impl Collection {
         let mut writer = self.writer.lock();
         self.check_writable(&writer)?;
         self.checkpoint(&mut writer)?;
-        let reclaimed_vectors = self
-            .vectors
-            .write()
-            .compact()
-            .map_err(self.io_err("vectors.dat"))?;
-        let reclaimed_payloads = self
+        let mut reclaimed_vectors = 0;
+        for field in &self.dense {
+            reclaimed_vectors += field
+                .vectors
+                .write()
+                .compact()
+                .map_err(self.io_err(&field.file(DATA_FILE)))?;
+        }
+        let mut reclaimed_payloads = self
             .payloads
             .write()
             .compact()
             .map_err(self.io_err("payloads.log"))?;
+        if let Some(store) = &self.sparse_store {
+            reclaimed_payloads += store
+                .write()
+                .compact()
+                .map_err(self.io_err(&sparse_file()))?;
+        }
         tracing::debug!(collection = %self.name, reclaimed_vectors, reclaimed_payloads, "compacted");
         Ok(())
     }
@@ -93,37 +106,48 @@ impl Collection {
         if writer.checkpointed == Some(seq) {
             return Ok(());
         }
-        // The graph file takes its vectors from vectors.dat, so it goes
+        // A graph file takes its vectors from its vectors.dat, so it goes
         // first, and only vectors it does not hold are dropped after it.
         // Until the new file replaces it, the old graph file is the one on
         // disk, and the stores on disk are the old checkpoint plus the log,
         // which still hold every vector it needs (replay deletes none).
-        self.graph
-            .save_without_vectors(&self.dir.join(GRAPH_FILE), seq)
-            .map_err(self.io_err(GRAPH_FILE))?;
+        for field in &self.dense {
+            let file = field.file(GRAPH_FILE);
+            field
+                .graph
+                .save_without_vectors(&self.dir.join(&file), seq)
+                .map_err(self.io_err(&file))?;
+        }
         crash_point("checkpoint:after_graph").map_err(self.io_err(GRAPH_FILE))?;
-        {
-            // Only writers change the stores and the graph, and this one
+        let live = self.state.read().live.clone();
+        for field in &self.dense {
+            // Only writers change the stores and the graphs, and this one
             // holds the writer lock: the list stays true until it is used.
-            let live = self.state.read().live.clone();
-            let held: RoaringBitmap = self.graph.node_ids().into_iter().collect();
-            let stored = self.vectors.read().ids();
+            let held: RoaringBitmap = field.graph.node_ids().into_iter().collect();
+            let stored = field.vectors.read().ids();
             let dropped: Vec<u64> = stored
                 .into_iter()
                 .filter(|&key| {
                     u32::try_from(key).map_or(true, |i| !live.contains(i) && !held.contains(i))
                 })
                 .collect();
-            let mut vectors = self.vectors.write();
+            let data = field.file(DATA_FILE);
+            let mut vectors = field.vectors.write();
             for key in dropped {
-                vectors.delete(key).map_err(self.io_err("vectors.dat"))?;
+                vectors.delete(key).map_err(self.io_err(&data))?;
             }
-            vectors.flush_full().map_err(self.io_err("vectors.dat"))?;
+            vectors.flush_full().map_err(self.io_err(&data))?;
         }
         self.payloads
             .write()
             .checkpoint()
             .map_err(self.io_err("payloads.log"))?;
+        if let Some(store) = &self.sparse_store {
+            store
+                .write()
+                .checkpoint()
+                .map_err(self.io_err(&sparse_file()))?;
+        }
         crash_point("checkpoint:after_stores").map_err(self.io_err("payloads.log"))?;
         let old_indexes = index_checkpoints(&self.dir);
         {
@@ -155,8 +179,13 @@ impl Collection {
             sync_dir(&self.dir).map_err(self.io_err("."))?;
         }
         writer.checkpointed = Some(seq);
-        self.reclaim_vector_space();
-        self.reclaim_payload_space();
+        for field in &self.dense {
+            self.reclaim_vector_space(field);
+        }
+        self.reclaim_payload_space(&self.payloads, "payloads.log");
+        if let Some(store) = &self.sparse_store {
+            self.reclaim_payload_space(store, &sparse_file());
+        }
         Ok(())
     }
 
@@ -171,9 +200,10 @@ impl Collection {
     /// before the swap); rewriting only when the dead bytes exceed the live
     /// ones keeps the cost proportional to what was written. A failure
     /// leaves the old files intact and is only logged.
-    fn reclaim_vector_space(&self) {
+    fn reclaim_vector_space(&self, field: &DenseField) {
+        let file = field.file(DATA_FILE);
         let plan = {
-            let vectors = self.vectors.read();
+            let vectors = field.vectors.read();
             if vectors.dead_bytes() < VECTOR_RECLAIM_MIN_DEAD_BYTES
                 || vectors.fragmentation_ratio() < 0.5
             {
@@ -183,17 +213,17 @@ impl Collection {
                 Ok(Some(plan)) => plan,
                 Ok(None) => return,
                 Err(err) => {
-                    tracing::warn!(collection = %self.name, error = %err, "vectors.dat could not be rewritten; it keeps its dead slots");
+                    tracing::warn!(collection = %self.name, file, error = %err, "a vector file could not be rewritten; it keeps its dead slots");
                     return;
                 }
             }
         };
-        match self.vectors.write().finish_compaction(plan) {
+        match field.vectors.write().finish_compaction(plan) {
             Ok(reclaimed) => {
-                tracing::debug!(collection = %self.name, reclaimed, "vectors.dat rewritten")
+                tracing::debug!(collection = %self.name, file, reclaimed, "vector file rewritten")
             }
             Err(err) => {
-                tracing::warn!(collection = %self.name, error = %err, "vectors.dat could not be rewritten; it keeps its dead slots")
+                tracing::warn!(collection = %self.name, file, error = %err, "a vector file could not be rewritten; it keeps its dead slots")
             }
         }
     }
@@ -205,13 +235,13 @@ impl Collection {
     /// exceed the live ones keeps the cost proportional to what was
     /// written. A failure leaves the old files intact (the store's
     /// compaction contract) and is only logged: the checkpoint is done.
-    fn reclaim_payload_space(&self) {
-        let mut payloads = self.payloads.write();
+    fn reclaim_payload_space(&self, store: &RwLock<LogPayloadStorage>, file: &str) {
+        let mut payloads = store.write();
         let dead = payloads.dead_bytes();
         let on_disk = match payloads.disk_bytes() {
             Ok(bytes) => bytes,
             Err(err) => {
-                tracing::warn!(collection = %self.name, error = %err, "could not size payloads.log");
+                tracing::warn!(collection = %self.name, file, error = %err, "could not size a record log");
                 return;
             }
         };
@@ -220,10 +250,10 @@ impl Collection {
         }
         match payloads.compact() {
             Ok(reclaimed) => {
-                tracing::debug!(collection = %self.name, reclaimed, "payloads.log rewritten")
+                tracing::debug!(collection = %self.name, file, reclaimed, "record log rewritten")
             }
             Err(err) => {
-                tracing::warn!(collection = %self.name, error = %err, "payloads.log could not be rewritten; it keeps its dead records")
+                tracing::warn!(collection = %self.name, file, error = %err, "a record log could not be rewritten; it keeps its dead records")
             }
         }
     }

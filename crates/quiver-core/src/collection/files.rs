@@ -9,12 +9,17 @@ use crate::{Error, Result};
 
 use super::Collection;
 use super::config::{CONFIG_FILE, StoredConfig};
+use super::fields::{SPARSE_DIR, VECTORS_DIR, rel_file};
 use super::oplog::{self, OpLogRepair};
 
-/// The files a collection that has checkpointed always has.
-const CHECKPOINT_FILES: [&str; 4] = ["vectors.idx", "payloads.idx", "hnsw.graph", "ids.map"];
-/// The files every open collection has.
-const STORE_FILES: [&str; 4] = [CONFIG_FILE, "ops.log", "vectors.dat", "payloads.log"];
+/// The files of the collection's directory a collection that has
+/// checkpointed always has.
+const CHECKPOINT_FILES: [&str; 2] = ["payloads.idx", "ids.map"];
+/// The files of the collection's directory every open collection has.
+const STORE_FILES: [&str; 3] = [CONFIG_FILE, "ops.log", "payloads.log"];
+/// The files of each dense vector's directory: always, and once checkpointed.
+const VECTOR_FILES: [&str; 1] = ["vectors.dat"];
+const VECTOR_CHECKPOINT_FILES: [&str; 2] = ["vectors.idx", "hnsw.graph"];
 /// Bad vectors or records named in one detail line, at most.
 const SHOWN: usize = 5;
 
@@ -71,20 +76,31 @@ impl Collection {
     pub fn verify_files(&self) -> Result<Vec<FileCheck>> {
         self.check_open()?;
         let base_seq = self.writer.lock().log.base_seq();
-        let mut names: Vec<String> = fs::read_dir(&self.dir)
-            .map_err(self.io_err("."))?
-            .map(|e| {
-                e.map(|e| e.file_name().to_string_lossy().into_owned())
-                    .map_err(self.io_err("."))
-            })
-            .collect::<Result<_>>()?;
-        let mut expected: Vec<&str> = STORE_FILES.to_vec();
+        let mut names = self.list_files(Path::new(""))?;
+        let mut expected: Vec<String> = STORE_FILES.iter().map(|f| (*f).to_owned()).collect();
         if base_seq > 0 {
-            expected.extend(CHECKPOINT_FILES);
+            expected.extend(CHECKPOINT_FILES.iter().map(|f| (*f).to_owned()));
+        }
+        for field in &self.dense {
+            if !field.rel.as_os_str().is_empty() {
+                names.extend(self.list_files(&field.rel)?);
+            }
+            expected.extend(VECTOR_FILES.iter().map(|f| field.file(f)));
+            if base_seq > 0 {
+                expected.extend(VECTOR_CHECKPOINT_FILES.iter().map(|f| field.file(f)));
+            }
+        }
+        if self.sparse_store.is_some() {
+            let rel = Path::new(SPARSE_DIR);
+            names.extend(self.list_files(rel)?);
+            expected.push(rel_file(rel, "payloads.log"));
+            if base_seq > 0 {
+                expected.push(rel_file(rel, "payloads.idx"));
+            }
         }
         for name in expected {
-            if !names.iter().any(|n| n == name) {
-                names.push(name.to_owned());
+            if !names.contains(&name) {
+                names.push(name);
             }
         }
         names.sort();
@@ -119,14 +135,38 @@ impl Collection {
         Ok(checks)
     }
 
+    /// The files (not directories) of the directory `rel` of the
+    /// collection's, named relative to the collection's directory.
+    fn list_files(&self, rel: &Path) -> Result<Vec<String>> {
+        let dir = self.dir.join(rel);
+        let label = rel_file(rel, ".");
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(self.io_err(&label))? {
+            let entry = entry.map_err(self.io_err(&label))?;
+            let is_dir = entry.file_type().map_err(self.io_err(&label))?.is_dir();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let known_dir =
+                rel.as_os_str().is_empty() && (name == VECTORS_DIR || name == SPARSE_DIR);
+            if is_dir && known_dir {
+                continue;
+            }
+            names.push(rel_file(rel, &name));
+        }
+        Ok(names)
+    }
+
     fn check_file(&self, name: &str) -> Result<(FileState, String)> {
-        Ok(match name {
-            "vectors.dat" => {
-                let report = self
-                    .vectors
-                    .read()
-                    .verify()
-                    .map_err(self.io_err("vectors.dat"))?;
+        let (rel, file) = match name.rsplit_once('/') {
+            Some((rel, file)) => (rel, file),
+            None => ("", name),
+        };
+        let field = self.dense.iter().find(|f| f.rel == Path::new(rel));
+        let sparse = (rel == SPARSE_DIR)
+            .then_some(self.sparse_store.as_ref())
+            .flatten();
+        Ok(match (field, sparse, file) {
+            (Some(field), _, "vectors.dat") => {
+                let report = field.vectors.read().verify().map_err(self.io_err(name))?;
                 if report.is_ok() {
                     (
                         FileState::Ok,
@@ -155,12 +195,12 @@ impl Collection {
                     )
                 }
             }
-            "payloads.log" => {
-                let problems = self
-                    .payloads
+            (None, store, "payloads.log") if rel.is_empty() || store.is_some() => {
+                let problems = store
+                    .unwrap_or(&self.payloads)
                     .read()
                     .verify()
-                    .map_err(self.io_err("payloads.log"))?;
+                    .map_err(self.io_err(name))?;
                 if problems.is_empty() {
                     (FileState::Ok, "every record matches its CRC".into())
                 } else {
@@ -177,9 +217,18 @@ impl Collection {
                     )
                 }
             }
-            CONFIG_FILE | "ops.log" | "vectors.idx" | "vectors.wal" | "payloads.idx"
-            | "hnsw.graph" | "ids.map" => (FileState::Ok, "loaded and checked on open".into()),
-            n if n.starts_with(super::checkpoint::PAYLOAD_INDEX_PREFIX) => {
+            (Some(_), _, "vectors.idx" | "vectors.wal" | "hnsw.graph")
+            | (None, Some(_), "payloads.idx") => {
+                (FileState::Ok, "loaded and checked on open".into())
+            }
+            (None, None, CONFIG_FILE | "ops.log" | "payloads.idx" | "ids.map")
+                if rel.is_empty() =>
+            {
+                (FileState::Ok, "loaded and checked on open".into())
+            }
+            (None, None, n)
+                if rel.is_empty() && n.starts_with(super::checkpoint::PAYLOAD_INDEX_PREFIX) =>
+            {
                 (FileState::Ok, "loaded and checked on open".into())
             }
             _ => (FileState::Ok, "not a collection file; ignored".into()),
@@ -205,12 +254,19 @@ fn names_file(line: &str, file: &str) -> bool {
 pub(crate) fn repair_op_log(dir: &Path) -> Result<Option<OpLogRepair>> {
     let stored = StoredConfig::read(dir)?;
     let path = dir.join("ops.log");
-    let repair = oplog::repair(&path, stored.config.dimension).map_err(|e| Error::io(&path, e))?;
+    let schema = super::fields::log_schema(&stored.config);
+    let repair = oplog::repair(&path, &schema).map_err(|e| Error::io(&path, e))?;
     if repair.is_some() {
         let payloads = dir.join("payloads.log");
         let rewound =
             LogPayloadStorage::rewind_to_snapshot(dir).map_err(|e| Error::io(&payloads, e))?;
         tracing::info!(dir = %dir.display(), ?rewound, "payload log cut back to its snapshot");
+        if !stored.config.sparse_vectors.is_empty() {
+            let sparse = dir.join(SPARSE_DIR);
+            let rewound = LogPayloadStorage::rewind_to_snapshot(&sparse)
+                .map_err(|e| Error::io(sparse.join("payloads.log"), e))?;
+            tracing::info!(dir = %sparse.display(), ?rewound, "sparse vector log cut back to its snapshot");
+        }
     }
     Ok(repair)
 }

@@ -199,7 +199,7 @@ mod tests {
         let got = c.get(&ids, false, true).unwrap();
         assert_eq!(got.len(), 6);
         let seven = got.iter().find(|r| r.id == PointId::Num(7)).unwrap();
-        assert_eq!(seven.vector.as_deref(), Some(&[6.0, 0.0][..]));
+        assert_eq!(seven.vector(), Some(&[6.0, 0.0][..]));
         assert_eq!(c.count(None).unwrap(), 6);
 
         // The group is durable like any write: it is all there after reopen.
@@ -209,7 +209,7 @@ mod tests {
         let c = db.collection("c").unwrap();
         assert_eq!(c.count(None).unwrap(), 6);
         let seven = c.get(&[PointId::Num(7)], false, true).unwrap();
-        assert_eq!(seven[0].vector.as_deref(), Some(&[6.0, 0.0][..]));
+        assert_eq!(seven[0].vector(), Some(&[6.0, 0.0][..]));
     }
 
     #[test]

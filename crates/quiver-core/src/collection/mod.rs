@@ -104,6 +104,7 @@ mod apply;
 mod checkpoint;
 mod config;
 mod field_index;
+mod fields;
 mod files;
 mod group;
 mod id_map;
@@ -127,11 +128,14 @@ use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use crate::filter::{FieldType, PayloadIndexes};
-use crate::index::hnsw::Hnsw;
-use crate::storage::{LogPayloadStorage, MmapStorage};
-use crate::{Error, PointId, Result};
+use crate::index::sparse::SparseIndex;
+use crate::storage::LogPayloadStorage;
+use crate::{Error, PointId, Result, SparseVector};
 
-pub use config::{CollectionConfig, MAX_DIMENSION};
+pub use config::{
+    CollectionConfig, MAX_DIMENSION, MAX_VECTOR_NAME_BYTES, MAX_VECTORS, SparseModifier,
+    SparseVectorParams, VectorParams,
+};
 pub(crate) use files::repair_op_log;
 pub use files::{FileCheck, FileState};
 pub use oplog::OpLogRepair;
@@ -143,11 +147,14 @@ pub use search::SearchStrategy;
 
 pub(crate) use config::StoredConfig;
 // The decoders of the collection's files, for the fuzz targets (see `crate::fuzzing`).
+use fields::DenseField;
 #[cfg(feature = "fuzzing")]
 pub(crate) use id_map::{decode as decode_id_map, encode as encode_id_map};
+#[cfg(not(feature = "fuzzing"))]
+use oplog::LogSchema;
 use oplog::OpLogWriter;
 #[cfg(feature = "fuzzing")]
-pub(crate) use oplog::{decode as decode_op_log, encode as encode_op_log};
+pub(crate) use oplog::{LogSchema, decode as decode_op_log, encode as encode_op_log};
 #[cfg(feature = "fuzzing")]
 pub(crate) use request::check_points;
 
@@ -165,9 +172,16 @@ pub struct Collection {
     /// Upserts waiting to be committed together.
     upserts: group::UpsertQueue,
     state: RwLock<State>,
-    graph: Hnsw,
+    /// The dense vectors, in slot (name) order.
+    dense: Vec<DenseField>,
+    /// The sparse vectors' names and settings, in slot (name) order.
+    sparse: Vec<(String, SparseVectorParams)>,
+    /// The op log's view of the vectors.
+    schema: LogSchema,
     payloads: RwLock<LogPayloadStorage>,
-    vectors: RwLock<MmapStorage>,
+    /// The sparse vectors of every version that has one (see `fields.rs`);
+    /// `None` when the collection has no sparse vector.
+    sparse_store: Option<RwLock<LogPayloadStorage>>,
     deleted: AtomicBool,
     /// Damaged checkpoint files the open rebuilt (see [`Collection::repaired_on_open`]).
     repaired: Vec<String>,
@@ -220,14 +234,42 @@ struct State {
     /// with it (as reading the damaged record would), and a write that
     /// replaces or deletes the version clears it.
     damaged_payloads: FxHashMap<u32, (std::path::PathBuf, String)>,
+    /// Per sparse vector (slot order): the vectors of the live versions
+    /// that have one, and their inverted index.
+    sparse: Vec<SparseState>,
     /// Sequence number of the last published write.
     last_seq: u64,
 }
 
+/// The live sparse vectors of one name, and their index.
+#[derive(Default)]
+struct SparseState {
+    vectors: FxHashMap<u32, SparseVector>,
+    index: SparseIndex,
+}
+
+impl SparseState {
+    fn insert(&mut self, internal: u32, vector: SparseVector) {
+        if let Some(old) = self.vectors.remove(&internal) {
+            self.index.remove(internal, &old);
+        }
+        self.index.insert(internal, &vector);
+        self.vectors.insert(internal, vector);
+    }
+
+    fn remove(&mut self, internal: u32) {
+        if let Some(old) = self.vectors.remove(&internal) {
+            self.index.remove(internal, &old);
+        }
+    }
+}
+
 impl State {
-    /// An empty state at sequence number `last_seq`.
-    fn new(last_seq: u64) -> State {
+    /// An empty state at sequence number `last_seq`, for `sparse` sparse
+    /// vectors.
+    fn new(last_seq: u64, sparse: usize) -> State {
         State {
+            sparse: (0..sparse).map(|_| SparseState::default()).collect(),
             by_id: BTreeMap::new(),
             ids: Vec::new(),
             live: RoaringBitmap::new(),
@@ -320,14 +362,16 @@ impl Collection {
         let collection = Collection {
             name: name.to_owned(),
             dir: dir.to_owned(),
-            config: stored.config,
+            config: stored.config.clone(),
             checkpoint_bytes,
             writer: Mutex::new(parts.writer),
             upserts: group::UpsertQueue::default(),
             state: RwLock::new(parts.state),
-            graph: parts.graph,
+            dense: parts.dense,
+            sparse: fields::sparse_slots(&stored.config),
+            schema: fields::log_schema(&stored.config),
             payloads: RwLock::new(parts.payloads),
-            vectors: RwLock::new(parts.vectors),
+            sparse_store: parts.sparse_store.map(RwLock::new),
             deleted: AtomicBool::new(false),
             repaired: parts.report.damaged.clone(),
             _lock: lock,

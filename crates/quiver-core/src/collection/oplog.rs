@@ -20,7 +20,7 @@
 //! | len | u32 | bytes of seq + kind + body |
 //! | crc | u32 | CRC-32 of seq + kind + body |
 //! | seq | u64 | the operation's sequence number |
-//! | kind | u8 | [`KIND_UPSERT`], [`KIND_DELETE`] or [`KIND_SET_PAYLOAD`] |
+//! | kind | u8 | [`KIND_UPSERT`], [`KIND_DELETE`], [`KIND_SET_PAYLOAD`] or [`KIND_UPSERT_VECTORS`] |
 //! | body | | `count u32`, then `count` entries (see [`Op`]) |
 //!
 //! Entries name internal ids explicitly and carry full values (the vector,
@@ -28,7 +28,14 @@
 //! forget), so replaying a frame onto a state that already has it changes
 //! nothing, and replaying it onto the state just before it is exact.
 //! Point ids are encoded as a tag byte (0 = u64, 1 = UUID) and 8 or 16
-//! bytes; payloads as `len u32` + JSON bytes.
+//! bytes; payloads as `len u32` + JSON bytes. An upsert entry of
+//! [`KIND_UPSERT`] holds the default vector's floats; one of
+//! [`KIND_UPSERT_VECTORS`] holds `count u32` dense vectors (`slot u32` +
+//! the slot's floats) and `count u32` sparse ones (`slot u32`, `len u32`,
+//! `len` indices u32, `len` values f32), slots numbering the collection's
+//! vectors in name order ([`LogSchema`]). Upserts whose points all carry
+//! just the default vector use the first kind, the only one before named
+//! vectors, so a one-vector collection's log is as it always was.
 //!
 //! A frame that is cut short or fails its CRC with nothing valid after it
 //! is a torn tail (a write the crash interrupted): it is dropped and the
@@ -50,13 +57,13 @@ use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
 
-use crate::PointId;
 use crate::file::atomic::write_atomic;
 use crate::file::fault::crash_point;
 use crate::file::framed::{FrameLayout, FrameReader, FrameWriter};
 use crate::file::{ByteReader, corrupt};
 
 use super::request::Payload;
+use crate::{PointId, SparseVector};
 
 const MAGIC: &[u8; 8] = b"QVOPLOG1";
 const HEADER_LEN: u64 = 20;
@@ -69,23 +76,57 @@ const MAX_FRAME_BYTES: u32 = 1 << 30;
 /// beyond it is damage.
 const MAX_SEQ: u64 = u64::MAX - 1;
 
-/// Upsert of new point versions.
+/// Upsert of new point versions that carry the default vector alone.
 pub(crate) const KIND_UPSERT: u8 = 1;
 /// Deletion of points.
 pub(crate) const KIND_DELETE: u8 = 2;
 /// Replacement of payloads of existing points.
 pub(crate) const KIND_SET_PAYLOAD: u8 = 3;
+/// Upsert of new point versions with any set of named dense and sparse
+/// vectors.
+pub(crate) const KIND_UPSERT_VECTORS: u8 = 4;
+
+/// What the log needs to know of the collection's vectors to read and
+/// write frames: the dimension of each dense vector, by slot (the order of
+/// their names), the number of sparse ones, and the slot of the default
+/// vector (`""`), if there is one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LogSchema {
+    pub(crate) dense: Vec<usize>,
+    pub(crate) sparse: usize,
+    pub(crate) default_slot: Option<usize>,
+}
+
+impl LogSchema {
+    /// A collection of the default vector alone, of `dimension` floats.
+    #[cfg(test)]
+    pub(crate) fn single(dimension: usize) -> Self {
+        LogSchema {
+            dense: vec![dimension],
+            sparse: 0,
+            default_slot: Some(0),
+        }
+    }
+}
 
 const ID_NUM: u8 = 0;
 const ID_UUID: u8 = 1;
+
+/// A point's dense vectors by slot (see [`LogSchema`]); `None` where it has none.
+pub(crate) type DenseSlots = Vec<Option<Vec<f32>>>;
+/// A point's sparse vectors by slot; `None` where it has none.
+pub(crate) type SparseSlots = Vec<Option<SparseVector>>;
 
 /// A point version written by an upsert under a fresh internal id.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct UpsertEntry {
     pub(crate) internal: u32,
     pub(crate) id: PointId,
-    /// Preprocessed (what the stores and the graph hold).
-    pub(crate) vector: Vec<f32>,
+    /// Its dense vectors by slot (see [`LogSchema`]), preprocessed (what
+    /// the stores and the graphs hold); `None` where it has none.
+    pub(crate) dense: DenseSlots,
+    /// Its sparse vectors by slot; `None` where it has none.
+    pub(crate) sparse: SparseSlots,
     pub(crate) payload: Payload,
     /// The internal id and payload of the version this one replaces.
     pub(crate) replaced: Option<(u32, Payload)>,
@@ -219,8 +260,8 @@ impl OpLogWriter {
     /// it), as one frame; durable on return when the log syncs. Returns its
     /// sequence number. On error the file is cut back to where it was, so a
     /// failed append leaves no frame behind.
-    pub(crate) fn append(&mut self, op: &Op, json: &OpJson, dimension: usize) -> io::Result<u64> {
-        self.append_with(op, json, dimension, || ()).0
+    pub(crate) fn append(&mut self, op: &Op, json: &OpJson, schema: &LogSchema) -> io::Result<u64> {
+        self.append_with(op, json, schema, || ()).0
     }
 
     /// [`OpLogWriter::append`], running `alongside` while the frame's sync
@@ -236,7 +277,7 @@ impl OpLogWriter {
         &mut self,
         op: &Op,
         json: &OpJson,
-        dimension: usize,
+        schema: &LogSchema,
         alongside: impl FnOnce() -> T + Send,
     ) -> (io::Result<u64>, Option<T>) {
         let Some(seq) = self.last_seq.checked_add(1).filter(|&s| s <= MAX_SEQ) else {
@@ -248,7 +289,7 @@ impl OpLogWriter {
                 None,
             );
         };
-        let frame = match encode_frame(seq, op, json, dimension) {
+        let frame = match encode_frame(seq, op, json, schema) {
             Ok(frame) => frame,
             Err(err) => return (Err(err), None),
         };
@@ -315,21 +356,21 @@ fn header(base_seq: u64) -> Vec<u8> {
 /// # Errors
 /// `InvalidData` for a bad header, and for a damaged frame that is not a
 /// torn tail (see the module docs); I/O errors.
-pub(crate) fn read(path: &Path, dimension: usize) -> io::Result<Option<OpLogContent>> {
+pub(crate) fn read(path: &Path, schema: &LogSchema) -> io::Result<Option<OpLogContent>> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    decode(path, &bytes, dimension).map(Some)
+    decode(path, &bytes, schema).map(Some)
 }
 
 /// [`read`] of the bytes of a log read from `path`.
 ///
 /// # Errors
 /// As [`read`], without the I/O errors.
-pub(crate) fn decode(path: &Path, bytes: &[u8], dimension: usize) -> io::Result<OpLogContent> {
-    let scan = scan(path, bytes, dimension)?;
+pub(crate) fn decode(path: &Path, bytes: &[u8], schema: &LogSchema) -> io::Result<OpLogContent> {
+    let scan = scan(path, bytes, schema)?;
     if let Some(damage) = scan.damage {
         return Err(corrupt(
             path,
@@ -351,10 +392,10 @@ pub(crate) fn decode(path: &Path, bytes: &[u8], dimension: usize) -> io::Result<
 /// # Errors
 /// `InvalidInput` for an operation the format cannot hold.
 #[cfg(feature = "fuzzing")]
-pub(crate) fn encode(base_seq: u64, ops: &[(u64, Op)], dimension: usize) -> io::Result<Vec<u8>> {
+pub(crate) fn encode(base_seq: u64, ops: &[(u64, Op)], schema: &LogSchema) -> io::Result<Vec<u8>> {
     let mut out = header(base_seq);
     for (seq, op) in ops {
-        out.extend_from_slice(&encode_frame(*seq, op, &OpJson::encode(op)?, dimension)?);
+        out.extend_from_slice(&encode_frame(*seq, op, &OpJson::encode(op)?, schema)?);
     }
     Ok(out)
 }
@@ -381,13 +422,13 @@ pub struct OpLogRepair {
 ///
 /// # Errors
 /// `InvalidData` for a bad header (nothing can be kept); I/O errors.
-pub(crate) fn repair(path: &Path, dimension: usize) -> io::Result<Option<OpLogRepair>> {
+pub(crate) fn repair(path: &Path, schema: &LogSchema) -> io::Result<Option<OpLogRepair>> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let scan = scan(path, &bytes, dimension)?;
+    let scan = scan(path, &bytes, schema)?;
     let Some(damage) = scan.damage else {
         return Ok(None);
     };
@@ -518,7 +559,7 @@ fn following_frames(
 }
 
 /// Decode the valid prefix of the log in `bytes` and say why it ends.
-fn scan(path: &Path, bytes: &[u8], dimension: usize) -> io::Result<Scan> {
+fn scan(path: &Path, bytes: &[u8], schema: &LogSchema) -> io::Result<Scan> {
     if bytes.len() < HEADER_LEN as usize {
         return Err(corrupt(path, 0, "file is shorter than its header"));
     }
@@ -550,7 +591,7 @@ fn scan(path: &Path, bytes: &[u8], dimension: usize) -> io::Result<Scan> {
                 frame.seq
             ))
         } else if frame.seq == expected {
-            decode_op(path, at, &frame, dimension)
+            decode_op(path, at, &frame, schema)
                 .map_err(|err| format!("frame {} has a good checksum but {err}", frame.seq))
         } else {
             Err(format!(
@@ -598,7 +639,7 @@ fn scan(path: &Path, bytes: &[u8], dimension: usize) -> io::Result<Scan> {
     })
 }
 
-fn encode_frame(seq: u64, op: &Op, json: &OpJson, dimension: usize) -> io::Result<Vec<u8>> {
+fn encode_frame(seq: u64, op: &Op, json: &OpJson, schema: &LogSchema) -> io::Result<Vec<u8>> {
     let entries = json.entries();
     let count = match op {
         Op::Upsert(e) => e.len(),
@@ -618,22 +659,28 @@ fn encode_frame(seq: u64, op: &Op, json: &OpJson, dimension: usize) -> io::Resul
     buf.extend_from_slice(&seq.to_le_bytes());
     match op {
         Op::Upsert(ops) => {
-            buf.push(KIND_UPSERT);
+            let plain = schema.default_slot.filter(|&slot| {
+                ops.iter().all(|e| {
+                    e.sparse.iter().all(Option::is_none)
+                        && e.dense
+                            .iter()
+                            .enumerate()
+                            .all(|(i, v)| v.is_some() == (i == slot))
+                })
+            });
+            buf.push(if plain.is_some() {
+                KIND_UPSERT
+            } else {
+                KIND_UPSERT_VECTORS
+            });
             put_count(&mut buf, ops.len())?;
             for (e, j) in ops.iter().zip(entries) {
-                if e.vector.len() != dimension {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!(
-                            "vector of {} floats in a log of dimension {dimension}",
-                            e.vector.len()
-                        ),
-                    ));
-                }
+                check_entry(e, schema)?;
                 buf.extend_from_slice(&e.internal.to_le_bytes());
                 put_id(&mut buf, &e.id);
-                for x in &e.vector {
-                    buf.extend_from_slice(&x.to_le_bytes());
+                match plain {
+                    Some(slot) => put_floats(&mut buf, e.dense[slot].as_deref().unwrap_or(&[])),
+                    None => put_vectors(&mut buf, e)?,
                 }
                 put_payload(&mut buf, &j.payload)?;
                 match (&e.replaced, &j.replaced) {
@@ -681,6 +728,113 @@ fn encode_frame(seq: u64, op: &Op, json: &OpJson, dimension: usize) -> io::Resul
     buf[..4].copy_from_slice(&len.to_le_bytes());
     buf[4..8].copy_from_slice(&crc.to_le_bytes());
     Ok(buf)
+}
+
+/// Checks that `e` fits `schema`: a slot per vector, dense ones of their
+/// slot's dimension.
+fn check_entry(e: &UpsertEntry, schema: &LogSchema) -> io::Result<()> {
+    let invalid = |m: String| Err(io::Error::new(io::ErrorKind::InvalidInput, m));
+    if e.dense.len() != schema.dense.len() || e.sparse.len() != schema.sparse {
+        return invalid(format!(
+            "entry of {} dense and {} sparse slots in a log of {} and {}",
+            e.dense.len(),
+            e.sparse.len(),
+            schema.dense.len(),
+            schema.sparse
+        ));
+    }
+    for (slot, (v, &dimension)) in e.dense.iter().zip(&schema.dense).enumerate() {
+        if let Some(v) = v
+            && v.len() != dimension
+        {
+            return invalid(format!(
+                "vector of {} floats in slot {slot} of dimension {dimension}",
+                v.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn put_floats(buf: &mut Vec<u8>, values: &[f32]) {
+    for x in values {
+        buf.extend_from_slice(&x.to_le_bytes());
+    }
+}
+
+/// The vectors of a [`KIND_UPSERT_VECTORS`] entry.
+fn put_vectors(buf: &mut Vec<u8>, e: &UpsertEntry) -> io::Result<()> {
+    let present = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    put_count(buf, e.dense.iter().flatten().count())?;
+    for (slot, v) in e.dense.iter().enumerate() {
+        if let Some(v) = v {
+            buf.extend_from_slice(&present(slot).to_le_bytes());
+            put_floats(buf, v);
+        }
+    }
+    put_count(buf, e.sparse.iter().flatten().count())?;
+    for (slot, v) in e.sparse.iter().enumerate() {
+        if let Some(v) = v {
+            buf.extend_from_slice(&present(slot).to_le_bytes());
+            put_count(buf, v.len())?;
+            for i in v.indices() {
+                buf.extend_from_slice(&i.to_le_bytes());
+            }
+            put_floats(buf, v.values());
+        }
+    }
+    Ok(())
+}
+
+/// Reads the vectors of a [`KIND_UPSERT_VECTORS`] entry.
+fn read_vectors(
+    r: &mut ByteReader<'_>,
+    schema: &LogSchema,
+) -> io::Result<(DenseSlots, SparseSlots)> {
+    let mut dense: DenseSlots = vec![None; schema.dense.len()];
+    let n = r.u32()?;
+    for _ in 0..n {
+        let slot = r.u32()? as usize;
+        let Some(&dimension) = schema.dense.get(slot) else {
+            return Err(r.error(format!(
+                "dense vector slot {slot} of a collection of {}",
+                schema.dense.len()
+            )));
+        };
+        if dense[slot].is_some() {
+            return Err(r.error(format!("dense vector slot {slot} given twice")));
+        }
+        dense[slot] = Some(r.f32s(dimension)?);
+    }
+    let mut sparse: SparseSlots = vec![None; schema.sparse];
+    let n = r.u32()?;
+    for _ in 0..n {
+        let slot = r.u32()? as usize;
+        if slot >= schema.sparse {
+            return Err(r.error(format!(
+                "sparse vector slot {slot} of a collection of {}",
+                schema.sparse
+            )));
+        }
+        if sparse[slot].is_some() {
+            return Err(r.error(format!("sparse vector slot {slot} given twice")));
+        }
+        let len = r.u32()? as usize;
+        if len.saturating_mul(8) > r.remaining() {
+            return Err(r.error(format!(
+                "sparse vector of {len} entries cannot fit in the {} bytes left",
+                r.remaining()
+            )));
+        }
+        let mut indices = Vec::with_capacity(len);
+        for _ in 0..len {
+            indices.push(r.u32()?);
+        }
+        let values = r.f32s(len)?;
+        let at = r.offset();
+        sparse[slot] = Some(SparseVector::new(indices, values).map_err(|e| r.error_at(at, e))?);
+    }
+    Ok((dense, sparse))
 }
 
 fn put_count(buf: &mut Vec<u8>, n: usize) -> io::Result<()> {
@@ -749,17 +903,28 @@ fn read_count(r: &mut ByteReader<'_>) -> io::Result<usize> {
 }
 
 /// Decode the operation of the frame at byte `at`.
-fn decode_op(path: &Path, at: usize, frame: &OpFrame<'_>, dimension: usize) -> io::Result<Op> {
+fn decode_op(path: &Path, at: usize, frame: &OpFrame<'_>, schema: &LogSchema) -> io::Result<Op> {
     let body_at = (at + FRAME_HEAD + 9) as u64;
     let mut r = ByteReader::at(path, frame.body, body_at);
     let n = read_count(&mut r)?;
     let op = match frame.kind {
-        KIND_UPSERT => {
+        KIND_UPSERT | KIND_UPSERT_VECTORS => {
             let mut entries = Vec::with_capacity(n);
             for _ in 0..n {
                 let internal = r.u32()?;
                 let id = read_id(&mut r)?;
-                let vector = r.f32s(dimension)?;
+                let (dense, sparse) = if frame.kind == KIND_UPSERT {
+                    let Some(slot) = schema.default_slot else {
+                        return Err(
+                            r.error("an upsert of the default vector in a collection without one")
+                        );
+                    };
+                    let mut dense = vec![None; schema.dense.len()];
+                    dense[slot] = Some(r.f32s(schema.dense[slot])?);
+                    (dense, vec![None; schema.sparse])
+                } else {
+                    read_vectors(&mut r, schema)?
+                };
                 let payload = read_payload(&mut r)?;
                 let replaced = match r.u8()? {
                     0 => None,
@@ -769,7 +934,8 @@ fn decode_op(path: &Path, at: usize, frame: &OpFrame<'_>, dimension: usize) -> i
                 entries.push(UpsertEntry {
                     internal,
                     id,
-                    vector,
+                    dense,
+                    sparse,
                     payload,
                     replaced,
                 });
@@ -826,14 +992,16 @@ mod tests {
                 UpsertEntry {
                     internal: 0,
                     id: PointId::Num(7),
-                    vector: vec![1.0, -2.5, 3.25],
+                    dense: vec![Some(vec![1.0, -2.5, 3.25])],
+                    sparse: vec![],
                     payload: payload(json!({"a": 1, "b": [true, null, "x"], "c": {"d": 1.5}})),
                     replaced: None,
                 },
                 UpsertEntry {
                     internal: 3,
                     id: PointId::Uuid(Uuid::from_u128(0x1234)),
-                    vector: vec![0.0; 3],
+                    dense: vec![Some(vec![0.0; 3])],
+                    sparse: vec![],
                     payload: Payload::new(),
                     replaced: Some((1, payload(json!({"old": "yes"})))),
                 },
@@ -857,7 +1025,10 @@ mod tests {
         let mut w = OpLogWriter::open(path, &content, true).unwrap();
         sample_ops()
             .iter()
-            .map(|op| w.append(op, &OpJson::encode(op).unwrap(), 3).unwrap())
+            .map(|op| {
+                w.append(op, &OpJson::encode(op).unwrap(), &LogSchema::single(3))
+                    .unwrap()
+            })
             .collect()
     }
 
@@ -866,7 +1037,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ops.log");
         assert_eq!(write_sample(&path), vec![11, 12, 13]);
-        let content = read(&path, 3).unwrap().unwrap();
+        let content = read(&path, &LogSchema::single(3)).unwrap().unwrap();
         assert_eq!(content.base_seq, 10);
         let ops: Vec<Op> = content.ops.into_iter().map(|(_, op)| op).collect();
         assert_eq!(ops, sample_ops());
@@ -878,13 +1049,13 @@ mod tests {
         let path = dir.path().join("ops.log");
         write_sample(&path);
         let full = fs::read(&path).unwrap();
-        let whole = read(&path, 3).unwrap().unwrap();
+        let whole = read(&path, &LogSchema::single(3)).unwrap().unwrap();
         let last_start = {
             // Re-read with the last frame removed to learn where it starts.
             let mut w = whole.valid_len as usize;
             for cut in (HEADER_LEN as usize..full.len()).rev() {
                 fs::write(&path, &full[..cut]).unwrap();
-                let c = read(&path, 3).unwrap().unwrap();
+                let c = read(&path, &LogSchema::single(3)).unwrap().unwrap();
                 if c.ops.len() == 2 {
                     w = c.valid_len as usize;
                     break;
@@ -894,7 +1065,7 @@ mod tests {
         };
         for cut in last_start..full.len() {
             fs::write(&path, &full[..cut]).unwrap();
-            let c = read(&path, 3).unwrap().unwrap();
+            let c = read(&path, &LogSchema::single(3)).unwrap().unwrap();
             assert_eq!(c.ops.len(), 2, "cut at {cut}");
             assert_eq!(c.valid_len as usize, last_start);
             // Appending after the cut is seen by the next read.
@@ -903,12 +1074,12 @@ mod tests {
                 w.append(
                     &sample_ops()[0],
                     &OpJson::encode(&sample_ops()[0]).unwrap(),
-                    3
+                    &LogSchema::single(3)
                 )
                 .unwrap(),
                 13
             );
-            let again = read(&path, 3).unwrap().unwrap();
+            let again = read(&path, &LogSchema::single(3)).unwrap().unwrap();
             assert_eq!(again.ops.len(), 3);
         }
     }
@@ -924,7 +1095,7 @@ mod tests {
             bad[i] ^= 0x5a;
             fs::write(&path, &bad).unwrap();
             // Either an error or a valid prefix; never a panic.
-            if let Ok(Some(c)) = read(&path, 3) {
+            if let Ok(Some(c)) = read(&path, &LogSchema::single(3)) {
                 assert!(c.ops.len() <= 3);
             }
         }
@@ -935,19 +1106,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ops.log");
         write_sample(&path);
-        let content = read(&path, 3).unwrap().unwrap();
+        let content = read(&path, &LogSchema::single(3)).unwrap().unwrap();
         let mut w = OpLogWriter::open(&path, &content, true).unwrap();
         w.rotate(13).unwrap();
         assert_eq!(
             w.append(
                 &sample_ops()[1],
                 &OpJson::encode(&sample_ops()[1]).unwrap(),
-                3
+                &LogSchema::single(3)
             )
             .unwrap(),
             14
         );
-        let c = read(&path, 3).unwrap().unwrap();
+        let c = read(&path, &LogSchema::single(3)).unwrap().unwrap();
         assert_eq!(c.base_seq, 13);
         assert_eq!(c.ops.len(), 1);
         assert_eq!(c.ops[0].0, 14);
@@ -964,7 +1135,7 @@ mod tests {
             0x00, 0x00, 0x22, 0x22, 0x22, 0xde, 0xff, 0xff, 0xff, 0x63, 0x45, 0x0f, 0xff, 0xff,
             0x77,
         ]);
-        let err = decode(Path::new("ops.log"), &bytes, 3).unwrap_err();
+        let err = decode(Path::new("ops.log"), &bytes, &LogSchema::single(3)).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert!(err.to_string().contains("base sequence number"), "{err}");
     }
@@ -976,10 +1147,16 @@ mod tests {
         let mut bytes = header(MAX_SEQ);
         let op = Op::Delete(Vec::new());
         let json = OpJson::encode(&op).unwrap();
-        bytes.extend_from_slice(&encode_frame(u64::MAX, &op, &json, 2).unwrap());
-        let err = decode(Path::new("ops.log"), &bytes, 2).unwrap_err();
+        bytes
+            .extend_from_slice(&encode_frame(u64::MAX, &op, &json, &LogSchema::single(2)).unwrap());
+        let err = decode(Path::new("ops.log"), &bytes, &LogSchema::single(2)).unwrap_err();
         assert!(err.to_string().contains("past the largest"), "{err}");
-        let content = decode(Path::new("ops.log"), &header(MAX_SEQ), 2).unwrap();
+        let content = decode(
+            Path::new("ops.log"),
+            &header(MAX_SEQ),
+            &LogSchema::single(2),
+        )
+        .unwrap();
         assert_eq!(content.base_seq, MAX_SEQ);
     }
 
@@ -1027,7 +1204,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ops.log");
         fs::write(&path, &log).unwrap();
-        let content = read(&path, 3).unwrap().unwrap();
+        let content = read(&path, &LogSchema::single(3)).unwrap().unwrap();
         assert_eq!(content.base_seq, 4);
         assert_eq!(content.valid_len, whole);
         assert_eq!(
@@ -1056,7 +1233,8 @@ mod tests {
         let mut w = OpLogWriter::open(&path, &content, false).unwrap();
         w.rotate(4).unwrap();
         for (_, op) in &content.ops {
-            w.append(op, &OpJson::encode(op).unwrap(), 3).unwrap();
+            w.append(op, &OpJson::encode(op).unwrap(), &LogSchema::single(3))
+                .unwrap();
         }
         assert_eq!(fs::read(&path).unwrap(), &log[..whole as usize]);
     }
@@ -1070,14 +1248,16 @@ mod tests {
         let mut bad = fs::read(&path).unwrap();
         bad[HEADER_LEN as usize + 20] ^= 0x01;
         fs::write(&path, &bad).unwrap();
-        let err = read(&path, 3).expect_err("mid-log damage is an error");
+        let err = read(&path, &LogSchema::single(3)).expect_err("mid-log damage is an error");
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert!(err.to_string().contains("2 valid frames follow"), "{err}");
-        let repair = repair(&path, 3).unwrap().expect("the log was cut");
+        let repair = repair(&path, &LogSchema::single(3))
+            .unwrap()
+            .expect("the log was cut");
         assert_eq!(repair.cut_at, HEADER_LEN);
         assert_eq!(repair.dropped_frames, 3);
         assert_eq!(repair.dropped_seqs, Some((11, 13)));
-        let c = read(&path, 3).unwrap().unwrap();
+        let c = read(&path, &LogSchema::single(3)).unwrap().unwrap();
         assert!(c.ops.is_empty());
     }
 }

@@ -18,14 +18,15 @@ use crate::index::hnsw::Hnsw;
 use crate::storage::{
     DurabilityMode, LogPayloadStorage, MmapStorage, PayloadStorage, VectorStorage,
 };
-use crate::{Error, Result};
+use crate::{Error, Result, SparseVector};
 
 use super::apply;
 use super::checkpoint::{
     DATA_FILE, GRAPH_FILE, ID_MAP_FILE, OPLOG_FILE, PAYLOAD_INDEX_PREFIX, SNAPSHOT_FILE,
     VECTOR_INDEX_FILE, index_checkpoints,
 };
-use super::config::StoredConfig;
+use super::config::{StoredConfig, VectorParams};
+use super::fields::{self, DenseField, SPARSE_DIR};
 use super::id_map;
 use super::oplog::{self, Op, OpJson, OpLogWriter};
 use super::{State, Writer, decode_stored};
@@ -34,9 +35,9 @@ use super::{State, Writer, decode_stored};
 pub(super) struct Parts {
     pub(super) writer: Writer,
     pub(super) state: State,
-    pub(super) graph: Hnsw,
+    pub(super) dense: Vec<DenseField>,
     pub(super) payloads: LogPayloadStorage,
-    pub(super) vectors: MmapStorage,
+    pub(super) sparse_store: Option<LogPayloadStorage>,
     /// The log held operations or a derived part was rebuilt: checkpoint
     /// now so the next open is fast.
     pub(super) needs_checkpoint: bool,
@@ -49,8 +50,9 @@ pub(super) struct Parts {
 pub(super) struct RecoveryReport {
     /// Operations in the op log, all replayed onto the stores.
     pub(super) logged_ops: usize,
-    /// Operations replayed onto the loaded graph checkpoint (those after its
-    /// tag); `None` when the graph was rebuilt from the vectors.
+    /// Operations replayed onto the loaded graph checkpoints (those after
+    /// their tags, summed over the dense vectors); `None` when a graph was
+    /// rebuilt from its vectors.
     pub(super) graph_replayed: Option<usize>,
     /// The same for the payload index checkpoint.
     pub(super) indexes_replayed: Option<usize>,
@@ -72,7 +74,8 @@ pub(super) fn recover(dir: &Path, stored: &StoredConfig) -> Result<Parts> {
 /// it empty would silently drop every point.
 pub(super) fn recover_with(dir: &Path, stored: &StoredConfig, creating: bool) -> Result<Parts> {
     let config = &stored.config;
-    let dimension = config.dimension;
+    let schema = fields::log_schema(config);
+    let sparse_slots = fields::sparse_slots(config);
     let io_at = |file: &str| {
         let path = dir.join(file);
         move |e: io::Error| Error::io(path, e)
@@ -83,7 +86,7 @@ pub(super) fn recover_with(dir: &Path, stored: &StoredConfig, creating: bool) ->
     };
 
     let log_path = dir.join(OPLOG_FILE);
-    let content = match oplog::read(&log_path, dimension).map_err(io_at(OPLOG_FILE))? {
+    let content = match oplog::read(&log_path, &schema).map_err(io_at(OPLOG_FILE))? {
         Some(content) => content,
         None if creating => oplog::create(&log_path, 0).map_err(io_at(OPLOG_FILE))?,
         None => {
@@ -97,28 +100,43 @@ pub(super) fn recover_with(dir: &Path, stored: &StoredConfig, creating: bool) ->
     let last = content.ops.last().map_or(base, |(s, _)| *s);
     // A checkpoint wrote every checkpoint file before the log took its base.
     let checkpointed = base > 0;
-    if !creating && !dir.join(DATA_FILE).exists() {
-        return Err(lost(
-            DATA_FILE,
-            "the file is missing: every vector it held is lost".into(),
-        ));
-    }
-    if checkpointed && !dir.join(VECTOR_INDEX_FILE).exists() {
-        return Err(lost(
-            VECTOR_INDEX_FILE,
-            format!(
-                "the file is missing though the collection checkpointed (at operation {base}): \
-                 which slot of {DATA_FILE} holds which vector is lost"
-            ),
-        ));
-    }
+    let slots = fields::dense_slots(config);
     let mut damaged: Vec<String> = Vec::new();
+    let mut stores = Vec::with_capacity(slots.len());
+    for (_, params, rel) in &slots {
+        let data = fields::rel_file(rel, DATA_FILE);
+        let field_dir = dir.join(rel);
+        if creating {
+            crate::file::atomic::create_dir_all_durable(&field_dir).map_err(io_at(&data))?;
+        } else if !field_dir.join(DATA_FILE).exists() {
+            return Err(lost(
+                &data,
+                "the file is missing: every vector it held is lost".into(),
+            ));
+        }
+        if checkpointed && !field_dir.join(VECTOR_INDEX_FILE).exists() {
+            let index = fields::rel_file(rel, VECTOR_INDEX_FILE);
+            return Err(lost(
+                &index,
+                format!(
+                    "the file is missing though the collection checkpointed (at operation {base}): \
+                     which slot of {data} holds which vector is lost"
+                ),
+            ));
+        }
+        if checkpointed && !field_dir.join(GRAPH_FILE).exists() {
+            damaged.push(format!(
+                "{} was missing though the collection checkpointed (at operation {base}); rebuilt from the vectors",
+                fields::rel_file(rel, GRAPH_FILE)
+            ));
+        }
+        stores.push(
+            MmapStorage::new_with_durability(&field_dir, params.dimension, DurabilityMode::None)
+                .map_err(io_at(&data))?,
+        );
+    }
     if checkpointed {
-        for (file, source) in [
-            (SNAPSHOT_FILE, "the log"),
-            (GRAPH_FILE, "the vectors"),
-            (ID_MAP_FILE, "the payloads"),
-        ] {
+        for (file, source) in [(SNAPSHOT_FILE, "the log"), (ID_MAP_FILE, "the payloads")] {
             if !dir.join(file).exists() {
                 damaged.push(format!(
                     "{file} was missing though the collection checkpointed (at operation {base}); rebuilt from {source}"
@@ -126,14 +144,32 @@ pub(super) fn recover_with(dir: &Path, stored: &StoredConfig, creating: bool) ->
             }
         }
     }
-    let mut vectors = MmapStorage::new_with_durability(dir, dimension, DurabilityMode::None)
-        .map_err(io_at(DATA_FILE))?;
     let mut payloads = if creating {
         LogPayloadStorage::new_with_durability(dir, DurabilityMode::None)
     } else {
         LogPayloadStorage::open_existing(dir, DurabilityMode::None)
     }
     .map_err(io_at("payloads.log"))?;
+    let sparse_file = apply::sparse_file();
+    let mut sparse_store = if sparse_slots.is_empty() {
+        None
+    } else {
+        let sparse_dir = dir.join(SPARSE_DIR);
+        let store = if creating {
+            crate::file::atomic::create_dir_all_durable(&sparse_dir)
+                .map_err(io_at(&sparse_file))?;
+            LogPayloadStorage::new_with_durability(&sparse_dir, DurabilityMode::None)
+        } else {
+            LogPayloadStorage::open_existing(&sparse_dir, DurabilityMode::None)
+        }
+        .map_err(io_at(&sparse_file))?;
+        damaged.extend(
+            store
+                .repaired_on_open()
+                .map(|line| format!("{SPARSE_DIR}/{line}")),
+        );
+        Some(store)
+    };
 
     let mut needs_checkpoint = !content.ops.is_empty();
     damaged.extend(payloads.repaired_on_open().map(str::to_owned));
@@ -142,10 +178,13 @@ pub(super) fn recover_with(dir: &Path, stored: &StoredConfig, creating: bool) ->
     // 1. Stores: replay the whole log (idempotent, full values).
     for (_, op) in &content.ops {
         let records = OpJson::encode(op)
-            .and_then(|json| apply::records(op, &json))
+            .and_then(|json| apply::records(op, &json, &sparse_slots))
             .map_err(io_at("payloads.log"))?;
-        apply::store(dir, &mut vectors, &mut payloads, op, &records)?;
-        apply::drop_records(dir, &mut payloads, op)?;
+        apply::store_records(dir, &mut payloads, sparse_store.as_mut(), &records)?;
+        for (slot, vectors) in stores.iter_mut().enumerate() {
+            apply::store_vectors(dir, &slots[slot].2, slot, vectors, op)?;
+        }
+        apply::drop_records(dir, &mut payloads, sparse_store.as_mut(), op)?;
     }
 
     // 2. Payload indexes: checkpoint + later operations, or rebuilt below.
@@ -183,7 +222,14 @@ pub(super) fn recover_with(dir: &Path, stored: &StoredConfig, creating: bool) ->
     let loaded = if rebuild_indexes {
         None
     } else {
-        load_id_map(dir, base, last, &content.ops, payloads.len(), &mut damaged)
+        load_id_map(
+            dir,
+            (base, last),
+            &content.ops,
+            payloads.len(),
+            sparse_slots.len(),
+            &mut damaged,
+        )
     };
     let mut state = match loaded {
         Some(mut state) => {
@@ -192,89 +238,105 @@ pub(super) fn recover_with(dir: &Path, stored: &StoredConfig, creating: bool) ->
         }
         None => {
             needs_checkpoint = true;
-            scan_payloads(dir, &payloads, rebuild_indexes.then_some(&mut indexes))?
+            scan_payloads(
+                dir,
+                &payloads,
+                sparse_slots.len(),
+                rebuild_indexes.then_some(&mut indexes),
+            )?
         }
     };
     state.indexes = indexes;
     state.last_seq = last;
     let live = state.live.clone();
-    for internal in &live {
-        if vectors
-            .retrieve_ref(u64::from(internal))
-            .map_err(io_at("vectors.dat"))?
-            .is_none()
-        {
-            return Err(Error::Corrupt {
-                path: dir.join("vectors.idx"),
-                detail: format!(
-                    "internal id {internal} has a payload record but no vector ({} points)",
-                    live.len()
-                ),
-            });
-        }
+    if let Some(store) = sparse_store.as_mut() {
+        needs_checkpoint |= load_sparse(dir, store, &sparse_slots, &mut state)?;
     }
 
-    // 4. Graph: checkpoint + later operations, or rebuilt from the vectors.
-    //    Its nodes take their vectors from the store, deleted nodes too.
-    let mut graph_replayed = None;
-    let graph = match load_graph(dir, stored, &vectors, base, last, &mut damaged) {
-        Some((graph, tag)) => {
-            let mut n = 0;
-            for (_, op) in content.ops.iter().filter(|(s, _)| *s > tag) {
-                apply::replay_graph(&graph, op)?;
-                n += 1;
-            }
-            if graph.len() as u64 == live.len() {
-                graph_replayed = Some(n);
-                Some(graph)
-            } else {
-                tracing::warn!(dir = %dir.display(), graph = graph.len(), points = live.len(), "graph checkpoint disagrees with the points; rebuilding");
-                None
-            }
-        }
-        None => None,
-    };
-    let graph = match graph {
-        Some(g) => g,
-        None => {
-            needs_checkpoint |= !live.is_empty();
-            build_graph(&vectors, &live, stored).map_err(io_at("vectors.dat"))?
-        }
-    };
-
-    // A graph file that carries its own vectors (written before graph
-    // checkpoints took them from the store) may hold deleted nodes whose
-    // vectors the store dropped: put them back, or the next checkpoint,
-    // which has no vectors, could not load.
-    for id in graph.node_ids() {
-        let stored = vectors
-            .retrieve_ref(u64::from(id))
-            .map_err(io_at("vectors.dat"))?
-            .is_some();
-        if stored {
-            continue;
-        }
-        if let Some(v) = graph.node_vector(id) {
-            vectors
-                .store(u64::from(id), &v)
-                .map_err(io_at("vectors.dat"))?;
-            needs_checkpoint = true;
-        }
-    }
-
-    // Vectors of retired versions the graph no longer holds.
-    let held_by_graph: RoaringBitmap = graph.node_ids().into_iter().collect();
+    // 4. Graphs: checkpoint + later operations, or rebuilt from the
+    //    vectors. Their nodes take their vectors from the stores, deleted
+    //    nodes too.
+    let mut graph_replayed = Some(0);
+    let mut dense = Vec::with_capacity(slots.len());
+    let mut held_by_graphs = RoaringBitmap::new();
     let mut top_stored = None;
-    for key in vectors.ids() {
-        match u32::try_from(key) {
-            Ok(i) if live.contains(i) || held_by_graph.contains(i) => {
-                top_stored = top_stored.max(Some(i));
+    for (slot, ((name, params, rel), mut vectors)) in slots.into_iter().zip(stores).enumerate() {
+        let data = fields::rel_file(&rel, DATA_FILE);
+        let field_dir = dir.join(&rel);
+        let with_vector = live_with_vector(&vectors, &live).map_err(io_at(&data))?;
+        let graph_file = fields::rel_file(&rel, GRAPH_FILE);
+        let graph = match load_graph(
+            &field_dir,
+            &graph_file,
+            &params,
+            &vectors,
+            (base, last),
+            &mut damaged,
+        ) {
+            Some((graph, tag)) => {
+                let mut n = 0;
+                for (_, op) in content.ops.iter().filter(|(s, _)| *s > tag) {
+                    apply::replay_graph(&graph, slot, op)?;
+                    n += 1;
+                }
+                if graph.len() as u64 == with_vector.len() {
+                    graph_replayed = graph_replayed.map(|r| r + n);
+                    Some(graph)
+                } else {
+                    tracing::warn!(dir = %dir.display(), vector = %name, graph = graph.len(), points = with_vector.len(), "graph checkpoint disagrees with the points; rebuilding");
+                    None
+                }
             }
-            _ => {
-                vectors.delete(key).map_err(io_at("vectors.dat"))?;
+            None => None,
+        };
+        let graph = match graph {
+            Some(g) => g,
+            None => {
+                graph_replayed = None;
+                needs_checkpoint |= !with_vector.is_empty();
+                build_graph(&vectors, &with_vector, &params).map_err(io_at(&data))?
+            }
+        };
+
+        // A graph file that carries its own vectors (written before graph
+        // checkpoints took them from the store) may hold deleted nodes whose
+        // vectors the store dropped: put them back, or the next checkpoint,
+        // which has no vectors, could not load.
+        for id in graph.node_ids() {
+            let present = vectors
+                .retrieve_ref(u64::from(id))
+                .map_err(io_at(&data))?
+                .is_some();
+            if present {
+                continue;
+            }
+            if let Some(v) = graph.node_vector(id) {
+                vectors.store(u64::from(id), &v).map_err(io_at(&data))?;
                 needs_checkpoint = true;
             }
         }
+
+        // Vectors of retired versions this graph no longer holds.
+        let held: RoaringBitmap = graph.node_ids().into_iter().collect();
+        for key in vectors.ids() {
+            match u32::try_from(key) {
+                Ok(i) if live.contains(i) || held.contains(i) => {
+                    top_stored = top_stored.max(Some(i));
+                }
+                _ => {
+                    vectors.delete(key).map_err(io_at(&data))?;
+                    needs_checkpoint = true;
+                }
+            }
+        }
+        held_by_graphs |= held;
+        dense.push(DenseField {
+            name,
+            params: params.clone(),
+            rel,
+            graph,
+            vectors: parking_lot::RwLock::new(vectors),
+        });
     }
 
     let report = RecoveryReport {
@@ -283,13 +345,13 @@ pub(super) fn recover_with(dir: &Path, stored: &StoredConfig, creating: bool) ->
         indexes_replayed,
         damaged,
     };
-    // Ids below the highest the graph or a point uses; the retired ones the
+    // Ids below the highest a graph or a point uses; the retired ones a
     // graph still holds wait for its next rebuild (see `Writer::held`).
     let next_internal = live.max().max(top_stored).map_or(0, |m| m + 1);
     let (held, free): (Vec<u32>, Vec<u32>) = (0..next_internal)
         .filter(|i| !live.contains(*i))
-        .partition(|&i| held_by_graph.contains(i));
-    let seen_rebuilds = graph.rebuilds();
+        .partition(|&i| held_by_graphs.contains(i));
+    let seen_rebuilds = dense.iter().map(|f| f.graph.rebuilds()).sum();
     let log = OpLogWriter::open(
         &log_path,
         &content,
@@ -308,22 +370,78 @@ pub(super) fn recover_with(dir: &Path, stored: &StoredConfig, creating: bool) ->
             broken: None,
         },
         state,
-        graph,
+        dense,
         payloads,
-        vectors,
+        sparse_store,
         needs_checkpoint,
         report,
     })
+}
+
+/// The live versions whose vector `vectors` holds.
+fn live_with_vector(vectors: &MmapStorage, live: &RoaringBitmap) -> io::Result<RoaringBitmap> {
+    Ok(vectors
+        .ids()
+        .into_iter()
+        .filter_map(|key| u32::try_from(key).ok())
+        .filter(|i| live.contains(*i))
+        .collect())
+}
+
+/// Fills the sparse vectors and indexes of `state` (its live set known)
+/// from the sparse store, dropping records of versions that are not live.
+/// Returns whether it dropped any.
+///
+/// # Errors
+/// [`Error::Corrupt`] for a record that does not decode or names a vector
+/// the collection does not have.
+fn load_sparse(
+    dir: &Path,
+    store: &mut LogPayloadStorage,
+    slots: &[(String, super::SparseVectorParams)],
+    state: &mut State,
+) -> Result<bool> {
+    let path = dir.join(apply::sparse_file());
+    let corrupt = |detail: String| Error::Corrupt {
+        path: path.clone(),
+        detail,
+    };
+    let mut dropped = false;
+    for key in store.ids() {
+        let internal = u32::try_from(key).ok().filter(|i| state.live.contains(*i));
+        let Some(internal) = internal else {
+            store.delete(key).map_err(|e| Error::io(&path, e))?;
+            dropped = true;
+            continue;
+        };
+        let Some(value) = store.retrieve(key).map_err(|e| Error::io(&path, e))? else {
+            continue;
+        };
+        let serde_json::Value::Object(record) = value else {
+            return Err(corrupt(format!("sparse record {key} is not an object")));
+        };
+        for (name, v) in record {
+            let Some(slot) = slots.iter().position(|(n, _)| *n == name) else {
+                return Err(corrupt(format!(
+                    "sparse record {key} holds vector `{name}`, which the collection does not have"
+                )));
+            };
+            let v: SparseVector = serde_json::from_value(v)
+                .map_err(|e| corrupt(format!("sparse record {key}, vector `{name}`: {e}")))?;
+            state.sparse[slot].insert(internal, v);
+        }
+    }
+    Ok(dropped)
 }
 
 /// The id map checkpoint brought forward by the operations after its tag,
 /// if it loads, lies within the log and agrees with the payload store.
 fn load_id_map(
     dir: &Path,
-    base: u64,
-    last: u64,
+    (base, last): (u64, u64),
     ops: &[(u64, Op)],
     stored_points: usize,
+    sparse: usize,
     damaged: &mut Vec<String>,
 ) -> Option<State> {
     let path = dir.join(ID_MAP_FILE);
@@ -344,7 +462,7 @@ fn load_id_map(
         tracing::warn!(path = %path.display(), tag, base, last, "id map is stale; scanning payloads");
         return None;
     }
-    let mut state = State::new(tag);
+    let mut state = State::new(tag, sparse);
     for (internal, id) in entries {
         state.by_id.insert(id, internal);
         state.set_point_id(internal, Some(id));
@@ -371,10 +489,11 @@ fn load_id_map(
 fn scan_payloads(
     dir: &Path,
     payloads: &LogPayloadStorage,
+    sparse: usize,
     mut indexes: Option<&mut PayloadIndexes>,
 ) -> Result<State> {
     let path = dir.join("payloads.log");
-    let mut state = State::new(0);
+    let mut state = State::new(0, sparse);
     for key in payloads.ids() {
         let value = payloads.retrieve(key).map_err(|e| Error::io(&path, e))?;
         let Some(value) = value else { continue };
@@ -442,17 +561,18 @@ fn load_payloads(dir: &Path, payloads: &LogPayloadStorage, state: &mut State) ->
     Ok(())
 }
 
-/// The graph checkpoint, if it loads (its nodes' vectors from `vectors`)
-/// and its tag lies within the log.
+/// The graph checkpoint in `field_dir` (named `file` in messages), if it
+/// loads (its nodes' vectors from `vectors`) and its tag lies within the
+/// log.
 fn load_graph(
-    dir: &Path,
-    stored: &StoredConfig,
+    field_dir: &Path,
+    file: &str,
+    params: &VectorParams,
     vectors: &MmapStorage,
-    base: u64,
-    last: u64,
+    (base, last): (u64, u64),
     damaged: &mut Vec<String>,
 ) -> Option<(Hnsw, u64)> {
-    let path = dir.join(GRAPH_FILE);
+    let path = field_dir.join(GRAPH_FILE);
     if !path.exists() {
         return None;
     }
@@ -463,8 +583,7 @@ fn load_graph(
         }
         _ => false,
     };
-    let (dimension, metric) = (stored.config.dimension, stored.config.metric);
-    match Hnsw::load_with_vectors(&path, dimension, metric, vector) {
+    match Hnsw::load_with_vectors(&path, params.dimension, params.metric, vector) {
         Ok((graph, tag)) if (base..=last).contains(&tag) => Some((graph, tag)),
         Ok((_, tag)) => {
             tracing::warn!(path = %path.display(), tag, base, last, "graph checkpoint is stale; rebuilding");
@@ -473,18 +592,18 @@ fn load_graph(
         Err(err) => {
             tracing::warn!(path = %path.display(), error = %err, "graph checkpoint unreadable; rebuilding");
             damaged.push(format!(
-                "{GRAPH_FILE} was unreadable ({err}); rebuilt from the vectors"
+                "{file} was unreadable ({err}); rebuilt from the vectors"
             ));
             None
         }
     }
 }
 
-/// Build the graph from the vectors of the `live` points (all cores).
+/// Build a graph from the vectors of the `live` points (all cores).
 fn build_graph(
     vectors: &MmapStorage,
     live: &RoaringBitmap,
-    stored: &StoredConfig,
+    params: &VectorParams,
 ) -> io::Result<Hnsw> {
     let mut items: Vec<(u32, Vec<f32>)> = Vec::with_capacity(vectors.len());
     vectors.for_each_vector(|key, v| {
@@ -495,8 +614,12 @@ fn build_graph(
         }
     })?;
     let refs: Vec<(u32, &[f32])> = items.iter().map(|(id, v)| (*id, v.as_slice())).collect();
-    let c = &stored.config;
-    Ok(Hnsw::build(c.dimension, c.metric, c.hnsw, &refs))
+    Ok(Hnsw::build(
+        params.dimension,
+        params.metric,
+        params.hnsw,
+        &refs,
+    ))
 }
 
 /// The newest payload index checkpoint within the log whose fields are the

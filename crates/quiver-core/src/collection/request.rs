@@ -10,6 +10,7 @@ use crate::filter::{FieldType, Filter};
 use crate::{Error, PointId, Result};
 
 use super::CollectionConfig;
+use crate::point::{NamedVectors, Vector};
 
 /// A JSON object: the payload of a point.
 pub type Payload = Map<String, Value>;
@@ -19,26 +20,40 @@ pub const MAX_K: usize = 100_000;
 /// Largest `ef` a search may ask for.
 pub const MAX_EF: usize = 100_000;
 
-/// A point to write: id, vector and optional payload (none = empty object).
+/// A point to write: id, vectors and optional payload (none = empty object).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Point {
     /// The point's id.
     pub id: PointId,
-    /// Its vector; the collection's dimension, finite components.
-    pub vector: Vec<f32>,
+    /// Its vectors by name, any subset of the collection's: each dense one
+    /// of its vector's dimension with finite components, each sparse one
+    /// named as a sparse vector of the collection.
+    pub vectors: NamedVectors,
     /// Its payload; `None` stores an empty object.
     #[serde(default)]
     pub payload: Option<Payload>,
 }
 
 impl Point {
-    /// A point without payload.
+    /// A point with `vector` as its default vector, without payload.
     pub fn new(id: impl Into<PointId>, vector: Vec<f32>) -> Self {
+        Point::without_vectors(id).with_vector("", vector)
+    }
+
+    /// A point with no vector (add them with [`Point::with_vector`]).
+    pub fn without_vectors(id: impl Into<PointId>) -> Self {
         Point {
             id: id.into(),
-            vector,
+            vectors: NamedVectors::new(),
             payload: None,
         }
+    }
+
+    /// The same point with `vector` under `name` (replacing one there).
+    #[must_use]
+    pub fn with_vector(mut self, name: &str, vector: impl Into<Vector>) -> Self {
+        self.vectors.insert(name.to_owned(), vector.into());
+        self
     }
 
     /// The same point with `payload`.
@@ -56,8 +71,16 @@ pub struct Record {
     pub id: PointId,
     /// Its payload, when asked for.
     pub payload: Option<Payload>,
-    /// Its stored vector (normalised for Cosine), when asked for.
-    pub vector: Option<Vec<f32>>,
+    /// Its stored vectors by name (dense ones normalised for Cosine), when
+    /// asked for: those the point has.
+    pub vectors: Option<NamedVectors>,
+}
+
+impl Record {
+    /// Its default dense vector, when vectors were asked for and it has one.
+    pub fn vector(&self) -> Option<&[f32]> {
+        default_dense(self.vectors.as_ref())
+    }
 }
 
 /// A search hit.
@@ -65,19 +88,36 @@ pub struct Record {
 pub struct ScoredPoint {
     /// The point's id.
     pub id: PointId,
-    /// Cosine/Dot: similarity (higher is closer); Euclid: L2 distance (lower is closer).
+    /// Dense Cosine/Dot: similarity (higher is closer); Euclid: L2
+    /// distance (lower is closer); sparse: the dot product (higher is closer).
     pub score: f32,
     /// Its payload, when asked for.
     pub payload: Option<Payload>,
-    /// Its stored vector (normalised for Cosine), when asked for.
-    pub vector: Option<Vec<f32>>,
+    /// Its stored vectors by name (dense ones normalised for Cosine), when
+    /// asked for: those the point has.
+    pub vectors: Option<NamedVectors>,
+}
+
+impl ScoredPoint {
+    /// Its default dense vector, when vectors were asked for and it has one.
+    pub fn vector(&self) -> Option<&[f32]> {
+        default_dense(self.vectors.as_ref())
+    }
+}
+
+fn default_dense(vectors: Option<&NamedVectors>) -> Option<&[f32]> {
+    vectors?.get("")?.as_dense()
 }
 
 /// A nearest-neighbour query.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SearchRequest {
-    /// The query vector (the collection's dimension).
-    pub vector: Vec<f32>,
+    /// The query vector: dense (of the searched vector's dimension) or
+    /// sparse, as the vector named `using` is.
+    pub vector: Vector,
+    /// Which vector of the points to search (`""` = the default one).
+    #[serde(default)]
+    pub using: String,
     /// How many results, 1..=100 000.
     pub k: usize,
     /// Only points matching this filter.
@@ -126,10 +166,12 @@ pub struct Mmr {
 }
 
 impl SearchRequest {
-    /// `k` nearest to `vector`, no filter, nothing hydrated.
-    pub fn new(vector: Vec<f32>, k: usize) -> Self {
+    /// `k` nearest to `vector` by the default vector, no filter, nothing
+    /// hydrated.
+    pub fn new(vector: impl Into<Vector>, k: usize) -> Self {
         SearchRequest {
-            vector,
+            vector: vector.into(),
+            using: String::new(),
             k,
             filter: None,
             ef: None,
@@ -141,9 +183,44 @@ impl SearchRequest {
         }
     }
 
+    /// The same request searching the vector named `using`.
+    #[must_use]
+    pub fn using(mut self, using: &str) -> Self {
+        self.using = using.to_owned();
+        self
+    }
+
     /// Checks everything that does not depend on the collection's content.
-    pub(crate) fn validate(&self, dimension: usize, metric: Metric) -> Result<()> {
-        check_vector(&self.vector, dimension, metric)?;
+    pub(crate) fn validate(&self, config: &CollectionConfig) -> Result<()> {
+        let at = super::config::vector_label(&self.using);
+        match &self.vector {
+            Vector::Dense(v) => {
+                let Some(params) = config.vectors.get(&self.using) else {
+                    return Err(if config.sparse_vectors.contains_key(&self.using) {
+                        Error::InvalidInput(format!("{at}is a sparse vector; the query is dense"))
+                    } else {
+                        config.unknown_vector(&self.using)
+                    });
+                };
+                check_vector(v, params.dimension, params.metric).map_err(|e| prefix(&at, e))?;
+            }
+            Vector::Sparse(_) => {
+                if !config.sparse_vectors.contains_key(&self.using) {
+                    return Err(if config.vectors.contains_key(&self.using) {
+                        Error::InvalidInput(format!(
+                            "{}is a dense vector; the query is sparse",
+                            if self.using.is_empty() {
+                                "the default vector ".to_owned()
+                            } else {
+                                at.clone()
+                            }
+                        ))
+                    } else {
+                        config.unknown_vector(&self.using)
+                    });
+                }
+            }
+        }
         if self.k == 0 || self.k > MAX_K {
             return Err(Error::InvalidInput(format!(
                 "k = {} is out of range 1..={MAX_K}",
@@ -303,15 +380,68 @@ impl CollectionInfo {
 /// (`(2 * 1e18)^2 = 4e36`), so no score overflows to infinity.
 pub const MAX_VECTOR_NORM: f64 = 1e18;
 
-/// [`check_vector`] of every point of an upsert, naming the point at fault.
-pub(crate) fn check_points(points: &[Point], dimension: usize, metric: Metric) -> Result<()> {
+/// Checks every vector of every point of an upsert against the
+/// collection's vectors, naming the point (and the vector) at fault: each
+/// name must be one of the collection's, dense vectors must pass
+/// [`check_vector`], sparse ones are valid by construction.
+pub(crate) fn check_points(points: &[Point], config: &CollectionConfig) -> Result<()> {
     for (i, p) in points.iter().enumerate() {
-        check_vector(&p.vector, dimension, metric).map_err(|e| match e {
+        let at = |e: Error| match e {
             Error::InvalidInput(m) => Error::InvalidInput(format!("point {i} ({}): {m}", p.id)),
             other => other,
-        })?;
+        };
+        for (name, vector) in &p.vectors {
+            check_named(config, name, vector).map_err(at)?;
+        }
     }
     Ok(())
+}
+
+/// Checks one named vector of a point against the collection's vectors.
+pub(crate) fn check_named(config: &CollectionConfig, name: &str, vector: &Vector) -> Result<()> {
+    let label = super::config::vector_label(name);
+    match vector {
+        Vector::Dense(v) => match config.vectors.get(name) {
+            Some(params) => {
+                check_vector(v, params.dimension, params.metric).map_err(|e| prefix(&label, e))
+            }
+            None if config.sparse_vectors.contains_key(name) => Err(Error::InvalidInput(format!(
+                "{label}is a sparse vector, given a dense one"
+            ))),
+            None => Err(config.unknown_vector(name)),
+        },
+        Vector::Sparse(_) => {
+            if config.sparse_vectors.contains_key(name) {
+                Ok(())
+            } else if config.vectors.contains_key(name) {
+                Err(Error::InvalidInput(format!(
+                    "{}is a dense vector, given a sparse one",
+                    if name.is_empty() {
+                        "the default vector "
+                    } else {
+                        &label
+                    }
+                )))
+            } else {
+                Err(config.unknown_vector(name))
+            }
+        }
+    }
+}
+
+/// `e` with the vector's `label` in front ([`super::config::vector_label`]);
+/// a dimension mismatch of a named vector becomes a message naming it.
+fn prefix(label: &str, e: Error) -> Error {
+    if label.is_empty() {
+        return e;
+    }
+    match e {
+        Error::InvalidInput(m) => Error::InvalidInput(format!("{label}{m}")),
+        Error::DimensionMismatch { expected, got } => Error::InvalidInput(format!(
+            "{label}dimension mismatch: expected {expected}, got {got}"
+        )),
+        other => other,
+    }
 }
 
 /// Check one vector: non-empty, the right dimension, finite components,

@@ -10,12 +10,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
+use crate::distance::Metric;
 use crate::filter::{Filter, Plan};
 use crate::index::Neighbor;
 use crate::index::flat::TopK;
 use crate::storage::VectorStorage;
-use crate::{Error, PointId, Result};
+use crate::{Error, NamedVectors, PointId, Result, SparseVector, Vector};
 
+use super::fields::DenseField;
 use super::request::MAX_K;
 use super::{
     Collection, Mmr, Payload, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchRequest, State,
@@ -46,53 +48,81 @@ impl Collection {
     /// [`Error::InvalidFilter`]; I/O errors reading payloads or vectors.
     pub fn search(&self, request: &SearchRequest) -> Result<Vec<ScoredPoint>> {
         self.check_open()?;
-        request.validate(self.config.dimension, self.config.metric)?;
-        let mut query = request.vector.clone();
-        self.config.metric.preprocess(&mut query);
+        request.validate(&self.config)?;
         let state = self.state.read();
-        let metric = self.config.metric;
-        let hits = match &request.mmr {
-            None => self.ranked(&state, &query, request)?,
-            Some(mmr) => {
-                let pool = SearchRequest {
-                    k: mmr.candidates,
-                    ..request.clone()
+        // The metric of a dense search; a sparse one scores minus the distance.
+        let (hits, metric): (Vec<Neighbor>, Option<Metric>) = match &request.vector {
+            Vector::Dense(vector) => {
+                let field = self.field(&request.using)?;
+                let metric = field.params.metric;
+                let mut query = vector.clone();
+                metric.preprocess(&mut query);
+                let hits = match &request.mmr {
+                    None => self.ranked(&state, field, &query, request)?,
+                    Some(mmr) => {
+                        let pool = SearchRequest {
+                            k: mmr.candidates,
+                            ..request.clone()
+                        };
+                        let candidates = self.ranked(&state, field, &query, &pool)?;
+                        self.diversify(field, candidates, &query, mmr, request.k)?
+                    }
                 };
-                let candidates = self.ranked(&state, &query, &pool)?;
-                self.diversify(candidates, &query, mmr, request.k)?
+                (hits, Some(metric))
+            }
+            Vector::Sparse(query) => {
+                if request.mmr.is_some() {
+                    return Err(Error::InvalidInput(
+                        "mmr needs a dense vector; the query is sparse".into(),
+                    ));
+                }
+                (self.sparse_ranked(&state, query, request)?, None)
             }
         };
         let mut out = Vec::with_capacity(hits.len());
         for n in hits {
-            let score = metric.score(n.distance);
             let Some(id) = state.point_id(n.id) else {
                 return Err(Error::Internal(format!(
                     "search returned internal id {} that maps to no point",
                     n.id
                 )));
             };
-            let (payload, vector) =
+            let (payload, vectors) =
                 self.hydrate(&state, n.id, request.with_payload, request.with_vector)?;
             out.push(ScoredPoint {
                 id,
-                score,
+                score: metric.map_or(-n.distance, |m| m.score(n.distance)),
                 payload,
-                vector,
+                vectors,
             });
         }
         Ok(out)
     }
 
-    /// The nearest points, best first, cut at the request's score threshold.
+    /// The dense vector named `name`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming it if the collection has no dense
+    /// vector of that name.
+    pub(super) fn field(&self, name: &str) -> Result<&DenseField> {
+        self.dense
+            .iter()
+            .find(|f| f.name == name)
+            .ok_or_else(|| self.config.unknown_vector(name))
+    }
+
+    /// The nearest points by `field`, best first, cut at the request's
+    /// score threshold.
     fn ranked(
         &self,
         state: &State,
+        field: &DenseField,
         query: &[f32],
         request: &SearchRequest,
     ) -> Result<Vec<Neighbor>> {
-        let mut hits = self.nearest(state, query, request)?;
+        let mut hits = self.nearest(state, field, query, request)?;
         if let Some(t) = request.score_threshold {
-            let metric = self.config.metric;
+            let metric = field.params.metric;
             // Hits are sorted best first: the rest are worse.
             let keep = hits
                 .iter()
@@ -110,30 +140,73 @@ impl Collection {
         Ok(hits)
     }
 
+    /// The points with the highest dot product with sparse `query` by the
+    /// sparse vector `request.using` (exact; query weights scaled by IDF
+    /// when the vector's modifier says so), best first, matching the
+    /// filter and cut at the score threshold. Points sharing no dimension
+    /// with the query are not returned.
+    fn sparse_ranked(
+        &self,
+        state: &State,
+        query: &SparseVector,
+        request: &SearchRequest,
+    ) -> Result<Vec<Neighbor>> {
+        let Some(slot) = self.sparse.iter().position(|(n, _)| *n == request.using) else {
+            return Err(self.config.unknown_vector(&request.using));
+        };
+        let sparse = &state.sparse[slot];
+        let modifier = self.sparse[slot].1.modifier.into();
+        let mut hits = match &request.filter {
+            None => {
+                let accept = |id: u32| state.live.contains(id);
+                sparse
+                    .index
+                    .search(query, request.k, modifier, Some(&accept))
+            }
+            Some(filter) => {
+                let plan = self.plan(state, filter);
+                let damaged = AtomicU64::new(u64::MAX);
+                let accept = admitter(state, filter, &plan, &damaged);
+                let hits = sparse
+                    .index
+                    .search(query, request.k, modifier, Some(&accept));
+                if let Ok(internal) = u32::try_from(damaged.load(Ordering::Relaxed)) {
+                    state.payload(internal)?;
+                }
+                hits
+            }
+        };
+        if let Some(t) = request.score_threshold {
+            hits.retain(|n| -n.distance >= t);
+        }
+        Ok(hits)
+    }
+
     /// Picks `k` of `candidates` (best first) by maximal marginal
     /// relevance (see [`Mmr`]); the similarity is minus the internal
     /// distance, which differs from the rule's only by a constant for
     /// Cosine and so picks the same points.
     fn diversify(
         &self,
+        field: &DenseField,
         candidates: Vec<Neighbor>,
         query: &[f32],
         mmr: &Mmr,
         k: usize,
     ) -> Result<Vec<Neighbor>> {
-        let kernel = self.config.metric.kernel();
+        let kernel = field.params.metric.kernel();
         let vectors: Vec<Vec<f32>> = {
-            let store = self.vectors.read();
+            let store = field.vectors.read();
             candidates
                 .iter()
                 .map(|n| {
                     store
                         .retrieve(u64::from(n.id))
-                        .map_err(self.io_err("vectors.dat"))?
+                        .map_err(self.io_err(&field.file("vectors.dat")))?
                         .ok_or_else(|| {
                             self.corrupt(
-                                "vectors.idx",
-                                format!("live internal id {} has no vector", n.id),
+                                &field.file("vectors.idx"),
+                                format!("internal id {} found by a search has no vector", n.id),
                             )
                         })
                 })
@@ -200,11 +273,11 @@ impl Collection {
             if !seen.insert(*id) {
                 continue;
             }
-            let (payload, vector) = self.hydrate(&state, internal, with_payload, with_vector)?;
+            let (payload, vectors) = self.hydrate(&state, internal, with_payload, with_vector)?;
             out.push(Record {
                 id: *id,
                 payload,
-                vector,
+                vectors,
             });
         }
         Ok(out)
@@ -245,12 +318,12 @@ impl Collection {
                 next_offset = Some(id);
                 break;
             }
-            let (payload, vector) =
+            let (payload, vectors) =
                 self.hydrate(&state, internal, request.with_payload, request.with_vector)?;
             points.push(Record {
                 id,
                 payload,
-                vector,
+                vectors,
             });
         }
         Ok(ScrollPage {
@@ -293,7 +366,10 @@ impl Collection {
     /// As [`Collection::search`] for an invalid request.
     pub fn search_strategy(&self, request: &SearchRequest) -> Result<SearchStrategy> {
         self.check_open()?;
-        request.validate(self.config.dimension, self.config.metric)?;
+        request.validate(&self.config)?;
+        if matches!(request.vector, Vector::Sparse(_)) {
+            return Ok(SearchStrategy::Sparse);
+        }
         let state = self.state.read();
         Ok(self.choose(&state, request).0)
     }
@@ -323,6 +399,7 @@ impl Collection {
     fn nearest(
         &self,
         state: &State,
+        field: &DenseField,
         query: &[f32],
         request: &SearchRequest,
     ) -> Result<Vec<Neighbor>> {
@@ -331,48 +408,34 @@ impl Collection {
         let (strategy, plan) = self.choose(state, request);
         let (Some(filter), Some(plan)) = (&request.filter, plan) else {
             if strategy == SearchStrategy::Scan {
-                return self.scan(query, &state.live, k);
+                return self.scan(field, query, &state.live, k);
             }
             let allow = |id: u32| state.live.contains(id);
-            let hits = self.graph.search(query, k, ef, Some(&allow));
-            if (hits.len() as u64) < (k as u64).min(state.live.len()) {
+            let hits = field.graph.search(query, k, ef, Some(&allow));
+            // The graph's live nodes are the live points with this vector.
+            if hits.len() < k.min(field.graph.len()) {
                 // The graph could not reach enough live points: be exact.
-                return self.scan(query, &state.live, k);
+                return self.scan(field, query, &state.live, k);
             }
             return Ok(hits);
         };
         if strategy == SearchStrategy::Scan {
             let allowed = self.filter_candidates(state, filter, &plan)?;
-            return self.scan(query, &allowed, k);
+            return self.scan(field, query, &allowed, k);
         }
-        // Runs inside the graph's read lock, so it only reads memory: the
-        // plan's bitmap and, for a filter the indexes cannot answer alone,
-        // the state's decoded payloads.
-        // A damaged payload cannot be judged: the search fails with its
-        // error, as reading it would.
+        // Runs inside the graph's read lock, so it only reads memory.
         let damaged = AtomicU64::new(u64::MAX);
-        let allow = |internal: u32| {
-            plan.candidates.contains(internal)
-                && (plan.exact
-                    || state.point_id(internal).is_some_and(|id| {
-                        match state.payloads.get(&internal) {
-                            Some(payload) => filter.matches(&id, payload),
-                            None => {
-                                damaged.store(u64::from(internal), Ordering::Relaxed);
-                                false
-                            }
-                        }
-                    }))
-        };
-        let hits = self.graph.search(query, k, ef, Some(&allow));
+        let allow = admitter(state, filter, &plan, &damaged);
+        let hits = field.graph.search(query, k, ef, Some(&allow));
         if let Ok(internal) = u32::try_from(damaged.load(Ordering::Relaxed)) {
             state.payload(internal)?;
         }
         if hits.len() < k && (hits.len() as u64) < plan.candidates.len() {
             // Fewer than k hits while more candidates exist: the graph did
-            // not reach them (or they do not match); an exact scan settles it.
+            // not reach them (or they do not match, or lack the vector); an
+            // exact scan settles it.
             let allowed = self.filter_candidates(state, filter, &plan)?;
-            return self.scan(query, &allowed, k);
+            return self.scan(field, query, &allowed, k);
         }
         Ok(hits)
     }
@@ -394,20 +457,24 @@ impl Collection {
             .collect())
     }
 
-    /// Exact top-`k` over `ids`, reading vectors from the vector store.
-    fn scan(&self, query: &[f32], ids: &RoaringBitmap, k: usize) -> Result<Vec<Neighbor>> {
-        let kernel = self.config.metric.kernel();
-        let vectors = self.vectors.read();
+    /// Exact top-`k` by `field` over those of `ids` that have that vector,
+    /// reading vectors from its store.
+    fn scan(
+        &self,
+        field: &DenseField,
+        query: &[f32],
+        ids: &RoaringBitmap,
+        k: usize,
+    ) -> Result<Vec<Neighbor>> {
+        let kernel = field.params.metric.kernel();
+        let vectors = field.vectors.read();
         let mut top = TopK::new(k);
         for id in ids {
             let Some(v) = vectors
                 .retrieve_ref(u64::from(id))
-                .map_err(self.io_err("vectors.dat"))?
+                .map_err(self.io_err(&field.file("vectors.dat")))?
             else {
-                return Err(self.corrupt(
-                    "vectors.idx",
-                    format!("live internal id {id} has no vector"),
-                ));
+                continue;
             };
             let distance = kernel.eval(query, &v);
             if distance <= top.threshold() {
@@ -417,35 +484,66 @@ impl Collection {
         Ok(top.into_sorted_vec())
     }
 
-    /// Payload and vector of one live version, as asked.
+    /// Payload and vectors of one live version, as asked.
     fn hydrate(
         &self,
         state: &State,
         internal: u32,
         with_payload: bool,
-        with_vector: bool,
-    ) -> Result<(Option<Payload>, Option<Vec<f32>>)> {
+        with_vectors: bool,
+    ) -> Result<(Option<Payload>, Option<NamedVectors>)> {
         let payload = if with_payload {
             Some(state.payload(internal)?.clone())
         } else {
             None
         };
-        let vector = if with_vector {
-            let v = self
+        if !with_vectors {
+            return Ok((payload, None));
+        }
+        let mut vectors = NamedVectors::new();
+        for field in &self.dense {
+            let v = field
                 .vectors
                 .read()
                 .retrieve(u64::from(internal))
-                .map_err(self.io_err("vectors.dat"))?;
-            Some(v.ok_or_else(|| {
-                self.corrupt(
-                    "vectors.idx",
-                    format!("live internal id {internal} has no vector"),
-                )
-            })?)
-        } else {
-            None
-        };
-        Ok((payload, vector))
+                .map_err(self.io_err(&field.file("vectors.dat")))?;
+            if let Some(v) = v {
+                vectors.insert(field.name.clone(), Vector::Dense(v));
+            }
+        }
+        for ((name, _), sparse) in self.sparse.iter().zip(&state.sparse) {
+            if let Some(v) = sparse.vectors.get(&internal) {
+                vectors.insert(name.clone(), Vector::Sparse(v.clone()));
+            }
+        }
+        Ok((payload, Some(vectors)))
+    }
+}
+
+/// The predicate a filtered search admits candidates by: in the plan's
+/// candidates and, for a filter the indexes cannot answer alone, matching
+/// the state's decoded payload. It only reads memory, so it can run inside
+/// an index's lock. A damaged payload cannot be judged: its internal id is
+/// stored in `damaged` (for the caller to fail with its error, as reading
+/// it would) and it is not admitted.
+fn admitter<'a>(
+    state: &'a State,
+    filter: &'a Filter,
+    plan: &'a Plan,
+    damaged: &'a AtomicU64,
+) -> impl Fn(u32) -> bool + 'a {
+    move |internal: u32| {
+        plan.candidates.contains(internal)
+            && (plan.exact
+                || state
+                    .point_id(internal)
+                    .is_some_and(|id| match state.payloads.get(&internal) {
+                        Some(payload) => filter.matches(&id, payload),
+                        None => {
+                            damaged.store(u64::from(internal), Ordering::Relaxed);
+                            false
+                        }
+                    }))
     }
 }
 
@@ -477,6 +575,8 @@ pub enum SearchStrategy {
     FilteredGraph,
     /// Exact scan of the matching points (few match, or `exact` was asked).
     Scan,
+    /// Exact search of a sparse vector's inverted index.
+    Sparse,
 }
 
 /// Filtered searches whose estimate is at most this many points scan them.

@@ -9,9 +9,9 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::filter::Filter;
-use crate::{Error, PointId, Result};
+use crate::{Error, NamedVectors, PointId, Result, Vector};
 
-use super::oplog::{DeleteEntry, Op, PayloadEntry, UpsertEntry};
+use super::oplog::{DeleteEntry, DenseSlots, Op, PayloadEntry, SparseSlots, UpsertEntry};
 use super::request::check_points;
 use super::{Collection, Payload, Point, PointSelector, State, UpdateResult, Writer};
 
@@ -38,7 +38,7 @@ impl Collection {
     /// point ids written.
     pub fn upsert(&self, points: Vec<Point>) -> Result<UpdateResult> {
         self.check_open()?;
-        check_points(&points, self.config.dimension, self.config.metric)?;
+        check_points(&points, &self.config)?;
         if points.is_empty() {
             return Ok(UpdateResult {
                 operation_id: self.state.read().last_seq,
@@ -95,24 +95,46 @@ impl Collection {
                 .collect::<Result<_>>()?
         };
         let fresh = allocate(writer, points.len())?;
-        let metric = self.config.metric;
         let entries: Vec<UpsertEntry> = points
             .into_iter()
             .zip(replaced)
             .zip(&fresh)
             .map(|((p, replaced), &internal)| {
-                let mut vector = p.vector;
-                metric.preprocess(&mut vector);
+                let (dense, sparse) = self.slots(p.vectors);
                 UpsertEntry {
                     internal,
                     id: p.id,
-                    vector,
+                    dense,
+                    sparse,
                     payload: p.payload.unwrap_or_default(),
                     replaced,
                 }
             })
             .collect();
         self.commit(writer, Op::Upsert(entries))
+    }
+
+    /// A point's checked vectors by slot, dense ones preprocessed for
+    /// their metric.
+    fn slots(&self, vectors: NamedVectors) -> (DenseSlots, SparseSlots) {
+        let mut dense: DenseSlots = vec![None; self.dense.len()];
+        let mut sparse: SparseSlots = vec![None; self.sparse.len()];
+        for (name, vector) in vectors {
+            match vector {
+                Vector::Dense(mut v) => {
+                    if let Some(slot) = self.dense.iter().position(|f| f.name == name) {
+                        self.dense[slot].params.metric.preprocess(&mut v);
+                        dense[slot] = Some(v);
+                    }
+                }
+                Vector::Sparse(v) => {
+                    if let Some(slot) = self.sparse.iter().position(|(n, _)| *n == name) {
+                        sparse[slot] = Some(v);
+                    }
+                }
+            }
+        }
+        (dense, sparse)
     }
 
     /// Delete the selected points; returns the operation's sequence number
@@ -310,18 +332,27 @@ impl Collection {
         }
     }
 
-    /// After a graph rebuild, moves the held ids it dropped to the free list.
+    /// After a graph rebuild, moves the held ids no graph holds any more
+    /// to the free list.
     pub(super) fn release_held(&self, writer: &mut Writer) {
-        let rebuilds = self.graph.rebuilds();
+        let rebuilds = self.rebuilds();
         if rebuilds == writer.seen_rebuilds {
             return;
         }
         writer.seen_rebuilds = rebuilds;
-        let graph = &self.graph;
-        let (held, released): (Vec<u32>, Vec<u32>) =
-            writer.held.iter().partition(|&&i| graph.holds(i));
+        let (held, released): (Vec<u32>, Vec<u32>) = writer
+            .held
+            .iter()
+            .partition(|&&i| self.dense.iter().any(|f| f.graph.holds(i)));
         writer.held = held;
         writer.free.extend(released);
+    }
+}
+
+impl Collection {
+    /// Graph rebuilds so far, over every dense vector's graph.
+    pub(super) fn rebuilds(&self) -> u64 {
+        self.dense.iter().map(|f| f.graph.rebuilds()).sum()
     }
 }
 

@@ -165,6 +165,16 @@ impl SparseIndex {
         self.docs = self.docs.saturating_sub(1);
     }
 
+    /// Heap bytes the index holds, estimated from its capacities.
+    pub fn memory_bytes(&self) -> usize {
+        self.lists.capacity() * (std::mem::size_of::<(u32, Postings)>() + 1)
+            + self
+                .lists
+                .values()
+                .map(|l| l.ids.capacity() * 4 + l.weights.capacity() * 4)
+                .sum::<usize>()
+    }
+
     /// Number of documents holding dimension `dim`.
     pub fn document_frequency(&self, dim: u32) -> usize {
         self.lists.get(&dim).map_or(0, |l| l.ids.len())

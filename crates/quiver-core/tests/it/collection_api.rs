@@ -43,7 +43,7 @@ fn upsert_get_search_delete_round_trip_and_survive_reopen() {
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].id, PointId::Num(2));
         assert_eq!(got[0].payload, Some(obj(json!({"color": "blue", "n": 2}))));
-        assert_eq!(got[0].vector, Some(vec![1.0, 0.0]));
+        assert_eq!(got[0].vector().map(<[f32]>::to_vec), Some(vec![1.0, 0.0]));
         assert_eq!(got[1].payload, Some(Payload::new()));
 
         let hits = c.search(&SearchRequest::new(vec![0.9, 0.0], 2)).unwrap();
@@ -52,7 +52,7 @@ fn upsert_get_search_delete_round_trip_and_survive_reopen() {
             (hits[0].score - 0.1).abs() < 1e-5,
             "Euclid score is the L2 distance"
         );
-        assert!(hits[0].payload.is_none() && hits[0].vector.is_none());
+        assert!(hits[0].payload.is_none() && hits[0].vector().is_none());
 
         // Replace point 1: new vector and payload, old ones gone.
         c.upsert(vec![
@@ -74,7 +74,7 @@ fn upsert_get_search_delete_round_trip_and_survive_reopen() {
         .get(&[PointId::Num(1), PointId::Num(2)], true, true)
         .unwrap();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].vector, Some(vec![1.0, 0.1]));
+    assert_eq!(got[0].vector().map(<[f32]>::to_vec), Some(vec![1.0, 0.1]));
     assert_eq!(got[0].payload, Some(obj(json!({"color": "green"}))));
     let hits = c.search(&SearchRequest::new(vec![1.0, 0.0], 10)).unwrap();
     assert_eq!(ids(&hits), vec![PointId::Num(1), uuid]);
@@ -95,7 +95,7 @@ fn duplicate_ids_in_one_upsert_keep_the_last() {
     .unwrap();
     assert_eq!(c.count(None).unwrap(), 2);
     let got = c.get(&[PointId::Num(7)], true, true).unwrap();
-    assert_eq!(got[0].vector, Some(vec![2.0, 0.0]));
+    assert_eq!(got[0].vector().map(<[f32]>::to_vec), Some(vec![2.0, 0.0]));
     assert_eq!(got[0].payload, Some(obj(json!({"v": 2}))));
 }
 
@@ -116,7 +116,7 @@ fn cosine_vectors_are_stored_normalised() {
     let hits = c.search(&req).unwrap();
     assert_eq!(hits[0].id, PointId::Num(1));
     assert!((hits[0].score - 1.0).abs() < 1e-5);
-    let v = hits[0].vector.clone().unwrap();
+    let v = hits[0].vector().unwrap().to_vec();
     assert!((v[0] - 0.6).abs() < 1e-6 && (v[1] - 0.8).abs() < 1e-6);
     assert!((hits[1].score + 0.6).abs() < 1e-5);
 }
@@ -338,7 +338,7 @@ fn compaction_keeps_every_live_point() {
     assert!(c.info().unwrap().disk_bytes["payloads"] < before);
     assert_eq!(c.count(None).unwrap(), 100);
     let got = c.get(&[PointId::Num(150)], true, true).unwrap();
-    assert_eq!(got[0].vector, Some(vec![152.0; 4]));
+    assert_eq!(got[0].vector().map(<[f32]>::to_vec), Some(vec![152.0; 4]));
     assert_eq!(got[0].payload, Some(obj(json!({"r": 2}))));
     let hits = c.search(&SearchRequest::new(vec![152.0; 4], 1)).unwrap();
     assert_eq!(hits[0].id, PointId::Num(150));
@@ -455,7 +455,7 @@ fn vector_churn_does_not_grow_the_vector_file_without_bound() {
         assert_eq!(c.count(None).unwrap(), model.len() as u64);
         for (&id, &round) in &model {
             let got = c.get(&[PointId::Num(id)], false, true).unwrap();
-            assert_eq!(got[0].vector.as_deref(), Some(vector(id, round).as_slice()));
+            assert_eq!(got[0].vector(), Some(vector(id, round).as_slice()));
         }
     };
     check(&c);

@@ -182,7 +182,7 @@ fn churn_survives_sigkill() {
                 unreachable!("numeric ids only")
             };
             assert_eq!(
-                r.vector.unwrap(),
+                r.vector().unwrap().to_vec(),
                 pattern(id),
                 "round {round}: vector of {id}"
             );

@@ -51,7 +51,7 @@ fn check_whole(hit: &ScoredPoint, deleted_before: &HashSet<u64>) {
     let payload = hit.payload.as_ref().expect("payload asked for");
     let version = payload["v"].as_u64().expect("version");
     assert_eq!(
-        hit.vector.as_deref(),
+        hit.vector(),
         Some(pattern(id, version).as_slice()),
         "point {id}: vector is not the one of version {version}"
     );
@@ -92,7 +92,10 @@ fn reader(c: &Collection, deleted: &RwLock<HashSet<u64>>, stop: &AtomicBool, see
             let version = r.payload.as_ref().expect("payload")["v"]
                 .as_u64()
                 .expect("v");
-            assert_eq!(r.vector, Some(pattern(num(r.id), version)));
+            assert_eq!(
+                r.vector().map(<[f32]>::to_vec),
+                Some(pattern(num(r.id), version))
+            );
         }
         searches += 1;
     }

@@ -168,10 +168,10 @@ fn read_back(dir: &std::path::Path) -> Model {
         let PointId::Num(id) = r.id else {
             panic!("uuid")
         };
-        let payload = r.payload.expect("test fixture");
+        let payload = r.payload.clone().expect("test fixture");
         let v = payload["v"].as_u64().expect("test fixture");
         assert_eq!(
-            r.vector.expect("test fixture"),
+            r.vector().map(<[f32]>::to_vec).expect("test fixture"),
             pattern(id, v),
             "vector of {id} is not its version {v}"
         );

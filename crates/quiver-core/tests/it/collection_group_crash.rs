@@ -125,7 +125,7 @@ fn acknowledged_group_commits_survive_sigkill() {
             let PointId::Num(id) = r.id else {
                 panic!("uuid")
             };
-            assert_eq!(r.vector.unwrap(), pattern(id), "vector of {id}");
+            assert_eq!(r.vector().unwrap().to_vec(), pattern(id), "vector of {id}");
             let payload = r.payload.unwrap();
             assert_eq!(payload["i"], json!(id % 1_000_000), "payload of {id}");
             present.insert(id);

@@ -102,7 +102,10 @@ fn check(dir: &Path) {
             (PointId::Num(150), 0)
         ]
     );
-    assert_eq!(got[1].vector, Some(vec![60.0, 2.0, 0.0, 1.0]));
+    assert_eq!(
+        got[1].vector().map(<[f32]>::to_vec),
+        Some(vec![60.0, 2.0, 0.0, 1.0])
+    );
     // Payload index: group 2 lost nothing, gained point 1, lost 200..220's members.
     let want_group2 = (0..300u64)
         .filter(|i| !(200..220).contains(i))

@@ -85,16 +85,16 @@ fn bad_points_reject_the_whole_batch() {
 #[test]
 fn payloads_that_are_not_objects_do_not_parse() {
     for body in [
-        r#"{"id": 1, "vector": [1, 2, 3], "payload": [1, 2]}"#,
-        r#"{"id": 1, "vector": [1, 2, 3], "payload": "text"}"#,
-        r#"{"id": 1, "vector": [1, 2, 3], "payload": 5}"#,
-        r#"{"id": -1, "vector": [1, 2, 3]}"#,
-        r#"{"id": "not-a-uuid", "vector": [1, 2, 3]}"#,
+        r#"{"id": 1, "vectors": {"": [1, 2, 3]}, "payload": [1, 2]}"#,
+        r#"{"id": 1, "vectors": {"": [1, 2, 3]}, "payload": "text"}"#,
+        r#"{"id": 1, "vectors": {"": [1, 2, 3]}, "payload": 5}"#,
+        r#"{"id": -1, "vectors": {"": [1, 2, 3]}}"#,
+        r#"{"id": "not-a-uuid", "vectors": {"": [1, 2, 3]}}"#,
     ] {
         assert!(serde_json::from_str::<Point>(body).is_err(), "{body}");
     }
     let ok: Point = serde_json::from_str(
-        r#"{"id": 1, "vector": [1, 2, 3], "payload": {"a": [1, {"b": null}]}}"#,
+        r#"{"id": 1, "vectors": {"": [1, 2, 3]}, "payload": {"a": [1, {"b": null}]}}"#,
     )
     .unwrap();
     assert_eq!(ok.payload.unwrap()["a"], json!([1, {"b": null}]));
@@ -121,13 +121,13 @@ fn bad_search_requests_are_rejected_and_change_nothing() {
     r.ef = Some(100_001);
     cases.push((r, "ef = 100001"));
     let mut r = base.clone();
-    r.vector = vec![1.0, 0.0];
+    r.vector = vec![1.0, 0.0].into();
     cases.push((r, "expected 3, got 2"));
     let mut r = base.clone();
-    r.vector = vec![];
+    r.vector = Vec::new().into();
     cases.push((r, "empty"));
     let mut r = base.clone();
-    r.vector = vec![0.0, f32::NEG_INFINITY, 0.0];
+    r.vector = vec![0.0, f32::NEG_INFINITY, 0.0].into();
     cases.push((r, "inf"));
     let mut r = base.clone();
     r.filter = Some(serde_json::from_value(json!({"must": [{"key": "a", "range": {}}]})).unwrap());

@@ -457,13 +457,13 @@ fn bad_names_and_configs_are_rejected_and_create_nothing() {
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{name:?}");
     }
     let mut bad = config();
-    bad.dimension = 0;
+    bad.vectors.get_mut("").unwrap().dimension = 0;
     assert_eq!(
         db.create_collection("x", bad).unwrap_err().kind(),
         ErrorKind::InvalidInput
     );
     let mut bad = config();
-    bad.hnsw.m = 1000;
+    bad.vectors.get_mut("").unwrap().hnsw.m = 1000;
     assert_eq!(
         db.create_collection("x", bad).unwrap_err().kind(),
         ErrorKind::InvalidInput

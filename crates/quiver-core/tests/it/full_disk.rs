@@ -131,10 +131,10 @@ fn check_points(c: &quiver_core::Collection, model: &BTreeMap<u64, u64>) {
                 panic!("uuid {}", r.id)
             };
             let version = model[&id];
-            let payload = r.payload.expect("asked for the payload");
+            let payload = r.payload.clone().expect("asked for the payload");
             assert_eq!(payload["v"], json!(version), "payload of {id}");
             let got: Vec<u32> = r
-                .vector
+                .vector()
                 .expect("asked for the vector")
                 .iter()
                 .map(|x| x.to_bits())

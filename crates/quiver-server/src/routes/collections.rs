@@ -56,11 +56,12 @@ pub(crate) fn parse_config(
     let params: VectorParams = serde_json::from_value(vectors)
         .map_err(|e| ApiError::bad_request(format!("vectors: {e}")))?;
     refuse_unsupported(&body, &params)?;
-    let mut config = CollectionConfig::new(params.size, parse_metric(&params.distance)?);
+    let mut default = quiver_core::VectorParams::new(params.size, parse_metric(&params.distance)?);
     if let Some(diff) = body.hnsw_config {
-        config.hnsw.m = diff.m.unwrap_or(config.hnsw.m);
-        config.hnsw.ef_construction = diff.ef_construct.unwrap_or(config.hnsw.ef_construction);
+        default.hnsw.m = diff.m.unwrap_or(default.hnsw.m);
+        default.hnsw.ef_construction = diff.ef_construct.unwrap_or(default.hnsw.ef_construction);
     }
+    let mut config = CollectionConfig::with_vectors([(String::new(), default)]);
     config.checkpoint_log_bytes = checkpoint_log_bytes;
     if let Some(wal) = body.wal_config {
         if wal.wal_segments_ahead.is_some() {
@@ -235,7 +236,11 @@ pub async fn create(
 /// Qdrant's `CollectionInfo` for an engine [`CollectionInfo`].
 pub fn info_json(info: &CollectionInfo) -> Value {
     let config = &info.config;
-    let distance = serde_json::to_value(config.metric).unwrap_or(Value::Null);
+    let default = config.default_vector();
+    let distance = default
+        .and_then(|v| serde_json::to_value(v.metric).ok())
+        .unwrap_or(Value::Null);
+    let hnsw = default.map(|v| v.hnsw).unwrap_or_default();
     let payload_schema: Map<String, Value> = info
         .payload_schema
         .iter()
@@ -250,15 +255,15 @@ pub fn info_json(info: &CollectionInfo) -> Value {
         "segments_count": 1,
         "config": {
             "params": {
-                "vectors": { "size": config.dimension, "distance": distance },
+                "vectors": { "size": default.map(|v| v.dimension), "distance": distance },
                 "shard_number": 1,
                 "replication_factor": 1,
                 "write_consistency_factor": 1,
                 "on_disk_payload": true,
             },
             "hnsw_config": {
-                "m": config.hnsw.m,
-                "ef_construct": config.hnsw.ef_construction,
+                "m": hnsw.m,
+                "ef_construct": hnsw.ef_construction,
                 "full_scan_threshold": FULL_SCAN_THRESHOLD_KB,
                 "on_disk": false,
             },
@@ -351,6 +356,7 @@ mod tests {
         }))
         .unwrap();
         let c = parse_config(body, DEFAULT).unwrap();
+        let c = c.default_vector().unwrap();
         assert_eq!(
             (c.dimension, c.metric, c.hnsw.m, c.hnsw.ef_construction),
             (4, Metric::Dot, 8, 50)

@@ -20,11 +20,20 @@ use crate::writes::Gate;
 pub(crate) fn dimensions_of(
     points: &[Point],
 ) -> impl FnOnce(&Collection) -> ApiResult<()> + Send + use<> {
-    let mut lens: Vec<usize> = points.iter().map(|p| p.vector.len()).collect();
+    let mut lens: Vec<usize> = points
+        .iter()
+        .filter_map(|p| {
+            p.vectors
+                .get("")
+                .and_then(|v| v.as_dense())
+                .map(<[f32]>::len)
+        })
+        .collect();
     lens.sort_unstable();
     lens.dedup();
     move |c| {
-        let expected = c.config().dimension;
+        let config = c.config();
+        let expected = config.dense("")?.dimension;
         match lens.into_iter().find(|&got| got != expected) {
             Some(got) => Err(quiver_core::Error::DimensionMismatch { expected, got }.into()),
             None => Ok(()),
@@ -42,9 +51,8 @@ pub(crate) fn points_of(body: PointInsertOperations) -> ApiResult<Vec<Point>> {
         (Some(points), None) => Ok(points
             .into_iter()
             .map(|p| Point {
-                id: p.id,
-                vector: p.vector.0,
                 payload: p.payload,
+                ..Point::new(p.id, p.vector.0)
             })
             .collect()),
         (None, Some(batch)) => {
@@ -72,9 +80,8 @@ pub(crate) fn points_of(body: PointInsertOperations) -> ApiResult<Vec<Point>> {
                 .zip(vectors)
                 .zip(payloads)
                 .map(|((id, vector), payload)| Point {
-                    id,
-                    vector,
                     payload,
+                    ..Point::new(id, vector)
                 })
                 .collect())
         }
@@ -118,8 +125,8 @@ pub fn records(found: Vec<quiver_core::Record>, with_payload: &WithPayload) -> V
         .into_iter()
         .map(|r| Record {
             id: r.id,
+            vector: r.vector().map(<[f32]>::to_vec),
             payload: r.payload.map(|p| with_payload.project(p)),
-            vector: r.vector,
         })
         .collect()
 }
@@ -144,7 +151,7 @@ pub async fn retrieve(
     demand.add(body.ids.len(), with_vector, wants_payload);
     let max = state.max_result_bytes;
     let found = with_collection(&state, name, move |c| {
-        demand.check(c.config().dimension, max)?;
+        demand.check(c.config().floats_per_point(), max)?;
         Ok(c.get(&body.ids, wants_payload, with_vector)?)
     })
     .await?;

@@ -178,8 +178,9 @@ impl Plan {
                     .get(&[id], false, true)?
                     .into_iter()
                     .next()
-                    .and_then(|r| r.vector)
-                    .ok_or_else(|| ApiError::not_found(format!("query point {id} not found")))?;
+                    .and_then(|r| r.vector().map(<[f32]>::to_vec))
+                    .ok_or_else(|| ApiError::not_found(format!("query point {id} not found")))?
+                    .into();
                 // As in Qdrant, the point a query names is not among its answers.
                 self.request.filter = Some(excluding(self.request.filter.take(), id));
             }
@@ -193,8 +194,8 @@ impl Plan {
                 id: h.id,
                 version: 0,
                 score: h.score,
+                vector: h.vector().map(<[f32]>::to_vec),
                 payload: h.payload.map(|p| self.with_payload.project(p)),
-                vector: h.vector,
             })
             .collect())
     }
@@ -216,8 +217,8 @@ impl Plan {
                 id: r.id,
                 version: 0,
                 score: 0.0,
+                vector: r.vector().map(<[f32]>::to_vec),
                 payload: r.payload.map(|p| self.with_payload.project(p)),
-                vector: r.vector,
             })
             .collect())
     }
@@ -329,7 +330,7 @@ pub async fn search(
     let demand = demand_of(std::slice::from_ref(&plan));
     let max = state.max_result_bytes;
     let hits = with_collection(&state, name, move |c| {
-        demand.check(c.config().dimension, max)?;
+        demand.check(c.config().floats_per_point(), max)?;
         plan.run(c)
     })
     .await?;
@@ -357,7 +358,7 @@ pub async fn search_batch(
     let demand = demand_of(&plans);
     let max = state.max_result_bytes;
     let hits = with_collection(&state, name, move |c| {
-        demand.check(c.config().dimension, max)?;
+        demand.check(c.config().floats_per_point(), max)?;
         plans.into_iter().map(|p| p.run(c)).collect()
     })
     .await?;
@@ -382,7 +383,7 @@ pub async fn query(
     let demand = demand_of(std::slice::from_ref(&plan));
     let max = state.max_result_bytes;
     let points = with_collection(&state, name, move |c| {
-        demand.check(c.config().dimension, max)?;
+        demand.check(c.config().floats_per_point(), max)?;
         plan.run(c)
     })
     .await?;
@@ -410,7 +411,7 @@ pub async fn query_batch(
     let demand = demand_of(&plans);
     let max = state.max_result_bytes;
     let answers = with_collection(&state, name, move |c| {
-        demand.check(c.config().dimension, max)?;
+        demand.check(c.config().floats_per_point(), max)?;
         plans
             .into_iter()
             .map(|p| p.run(c).map(|points| QueryResponse { points }))
@@ -436,7 +437,7 @@ pub async fn scroll(
     let (request, with_payload, demand) = scroll_of(body)?;
     let max = state.max_result_bytes;
     let page = with_collection(&state, name, move |c| {
-        demand.check(c.config().dimension, max)?;
+        demand.check(c.config().floats_per_point(), max)?;
         Ok(c.scroll(&request)?)
     })
     .await?;

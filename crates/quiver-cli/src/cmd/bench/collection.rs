@@ -113,12 +113,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     } = Dataset::load(args)?;
     let dim = base.cols;
     let scratch = scratch_dir(opts.collection_dir.as_deref())?;
-    let mut config = CollectionConfig::new(dim, metric);
-    config.hnsw = HnswConfig {
+    let mut params = quiver_core::VectorParams::new(dim, metric);
+    params.hnsw = HnswConfig {
         m: args.m,
         ef_construction: args.ef_construction,
         seed: args.seed.unwrap_or(HnswConfig::default().seed),
     };
+    let mut config = CollectionConfig::with_vectors([(String::new(), params)]);
     config.durability = durability;
     eprintln!(
         "quiver bench --collection: {} x {dim} base, {} queries, M={} ef_construction={}, upserts of {} ({}), database {}",

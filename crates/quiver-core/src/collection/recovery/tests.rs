@@ -76,7 +76,7 @@ fn reopen_loads_checkpoints_and_replays_only_later_operations() {
             damaged: vec![],
         }
     );
-    assert_eq!(parts.graph.len(), 290);
+    assert_eq!(parts.dense[0].graph.len(), 290);
     assert_eq!(parts.state.live.len(), 290);
 
     let parts = recover_at(&covered);
@@ -89,7 +89,7 @@ fn reopen_loads_checkpoints_and_replays_only_later_operations() {
             damaged: vec![],
         }
     );
-    assert_eq!(parts.graph.len(), 290);
+    assert_eq!(parts.dense[0].graph.len(), 290);
     assert_eq!(parts.state.live.len(), 290);
 }
 
@@ -101,7 +101,7 @@ fn reopen_without_a_graph_checkpoint_rebuilds_it() {
     let parts = recover_at(&tail);
     assert_eq!(parts.report.graph_replayed, None);
     assert_eq!(parts.report.indexes_replayed, Some(2));
-    assert_eq!(parts.graph.len(), 290);
+    assert_eq!(parts.dense[0].graph.len(), 290);
     assert!(parts.needs_checkpoint);
 }
 
@@ -122,8 +122,8 @@ fn with_tombstones(dir: &Path) -> (Database, std::sync::Arc<crate::Collection>) 
 fn checkpoints_keep_exactly_the_vectors_the_graph_still_holds() {
     let tmp = tempfile::tempdir().expect("test fixture");
     let (_db, c) = with_tombstones(tmp.path());
-    assert_eq!(c.graph.len(), 250);
-    assert_eq!(c.vectors.read().len(), 300);
+    assert_eq!(c.dense[0].graph.len(), 250);
+    assert_eq!(c.dense[0].vectors.read().len(), 300);
     let dir = tmp.path().join("collections/c");
     // The graph file holds links only: it cannot load without the store.
     let alone = Hnsw::load(&dir.join(GRAPH_FILE), 3, Metric::Euclid);
@@ -136,24 +136,24 @@ fn checkpoints_keep_exactly_the_vectors_the_graph_still_holds() {
         Some(0),
         "graph checkpoint loads"
     );
-    assert_eq!(parts.vectors.len(), 300);
+    assert_eq!(parts.dense[0].vectors.read().len(), 300);
 
     // 100 more: past the threshold, the graph rebuilds without tombstones.
     c.delete(&PointSelector::Ids((50..150).map(PointId::Num).collect()))
         .expect("test fixture");
-    let held: Vec<u32> = (0..300).filter(|&i| c.graph.holds(i)).collect();
+    let held: Vec<u32> = (0..300).filter(|&i| c.dense[0].graph.holds(i)).collect();
     assert!(held.len() < 250, "the graph has dropped its tombstones");
     assert!(
         held.len() > 150,
         "and holds the later deletions as tombstones"
     );
     assert_eq!(
-        c.vectors.read().len(),
+        c.dense[0].vectors.read().len(),
         300,
         "nothing dropped before the checkpoint"
     );
     c.flush().expect("test fixture");
-    let vectors = c.vectors.read();
+    let vectors = c.dense[0].vectors.read();
     assert_eq!(vectors.len(), held.len());
     assert!(
         held.iter()
@@ -180,14 +180,14 @@ fn recovery_keeps_tombstone_vectors_for_the_graph_and_drops_the_rest() {
     let parts = recover_at(&tail);
     assert_eq!(parts.report.graph_replayed, Some(2));
     // 300 original versions (60 of them now tombstones) + 50 new versions.
-    assert_eq!(parts.vectors.len(), 350);
+    assert_eq!(parts.dense[0].vectors.read().len(), 350);
 
     let rebuilt = tmp.path().join("rebuilt");
     quiver_testkit::crash_image(&tail, &rebuilt);
     fs::remove_file(rebuilt.join(GRAPH_FILE)).expect("test fixture");
     let parts = recover_at(&rebuilt);
     assert_eq!(parts.report.graph_replayed, None);
-    assert_eq!(parts.vectors.len(), 290);
+    assert_eq!(parts.dense[0].vectors.read().len(), 290);
     assert!(parts.needs_checkpoint);
 }
 
@@ -250,7 +250,7 @@ fn damaged_and_missing_checkpoints_are_reported() {
             parts.report.damaged
         );
         assert_eq!(parts.state.live.len(), 290);
-        assert_eq!(parts.graph.len(), 290);
+        assert_eq!(parts.dense[0].graph.len(), 290);
         assert!(parts.needs_checkpoint);
     }
 }
@@ -268,10 +268,11 @@ fn a_graph_file_with_its_own_vectors_still_loads_and_leads_to_a_loadable_checkpo
         // The old layout: a graph file with vectors, a store without the
         // deleted points' vectors.
         let tag = c.writer.lock().log.last_seq();
-        c.graph
+        c.dense[0]
+            .graph
             .save(&dir.join(GRAPH_FILE), tag)
             .expect("test fixture");
-        let mut vectors = c.vectors.write();
+        let mut vectors = c.dense[0].vectors.write();
         for i in 0..50 {
             vectors.delete(i).expect("test fixture");
         }
@@ -282,7 +283,7 @@ fn a_graph_file_with_its_own_vectors_still_loads_and_leads_to_a_loadable_checkpo
     let parts = recover_at(&image);
     assert_eq!(parts.report.graph_replayed, Some(0));
     assert_eq!(
-        parts.vectors.len(),
+        parts.dense[0].vectors.read().len(),
         300,
         "the deleted nodes' vectors are back"
     );
