@@ -114,6 +114,7 @@ mod recovery;
 mod request;
 mod search;
 mod upsert;
+mod vector_writes;
 
 use std::collections::BTreeMap;
 use std::fs::File;

@@ -18,6 +18,7 @@ use crate::storage::VectorStorage;
 use crate::{Error, NamedVectors, PointId, Result, SparseVector, Vector};
 
 use super::fields::DenseField;
+use super::oplog::{DenseSlots, SparseSlots};
 use super::request::MAX_K;
 use super::{
     Collection, Mmr, Payload, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchRequest, State,
@@ -500,23 +501,43 @@ impl Collection {
         if !with_vectors {
             return Ok((payload, None));
         }
-        let mut vectors = NamedVectors::new();
-        for field in &self.dense {
-            let v = field
-                .vectors
-                .read()
-                .retrieve(u64::from(internal))
-                .map_err(self.io_err(&field.file("vectors.dat")))?;
-            if let Some(v) = v {
-                vectors.insert(field.name.clone(), Vector::Dense(v));
-            }
-        }
-        for ((name, _), sparse) in self.sparse.iter().zip(&state.sparse) {
-            if let Some(v) = sparse.vectors.get(&internal) {
-                vectors.insert(name.clone(), Vector::Sparse(v.clone()));
-            }
-        }
+        let (dense, sparse) = self.stored_slots(state, internal)?;
+        let names = self.dense.iter().map(|f| &f.name);
+        let dense = names
+            .zip(dense)
+            .filter_map(|(n, v)| Some((n.clone(), Vector::Dense(v?))));
+        let names = self.sparse.iter().map(|(n, _)| n);
+        let sparse = names
+            .zip(sparse)
+            .filter_map(|(n, v)| Some((n.clone(), Vector::Sparse(v?))));
+        let vectors: NamedVectors = dense.chain(sparse).collect();
         Ok((payload, Some(vectors)))
+    }
+
+    /// The vectors stored for the version `internal`, by slot, as the
+    /// stores hold them (dense ones preprocessed for their metric).
+    pub(super) fn stored_slots(
+        &self,
+        state: &State,
+        internal: u32,
+    ) -> Result<(DenseSlots, SparseSlots)> {
+        let dense = self
+            .dense
+            .iter()
+            .map(|field| {
+                field
+                    .vectors
+                    .read()
+                    .retrieve(u64::from(internal))
+                    .map_err(self.io_err(&field.file("vectors.dat")))
+            })
+            .collect::<Result<_>>()?;
+        let sparse = state
+            .sparse
+            .iter()
+            .map(|s| s.vectors.get(&internal).cloned())
+            .collect();
+        Ok((dense, sparse))
     }
 }
 

@@ -84,31 +84,52 @@ impl Collection {
             .collect();
         self.check_writable(writer)?;
         self.release_held(writer);
+        let versions = points
+            .into_iter()
+            .map(|p| {
+                let (dense, sparse) = self.slots(p.vectors);
+                Version {
+                    id: p.id,
+                    dense,
+                    sparse,
+                    payload: p.payload.unwrap_or_default(),
+                }
+            })
+            .collect();
+        self.commit_versions(writer, versions)
+    }
+
+    /// Logs and applies new versions of points (distinct ids), each under a
+    /// fresh internal id and replacing the live version of its id if any.
+    /// The caller holds the writer and has checked it is writable.
+    /// Returns the operation's sequence number.
+    pub(super) fn commit_versions(
+        &self,
+        writer: &mut Writer,
+        versions: Vec<Version>,
+    ) -> Result<u64> {
         let replaced: Vec<Option<(u32, Payload)>> = {
             let state = self.state.read();
-            points
+            versions
                 .iter()
-                .map(|p| match state.by_id.get(&p.id) {
+                .map(|v| match state.by_id.get(&v.id) {
                     Some(&old) => Ok(Some((old, state.payload(old)?.clone()))),
                     None => Ok(None),
                 })
                 .collect::<Result<_>>()?
         };
-        let fresh = allocate(writer, points.len())?;
-        let entries: Vec<UpsertEntry> = points
+        let fresh = allocate(writer, versions.len())?;
+        let entries: Vec<UpsertEntry> = versions
             .into_iter()
             .zip(replaced)
             .zip(&fresh)
-            .map(|((p, replaced), &internal)| {
-                let (dense, sparse) = self.slots(p.vectors);
-                UpsertEntry {
-                    internal,
-                    id: p.id,
-                    dense,
-                    sparse,
-                    payload: p.payload.unwrap_or_default(),
-                    replaced,
-                }
+            .map(|((v, replaced), &internal)| UpsertEntry {
+                internal,
+                id: v.id,
+                dense: v.dense,
+                sparse: v.sparse,
+                payload: v.payload,
+                replaced,
             })
             .collect();
         self.commit(writer, Op::Upsert(entries))
@@ -116,7 +137,7 @@ impl Collection {
 
     /// A point's checked vectors by slot, dense ones preprocessed for
     /// their metric.
-    fn slots(&self, vectors: NamedVectors) -> (DenseSlots, SparseSlots) {
+    pub(super) fn slots(&self, vectors: NamedVectors) -> (DenseSlots, SparseSlots) {
         let mut dense: DenseSlots = vec![None; self.dense.len()];
         let mut sparse: SparseSlots = vec![None; self.sparse.len()];
         for (name, vector) in vectors {
@@ -287,7 +308,11 @@ impl Collection {
     }
 
     /// The live points a selector names, as (internal id, point id), in id order.
-    fn select(&self, state: &State, selector: &PointSelector) -> Result<Vec<(u32, PointId)>> {
+    pub(super) fn select(
+        &self,
+        state: &State,
+        selector: &PointSelector,
+    ) -> Result<Vec<(u32, PointId)>> {
         match selector {
             PointSelector::Ids(ids) => {
                 let mut out: Vec<(u32, PointId)> = ids
@@ -347,6 +372,15 @@ impl Collection {
         writer.held = held;
         writer.free.extend(released);
     }
+}
+
+/// A point version to write: its vectors by slot (dense ones as the stores
+/// hold them, preprocessed for their metric) and its payload.
+pub(super) struct Version {
+    pub(super) id: PointId,
+    pub(super) dense: DenseSlots,
+    pub(super) sparse: SparseSlots,
+    pub(super) payload: Payload,
 }
 
 impl Collection {

@@ -481,11 +481,18 @@ impl MmapStorage {
 
     /// [`VectorStorage::flush`] plus the index, in every mode: the full
     /// checkpoint used on shutdown, after bulk loads in `None` mode, and after
-    /// compaction. When it returns the WAL is empty.
+    /// compaction. When it returns the WAL is empty and `vectors.idx`
+    /// exists (also for a store that never held a vector).
     ///
     /// # Errors
     /// I/O errors; the state on disk is then the previous one (plus the WAL).
     pub fn flush_full(&mut self) -> io::Result<()> {
+        // A store never written has no index yet; an explicit checkpoint
+        // writes one, so that its absence after a checkpoint always means a
+        // loss (dropping a store still writes nothing it did not change).
+        if !self.dir.join(INDEX_FILE).exists() {
+            self.dirty = true;
+        }
         self.checkpoint(true)
     }
 

@@ -218,6 +218,20 @@ fn none_mode_is_durable_at_flush_full() {
 }
 
 #[test]
+fn flush_full_writes_the_index_of_a_store_never_written() {
+    // A collection's named vector that no point has yet still checkpoints:
+    // after a checkpoint, a missing index must mean a lost one.
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = MmapStorage::new_with_durability(dir.path(), 8, DurabilityMode::None).unwrap();
+    assert!(!dir.path().join("vectors.idx").exists());
+    s.flush_full().unwrap();
+    assert!(dir.path().join("vectors.idx").exists());
+    drop(s);
+    let s = MmapStorage::new(dir.path(), 8).unwrap();
+    assert!(s.ids().is_empty());
+}
+
+#[test]
 fn growth_past_initial_capacity_keeps_data_and_is_measured() {
     let dir = tempfile::tempdir().unwrap();
     let dim = 1024; // 4 KiB per vector: 4096 fill the initial 16 MiB
