@@ -131,9 +131,10 @@ pub mod quantization;
 mod quantization;
 
 pub use collection::{
-    Collection, CollectionConfig, CollectionInfo, FileCheck, FileState, MAX_DIMENSION, MAX_EF,
-    MAX_K, MAX_VECTOR_NAME_BYTES, MAX_VECTOR_NORM, MAX_VECTORS, Mmr, OpLogRepair, Payload, Point,
-    PointSelector, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchRequest, SearchStrategy,
+    Collection, CollectionConfig, CollectionInfo, DEFAULT_RRF_K, FileCheck, FileState, Fusion,
+    MAX_DIMENSION, MAX_EF, MAX_K, MAX_PREFETCH_DEPTH, MAX_PREFETCHES, MAX_VECTOR_NAME_BYTES,
+    MAX_VECTOR_NORM, MAX_VECTORS, Mmr, OpLogRepair, Payload, Point, PointSelector, Prefetch, Query,
+    QueryRequest, Record, ScoredPoint, ScrollPage, ScrollRequest, SearchRequest, SearchStrategy,
     SparseModifier, SparseVectorParams, UpdateResult, VectorParams,
 };
 pub use database::{Database, ManifestRepair};

@@ -110,6 +110,7 @@ mod group;
 mod id_map;
 mod info;
 mod oplog;
+mod query;
 mod recovery;
 mod request;
 mod search;
@@ -140,6 +141,9 @@ pub use config::{
 pub(crate) use files::repair_op_log;
 pub use files::{FileCheck, FileState};
 pub use oplog::OpLogRepair;
+pub use query::{
+    DEFAULT_RRF_K, Fusion, MAX_PREFETCH_DEPTH, MAX_PREFETCHES, Prefetch, Query, QueryRequest,
+};
 pub use request::{
     CollectionInfo, MAX_EF, MAX_K, MAX_VECTOR_NORM, Mmr, Payload, Point, PointSelector, Record,
     ScoredPoint, ScrollPage, ScrollRequest, SearchRequest, UpdateResult,

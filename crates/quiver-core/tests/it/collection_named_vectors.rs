@@ -328,3 +328,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn damage_to_a_named_vectors_file_is_reported_for_that_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut model = Model::new();
+    {
+        let db = Database::open(tmp.path()).unwrap();
+        let c = db.create_collection("c", config()).unwrap();
+        upsert(
+            &c,
+            &mut model,
+            &[(1, held(1, &[("a", 1), ("b", 1), (SPARSE, 1)]))],
+        );
+        c.flush().unwrap();
+    }
+    // `b` lives in vectors/62 (the hex of its name); its one slot is first.
+    let data = tmp.path().join("collections/c/vectors/62/vectors.dat");
+    let mut bytes = std::fs::read(&data).unwrap();
+    bytes[1] ^= 0x40;
+    std::fs::write(&data, &bytes).unwrap();
+    let db = Database::open(tmp.path()).unwrap();
+    let files = db.collection("c").unwrap().verify_files().unwrap();
+    let bad: Vec<&str> = files
+        .iter()
+        .filter(|f| f.state != quiver_core::FileState::Ok)
+        .map(|f| f.file.as_str())
+        .collect();
+    assert_eq!(bad, ["vectors/62/vectors.dat"], "{files:?}");
+}
