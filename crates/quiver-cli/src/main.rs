@@ -7,6 +7,15 @@ mod vectors_file;
 
 use clap::{Parser, Subcommand};
 
+/// The server's many threads (HTTP workers, the write worker, rayon) each
+/// get a glibc malloc arena that keeps what it freed, so a long-running
+/// `quiver serve` under a mixed load grew its heap for tens of minutes
+/// with no more live data (docs/soak.md); jemalloc hands freed pages back
+/// to the kernel on a timer instead.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Quiver: an embeddable vector database.
 ///
 /// Every command works on a database directory (default ./quiver-data).

@@ -153,6 +153,33 @@ impl Sample {
     }
 }
 
+/// How the heap moved over part of a soak.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HeapTrend {
+    /// Where the part began, seconds since the load began.
+    pub from_secs: f64,
+    /// Least anonymous memory sampled, MiB.
+    pub min_mib: f64,
+    /// Most anonymous memory sampled, MiB.
+    pub max_mib: f64,
+    /// The fitted rate of change, MiB per 10 minutes.
+    pub mib_per_10_min: f64,
+}
+
+impl HeapTrend {
+    /// `heap from 900 s: 40.1 to 42.0 MiB (spread 1.9 MiB), trend +0.3 MiB per 10 min`.
+    pub fn line(&self) -> String {
+        format!(
+            "heap from {:.0} s: {:.1} to {:.1} MiB (spread {:.1} MiB), trend {:+.1} MiB per 10 min",
+            self.from_secs,
+            self.min_mib,
+            self.max_mib,
+            self.max_mib - self.min_mib,
+            self.mib_per_10_min
+        )
+    }
+}
+
 /// What a soak measured.
 #[derive(Debug, Default)]
 pub struct SoakReport {
@@ -235,6 +262,37 @@ impl SoakReport {
             }
         }
         out
+    }
+
+    /// Heap (anonymous) memory over the second half of the run, where a
+    /// working set that has filled should hold still: `None` with fewer
+    /// than two samples there.
+    pub fn second_half_heap(&self) -> Option<HeapTrend> {
+        let end = self.samples.last()?.secs;
+        let half: Vec<(f64, f64)> = self
+            .samples
+            .iter()
+            .filter(|s| s.secs >= end / 2.0)
+            .map(|s| (s.secs, s.anon_kib as f64 / 1024.0))
+            .collect();
+        if half.len() < 2 {
+            return None;
+        }
+        let min = half.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        let max = half.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+        // Least-squares slope, so one outlier sample does not decide it.
+        let n = half.len() as f64;
+        let mean_t = half.iter().map(|p| p.0).sum::<f64>() / n;
+        let mean_m = half.iter().map(|p| p.1).sum::<f64>() / n;
+        let var_t: f64 = half.iter().map(|p| (p.0 - mean_t).powi(2)).sum();
+        let cov: f64 = half.iter().map(|p| (p.0 - mean_t) * (p.1 - mean_m)).sum();
+        let slope = if var_t > 0.0 { cov / var_t } else { 0.0 };
+        Some(HeapTrend {
+            from_secs: half[0].0,
+            min_mib: min,
+            max_mib: max,
+            mib_per_10_min: slope * 600.0,
+        })
     }
 
     fn problem(&mut self, what: String) {
@@ -695,6 +753,52 @@ pub fn run(config: &SoakConfig) -> Result<SoakReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sample(secs: f64, anon_mib: u64) -> Sample {
+        Sample {
+            secs,
+            rss_kib: anon_mib * 1024 + 4096,
+            anon_kib: anon_mib * 1024,
+            data_mapped_kib: 0,
+            disk_kib: 0,
+            fds: 50,
+            ops: 0,
+        }
+    }
+
+    #[test]
+    fn second_half_heap_sees_growth_and_ignores_the_warm_up() {
+        let mut report = SoakReport::default();
+        assert_eq!(report.second_half_heap(), None);
+        // Warm-up to 100 MiB, then flat at 100..=101.
+        report.samples = (0u32..=20)
+            .map(|i| {
+                sample(
+                    f64::from(i) * 60.0,
+                    if i < 10 {
+                        u64::from(10 * i)
+                    } else {
+                        100 + u64::from(i % 2 == 1)
+                    },
+                )
+            })
+            .collect();
+        let flat = report.second_half_heap().unwrap();
+        assert_eq!(flat.from_secs, 600.0);
+        assert_eq!((flat.min_mib, flat.max_mib), (100.0, 101.0));
+        assert!(flat.mib_per_10_min.abs() < 0.2, "{flat:?}");
+        // A steady leak of 1 MiB a minute after the warm-up.
+        report.samples = (0u32..=20)
+            .map(|i| sample(f64::from(i) * 60.0, 100 + u64::from(i)))
+            .collect();
+        let leak = report.second_half_heap().unwrap();
+        assert!((leak.mib_per_10_min - 10.0).abs() < 1e-6, "{leak:?}");
+        assert!(
+            leak.line().contains("trend +10.0 MiB per 10 min"),
+            "{}",
+            leak.line()
+        );
+    }
 
     #[test]
     fn mapped_and_allocated_figures_count_the_data_directory_only() {

@@ -72,6 +72,9 @@ fn main_inner() -> Result<bool> {
     );
     let report = run(&config)?;
     println!("{}", report.tables(30));
+    if let Some(heap) = report.second_half_heap() {
+        println!("{}", heap.line());
+    }
     println!("compact: {}", report.compact);
     if let Some((rss, anon)) = report.restarted_rss_kib {
         println!(
