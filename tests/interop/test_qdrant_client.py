@@ -288,7 +288,239 @@ def test_bad_requests_are_4xx(client, data, name):
     assert client.count(name).count == 0
 
 
+def named_config():
+    """A default 4-d Dot vector, `title` (3-d Cosine) and sparse `kw` (idf)."""
+    return dict(
+        vectors_config={
+            "": models.VectorParams(size=4, distance=models.Distance.DOT),
+            "title": models.VectorParams(size=3, distance=models.Distance.COSINE, hnsw_config=models.HnswConfigDiff(m=8)),
+        },
+        sparse_vectors_config={"kw": models.SparseVectorParams(modifier=models.Modifier.IDF)},
+    )
+
+
+def named_points(rng, n):
+    points = []
+    for i in range(n):
+        vector = {}
+        if i % 3 != 0:
+            vector[""] = rng.standard_normal(4).astype(np.float32).tolist()
+        if i % 2 == 0:
+            vector["title"] = rng.standard_normal(3).astype(np.float32).tolist()
+        if i % 4 != 1:
+            idx = sorted(rng.choice(1000, size=5, replace=False).tolist())
+            vector["kw"] = models.SparseVector(indices=idx, values=rng.uniform(0.1, 1, 5).astype(np.float32).tolist())
+        points.append(models.PointStruct(id=i, vector=vector, payload={"i": i}))
+    return points
+
+
+def same_vectors(got, want, label):
+    """Records' vectors equal (dense within float32 rounding), name by name."""
+    if isinstance(want, list):
+        assert isinstance(got, list), f"{label}: {got!r} is not a list"
+        assert np.allclose(got, want, atol=1e-6), f"{label}: {got} != {want}"
+        return
+    assert isinstance(got, dict), f"{label}: {got!r} is not a dict"
+    assert set(got) == set(want), f"{label}: names {sorted(got)} != {sorted(want)}"
+    for name, w in want.items():
+        g = got[name]
+        if isinstance(w, models.SparseVector):
+            order = np.argsort(w.indices)
+            assert g.indices == [w.indices[j] for j in order], f"{label}/{name}: {g.indices}"
+            assert np.allclose(g.values, np.array(w.values)[order], atol=1e-6), f"{label}/{name}"
+        else:
+            assert np.allclose(g, w, atol=1e-6), f"{label}/{name}: {g} != {w}"
+
+
+def stored(vector, config):
+    """What a server stores for `vector`: Cosine vectors normalised."""
+    out = {}
+    for name, v in vector.items():
+        if isinstance(v, list) and config["vectors_config"][name].distance == models.Distance.COSINE:
+            v = (np.array(v, dtype=np.float64) / np.linalg.norm(v)).tolist()
+        out[name] = v
+    return out
+
+
+def test_named_and_sparse_vectors_match_local_mode(client, data, name):
+    """Create, upsert (list and batch forms), retrieve, scroll and info of a
+    collection with named dense and sparse vectors, against local mode."""
+    config = named_config()
+    local = QdrantClient(":memory:")
+    for c in (client, local):
+        c.create_collection(name, **config)
+    rng = np.random.default_rng(SEED + 1)
+    points = named_points(rng, 40)
+    for c in (client, local):
+        c.upsert(name, points=points[:30], wait=True)
+        # The batch form with named columns: every point gives every vector here.
+        batch = points[30:]
+        for p in batch:
+            p.vector.setdefault("", [0.5, 0.5, 0.5, 0.5])
+            p.vector.setdefault("title", [1.0, 0.0, 0.0])
+            p.vector.setdefault("kw", models.SparseVector(indices=[1], values=[1.0]))
+        c.upsert(
+            name,
+            points=models.Batch(
+                ids=[p.id for p in batch],
+                vectors={n: [p.vector[n] for p in batch] for n in ("", "title", "kw")},
+                payloads=[p.payload for p in batch],
+            ),
+            wait=True,
+        )
+    assert client.count(name).count == 40
+    ids = list(range(40))
+    for with_vectors in (True, ["kw"], ["title", ""], [""]):
+        got = client.retrieve(name, ids, with_vectors=with_vectors)
+        want = local.retrieve(name, ids, with_vectors=with_vectors)
+        assert [r.id for r in got] == [r.id for r in want]
+        for g, w in zip(got, want):
+            same_vectors(g.vector, w.vector, f"point {g.id} with_vectors={with_vectors}")
+    got = client.retrieve(name, [0], with_vectors=False)
+    assert got[0].vector is None
+    page, _ = client.scroll(name, limit=40, with_vectors=["kw"])
+    want, _ = local.scroll(name, limit=40, with_vectors=["kw"])
+    for g, w in zip(page, want):
+        same_vectors(g.vector, w.vector, f"scroll point {g.id}")
+    # And against an exact computation: what was sent, Cosine normalised.
+    for r in client.retrieve(name, ids[:30], with_vectors=True):
+        want = stored(points[r.id].vector, config)
+        if list(want) == [""]:
+            want = want[""]
+        same_vectors(r.vector, want, f"point {r.id} as sent")
+
+    info = client.get_collection(name)
+    vectors = info.config.params.vectors
+    assert set(vectors) == {"", "title"}, vectors
+    assert vectors["title"].size == 3 and vectors["title"].distance == models.Distance.COSINE
+    assert vectors["title"].hnsw_config.m == 8
+    assert info.config.params.sparse_vectors["kw"].modifier == models.Modifier.IDF
+    assert info.points_count == 40
+
+
+def test_update_and_delete_vectors_match_local_mode(client, data, name):
+    config = named_config()
+    local = QdrantClient(":memory:")
+    rng = np.random.default_rng(SEED + 2)
+    points = named_points(rng, 12)
+    for c in (client, local):
+        c.create_collection(name, **config)
+        c.upsert(name, points=points, wait=True)
+        c.update_vectors(
+            name,
+            points=[
+                models.PointVectors(id=0, vector={"title": [0.0, 2.0, 0.0]}),
+                models.PointVectors(id=1, vector={"": [1.0, 2.0, 3.0, 4.0], "kw": models.SparseVector(indices=[7, 3], values=[0.7, 0.3])}),
+                models.PointVectors(id=5, vector={"title": [1.0, 1.0, 0.0]}),
+            ],
+            wait=True,
+        )
+        c.delete_vectors(name, vectors=["kw"], points=[2, 3, 4], wait=True)
+        c.delete_vectors(
+            name,
+            vectors=["title", ""],
+            points=models.Filter(must=[models.FieldCondition(key="i", range=models.Range(gte=9))]),
+            wait=True,
+        )
+    ids = list(range(12))
+    got = client.retrieve(name, ids, with_vectors=True, with_payload=True)
+    want = local.retrieve(name, ids, with_vectors=True, with_payload=True)
+    for g, w in zip(got, want):
+        same_vectors(g.vector, w.vector, f"point {g.id}")
+        assert g.payload == w.payload, (g.payload, w.payload)
+    # Mistakes are 4xx and change nothing.
+    for call, status in (
+        (lambda: client.update_vectors(name, points=[models.PointVectors(id=99, vector={"title": [1.0, 0.0, 0.0]})], wait=True), 404),
+        (lambda: client.update_vectors(name, points=[models.PointVectors(id=0, vector={"title": [1.0]})], wait=True), 400),
+        (lambda: client.delete_vectors(name, vectors=["nope"], points=[0], wait=True), 400),
+        (
+            lambda: client.upsert(
+                name,
+                points=[models.PointStruct(id=0, vector={"kw": models.SparseVector(indices=[1, 1], values=[1.0, 2.0])})],
+                wait=True,
+            ),
+            400,
+        ),
+    ):
+        try:
+            call()
+            raise AssertionError("accepted")
+        except UnexpectedResponse as e:
+            assert e.status_code == status, (e.status_code, e.content)
+    after = client.retrieve(name, ids, with_vectors=True, with_payload=True)
+    for g, w in zip(after, got):
+        same_vectors(g.vector, w.vector if isinstance(w.vector, list) else dict(w.vector), f"point {g.id} after errors")
+
+
+def test_upload_collection_and_points_with_named_vectors(client, data, name):
+    config = named_config()
+    client.create_collection(name, **config)
+    rng = np.random.default_rng(SEED + 3)
+    dense = rng.standard_normal((50, 4)).astype(np.float32)
+    titles = rng.standard_normal((50, 3)).astype(np.float32)
+    client.upload_collection(
+        name,
+        vectors={"": dense, "title": titles},
+        payload=[{"n": i} for i in range(50)],
+        ids=list(range(50)),
+        batch_size=16,
+        wait=True,
+    )
+    client.upload_points(
+        name,
+        points=[
+            models.PointStruct(id=100 + i, vector={"kw": models.SparseVector(indices=[i, i + 1], values=[1.0, 0.5])})
+            for i in range(20)
+        ],
+        batch_size=7,
+        wait=True,
+    )
+    assert client.count(name).count == 70
+    got = client.retrieve(name, [3, 104], with_vectors=True)
+    same_vectors(got[0].vector, {"": dense[3].tolist(), "title": (titles[3] / np.linalg.norm(titles[3])).tolist()}, "point 3")
+    same_vectors(got[1].vector, {"kw": models.SparseVector(indices=[4, 5], values=[1.0, 0.5])}, "point 104")
+
+
 TESTS = [v for k, v in sorted(globals().items()) if k.startswith("test_")]
+
+
+def test_bm25_documents_are_embedded_by_the_server(url, name):
+    """A `models.Document` of `qdrant/bm25` sent to the server (the
+    client's cloud inference) gives the sparse vector core's BM25 makes:
+    checked here against the reference formula on one small text."""
+    client = QdrantClient(url=url, prefer_grpc=False, check_compatibility=False, cloud_inference=True)
+    try:
+        client.create_collection(
+            name, vectors_config={}, sparse_vectors_config={"bm25": models.SparseVectorParams(modifier=models.Modifier.IDF)}
+        )
+        client.upsert(
+            name,
+            points=[
+                models.PointStruct(id=1, vector={"bm25": models.Document(text="Fish fish", model="Qdrant/bm25")}),
+                models.PointStruct(
+                    id=2, vector={"bm25": models.Document(text="fish", model="qdrant/bm25", options={"k": 2.0, "b": 0.0})}
+                ),
+            ],
+            wait=True,
+        )
+        one, two = client.retrieve(name, [1, 2], with_vectors=True)
+        # "fish" twice in a 2-word document: tf (k+1) / (tf + k (1 - b + b len/avg_len)).
+        k, b, avg = 1.2, 0.75, 256.0
+        want = 2 * (k + 1) / (2 + k * (1 - b + b * 2 / avg))
+        assert len(one.vector["bm25"].indices) == 1, one.vector
+        assert abs(one.vector["bm25"].values[0] - want) < 1e-5, (one.vector, want)
+        # k 2, b 0, tf 1: 1 * 3 / (1 + 2) = 1.
+        assert two.vector["bm25"].indices == one.vector["bm25"].indices
+        assert abs(two.vector["bm25"].values[0] - 1.0) < 1e-6, two.vector
+        try:
+            client.upsert(name, points=[models.PointStruct(id=3, vector={"bm25": models.Document(text="x", model="bert")})])
+            raise AssertionError("unknown model accepted")
+        except UnexpectedResponse as e:
+            assert e.status_code == 400 and b"bert" in e.content, e.content
+        assert client.count(name).count == 2
+    finally:
+        client.delete_collection(name)
+        client.close()
 
 
 def test_api_keys(binary):
@@ -340,6 +572,13 @@ def main():
         except Exception:
             failed += 1
             print(f"FAILED  test_version_check_passes\n{traceback.format_exc()}")
+        try:
+            test_bm25_documents_are_embedded_by_the_server(server.url, "interop_bm25")
+            passed += 1
+            print("ok      test_bm25_documents_are_embedded_by_the_server")
+        except Exception:
+            failed += 1
+            print(f"FAILED  test_bm25_documents_are_embedded_by_the_server\n{traceback.format_exc()}")
         for i, test in enumerate(TESTS):
             name = f"interop_{i}"
             try:

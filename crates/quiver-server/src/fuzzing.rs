@@ -28,7 +28,7 @@ use crate::routes::model::{
     PointsSelector, QueryRequest, QueryRequestBatch, ScrollRequest, SearchBatch, SearchRequest,
     SetPayload,
 };
-use crate::routes::points::{dimensions_of, no_nested_key, points_of, records};
+use crate::routes::points::{no_nested_key, points_of, records, vectors_of};
 use crate::routes::search::{Plan, demand_of, scroll_of};
 use crate::routes::{collections, index, selector};
 
@@ -123,10 +123,7 @@ pub fn create_collection(bytes: &[u8]) -> ApiResult<()> {
 /// The 400 the server answers (or the engine's error for a bad vector).
 pub fn upsert(bytes: &[u8]) -> ApiResult<usize> {
     let points = points_of(body::<PointInsertOperations>(bytes)?)?;
-    let c = fixture();
-    dimensions_of(&points)(c)?;
-    let default = c.config().dense("")?.clone();
-    quiver_core::fuzzing::check_points(&points, default.dimension, default.metric)?;
+    vectors_of(&points, false)(fixture())?;
     Ok(points.len())
 }
 
@@ -165,11 +162,20 @@ pub fn search(kind: u8, bytes: &[u8]) -> ApiResult<usize> {
 /// # Errors
 /// The error the server answers.
 pub fn scroll(bytes: &[u8]) -> ApiResult<usize> {
-    let (request, with_payload, demand) = scroll_of(body::<ScrollRequest>(bytes)?)?;
+    let (request, with_payload, with_vector, demand) = scroll_of(body::<ScrollRequest>(bytes)?)?;
     let c = fixture();
-    demand.check(c.config().floats_per_point(), DEFAULT_MAX_RESULT_BYTES)?;
+    let config = c.config();
+    with_vector.check(&config)?;
+    demand.check(with_vector.dense_floats(&config), DEFAULT_MAX_RESULT_BYTES)?;
     let page = c.scroll(&request)?;
-    Ok(records(page.points, &with_payload).len())
+    let records = records(
+        page.points,
+        &with_payload,
+        Some(&with_vector),
+        &demand,
+        DEFAULT_MAX_RESULT_BYTES,
+    )?;
+    Ok(records.len())
 }
 
 /// `points/count` on the fixed collection.

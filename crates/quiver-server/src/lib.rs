@@ -447,6 +447,8 @@ mod tests {
             ("POST", "/collections/{name}/points"),
             ("GET", "/collections/{name}/points/{id}"),
             ("POST", "/collections/{name}/points/delete"),
+            ("PUT", "/collections/{name}/points/vectors"),
+            ("POST", "/collections/{name}/points/vectors/delete"),
             ("POST", "/collections/{name}/points/payload"),
             ("PUT", "/collections/{name}/points/payload"),
             ("POST", "/collections/{name}/points/payload/delete"),

@@ -380,6 +380,19 @@ impl CollectionInfo {
 /// (`(2 * 1e18)^2 = 4e36`), so no score overflows to infinity.
 pub const MAX_VECTOR_NORM: f64 = 1e18;
 
+impl CollectionConfig {
+    /// The check [`super::Collection::upsert`] (and
+    /// [`super::Collection::update_vectors`]) makes of each point's vectors
+    /// before writing anything, for a caller that must answer a bad point
+    /// before the write runs (the server's writes that do not wait).
+    ///
+    /// # Errors
+    /// As [`super::Collection::upsert`] for a bad vector, naming the point.
+    pub fn check_points(&self, points: &[Point]) -> Result<()> {
+        check_points(points, self)
+    }
+}
+
 /// Checks every vector of every point of an upsert against the
 /// collection's vectors, naming the point (and the vector) at fault: each
 /// name must be one of the collection's, dense vectors must pass

@@ -2,13 +2,37 @@
 //! checked against `max_result_bytes` before any work, so that a small
 //! request cannot make the server build an answer it has no memory for.
 //!
-//! The estimate is per result: the vector at 4 bytes a component when
-//! vectors are returned, a fixed payload estimate when payloads are, and a
-//! fixed overhead for id, score and framing. The JSON text is larger than
-//! that (about 10 bytes a component), so the budget bounds the answer to a
-//! small multiple of itself.
+//! The estimate is per result: the selected dense vectors at 4 bytes a
+//! component when vectors are returned, a fixed payload estimate when
+//! payloads are, and a fixed overhead for id, score and framing. The JSON
+//! text is larger than that (about 10 bytes a component), so the budget
+//! bounds the answer to a small multiple of itself.
+//!
+//! A sparse vector's size is known only once it is read, so answers that
+//! return vectors are checked a second time, with the vectors read counted
+//! at their size ([`vector_bytes`]: 4 bytes a dense component, 8 a sparse
+//! entry), before the answer is written out.
 
+use quiver_core::Vector;
+
+use super::vectors::VectorOutput;
 use crate::error::{ApiError, ApiResult};
+
+/// Bytes counted per entry of a sparse vector (a u32 index and an f32).
+pub const SPARSE_ENTRY_BYTES: u64 = 8;
+
+/// The bytes the budget counts for vectors read: 4 per dense component, 8
+/// per sparse entry.
+pub fn vector_bytes(output: &VectorOutput) -> u64 {
+    let one = |v: &Vector| match v {
+        Vector::Dense(d) => d.len() as u64 * 4,
+        Vector::Sparse(s) => s.len() as u64 * SPARSE_ENTRY_BYTES,
+    };
+    match output {
+        VectorOutput::Default(d) => d.len() as u64 * 4,
+        VectorOutput::Named(named) => named.values().map(one).fold(0, u64::saturating_add),
+    }
+}
 
 /// Bytes counted per result for its id, score and JSON framing.
 pub const HIT_OVERHEAD_BYTES: u64 = 64;
@@ -51,7 +75,28 @@ impl Demand {
             .saturating_add(self.with_payload.saturating_mul(PAYLOAD_ESTIMATE_BYTES))
     }
 
-    /// Refuses the request when its estimate exceeds `max_bytes`.
+    /// Refuses an answer whose vectors, as read, come to `vector_bytes`
+    /// ([`vector_bytes`]) and take it, with the overhead and payload
+    /// estimates of [`Demand::bytes`], past `max_bytes`.
+    ///
+    /// # Errors
+    /// 400 naming the bytes and the limit.
+    pub fn check_read(&self, vector_bytes: u64, max_bytes: usize) -> ApiResult<()> {
+        let bytes = self.bytes(0).saturating_add(vector_bytes);
+        if bytes <= max_bytes as u64 {
+            return Ok(());
+        }
+        Err(ApiError::bad_request(format!(
+            "this answer holds {bytes} bytes ({vector_bytes} of them vectors as read, sparse \
+             vectors at {SPARSE_ENTRY_BYTES} bytes an entry, over {} results), more than \
+             max_result_bytes = {max_bytes}; lower `limit`, select fewer vectors in `with_vector` \
+             or split the request",
+            self.results
+        )))
+    }
+
+    /// Refuses the request when its estimate exceeds `max_bytes`; `dimension`
+    /// is the floats of the dense vectors each result returns.
     ///
     /// # Errors
     /// 400 naming the estimate, how it was reached and the limit.
@@ -91,6 +136,22 @@ mod tests {
         assert!(m.contains("19900 results over 100 requests"), "{m}");
         assert!(m.contains("max_result_bytes = 67108864"), "{m}");
         assert!(d.check(3, 64 << 20).is_ok());
+    }
+
+    #[test]
+    fn vectors_read_are_counted_at_their_size() {
+        let mut d = Demand::default();
+        d.add(2, true, false);
+        let sparse = quiver_core::SparseVector::new(vec![1, 2, 3], vec![1.0; 3]).unwrap();
+        let out = VectorOutput::Named(quiver_core::NamedVectors::from([
+            ("a".to_owned(), Vector::Dense(vec![0.0; 5])),
+            ("s".to_owned(), Vector::Sparse(sparse)),
+        ]));
+        assert_eq!(vector_bytes(&out), 5 * 4 + 3 * 8);
+        assert!(d.check_read(44, 2 * 64 + 44).is_ok());
+        let e = d.check_read(44, 2 * 64 + 43).unwrap_err();
+        let m = e.message();
+        assert!(m.contains("172 bytes (44 of them vectors"), "{m}");
     }
 
     #[test]

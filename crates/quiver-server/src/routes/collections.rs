@@ -1,12 +1,14 @@
 //! Collections: create, describe, list, check, delete.
 
 use axum::extract::State;
-use quiver_core::Metric;
-use quiver_core::{CollectionConfig, CollectionInfo};
+use std::collections::BTreeMap;
+
+use quiver_core::{CollectionConfig, CollectionInfo, HnswConfig, Metric, SparseModifier};
 use serde_json::{Map, Value, json};
 
 use super::model::{
-    CollectionDescription, CollectionExistence, CollectionsResponse, CreateCollection, VectorParams,
+    CollectionDescription, CollectionExistence, CollectionsResponse, CreateCollection,
+    HnswConfigDiff, SparseVectorParams, VectorParams,
 };
 use super::vectors::DEFAULT_VECTOR;
 use super::{AppState, accept_only, blocking, with_collection};
@@ -30,6 +32,133 @@ fn parse_metric(distance: &str) -> ApiResult<Metric> {
     })
 }
 
+/// `vectors.<name>` for messages about one vector of a create body;
+/// `vectors` alone for the single-vector form.
+fn vector_field(name: Option<&str>) -> String {
+    match name {
+        None => "vectors".to_owned(),
+        Some(name) => format!("vectors.{}", quoted(name)),
+    }
+}
+
+/// A vector name as it reads in a field path: `""` for the default vector.
+fn quoted(name: &str) -> String {
+    if name.is_empty() {
+        "\"\"".to_owned()
+    } else {
+        name.to_owned()
+    }
+}
+
+/// The dense vectors of a create body's `vectors`: `{"size": ..}` is the
+/// default vector alone, any other object names its vectors (`{}` none,
+/// for a collection of sparse vectors only; null or absent likewise).
+/// Each comes with its field path for messages.
+fn dense_params_of(vectors: Value) -> ApiResult<Vec<(String, String, VectorParams)>> {
+    let parse = |field: &str, v: Value| {
+        serde_json::from_value::<VectorParams>(v)
+            .map_err(|e| ApiError::bad_request(format!("{field}: {e}")))
+    };
+    match vectors {
+        Value::Null => Ok(Vec::new()),
+        Value::Object(map) if map.contains_key("size") || map.contains_key("distance") => {
+            let field = vector_field(None);
+            let params = parse(&field, Value::Object(map))?;
+            Ok(vec![(DEFAULT_VECTOR.to_owned(), field, params)])
+        }
+        Value::Object(map) => map
+            .into_iter()
+            .map(|(name, v)| {
+                let field = vector_field(Some(&name));
+                let params = parse(&field, v)?;
+                Ok((name, field, params))
+            })
+            .collect(),
+        other => Err(ApiError::bad_request(format!(
+            "vectors: expected {{\"size\": N, \"distance\": ..}} or {{name: {{\"size\": N, \"distance\": ..}}}}, got {other}"
+        ))),
+    }
+}
+
+/// `base` with the fields `diff` sets; `field` names the diff in errors.
+fn apply_hnsw(
+    mut base: HnswConfig,
+    diff: Option<&HnswConfigDiff>,
+    field: &str,
+) -> ApiResult<HnswConfig> {
+    let Some(diff) = diff else {
+        return Ok(base);
+    };
+    accept_only(
+        &format!("{field}.full_scan_threshold"),
+        &diff.full_scan_threshold,
+        |_| false,
+        "search uses the graph unless `exact` is set",
+    )?;
+    accept_only(
+        &format!("{field}.max_indexing_threads"),
+        &diff.max_indexing_threads,
+        |n| *n == 0,
+        "graph builds use every core (0)",
+    )?;
+    accept_only(
+        &format!("{field}.on_disk"),
+        &diff.on_disk,
+        |b| !*b,
+        "the graph is held in memory",
+    )?;
+    accept_only(
+        &format!("{field}.payload_m"),
+        &diff.payload_m,
+        |_| false,
+        "there are no per-payload graphs",
+    )?;
+    base.m = diff.m.unwrap_or(base.m);
+    base.ef_construction = diff.ef_construct.unwrap_or(base.ef_construction);
+    Ok(base)
+}
+
+fn parse_modifier(field: &str, modifier: Option<&str>) -> ApiResult<SparseModifier> {
+    match modifier {
+        None | Some("none") => Ok(SparseModifier::None),
+        Some("idf") => Ok(SparseModifier::Idf),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "{field}.modifier: unknown modifier `{other}`: use `none` or `idf`"
+        ))),
+    }
+}
+
+/// The engine's parameters of one sparse vector of a create body.
+fn sparse_params_of(
+    name: &str,
+    params: &SparseVectorParams,
+) -> ApiResult<quiver_core::SparseVectorParams> {
+    let field = format!("sparse_vectors.{}", quoted(name));
+    if let Some(index) = &params.index {
+        accept_only(
+            &format!("{field}.index.full_scan_threshold"),
+            &index.full_scan_threshold,
+            |_| false,
+            "sparse searches always use the inverted index",
+        )?;
+        accept_only(
+            &format!("{field}.index.on_disk"),
+            &index.on_disk,
+            |b| !*b,
+            "the inverted index is held in memory",
+        )?;
+        accept_only(
+            &format!("{field}.index.datatype"),
+            &index.datatype,
+            |d| d == "float32",
+            "values are 32-bit floats",
+        )?;
+    }
+    Ok(quiver_core::SparseVectorParams {
+        modifier: parse_modifier(&field, params.modifier.as_deref())?,
+    })
+}
+
 /// The engine's configuration for a create body; the engine checks the
 /// bounds. `checkpoint_log_bytes` applies unless the body sets
 /// `wal_config.wal_capacity_mb`.
@@ -37,31 +166,30 @@ pub(crate) fn parse_config(
     body: CreateCollection,
     checkpoint_log_bytes: u64,
 ) -> ApiResult<CollectionConfig> {
-    // `{"": {...}}` names the default vector: the same collection as `{...}`.
-    let vectors = match body.vectors.clone() {
-        Value::Object(mut map) if !map.contains_key("size") => {
-            let names: Vec<String> = map.keys().map(|k| format!("`{k}`")).collect();
-            match map.remove(DEFAULT_VECTOR) {
-                Some(params) if map.is_empty() => params,
-                _ => {
-                    return Err(ApiError::bad_request(format!(
-                        "named vectors other than the default `\"\"` are not supported (got {}): give `vectors` as {{\"size\": N, \"distance\": \"Cosine\"}} or {{\"\": {{...}}}}",
-                        names.join(", ")
-                    )));
-                }
-            }
-        }
-        v => v,
-    };
-    let params: VectorParams = serde_json::from_value(vectors)
-        .map_err(|e| ApiError::bad_request(format!("vectors: {e}")))?;
-    refuse_unsupported(&body, &params)?;
-    let mut default = quiver_core::VectorParams::new(params.size, parse_metric(&params.distance)?);
-    if let Some(diff) = body.hnsw_config {
-        default.hnsw.m = diff.m.unwrap_or(default.hnsw.m);
-        default.hnsw.ef_construction = diff.ef_construct.unwrap_or(default.hnsw.ef_construction);
+    refuse_unsupported(&body)?;
+    let collection_hnsw = apply_hnsw(
+        HnswConfig::default(),
+        body.hnsw_config.as_ref(),
+        "hnsw_config",
+    )?;
+    let mut dense = BTreeMap::new();
+    for (name, field, params) in dense_params_of(body.vectors)? {
+        refuse_vector_options(&field, &params)?;
+        let mut vector =
+            quiver_core::VectorParams::new(params.size, parse_metric(&params.distance)?);
+        vector.hnsw = apply_hnsw(
+            collection_hnsw,
+            params.hnsw_config.as_ref(),
+            &format!("{field}.hnsw_config"),
+        )?;
+        dense.insert(name, vector);
     }
-    let mut config = CollectionConfig::with_vectors([(String::new(), default)]);
+    let mut config = CollectionConfig::with_vectors(dense);
+    for (name, params) in body.sparse_vectors.iter().flatten() {
+        config
+            .sparse_vectors
+            .insert(name.clone(), sparse_params_of(name, params)?);
+    }
     config.checkpoint_log_bytes = checkpoint_log_bytes;
     if let Some(wal) = body.wal_config {
         if wal.wal_segments_ahead.is_some() {
@@ -81,9 +209,28 @@ pub(crate) fn parse_config(
     Ok(config)
 }
 
+/// Refuses a `strict_mode_config` that asks for any limit: Quiver has no
+/// strict mode, so only "off" (`{}`, `{"enabled": false}`, every field
+/// null) is what it does.
+///
+/// # Errors
+/// 400 naming the first field set.
+pub(crate) fn refuse_strict_mode(config: Option<&Map<String, Value>>) -> ApiResult<()> {
+    for (key, value) in config.into_iter().flatten() {
+        let off = value.is_null() || (key == "enabled" && *value == Value::Bool(false));
+        if !off {
+            return Err(ApiError::bad_request(format!(
+                "`strict_mode_config.{key}` = {value} is not supported: there is no strict mode \
+                 (give null, {{}} or {{\"enabled\": false}})"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Refuses every create option Quiver does not implement, unless its value
 /// asks for exactly what Quiver does (docs/server.md lists each).
-fn refuse_unsupported(body: &CreateCollection, vectors: &VectorParams) -> ApiResult<()> {
+fn refuse_unsupported(body: &CreateCollection) -> ApiResult<()> {
     let one = |n: &u64| *n == 1;
     let none = |_: &Value| false;
     accept_only(
@@ -134,74 +281,36 @@ fn refuse_unsupported(body: &CreateCollection, vectors: &VectorParams) -> ApiRes
         none,
         "vectors are stored unquantized",
     )?;
+    refuse_strict_mode(body.strict_mode_config.as_ref())
+}
+
+/// Refuses the options of one dense vector that Quiver does not implement;
+/// `field` is the vector's path in the body.
+fn refuse_vector_options(field: &str, vector: &VectorParams) -> ApiResult<()> {
+    let none = |_: &Value| false;
     accept_only(
-        "sparse_vectors",
-        &body.sparse_vectors,
-        // LangChain's dense mode sends an empty map: no sparse vectors.
-        |v| v.as_object().is_some_and(|m| m.is_empty()),
-        "collections hold one dense vector per point",
-    )?;
-    accept_only(
-        "strict_mode_config",
-        &body.strict_mode_config,
-        none,
-        "there is no strict mode",
-    )?;
-    if let Some(hnsw) = &body.hnsw_config {
-        accept_only(
-            "hnsw_config.full_scan_threshold",
-            &hnsw.full_scan_threshold,
-            |_| false,
-            "search uses the graph unless `exact` is set",
-        )?;
-        accept_only(
-            "hnsw_config.max_indexing_threads",
-            &hnsw.max_indexing_threads,
-            |n| *n == 0,
-            "graph builds use every core (0)",
-        )?;
-        accept_only(
-            "hnsw_config.on_disk",
-            &hnsw.on_disk,
-            |b| !*b,
-            "the graph is held in memory",
-        )?;
-        accept_only(
-            "hnsw_config.payload_m",
-            &hnsw.payload_m,
-            |_| false,
-            "there are no per-payload graphs",
-        )?;
-    }
-    accept_only(
-        "vectors.hnsw_config",
-        &vectors.hnsw_config,
-        none,
-        "set the collection's `hnsw_config` instead",
-    )?;
-    accept_only(
-        "vectors.quantization_config",
-        &vectors.quantization_config,
+        &format!("{field}.quantization_config"),
+        &vector.quantization_config,
         none,
         "vectors are stored unquantized",
     )?;
     accept_only(
-        "vectors.on_disk",
-        &vectors.on_disk,
+        &format!("{field}.on_disk"),
+        &vector.on_disk,
         |b| !*b,
-        "every vector is held in memory, in its HNSW graph node (vectors.dat on disk is the durable copy)",
+        "every vector is held in memory, in its HNSW graph node (the memory-mapped vector file is the durable copy)",
     )?;
     accept_only(
-        "vectors.datatype",
-        &vectors.datatype,
+        &format!("{field}.datatype"),
+        &vector.datatype,
         |d| d == "float32",
         "components are 32-bit floats",
     )?;
     accept_only(
-        "vectors.multivector_config",
-        &vectors.multivector_config,
+        &format!("{field}.multivector_config"),
+        &vector.multivector_config,
         none,
-        "a point has one vector",
+        "a point has one vector of each name",
     )?;
     Ok(())
 }
@@ -233,19 +342,90 @@ pub async fn create(
     Ok(ok(true))
 }
 
+fn hnsw_json(hnsw: &HnswConfig) -> Value {
+    json!({
+        "m": hnsw.m,
+        "ef_construct": hnsw.ef_construction,
+        "full_scan_threshold": FULL_SCAN_THRESHOLD_KB,
+        "max_indexing_threads": 0,
+        "on_disk": false,
+    })
+}
+
+/// `config.params.vectors` of a collection: the single form
+/// `{"size", "distance", ..}` when the default vector is its only dense
+/// vector, `{name: {...}}` otherwise. A vector whose HNSW settings differ
+/// from the collection's (`collection_hnsw`) reports its own.
+fn vectors_json(config: &CollectionConfig, collection_hnsw: &HnswConfig) -> Value {
+    let one = |p: &quiver_core::VectorParams| {
+        let mut v = json!({
+            "size": p.dimension,
+            "distance": serde_json::to_value(p.metric).unwrap_or(Value::Null),
+        });
+        if p.hnsw.m != collection_hnsw.m
+            || p.hnsw.ef_construction != collection_hnsw.ef_construction
+        {
+            v["hnsw_config"] = json!({"m": p.hnsw.m, "ef_construct": p.hnsw.ef_construction});
+        }
+        v
+    };
+    match (config.vectors.len(), config.default_vector()) {
+        (1, Some(default)) => one(default),
+        _ => Value::Object(
+            config
+                .vectors
+                .iter()
+                .map(|(name, p)| (name.clone(), one(p)))
+                .collect(),
+        ),
+    }
+}
+
+fn sparse_json(config: &CollectionConfig) -> Value {
+    Value::Object(
+        config
+            .sparse_vectors
+            .iter()
+            .map(|(name, p)| {
+                let modifier = match p.modifier {
+                    SparseModifier::None => "none",
+                    SparseModifier::Idf => "idf",
+                };
+                let params = json!({
+                    "index": {"on_disk": false, "datatype": "float32"},
+                    "modifier": modifier,
+                });
+                (name.clone(), params)
+            })
+            .collect(),
+    )
+}
+
 /// Qdrant's `CollectionInfo` for an engine [`CollectionInfo`].
 pub fn info_json(info: &CollectionInfo) -> Value {
     let config = &info.config;
-    let default = config.default_vector();
-    let distance = default
-        .and_then(|v| serde_json::to_value(v.metric).ok())
-        .unwrap_or(Value::Null);
-    let hnsw = default.map(|v| v.hnsw).unwrap_or_default();
+    // The collection's own HNSW settings are those of its default vector,
+    // else of its first: per-vector settings are reported where they differ.
+    let hnsw = config
+        .default_vector()
+        .or_else(|| config.vectors.values().next())
+        .map(|v| v.hnsw)
+        .unwrap_or_default();
     let payload_schema: Map<String, Value> = info
         .payload_schema
         .iter()
         .map(|(field, ty, points)| (field.clone(), json!({ "data_type": ty, "points": points })))
         .collect();
+    let mut params = json!({
+        "vectors": vectors_json(config, &hnsw),
+        "shard_number": 1,
+        "replication_factor": 1,
+        "write_consistency_factor": 1,
+        "on_disk_payload": true,
+    });
+    if !config.sparse_vectors.is_empty() {
+        params["sparse_vectors"] = sparse_json(config);
+    }
     json!({
         // Qdrant's health colours: green when the graph holds every point.
         "status": if info.fully_indexed() { "green" } else { "yellow" },
@@ -254,19 +434,8 @@ pub fn info_json(info: &CollectionInfo) -> Value {
         "points_count": info.points,
         "segments_count": 1,
         "config": {
-            "params": {
-                "vectors": { "size": default.map(|v| v.dimension), "distance": distance },
-                "shard_number": 1,
-                "replication_factor": 1,
-                "write_consistency_factor": 1,
-                "on_disk_payload": true,
-            },
-            "hnsw_config": {
-                "m": hnsw.m,
-                "ef_construct": hnsw.ef_construction,
-                "full_scan_threshold": FULL_SCAN_THRESHOLD_KB,
-                "on_disk": false,
-            },
+            "params": params,
+            "hnsw_config": hnsw_json(&hnsw),
             "optimizer_config": {
                 "deleted_threshold": 0.2,
                 "vacuum_min_vector_number": 1000,
@@ -370,15 +539,24 @@ mod tests {
                 .message()
                 .contains("Manhattan")
         );
-        let body: CreateCollection =
-            serde_json::from_value(json!({"vectors": {"img": {"size": 4, "distance": "Dot"}}}))
-                .unwrap();
-        assert!(
-            parse_config(body, DEFAULT)
-                .unwrap_err()
-                .message()
-                .contains("named vectors")
+        let body: CreateCollection = serde_json::from_value(json!({
+            "vectors": {"img": {"size": 4, "distance": "Dot", "hnsw_config": {"m": 4}}, "": {"size": 2, "distance": "Cosine"}},
+            "hnsw_config": {"ef_construct": 40},
+            "sparse_vectors": {"kw": {"modifier": "idf"}}
+        }))
+        .unwrap();
+        let c = parse_config(body, DEFAULT).unwrap();
+        let img = c.dense("img").unwrap();
+        assert_eq!(
+            (img.dimension, img.hnsw.m, img.hnsw.ef_construction),
+            (4, 4, 40)
         );
+        let default = c.default_vector().unwrap();
+        assert_eq!(
+            (default.dimension, default.metric, default.hnsw.m),
+            (2, Metric::Cosine, 16)
+        );
+        assert_eq!(c.sparse_vectors["kw"].modifier, SparseModifier::Idf);
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! The HTTP routes, one file per family: `collections`, `points` (writes and
-//! retrieval), `search` (search, query, scroll, count), `index` (payload
-//! indexes) and `service` (root, health, metrics). `model` holds the wire
-//! shapes they share; `responses` adds the error answers every route can
-//! give to the OpenAPI document.
+//! The HTTP routes, one file per family: `collections`, `points` (writes,
+//! vector updates and retrieval), `search` (search, query, scroll, count),
+//! `index` (payload indexes) and `service` (root, health, metrics). `model`
+//! holds the wire shapes they share, `vectors` the forms a vector takes on
+//! the wire (`budget` bounds the answers that carry them); `responses`
+//! adds the error answers every route can give to the OpenAPI document.
 //!
 //! Every call into the engine runs on tokio's blocking pool
 //! ([`with_collection`], [`blocking`]): engine calls may fsync or scan, and
@@ -215,6 +216,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(points::upsert, points::retrieve))
         .routes(routes!(points::get_one))
         .routes(routes!(points::delete))
+        .routes(routes!(points::update_vectors))
+        .routes(routes!(points::delete_vectors))
         .routes(routes!(points::set_payload, points::overwrite_payload))
         .routes(routes!(points::delete_payload))
         .routes(routes!(points::clear_payload))

@@ -14,7 +14,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use super::vectors::{BatchVectors, PointVector, SearchVector, VectorName};
+use quiver_core::CollectionConfig;
+
+use super::vectors::{
+    BatchVectorStruct, SearchVector, VectorName, VectorOutput, VectorOutputSchema, VectorStruct,
+};
+use crate::error::{ApiError, ApiResult};
 
 /// A point id: an unsigned integer or a UUID string, bare on the wire.
 #[derive(Serialize, ToSchema)]
@@ -59,8 +64,8 @@ impl WaitParams {
     }
 }
 
-/// Vector parameters of a collection.
-#[derive(Debug, Deserialize, ToSchema)]
+/// Parameters of one dense vector of a collection.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VectorParams {
     /// Dimension of every vector.
@@ -68,23 +73,62 @@ pub struct VectorParams {
     /// Distance function.
     #[schema(value_type = DistanceSchema)]
     pub distance: String,
-    /// Not supported per vector (use the collection's `hnsw_config`): null.
-    #[schema(value_type = Option<Object>)]
-    pub hnsw_config: Option<Value>,
-    /// Not supported yet: null.
+    /// This vector's HNSW settings, over the collection's `hnsw_config`.
+    pub hnsw_config: Option<HnswConfigDiff>,
+    /// Not supported yet (vectors are stored unquantized): null.
     #[schema(value_type = Option<Object>)]
     pub quantization_config: Option<Value>,
-    /// Vectors always live in a memory-mapped file: null or true.
+    /// Each vector is held in memory, in its HNSW graph node (the
+    /// memory-mapped vector file is the durable copy): null or false.
     pub on_disk: Option<bool>,
     /// Components are always 32-bit floats: null or `"float32"`.
     pub datatype: Option<String>,
-    /// Not supported (one vector per point): null.
+    /// Not supported (one vector per name per point): null.
     #[schema(value_type = Option<Object>)]
     pub multivector_config: Option<Value>,
 }
 
-/// HNSW settings; fields left out keep their defaults.
+/// `vectors` of a create body: one vector's parameters (the default
+/// vector `""`) or parameters by name.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[schema(as = VectorsConfig)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a schema for the OpenAPI document, never built"
+)]
+pub enum VectorsConfigSchema {
+    /// The default vector alone.
+    Default(VectorParams),
+    /// Dense vectors by name (`""` the default vector).
+    Named(std::collections::BTreeMap<String, VectorParams>),
+}
+
+/// Parameters of one sparse vector of a collection.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SparseVectorParams {
+    /// Index settings.
+    pub index: Option<SparseIndexParams>,
+    /// `none` (plain dot product, the default) or `idf` (query weights
+    /// times each dimension's inverse document frequency, as BM25 needs).
+    pub modifier: Option<String>,
+}
+
+/// Index settings of a sparse vector.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SparseIndexParams {
+    /// Not supported (searches always use the inverted index): null.
+    pub full_scan_threshold: Option<u64>,
+    /// The inverted index is held in memory: null or false.
+    pub on_disk: Option<bool>,
+    /// Values are 32-bit floats: null or `"float32"`.
+    pub datatype: Option<String>,
+}
+
+/// HNSW settings; fields left out keep their defaults.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HnswConfigDiff {
     /// Edges per node.
@@ -117,8 +161,9 @@ pub struct WalConfigDiff {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCollection {
-    /// A single unnamed vector per point (named vectors are not supported).
-    #[schema(value_type = VectorParams)]
+    /// The dense vectors: `{"size": .., "distance": ..}` for the default
+    /// vector alone, or `{name: {...}}` (`""` the default vector).
+    #[schema(value_type = VectorsConfigSchema)]
     pub vectors: Value,
     /// HNSW settings.
     pub hnsw_config: Option<HnswConfigDiff>,
@@ -143,12 +188,11 @@ pub struct CreateCollection {
     /// Not supported yet: null.
     #[schema(value_type = Option<Object>)]
     pub quantization_config: Option<Value>,
-    /// Not supported yet: null.
+    /// Sparse vectors by name.
+    pub sparse_vectors: Option<std::collections::BTreeMap<String, SparseVectorParams>>,
+    /// Not supported (no strict mode): null, `{}` or `{"enabled": false}`.
     #[schema(value_type = Option<Object>)]
-    pub sparse_vectors: Option<Value>,
-    /// Not supported: null.
-    #[schema(value_type = Option<Object>)]
-    pub strict_mode_config: Option<Value>,
+    pub strict_mode_config: Option<Map<String, Value>>,
 }
 
 /// `shard_key` of point and search bodies: collections have one shard, so
@@ -207,9 +251,12 @@ pub struct PointStruct {
     /// Its id.
     #[schema(value_type = ExtendedPointIdSchema)]
     pub id: PointId,
-    /// Its vector: an array of numbers, or `{"": [...]}` (the default
-    /// vector by name).
-    pub vector: PointVector,
+    /// Its vectors: an array of numbers (the default vector), or
+    /// `{name: vector}` with any subset of the collection's vectors, each
+    /// dense `[...]`, sparse `{"indices": [...], "values": [...]}` or a
+    /// document `{"text": "...", "model": "qdrant/bm25"}` the server
+    /// embeds into a sparse vector.
+    pub vector: VectorStruct,
     /// Its JSON payload.
     #[schema(value_type = Option<Object>)]
     pub payload: Option<Map<String, Value>>,
@@ -222,8 +269,9 @@ pub struct Batch {
     /// Ids, one per point.
     #[schema(value_type = Vec<ExtendedPointIdSchema>)]
     pub ids: Vec<PointId>,
-    /// Vectors, one per id: a list of lists, or `{"": [[...], ...]}`.
-    pub vectors: BatchVectors,
+    /// Vectors, one per id: a list of lists (the default vector), or
+    /// `{name: [vector per id]}`.
+    pub vectors: BatchVectorStruct,
     /// Payloads, one per id (or absent).
     #[schema(value_type = Option<Vec<Object>>)]
     pub payloads: Option<Vec<Option<Map<String, Value>>>>,
@@ -289,24 +337,85 @@ fn keep(
         .collect()
 }
 
-/// `with_vector`: a bool, or vector names (any name selects the one vector).
+/// `with_vector`: a bool, or the names of the vectors to return.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum WithVector {
     /// All or nothing.
     Enable(bool),
-    /// Vector names: only the default `""` exists; non-empty selects it.
+    /// These vectors (each must be one of the collection's).
     Names(Vec<VectorName>),
 }
 
 impl WithVector {
-    /// Whether the vector must be returned.
+    /// Whether any vector must be returned.
     pub fn wanted(&self) -> bool {
         match self {
             WithVector::Enable(b) => *b,
             WithVector::Names(n) => !n.is_empty(),
         }
     }
+
+    /// Refuses a name the collection does not have.
+    ///
+    /// # Errors
+    /// 400 naming the vector and listing the collection's.
+    pub fn check(&self, config: &CollectionConfig) -> ApiResult<()> {
+        let WithVector::Names(names) = self else {
+            return Ok(());
+        };
+        match names.iter().find(|n| !has_vector(config, &n.0)) {
+            Some(n) => Err(ApiError::bad_request(format!(
+                "with_vector: {}",
+                unknown_vector(config, &n.0)
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether vector `name` is selected.
+    pub fn selects(&self, name: &str) -> bool {
+        match self {
+            WithVector::Enable(b) => *b,
+            WithVector::Names(n) => n.iter().any(|n| n.0 == name),
+        }
+    }
+
+    /// The floats of the selected dense vectors of one point: what
+    /// returning them costs at most (sparse vectors are counted once read).
+    pub fn dense_floats(&self, config: &CollectionConfig) -> usize {
+        config
+            .vectors
+            .iter()
+            .filter(|(name, _)| self.selects(name))
+            .map(|(_, p)| p.dimension)
+            .sum()
+    }
+
+    /// The wire form of a point's stored vectors, keeping the selected ones.
+    pub fn output(&self, mut vectors: quiver_core::NamedVectors) -> VectorOutput {
+        vectors.retain(|name, _| self.selects(name));
+        VectorOutput::from(vectors)
+    }
+}
+
+/// Whether the collection has a dense or sparse vector called `name`.
+pub fn has_vector(config: &CollectionConfig, name: &str) -> bool {
+    config.vectors.contains_key(name) || config.sparse_vectors.contains_key(name)
+}
+
+/// "the collection has no vector `name`; its vectors are ..." for messages.
+pub fn unknown_vector(config: &CollectionConfig, name: &str) -> String {
+    let have: Vec<String> = config
+        .vectors
+        .keys()
+        .chain(config.sparse_vectors.keys())
+        .map(|n| format!("`{n}`"))
+        .collect();
+    format!(
+        "the collection has no vector named `{name}`; its vectors are {}",
+        have.join(", ")
+    )
 }
 
 /// `POST /collections/{name}/points` body.
@@ -334,8 +443,49 @@ pub struct Record {
     /// Payload, if asked for.
     #[schema(value_type = Option<Object>)]
     pub payload: Option<Map<String, Value>>,
-    /// Vector, if asked for.
-    pub vector: Option<Vec<f32>>,
+    /// Vectors, if asked for: a list when the default vector is the only
+    /// one returned, `{name: vector}` otherwise.
+    #[schema(value_type = Option<VectorOutputSchema>)]
+    pub vector: Option<VectorOutput>,
+}
+
+/// One point's vectors to set.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PointVectors {
+    /// Its id (the point must exist).
+    #[schema(value_type = ExtendedPointIdSchema)]
+    pub id: PointId,
+    /// The vectors to set, as in an upsert; the point's others stay.
+    pub vector: VectorStruct,
+}
+
+/// `PUT /collections/{name}/points/vectors` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateVectors {
+    /// Not supported (one shard): null.
+    #[schema(value_type = Option<Object>)]
+    pub shard_key: Option<NoShardKey>,
+    /// The points and their vectors to set.
+    pub points: Vec<PointVectors>,
+}
+
+/// `POST /collections/{name}/points/vectors/delete` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteVectors {
+    /// Not supported (one shard): null.
+    #[schema(value_type = Option<Object>)]
+    pub shard_key: Option<NoShardKey>,
+    /// These ids (each must exist).
+    #[schema(value_type = Option<Vec<ExtendedPointIdSchema>>)]
+    pub points: Option<Vec<PointId>>,
+    /// Points matching this filter.
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Filter>,
+    /// Names of the vectors to remove.
+    pub vector: Vec<String>,
 }
 
 /// A search hit.

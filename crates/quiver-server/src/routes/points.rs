@@ -1,43 +1,45 @@
-//! Point writes and retrieval: upsert, get by ids, delete, payload updates.
+//! Point writes and retrieval: upsert, get by ids, delete, vector and
+//! payload updates.
 
 use axum::extract::State;
-use quiver_core::{Collection, Point, PointId};
+use quiver_core::{Collection, NamedVectors, Point, PointId};
 use uuid::Uuid;
 
-use super::budget::Demand;
+use super::budget::{Demand, vector_bytes};
 use super::model::{
-    DeletePayload, PointInsertOperations, PointRequest, PointsSelector, Record, SetPayload,
-    UpdateResult, WaitParams, WithPayload,
+    DeletePayload, DeleteVectors, PointInsertOperations, PointRequest, PointsSelector, Record,
+    SetPayload, UpdateResult, UpdateVectors, WaitParams, WithPayload, WithVector, has_vector,
+    unknown_vector,
 };
-use super::{AppState, selector, with_collection};
+use super::vectors::{Embedder, VectorOutput};
+use super::{AppState, blocking, selector, with_collection};
 use crate::envelope::{Envelope, ok};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::writes::Gate;
 
-/// Checks every vector's length against the collection's dimension, as
-/// the engine would, so that the mistake is answered even without waiting.
-pub(crate) fn dimensions_of(
+/// The engine's own check of every point's vectors (names, dimensions,
+/// finite values), run before a write that does not `wait` is queued, so
+/// that the mistake is answered all the same. A write that waits skips it:
+/// the engine makes the same check before writing anything, and answers it.
+pub(crate) fn vectors_of(
     points: &[Point],
+    wait: bool,
 ) -> impl FnOnce(&Collection) -> ApiResult<()> + Send + use<> {
-    let mut lens: Vec<usize> = points
-        .iter()
-        .filter_map(|p| {
-            p.vectors
-                .get("")
-                .and_then(|v| v.as_dense())
-                .map(<[f32]>::len)
-        })
-        .collect();
-    lens.sort_unstable();
-    lens.dedup();
-    move |c| {
-        let config = c.config();
-        let expected = config.dense("")?.dimension;
-        match lens.into_iter().find(|&got| got != expected) {
-            Some(got) => Err(quiver_core::Error::DimensionMismatch { expected, got }.into()),
-            None => Ok(()),
-        }
+    // Only the vectors matter to the check: a copy without payloads.
+    let vectors: Option<Vec<Point>> = (!wait).then(|| {
+        points
+            .iter()
+            .map(|p| Point {
+                id: p.id,
+                vectors: p.vectors.clone(),
+                payload: None,
+            })
+            .collect()
+    });
+    move |c| match vectors {
+        Some(vectors) => Ok(c.config().check_points(&vectors)?),
+        None => Ok(()),
     }
 }
 
@@ -45,25 +47,42 @@ fn no_check(_: &Collection) -> ApiResult<()> {
     Ok(())
 }
 
-/// The points of an upsert body, in either of Qdrant's two forms.
+/// "point 3 (17): " for messages about the point at index `i` of a body.
+fn at_point(i: usize, id: PointId) -> impl Fn(String) -> ApiError {
+    move |e| ApiError::bad_request(format!("point {i} ({id}): {e}"))
+}
+
+/// The points of an upsert body, in either of Qdrant's two forms, with
+/// their documents embedded. Runs BM25 for documents: call it off the
+/// async threads ([`super::blocking`]).
+///
+/// # Errors
+/// 400 naming the point and the vector for a vector that cannot be read,
+/// and for a batch whose lists differ in length.
 pub(crate) fn points_of(body: PointInsertOperations) -> ApiResult<Vec<Point>> {
+    let mut embedder = Embedder::default();
     match (body.points, body.batch) {
-        (Some(points), None) => Ok(points
+        (Some(points), None) => points
             .into_iter()
-            .map(|p| Point {
-                payload: p.payload,
-                ..Point::new(p.id, p.vector.0)
+            .enumerate()
+            .map(|(i, p)| {
+                let vectors = p
+                    .vector
+                    .into_named(&mut embedder)
+                    .map_err(at_point(i, p.id))?;
+                Ok(Point {
+                    id: p.id,
+                    vectors,
+                    payload: p.payload,
+                })
             })
-            .collect()),
+            .collect(),
         (None, Some(batch)) => {
             let n = batch.ids.len();
-            let vectors = batch.vectors.0;
-            if vectors.len() != n {
-                return Err(ApiError::bad_request(format!(
-                    "batch has {n} ids but {} vectors",
-                    vectors.len()
-                )));
-            }
+            let vectors = batch
+                .vectors
+                .into_points(n, &mut embedder)
+                .map_err(ApiError::bad_request)?;
             let payloads = match batch.payloads {
                 Some(p) if p.len() != n => {
                     return Err(ApiError::bad_request(format!(
@@ -79,9 +98,10 @@ pub(crate) fn points_of(body: PointInsertOperations) -> ApiResult<Vec<Point>> {
                 .into_iter()
                 .zip(vectors)
                 .zip(payloads)
-                .map(|((id, vector), payload)| Point {
+                .map(|((id, vectors), payload)| Point {
+                    id,
+                    vectors,
                     payload,
-                    ..Point::new(id, vector)
                 })
                 .collect())
         }
@@ -92,6 +112,30 @@ pub(crate) fn points_of(body: PointInsertOperations) -> ApiResult<Vec<Point>> {
             "missing points: give `points` (a list of {id, vector, payload}) or `batch` ({ids, vectors, payloads})",
         )),
     }
+}
+
+/// The points of an update-vectors body, documents embedded, each with
+/// only the vectors it sets. Runs BM25: call it off the async threads.
+///
+/// # Errors
+/// 400 naming the point and the vector for a vector that cannot be read.
+pub(crate) fn vector_updates_of(body: UpdateVectors) -> ApiResult<Vec<Point>> {
+    let mut embedder = Embedder::default();
+    body.points
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let vectors = p
+                .vector
+                .into_named(&mut embedder)
+                .map_err(at_point(i, p.id))?;
+            Ok(Point {
+                id: p.id,
+                vectors,
+                payload: None,
+            })
+        })
+        .collect()
 }
 
 /// Insert or replace points.
@@ -110,8 +154,8 @@ pub async fn upsert(
     ApiQuery(wait): ApiQuery<WaitParams>,
     ApiJson(body): ApiJson<PointInsertOperations>,
 ) -> ApiResult<Envelope<UpdateResult>> {
-    let points = points_of(body)?;
-    let check = dimensions_of(&points);
+    let points = blocking(move || points_of(body)).await?;
+    let check = vectors_of(&points, wait.wait());
     state
         .write(&gate, name, wait.wait(), check, move |c| {
             Ok(Some(c.upsert(points)?.operation_id))
@@ -119,16 +163,48 @@ pub async fn upsert(
         .await
 }
 
-/// Converts engine records to wire records, applying payload key selection.
-pub fn records(found: Vec<quiver_core::Record>, with_payload: &WithPayload) -> Vec<Record> {
-    found
+/// The wire form of a point's stored vectors under `with_vector` (None:
+/// not asked for): the selected ones, a plain list when the default
+/// vector is the only one, `{name: vector}` otherwise.
+pub fn vector_output(
+    vectors: Option<NamedVectors>,
+    with_vector: Option<&WithVector>,
+) -> Option<VectorOutput> {
+    match (vectors, with_vector) {
+        (Some(v), Some(w)) if w.wanted() => Some(w.output(v)),
+        _ => None,
+    }
+}
+
+/// Converts engine records to wire records: payload keys selected by
+/// `with_payload`, vectors by `with_vector` (None: none).
+///
+/// # Errors
+/// 400 when the vectors read, sparse ones counted at their size
+/// ([`vector_bytes`]), take the answer past `max_bytes` (with `demand`'s
+/// estimate of the rest).
+pub fn records(
+    found: Vec<quiver_core::Record>,
+    with_payload: &WithPayload,
+    with_vector: Option<&WithVector>,
+    demand: &Demand,
+    max_bytes: usize,
+) -> ApiResult<Vec<Record>> {
+    let records: Vec<Record> = found
         .into_iter()
         .map(|r| Record {
             id: r.id,
-            vector: r.vector().map(<[f32]>::to_vec),
+            vector: vector_output(r.vectors, with_vector),
             payload: r.payload.map(|p| with_payload.project(p)),
         })
-        .collect()
+        .collect();
+    let read: u64 = records
+        .iter()
+        .filter_map(|r| r.vector.as_ref())
+        .map(vector_bytes)
+        .fold(0, u64::saturating_add);
+    demand.check_read(read, max_bytes)?;
+    Ok(records)
 }
 
 /// Get points by ids (missing ids are skipped).
@@ -137,6 +213,7 @@ pub fn records(found: Vec<quiver_core::Record>, with_payload: &WithPayload) -> V
     request_body = PointRequest,
     responses(
         (status = 200, description = "The points found, in request order", body = Envelope<Vec<Record>>),
+        (status = 400, description = "Unknown vector name in `with_vector`, or too large an answer"),
         (status = 404, description = "No such collection"),
     ))]
 pub async fn retrieve(
@@ -145,17 +222,20 @@ pub async fn retrieve(
     ApiJson(body): ApiJson<PointRequest>,
 ) -> ApiResult<Envelope<Vec<Record>>> {
     let with_payload = body.with_payload.unwrap_or(WithPayload::Enable(true));
-    let with_vector = body.with_vector.is_some_and(|w| w.wanted());
+    let with_vector = body.with_vector.unwrap_or(WithVector::Enable(false));
     let wants_payload = with_payload.wanted();
     let mut demand = Demand::default();
-    demand.add(body.ids.len(), with_vector, wants_payload);
+    demand.add(body.ids.len(), with_vector.wanted(), wants_payload);
     let max = state.max_result_bytes;
-    let found = with_collection(&state, name, move |c| {
-        demand.check(c.config().floats_per_point(), max)?;
-        Ok(c.get(&body.ids, wants_payload, with_vector)?)
+    let records = with_collection(&state, name, move |c| {
+        let config = c.config();
+        with_vector.check(&config)?;
+        demand.check(with_vector.dense_floats(&config), max)?;
+        let found = c.get(&body.ids, wants_payload, with_vector.wanted())?;
+        records(found, &with_payload, Some(&with_vector), &demand, max)
     })
     .await?;
-    Ok(ok(records(found, &with_payload)))
+    Ok(ok(records))
 }
 
 /// Parses a point id from a path segment: an unsigned integer or a UUID.
@@ -183,8 +263,16 @@ pub async fn get_one(
     ApiPath((name, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Envelope<Record>> {
     let id = parse_id(&id)?;
-    let found = with_collection(&state, name, move |c| Ok(c.get(&[id], true, true)?)).await?;
-    let record = records(found, &WithPayload::Enable(true))
+    let max = state.max_result_bytes;
+    let found = with_collection(&state, name, move |c| {
+        let mut demand = Demand::default();
+        demand.add(1, true, true);
+        let found = c.get(&[id], true, true)?;
+        let all = WithVector::Enable(true);
+        records(found, &WithPayload::Enable(true), Some(&all), &demand, max)
+    })
+    .await?;
+    let record = found
         .into_iter()
         .next()
         .ok_or_else(|| ApiError::not_found(format!("point {id} not found")))?;
@@ -210,6 +298,79 @@ pub async fn delete(
     state
         .write(&gate, name, wait.wait(), no_check, move |c| {
             Ok(Some(c.delete(&selector)?.operation_id))
+        })
+        .await
+}
+
+/// Set some vectors of existing points, keeping their other vectors and
+/// payloads; all or nothing.
+#[utoipa::path(put, path = "/collections/{name}/points/vectors", tag = "points",
+    params(("name" = String, Path, description = "Collection name"), WaitParams),
+    request_body = UpdateVectors,
+    responses(
+        (status = 200, description = "Applied (wait=true: completed) or queued (acknowledged)", body = Envelope<UpdateResult>),
+        (status = 400, description = "Bad vector (nothing written)"),
+        (status = 404, description = "No such collection or point (nothing written)"),
+    ))]
+pub async fn update_vectors(
+    State(state): State<AppState>,
+    Gate(gate): Gate,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(wait): ApiQuery<WaitParams>,
+    ApiJson(body): ApiJson<UpdateVectors>,
+) -> ApiResult<Envelope<UpdateResult>> {
+    let points = blocking(move || vector_updates_of(body)).await?;
+    if let Some((i, p)) = points
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.vectors.is_empty())
+    {
+        return Err(ApiError::bad_request(format!(
+            "point {i} ({}): no vector given to update",
+            p.id
+        )));
+    }
+    let check = vectors_of(&points, wait.wait());
+    state
+        .write(&gate, name, wait.wait(), check, move |c| {
+            Ok(Some(c.update_vectors(points)?.operation_id))
+        })
+        .await
+}
+
+/// Remove named vectors from points, keeping their other vectors and
+/// payloads.
+#[utoipa::path(post, path = "/collections/{name}/points/vectors/delete", tag = "points",
+    params(("name" = String, Path, description = "Collection name"), WaitParams),
+    request_body = DeleteVectors,
+    responses(
+        (status = 200, description = "Applied (wait=true: completed) or queued (acknowledged)", body = Envelope<UpdateResult>),
+        (status = 400, description = "No or unknown vector name (nothing changed)"),
+        (status = 404, description = "No such collection or point (nothing changed)"),
+    ))]
+pub async fn delete_vectors(
+    State(state): State<AppState>,
+    Gate(gate): Gate,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(wait): ApiQuery<WaitParams>,
+    ApiJson(body): ApiJson<DeleteVectors>,
+) -> ApiResult<Envelope<UpdateResult>> {
+    let selector = selector(body.points, body.filter, wait.wait())?;
+    let names = body.vector;
+    if names.is_empty() {
+        return Err(ApiError::bad_request("`vector` names no vector to delete"));
+    }
+    let wanted = names.clone();
+    let check = move |c: &Collection| {
+        let config = c.config();
+        match wanted.iter().find(|n| !has_vector(&config, n)) {
+            Some(n) => Err(ApiError::bad_request(unknown_vector(&config, n))),
+            None => Ok(()),
+        }
+    };
+    state
+        .write(&gate, name, wait.wait(), check, move |c| {
+            Ok(Some(c.delete_vectors(&selector, &names)?.operation_id))
         })
         .await
 }

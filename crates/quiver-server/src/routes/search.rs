@@ -434,27 +434,31 @@ pub async fn scroll(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<ScrollRequest>,
 ) -> ApiResult<Envelope<ScrollResult>> {
-    let (request, with_payload, demand) = scroll_of(body)?;
+    let (request, with_payload, with_vector, demand) = scroll_of(body)?;
     let max = state.max_result_bytes;
-    let page = with_collection(&state, name, move |c| {
-        demand.check(c.config().floats_per_point(), max)?;
-        Ok(c.scroll(&request)?)
+    let (points, next_page_offset) = with_collection(&state, name, move |c| {
+        let config = c.config();
+        with_vector.check(&config)?;
+        demand.check(with_vector.dense_floats(&config), max)?;
+        let page = c.scroll(&request)?;
+        let points = records(page.points, &with_payload, Some(&with_vector), &demand, max)?;
+        Ok((points, page.next_offset))
     })
     .await?;
     Ok(ok(ScrollResult {
-        points: records(page.points, &with_payload),
-        next_page_offset: page.next_offset,
+        points,
+        next_page_offset,
     }))
 }
 
-/// The engine's request for a scroll body, the payload keys to return and
-/// the results it may return.
+/// The engine's request for a scroll body, the payload keys and vectors to
+/// return and the results it may return.
 ///
 /// # Errors
 /// 400 for `order_by` or a limit over the maximum.
 pub(crate) fn scroll_of(
     body: ScrollRequest,
-) -> ApiResult<(quiver_core::ScrollRequest, WithPayload, Demand)> {
+) -> ApiResult<(quiver_core::ScrollRequest, WithPayload, WithVector, Demand)> {
     if body.order_by.is_some() {
         return Err(ApiError::bad_request(
             "`order_by` is not supported: scroll pages are in id order",
@@ -467,16 +471,17 @@ pub(crate) fn scroll_of(
         )));
     }
     let with_payload = body.with_payload.unwrap_or(WithPayload::Enable(true));
+    let with_vector = body.with_vector.unwrap_or(WithVector::Enable(false));
     let request = quiver_core::ScrollRequest {
         filter: body.filter,
         limit,
         offset: body.offset,
         with_payload: with_payload.wanted(),
-        with_vector: body.with_vector.is_some_and(|w| w.wanted()),
+        with_vector: with_vector.wanted(),
     };
     let mut demand = Demand::default();
     demand.add(limit, request.with_vector, request.with_payload);
-    Ok((request, with_payload, demand))
+    Ok((request, with_payload, with_vector, demand))
 }
 
 /// Count points, optionally matching a filter.

@@ -19,7 +19,8 @@ pub const QDRANT_API_VERSION: &str = "1.15.0";
 /// `GET /` answer (not enveloped, as in Qdrant).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VersionInfo {
-    /// Always `quiver`.
+    /// Qdrant's title, `qdrant - vector search engine`: clients that
+    /// check what they talk to compare it.
     pub title: &'static str,
     /// The Qdrant API version served (what Qdrant clients check).
     pub version: &'static str,
@@ -32,7 +33,7 @@ pub struct VersionInfo {
     responses((status = 200, description = "Name and versions", body = VersionInfo)))]
 pub async fn root() -> axum::Json<VersionInfo> {
     axum::Json(VersionInfo {
-        title: "quiver",
+        title: "qdrant - vector search engine",
         version: QDRANT_API_VERSION,
         quiver_version: crate::version(),
     })

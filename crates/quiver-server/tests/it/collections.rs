@@ -70,11 +70,11 @@ fn creating_twice_is_a_conflict_and_bad_configs_are_400() {
     let msg = error_of(
         s.put(
             "/collections/d",
-            json!({"vectors": {"text": {"size": 3, "distance": "Dot"}}}),
+            json!({"vectors": {"text": {"size": 0, "distance": "Dot"}}}),
         ),
         400,
     );
-    assert!(msg.contains("named vectors"), "{msg}");
+    assert!(msg.contains("vector `text`: dimension 0"), "{msg}");
     error_of(
         s.put(
             "/collections/d",

@@ -13,6 +13,7 @@ mod harness;
 mod collections;
 mod connections;
 mod errors;
+mod named_vectors;
 mod openapi;
 mod options;
 mod points;

@@ -52,6 +52,9 @@ fn create_accepts_nulls_and_values_that_ask_for_what_quiver_does() {
         ("vectors.on_disk", json!(false)),
         ("vectors.datatype", json!("float32")),
         ("sparse_vectors", json!({})),
+        ("sparse_vectors", json!({"text": {}})),
+        ("vectors.hnsw_config", json!({"m": 4})),
+        ("strict_mode_config", json!({"enabled": false})),
     ]
     .into_iter()
     .enumerate()
@@ -75,13 +78,12 @@ fn create_refuses_options_quiver_lacks_naming_them() {
         ("optimizers_config", json!({"indexing_threshold": 0})),
         ("init_from", json!({"collection": "other"})),
         ("quantization_config", json!({"scalar": {"type": "int8"}})),
-        ("sparse_vectors", json!({"text": {}})),
         ("strict_mode_config", json!({"enabled": true})),
         ("hnsw_config.full_scan_threshold", json!(100)),
         ("hnsw_config.max_indexing_threads", json!(2)),
         ("hnsw_config.on_disk", json!(true)),
         ("hnsw_config.payload_m", json!(16)),
-        ("vectors.hnsw_config", json!({"m": 4})),
+        ("vectors.hnsw_config", json!({"payload_m": 4})),
         ("vectors.quantization_config", json!({"binary": {}})),
         ("vectors.on_disk", json!(true)),
         ("vectors.datatype", json!("float16")),

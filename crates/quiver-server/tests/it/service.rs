@@ -9,7 +9,7 @@ fn root_names_the_server_and_version() {
     let s = TestServer::start();
     let (status, body) = s.get("/");
     assert_eq!(status, 200);
-    assert_eq!(body["title"], "quiver");
+    assert_eq!(body["title"], "qdrant - vector search engine");
     // Qdrant clients read `version` as the API version they talk to.
     assert_eq!(body["version"], "1.15.0");
     assert_eq!(body["quiver_version"], quiver_server::version());
