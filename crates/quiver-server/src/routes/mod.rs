@@ -1,5 +1,7 @@
 //! The HTTP routes, one file per family: `collections`, `points` (writes and
-//! retrieval), `search` (search, query, scroll, count), `index` (payload
+//! retrieval), `search` (search, query, scroll, count; searches and
+//! queries decoded and run by `query`, their vectors read by
+//! `query_vector`), `groups` (grouped search and query), `index` (payload
 //! indexes) and `service` (root, health, metrics). `model` holds the wire
 //! shapes they share; `responses` adds the error answers every route can
 //! give to the OpenAPI document.
@@ -10,9 +12,12 @@
 
 pub mod budget;
 pub mod collections;
+pub mod groups;
 pub mod index;
 pub mod model;
 pub mod points;
+pub mod query;
+pub mod query_vector;
 pub mod responses;
 pub mod search;
 pub mod service;
@@ -222,6 +227,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(search::search_batch))
         .routes(routes!(search::query))
         .routes(routes!(search::query_batch))
+        .routes(routes!(groups::query_groups))
+        .routes(routes!(groups::search_groups))
         .routes(routes!(search::scroll))
         .routes(routes!(search::count))
         .routes(routes!(index::create))

@@ -16,6 +16,7 @@ mod errors;
 mod openapi;
 mod options;
 mod points;
+mod query_api;
 mod result_budget;
 mod search;
 mod security;
