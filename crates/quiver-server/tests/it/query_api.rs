@@ -20,6 +20,9 @@ use serde_json::{Value, json};
 
 use crate::harness::{TestServer, brute_force, cosine, error_of, seed_points, vectors};
 
+/// A sparse vector as (indices, values).
+type Sparse = (Vec<u32>, Vec<f32>);
+
 const DIM: usize = 6;
 const N: u64 = 120;
 const WORDS: [&str; 8] = [
@@ -37,13 +40,13 @@ fn text_of(i: u64) -> String {
 
 /// The sparse vector `sparse` of point `i` (plain dot product): a few
 /// dimensions with values that differ per point.
-fn sparse_of(i: u64) -> (Vec<u32>, Vec<f32>) {
+fn sparse_of(i: u64) -> Sparse {
     let indices: Vec<u32> = (0..3).map(|j| ((i * 7 + j * 11) % 40) as u32).collect();
     let values: Vec<f32> = (0..3).map(|j| 0.1 + ((i + j) % 9) as f32 / 10.0).collect();
     (indices, values)
 }
 
-fn dot_sparse(a: &(Vec<u32>, Vec<f32>), b: &(Vec<u32>, Vec<f32>)) -> f32 {
+fn dot_sparse(a: &Sparse, b: &Sparse) -> f32 {
     let mut s = 0.0;
     for (ia, va) in a.0.iter().zip(&a.1) {
         for (ib, vb) in b.0.iter().zip(&b.1) {
@@ -58,7 +61,7 @@ fn dot_sparse(a: &(Vec<u32>, Vec<f32>), b: &(Vec<u32>, Vec<f32>)) -> f32 {
 struct Fixture {
     s: TestServer,
     dense: Vec<(u64, Vec<f32>)>,
-    sparse: Vec<(u64, (Vec<u32>, Vec<f32>))>,
+    sparse: Vec<(u64, Sparse)>,
 }
 
 /// A server over a database holding `hybrid`: vectors `dense` (Cosine),
@@ -72,7 +75,7 @@ fn hybrid_server() -> Fixture {
         .enumerate()
         .map(|(i, v)| (i as u64, v))
         .collect();
-    let sparse: Vec<(u64, (Vec<u32>, Vec<f32>))> = (0..N).map(|i| (i, sparse_of(i))).collect();
+    let sparse: Vec<(u64, Sparse)> = (0..N).map(|i| (i, sparse_of(i))).collect();
     {
         let db = Database::open(&data_dir).unwrap();
         let mut config = CollectionConfig::with_vectors([(
@@ -145,11 +148,7 @@ fn scores(points: &Value) -> Vec<f64> {
 }
 
 /// Ids of the `k` best by sparse dot product (ties by id), positive only.
-fn brute_sparse(
-    points: &[(u64, (Vec<u32>, Vec<f32>))],
-    q: &(Vec<u32>, Vec<f32>),
-    k: usize,
-) -> Vec<u64> {
+fn brute_sparse(points: &[(u64, Sparse)], q: &Sparse, k: usize) -> Vec<u64> {
     let mut scored: Vec<(f32, u64)> = points
         .iter()
         .map(|(id, v)| (dot_sparse(q, v), *id))
