@@ -494,7 +494,7 @@ pub struct PrefetchQuery {
 pub struct LookupLocation {
     /// The collection holding the point.
     pub collection: String,
-    /// Its vector to use (default: the default vector `""`).
+    /// Its vector to use (default: the stage's `using`).
     pub vector: Option<String>,
     /// Not supported (one shard): null.
     #[schema(value_type = Option<Object>)]

@@ -68,7 +68,8 @@ pub(crate) struct Stage {
     lookup_from: Option<LookupFrom>,
 }
 
-/// `lookup_from` decoded: the collection and the vector (`""` when not given).
+/// `lookup_from` decoded: the collection and the vector (the stage's
+/// `using` when not given).
 #[derive(Clone, Debug)]
 struct LookupFrom {
     collection: String,
@@ -383,21 +384,25 @@ fn stage(wire: StageWire, at: &str, depth: usize, count: &mut usize) -> ApiResul
             "{at}.lookup_from: needs a point id query whose vector it provides"
         )));
     }
+    let using = wire.using.unwrap_or_default();
+    // Without `vector`, the stage's `using` names the vector there too:
+    // what Qdrant does (its client's docs say "the default vector", its
+    // local mode and server take `using`).
+    let lookup_from = wire.lookup_from.map(|l| LookupFrom {
+        collection: l.collection,
+        vector: l.vector.unwrap_or_else(|| using.clone()),
+    });
     let (ef, exact) = params(wire.params, &format!("{at}.params"))?;
     Ok(Stage {
         prefetch,
         query,
-        using: wire.using.unwrap_or_default(),
+        using,
         filter: wire.filter,
         limit: wire.limit.unwrap_or(DEFAULT_LIMIT),
         score_threshold: wire.score_threshold,
         ef,
         exact,
-        // Qdrant's documented default: the default vector, whatever `using` is.
-        lookup_from: wire.lookup_from.map(|l| LookupFrom {
-            collection: l.collection,
-            vector: l.vector.unwrap_or_default(),
-        }),
+        lookup_from,
     })
 }
 
@@ -533,7 +538,7 @@ fn resolve(stage: &Stage, c: &Collection, lookup: Lookup<'_>) -> ApiResult<quive
 
 /// The stored vector a point id query names: vector `using` of point `id`
 /// in `c`, or with `lookup_from`, vector `lookup_from.vector` (default:
-/// the default vector) of point `id` in `lookup_from.collection`.
+/// `using`) of point `id` in `lookup_from.collection`.
 fn point_vector(
     id: PointId,
     stage: &Stage,

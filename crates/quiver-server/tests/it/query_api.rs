@@ -396,12 +396,12 @@ fn point_id_queries_use_the_stored_vector_and_lookup_from_another_collection() {
     );
 
     // `other` holds point 1002 with its default vector: nearest to it here,
-    // by `dense`, and the id itself is not excluded (it is another
+    // by `dense` (the id itself is not excluded: it is another
     // collection's point).
     let v1002 = vectors(1, DIM, 102)[0].clone();
     let got = query(
         &f,
-        json!({"query": 1002, "using": "dense", "lookup_from": {"collection": "other"}, "limit": 5,
+        json!({"query": 1002, "using": "dense", "lookup_from": {"collection": "other", "vector": ""}, "limit": 5,
                "params": {"exact": true}}),
     );
     assert_eq!(ids(&got), brute_force(&f.dense, &v1002, 5));
@@ -414,6 +414,13 @@ fn point_id_queries_use_the_stored_vector_and_lookup_from_another_collection() {
     assert_eq!(ids(&got), brute_force(&f.dense, &v1002, 3));
     for (body, status, needle) in [
         (json!({"query": 999_999, "using": "dense"}), 404, "999999"),
+        // Without `vector`, the lookup takes `using` (as Qdrant does):
+        // `other` has no `dense`.
+        (
+            json!({"query": 1002, "using": "dense", "lookup_from": {"collection": "other"}}),
+            400,
+            "`dense`",
+        ),
         (
             json!({"query": 1002, "using": "dense", "lookup_from": {"collection": "missing"}}),
             404,
