@@ -19,7 +19,7 @@ use crate::error::ApiError;
 pub(crate) const OPEN_PATHS: [&str; 3] = ["/healthz", "/readyz", "/livez"];
 
 /// POST routes that only read (everything else that is not GET/HEAD writes).
-const READ_POST_SUFFIXES: [&str; 7] = [
+const READ_POST_SUFFIXES: [&str; 9] = [
     "/points",
     "/points/scroll",
     "/points/count",
@@ -27,6 +27,8 @@ const READ_POST_SUFFIXES: [&str; 7] = [
     "/points/search/batch",
     "/points/query",
     "/points/query/batch",
+    "/points/search/groups",
+    "/points/query/groups",
 ];
 
 /// The configured keys; with no full key every request is allowed.

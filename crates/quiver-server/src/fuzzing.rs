@@ -28,7 +28,10 @@ use crate::routes::model::{
     PointsSelector, QueryRequest, QueryRequestBatch, ScrollRequest, SearchBatch, SearchRequest,
     SetPayload,
 };
+use crate::routes::points::{dimensions_of, no_nested_key, points_of, records};
 use crate::routes::points::{no_nested_key, points_of, records, vectors_of};
+use crate::routes::query::{QueryPlan, check_answer, check_budget, results_of};
+use crate::routes::search::scroll_of;
 use crate::routes::search::{Plan, demand_of, scroll_of};
 use crate::routes::{collections, index, selector};
 
@@ -41,6 +44,10 @@ struct Fixture {
 }
 
 fn fixture() -> &'static Collection {
+    fixture_arc()
+}
+
+fn fixture_arc() -> &'static Arc<Collection> {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     &FIXTURE
         .get_or_init(|| match build_fixture() {
@@ -135,24 +142,36 @@ pub fn upsert(bytes: &[u8]) -> ApiResult<usize> {
 /// The error the server answers.
 pub fn search(kind: u8, bytes: &[u8]) -> ApiResult<usize> {
     let plans = match kind % 4 {
-        0 => vec![Plan::from_search(body::<SearchRequest>(bytes)?)?],
+        0 => vec![QueryPlan::from_search(body::<SearchRequest>(bytes)?)?],
         1 => body::<SearchBatch>(bytes)?
             .searches
             .into_iter()
-            .map(Plan::from_search)
+            .map(QueryPlan::from_search)
             .collect::<ApiResult<Vec<_>>>()?,
-        2 => vec![Plan::from_query(body::<QueryRequest>(bytes)?)?],
+        2 => vec![QueryPlan::from_query(body::<QueryRequest>(bytes)?)?],
         _ => body::<QueryRequestBatch>(bytes)?
             .searches
             .into_iter()
-            .map(Plan::from_query)
+            .map(QueryPlan::from_query)
             .collect::<ApiResult<Vec<_>>>()?,
     };
     let c = fixture();
-    demand_of(&plans).check(c.config().floats_per_point(), DEFAULT_MAX_RESULT_BYTES)?;
+    check_budget(&plans, &c.config(), DEFAULT_MAX_RESULT_BYTES)?;
+    // `lookup_from` finds only the fixture collection.
+    let lookup = |name: &str| -> ApiResult<Arc<Collection>> {
+        if name == "fuzz" {
+            Ok(Arc::clone(fixture_arc()))
+        } else {
+            Err(ApiError::not_found(format!(
+                "collection `{name}` not found"
+            )))
+        }
+    };
     let mut hits = 0;
     for plan in plans {
-        hits += plan.run(c)?.len();
+        let answer = vec![plan.run(c, &lookup)?];
+        check_answer(results_of(&answer), DEFAULT_MAX_RESULT_BYTES)?;
+        hits += answer[0].len();
     }
     Ok(hits)
 }

@@ -459,6 +459,8 @@ mod tests {
             ("POST", "/collections/{name}/points/search/batch"),
             ("POST", "/collections/{name}/points/query"),
             ("POST", "/collections/{name}/points/query/batch"),
+            ("POST", "/collections/{name}/points/search/groups"),
+            ("POST", "/collections/{name}/points/query/groups"),
             ("PUT", "/collections/{name}/index"),
             ("DELETE", "/collections/{name}/index/{field}"),
         ];

@@ -1,9 +1,11 @@
 //! The HTTP routes, one file per family: `collections`, `points` (writes,
-//! vector updates and retrieval), `search` (search, query, scroll, count),
-//! `index` (payload indexes) and `service` (root, health, metrics). `model`
-//! holds the wire shapes they share, `vectors` the forms a vector takes on
-//! the wire (`budget` bounds the answers that carry them); `responses`
-//! adds the error answers every route can give to the OpenAPI document.
+//! vector updates and retrieval), `search` (search, query, scroll, count;
+//! searches and queries decoded and run by `query`, their vectors read by
+//! `query_vector`), `groups` (grouped search and query), `index` (payload
+//! indexes) and `service` (root, health, metrics). `model` holds the wire
+//! shapes they share, `vectors` the forms a point's vectors take on the
+//! wire (`budget` bounds the answers that carry them); `responses` adds the
+//! error answers every route can give to the OpenAPI document.
 //!
 //! Every call into the engine runs on tokio's blocking pool
 //! ([`with_collection`], [`blocking`]): engine calls may fsync or scan, and
@@ -11,9 +13,12 @@
 
 pub mod budget;
 pub mod collections;
+pub mod groups;
 pub mod index;
 pub mod model;
 pub mod points;
+pub mod query;
+pub mod query_vector;
 pub mod responses;
 pub mod search;
 pub mod service;
@@ -225,6 +230,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(search::search_batch))
         .routes(routes!(search::query))
         .routes(routes!(search::query_batch))
+        .routes(routes!(groups::query_groups))
+        .routes(routes!(groups::search_groups))
         .routes(routes!(search::scroll))
         .routes(routes!(search::count))
         .routes(routes!(index::create))

@@ -16,8 +16,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use quiver_core::CollectionConfig;
 
+use super::query_vector::{NamedQueryVector, SearchVectorSchema};
 use super::vectors::{
-    BatchVectorStruct, SearchVector, VectorName, VectorOutput, VectorOutputSchema, VectorStruct,
+    BatchVectorStruct, VectorName, VectorOutput, VectorOutputSchema, VectorStruct,
 };
 use crate::error::{ApiError, ApiResult};
 
@@ -501,8 +502,9 @@ pub struct ScoredPoint {
     /// Payload, if asked for.
     #[schema(value_type = Option<Object>)]
     pub payload: Option<Map<String, Value>>,
-    /// Vector, if asked for.
-    pub vector: Option<Vec<f32>>,
+    /// Vectors, if asked for: see [`VectorOutput`].
+    #[schema(value_type = Option<VectorOutputSchema>)]
+    pub vector: Option<VectorOutput>,
 }
 
 /// Selects points by ids or by filter (exactly one).
@@ -561,12 +563,12 @@ pub struct DeletePayload {
 #[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
-    /// HNSW candidate list size (larger: better recall, slower).
+    /// HNSW candidate list size, 1..=100 000 (larger: better recall, slower).
     pub hnsw_ef: Option<usize>,
     /// Exact (brute-force) search instead of HNSW.
     #[serde(default)]
     pub exact: bool,
-    /// Not supported yet (no quantization): null.
+    /// Not supported (collections are searched unquantized): null.
     #[schema(value_type = Option<Object>)]
     pub quantization: Option<Value>,
     /// Every point is searched, indexed or not: null or false.
@@ -580,9 +582,11 @@ pub struct SearchRequest {
     /// Not supported (one shard): null.
     #[schema(value_type = Option<Object>)]
     pub shard_key: Option<NoShardKey>,
-    /// Query vector: an array of numbers, `{"": [...]}` or
-    /// `{"name": "", "vector": [...]}`.
-    pub vector: SearchVector,
+    /// Query vector: an array of numbers (the default vector),
+    /// `{"name": n, "vector": [...]}` (named dense) or
+    /// `{"name": n, "vector": {"indices": [...], "values": [...]}}` (named sparse).
+    #[schema(value_type = SearchVectorSchema)]
+    pub vector: NamedQueryVector,
     /// Only points matching this filter.
     #[schema(value_type = Option<Object>)]
     pub filter: Option<Filter>,
@@ -594,7 +598,7 @@ pub struct SearchRequest {
     pub offset: Option<usize>,
     /// Default false.
     pub with_payload: Option<WithPayload>,
-    /// Default false.
+    /// Default false: true, false or the names of the vectors to return.
     pub with_vector: Option<WithVector>,
     /// Only results at least this good.
     pub score_threshold: Option<f32>,
@@ -608,6 +612,134 @@ pub struct SearchBatch {
     pub searches: Vec<SearchRequest>,
 }
 
+/// A stage of a universal query whose results feed the stage above it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(no_recursion)]
+pub struct PrefetchQuery {
+    /// Its own prefetches: one, or a list.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub prefetch: Option<Value>,
+    /// What it ranks by (the forms of the query's `query`); absent: its
+    /// one prefetch's results pass through.
+    #[schema(value_type = Option<QueryInterfaceSchema>)]
+    pub query: Option<Value>,
+    /// The vector `query` ranks by (default: the default vector `""`).
+    pub using: Option<String>,
+    /// Only points matching this (and every enclosing stage's filter).
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Filter>,
+    /// Search parameters of this stage.
+    pub params: Option<SearchParams>,
+    /// Only results at least this good.
+    pub score_threshold: Option<f32>,
+    /// How many results it passes on (default 10).
+    pub limit: Option<usize>,
+    /// Where a point id `query` takes its vector from.
+    pub lookup_from: Option<LookupLocation>,
+}
+
+/// Another collection's vector for a point id query.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LookupLocation {
+    /// The collection holding the point.
+    pub collection: String,
+    /// Its vector to use (default: the stage's `using`).
+    pub vector: Option<String>,
+    /// Not supported (one shard): null.
+    #[schema(value_type = Option<Object>)]
+    pub shard_key: Option<NoShardKey>,
+}
+
+/// The forms of a universal query's `query` (documentation only: the
+/// server decodes `query` itself to name what is wrong in a bad one).
+#[derive(ToSchema)]
+#[serde(untagged)]
+#[allow(
+    dead_code,
+    reason = "describes the wire forms in the OpenAPI document only"
+)]
+pub enum QueryInterfaceSchema {
+    /// Nearest to this dense vector.
+    Dense(Vec<f32>),
+    /// Nearest to this sparse vector.
+    Sparse(SparseVectorSchema),
+    /// Nearest to this point's stored vector.
+    #[schema(value_type = ExtendedPointIdSchema)]
+    Point(Value),
+    /// BM25 of this text.
+    Document(DocumentSchema),
+    /// `{"nearest": input, "mmr": {..}?}`.
+    Nearest(NearestQuerySchema),
+    /// `{"fusion": "rrf" | "dbsf"}`.
+    Fusion(FusionQuerySchema),
+    /// `{"rrf": {"k": k}}`.
+    Rrf(RrfQuerySchema),
+}
+
+/// A sparse vector.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "documentation only")]
+pub struct SparseVectorSchema {
+    /// Dimensions, each once.
+    pub indices: Vec<u32>,
+    /// Values, one per index.
+    pub values: Vec<f32>,
+}
+
+/// Text embedded by the server.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "documentation only")]
+pub struct DocumentSchema {
+    /// The text.
+    pub text: String,
+    /// `qdrant/bm25` (any case): the only model.
+    pub model: String,
+    /// BM25 settings: `k`, `b`, `avg_len`, `language`, `lowercase`,
+    /// `stopwords`, `stemmer`, `min_token_len`, `max_token_len`.
+    #[schema(value_type = Option<Object>)]
+    pub options: Option<Value>,
+}
+
+/// Nearest query, optionally diversified.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "documentation only")]
+pub struct NearestQuerySchema {
+    /// A vector, sparse vector, point id or Document.
+    #[schema(value_type = Object)]
+    pub nearest: Value,
+    /// Maximal marginal relevance re-ranking.
+    pub mmr: Option<MmrSchema>,
+}
+
+/// `mmr` of a nearest query.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "documentation only")]
+pub struct MmrSchema {
+    /// 0.0..=1.0 (default 0.5): 0 ranks by relevance only.
+    pub diversity: Option<f32>,
+    /// Nearest points to choose from (default: the stage's limit).
+    pub candidates_limit: Option<usize>,
+}
+
+/// Fusion of the prefetches' results.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "documentation only")]
+pub struct FusionQuerySchema {
+    /// `rrf` or `dbsf`.
+    pub fusion: String,
+}
+
+/// Reciprocal rank fusion with its constant.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "documentation only")]
+pub struct RrfQuerySchema {
+    /// `{"k": k}` (k at least 1, default 2).
+    #[schema(value_type = Object)]
+    pub rrf: Value,
+}
+
 /// `POST /collections/{name}/points/query` body (universal query).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -615,32 +747,33 @@ pub struct QueryRequest {
     /// Not supported (one shard): null.
     #[schema(value_type = Option<Object>)]
     pub shard_key: Option<NoShardKey>,
-    /// A vector, `{"nearest": vector}`, `{"nearest": id}` or a point id;
-    /// absent: points in id order.
+    /// Stages whose results `query` fuses or re-scores: one, or a list.
+    #[schema(value_type = Option<Vec<PrefetchQuery>>)]
+    pub prefetch: Option<Value>,
+    /// A vector, sparse vector, point id, Document, `{"nearest": ..}`
+    /// (with `mmr`), `{"fusion": ..}` or `{"rrf": {"k": ..}}`; absent with
+    /// no prefetch: points in id order.
+    #[schema(value_type = Option<QueryInterfaceSchema>)]
     pub query: Option<Value>,
-    /// Only points matching this filter.
+    /// The vector `query` ranks by (default: the default vector `""`).
+    pub using: Option<String>,
+    /// Only points matching this filter (in every stage).
     #[schema(value_type = Option<Object>)]
     pub filter: Option<Filter>,
     /// Search parameters.
     pub params: Option<SearchParams>,
+    /// Only results at least this good.
+    pub score_threshold: Option<f32>,
     /// Number of results (default 10).
     pub limit: Option<usize>,
     /// Results to skip first.
     pub offset: Option<usize>,
+    /// Default false: true, false or the names of the vectors to return.
+    pub with_vector: Option<WithVector>,
     /// Default false.
     pub with_payload: Option<WithPayload>,
-    /// Default false.
-    pub with_vector: Option<WithVector>,
-    /// Only results at least this good.
-    pub score_threshold: Option<f32>,
-    /// Vector name: only the unnamed vector exists.
-    pub using: Option<String>,
-    /// Multi-stage queries (not supported: must be absent).
-    #[schema(value_type = Option<Object>)]
-    pub prefetch: Option<Value>,
-    /// Vectors from another collection (not supported: must be absent).
-    #[schema(value_type = Option<Object>)]
-    pub lookup_from: Option<Value>,
+    /// Where a point id `query` takes its vector from.
+    pub lookup_from: Option<LookupLocation>,
 }
 
 /// `POST /collections/{name}/points/query/batch` body.
@@ -656,6 +789,133 @@ pub struct QueryRequestBatch {
 pub struct QueryResponse {
     /// The hits, best first.
     pub points: Vec<ScoredPoint>,
+}
+
+/// `with_lookup` of a groups request: a collection name, or the collection
+/// and what to return of each group's point there.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum WithLookup {
+    /// The collection; payloads are returned, vectors not.
+    Collection(String),
+    /// The collection and what to return.
+    Detailed(WithLookupDetailed),
+}
+
+/// The object form of [`WithLookup`].
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WithLookupDetailed {
+    /// The collection whose point of id = the group id is returned.
+    pub collection: String,
+    /// Default true.
+    pub with_payload: Option<WithPayload>,
+    /// Default false.
+    pub with_vectors: Option<WithVector>,
+}
+
+/// `POST /collections/{name}/points/search/groups` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchGroupsRequest {
+    /// Not supported (one shard): null.
+    #[schema(value_type = Option<Object>)]
+    pub shard_key: Option<NoShardKey>,
+    /// Query vector, as in `points/search`.
+    #[schema(value_type = SearchVectorSchema)]
+    pub vector: NamedQueryVector,
+    /// Only points matching this filter.
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Filter>,
+    /// Search parameters.
+    pub params: Option<SearchParams>,
+    /// Default false.
+    pub with_payload: Option<WithPayload>,
+    /// Default false.
+    pub with_vector: Option<WithVector>,
+    /// Only results at least this good.
+    pub score_threshold: Option<f32>,
+    /// Payload key whose value (a string or an integer, or a list of them)
+    /// names a point's group(s).
+    pub group_by: String,
+    /// Hits per group, at least 1.
+    pub group_size: usize,
+    /// Number of groups, at least 1.
+    pub limit: usize,
+    /// Each group's point (id = the group id) from another collection.
+    pub with_lookup: Option<WithLookup>,
+}
+
+/// `POST /collections/{name}/points/query/groups` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryGroupsRequest {
+    /// Not supported (one shard): null.
+    #[schema(value_type = Option<Object>)]
+    pub shard_key: Option<NoShardKey>,
+    /// As in `points/query`.
+    #[schema(value_type = Option<Vec<PrefetchQuery>>)]
+    pub prefetch: Option<Value>,
+    /// As in `points/query`; required (groups rank by a query).
+    #[schema(value_type = Option<QueryInterfaceSchema>)]
+    pub query: Option<Value>,
+    /// The vector `query` ranks by.
+    pub using: Option<String>,
+    /// Only points matching this filter.
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Filter>,
+    /// Search parameters.
+    pub params: Option<SearchParams>,
+    /// Only results at least this good.
+    pub score_threshold: Option<f32>,
+    /// Default false.
+    pub with_vector: Option<WithVector>,
+    /// Default false.
+    pub with_payload: Option<WithPayload>,
+    /// Where a point id `query` takes its vector from.
+    pub lookup_from: Option<LookupLocation>,
+    /// Payload key whose value names a point's group(s).
+    pub group_by: String,
+    /// Hits per group (default 3).
+    pub group_size: Option<usize>,
+    /// Number of groups (default 10).
+    pub limit: Option<usize>,
+    /// Each group's point (id = the group id) from another collection.
+    pub with_lookup: Option<WithLookup>,
+}
+
+/// A group's point from the `with_lookup` collection.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LookupRecord {
+    /// Its id (the group id).
+    #[schema(value_type = ExtendedPointIdSchema)]
+    pub id: PointId,
+    /// Payload, if asked for.
+    #[schema(value_type = Option<Object>)]
+    pub payload: Option<Map<String, Value>>,
+    /// Vectors, if asked for.
+    #[schema(value_type = Option<VectorOutputSchema>)]
+    pub vector: Option<VectorOutput>,
+}
+
+/// One group of a groups answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PointGroup {
+    /// The group's value of `group_by`: a string or an integer.
+    #[schema(value_type = Object)]
+    pub id: Value,
+    /// Its best hits, best first.
+    pub hits: Vec<ScoredPoint>,
+    /// Its point in the `with_lookup` collection, when asked for and present.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lookup: Option<LookupRecord>,
+}
+
+/// Result of the groups routes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupsResult {
+    /// Groups ordered by their best hit.
+    pub groups: Vec<PointGroup>,
 }
 
 /// `POST /collections/{name}/points/scroll` body.

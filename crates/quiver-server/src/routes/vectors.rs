@@ -14,8 +14,7 @@
 //! when the default vector is the only one returned, a `{name: vector}`
 //! object otherwise.
 //!
-//! The search routes' query vectors ([`PointVector`], [`SearchVector`])
-//! still take the default vector only.
+//! What queries rank by is read in `query_vector`.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -33,107 +32,12 @@ pub const DEFAULT_VECTOR: &str = "";
 /// case-insensitively, as Qdrant does: clients send `Qdrant/bm25`).
 pub const BM25_MODEL: &str = "qdrant/bm25";
 
-fn unknown_name(name: &str) -> String {
-    format!(
-        "vector `{name}`: only the default vector `\"\"` can be given to this route; \
-         use `using` and `/points/query` for named vectors"
-    )
-}
-
-/// Checks that `name` is the default vector's.
-///
-/// # Errors
-/// A message naming the vector otherwise.
-pub fn check_name(name: &str) -> Result<(), String> {
-    if name == DEFAULT_VECTOR {
-        Ok(())
-    } else {
-        Err(unknown_name(name))
-    }
-}
-
 /// `vector `name`` for messages; the default vector by that name.
 pub fn label(name: &str) -> String {
     if name == DEFAULT_VECTOR {
         "default vector `\"\"`".to_owned()
     } else {
         format!("vector `{name}`")
-    }
-}
-
-/// The one vector of a `{name: vector}` object: the default one.
-fn only_default(map: Map<String, Value>) -> Result<Value, String> {
-    if map.contains_key("indices") || map.contains_key("values") {
-        return Err("sparse vectors are not supported here: give a list of numbers".into());
-    }
-    if map.len() > 1 {
-        let names: Vec<String> = map.keys().map(|k| format!("`{k}`")).collect();
-        return Err(format!(
-            "several named vectors given ({}): this route takes the default vector `\"\"` only",
-            names.join(", ")
-        ));
-    }
-    match map.into_iter().next() {
-        Some((name, value)) => check_name(&name).map(|()| value),
-        None => Err("no vector given: `{}` names none".into()),
-    }
-}
-
-fn floats<T: for<'de> Deserialize<'de>>(value: Value) -> Result<T, String> {
-    serde_json::from_value(value).map_err(|e| e.to_string())
-}
-
-/// A query's dense default vector: a list of numbers, or `{"": [...]}`.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-#[schema(value_type = Vec<f32>)]
-pub struct PointVector(pub Vec<f32>);
-
-impl<'de> Deserialize<'de> for PointVector {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = match Value::deserialize(d)? {
-            Value::Object(map) => only_default(map).map_err(de::Error::custom)?,
-            other => other,
-        };
-        floats(value).map(PointVector).map_err(de::Error::custom)
-    }
-}
-
-/// A search's vector: a list of numbers, `{"": [...]}`, or
-/// `{"name": "", "vector": [...]}`.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-#[schema(value_type = Vec<f32>)]
-pub struct SearchVector(pub Vec<f32>);
-
-impl<'de> Deserialize<'de> for SearchVector {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = match Value::deserialize(d)? {
-            Value::Object(mut map) if map.contains_key("vector") => {
-                let name = match map.remove("name") {
-                    Some(Value::String(name)) => name,
-                    Some(other) => {
-                        return Err(de::Error::custom(format!(
-                            "vector `name` must be a string, got {other}"
-                        )));
-                    }
-                    None => {
-                        return Err(de::Error::custom(
-                            "a named vector needs `name` beside `vector`",
-                        ));
-                    }
-                };
-                check_name(&name).map_err(de::Error::custom)?;
-                let vector = map.remove("vector").unwrap_or(Value::Null);
-                if let Some(key) = map.keys().next() {
-                    return Err(de::Error::custom(format!(
-                        "unknown field `{key}` in a named vector: it takes `name` and `vector`"
-                    )));
-                }
-                vector
-            }
-            Value::Object(map) => only_default(map).map_err(de::Error::custom)?,
-            other => other,
-        };
-        floats(value).map(SearchVector).map_err(de::Error::custom)
     }
 }
 
@@ -411,9 +315,10 @@ impl Embedder {
                 SparseVector::new(wire.indices, wire.values).map(Vector::Sparse)
             }
             Value::Object(map) if map.contains_key("text") => {
-                let wire: DocumentWire = serde_json::from_value(Value::Object(map))
-                    .map_err(|e| format!("document: {e}"))?;
-                self.embed(wire).map(Vector::Sparse)
+                let wire = document_wire(map)?;
+                Ok(Vector::Sparse(
+                    self.model(&wire)?.embed_document(&wire.text),
+                ))
             }
             Value::Object(map) if map.contains_key("image") || map.contains_key("object") => {
                 Err(format!(
@@ -428,14 +333,26 @@ impl Embedder {
         }
     }
 
-    fn embed(&mut self, doc: DocumentWire) -> Result<SparseVector, String> {
+    /// A document `{"text", "model", "options"?}` embedded as a BM25 query:
+    /// 1.0 for each distinct word (the collection's sparse vector applies
+    /// IDF when its modifier says so).
+    ///
+    /// # Errors
+    /// As [`Embedder::vector`] for a document.
+    pub fn query(&mut self, document: Map<String, Value>) -> Result<SparseVector, String> {
+        let wire = document_wire(document)?;
+        Ok(self.model(&wire)?.embed_query(&wire.text))
+    }
+
+    /// The model for a document's `options`, built on first use.
+    fn model(&mut self, doc: &DocumentWire) -> Result<&Bm25, String> {
         if !doc.model.eq_ignore_ascii_case(BM25_MODEL) {
             return Err(format!(
                 "document model `{}` is not available: the server embeds with `{BM25_MODEL}` only",
                 doc.model
             ));
         }
-        let options = Value::Object(doc.options.unwrap_or_default());
+        let options = Value::Object(doc.options.clone().unwrap_or_default());
         let key = options.to_string();
         if !self.models.contains_key(&key) {
             let config: Bm25Config = serde_json::from_value(options)
@@ -444,11 +361,14 @@ impl Embedder {
                 .map_err(|e| format!("document options of `{BM25_MODEL}`: {e}"))?;
             self.models.insert(key.clone(), model);
         }
-        match self.models.get(&key) {
-            Some(model) => Ok(model.embed_document(&doc.text)),
-            None => Err("document model was not built".into()),
-        }
+        self.models
+            .get(&key)
+            .ok_or_else(|| "document model was not built".to_owned())
     }
+}
+
+fn document_wire(map: Map<String, Value>) -> Result<DocumentWire, String> {
+    serde_json::from_value(Value::Object(map)).map_err(|e| format!("document: {e}"))
 }
 
 /// A point's vectors going out: a plain list when the default dense vector
@@ -698,29 +618,5 @@ mod tests {
             serde_json::to_value(VectorOutput::from(NamedVectors::new())).unwrap(),
             json!({})
         );
-    }
-
-    #[test]
-    fn a_search_vector_may_be_named_the_default() {
-        let parse = |v: Value| {
-            serde_json::from_value::<SearchVector>(v)
-                .map(|s| s.0)
-                .map_err(|e| e.to_string())
-        };
-        assert_eq!(parse(json!([0.5])).unwrap(), vec![0.5]);
-        assert_eq!(
-            parse(json!({"name": "", "vector": [0.5]})).unwrap(),
-            vec![0.5]
-        );
-        assert_eq!(parse(json!({"": [0.5]})).unwrap(), vec![0.5]);
-        let err = parse(json!({"name": "img", "vector": [0.5]})).unwrap_err();
-        assert!(err.contains("vector `img`"), "{err}");
-        let err = parse(json!({"vector": [0.5]})).unwrap_err();
-        assert!(err.contains("needs `name`"), "{err}");
-        let err = parse(json!({"name": "", "vector": [0.5], "x": 1})).unwrap_err();
-        assert!(err.contains("unknown field `x`"), "{err}");
-        let p = |v: Value| serde_json::from_value::<PointVector>(v).map(|p| p.0);
-        assert_eq!(p(json!({"": [1.0]})).unwrap(), vec![1.0]);
-        assert!(p(json!({"x": [1.0]})).is_err());
     }
 }

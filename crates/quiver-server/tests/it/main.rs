@@ -17,6 +17,7 @@ mod named_vectors;
 mod openapi;
 mod options;
 mod points;
+mod query_api;
 mod result_budget;
 mod search;
 mod security;

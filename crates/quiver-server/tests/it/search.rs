@@ -144,13 +144,16 @@ fn offset_threshold_payload_selection_and_query_by_id() {
         ),
         400,
     );
-    error_of(
-        s.post(
-            "/collections/c/points/query",
-            json!({"query": q, "prefetch": []}),
-        ),
-        400,
-    );
+    // An empty prefetch list is no prefetch, as in Qdrant.
+    let no_prefetch = s.ok(s.post(
+        "/collections/c/points/query",
+        json!({"query": q, "prefetch": [], "params": {"exact": true}}),
+    ));
+    let exact = s.ok(s.post(
+        "/collections/c/points/query",
+        json!({"query": q, "params": {"exact": true}}),
+    ));
+    assert_eq!(no_prefetch["points"], exact["points"]);
     error_of(
         s.post("/collections/nope/points/query", json!({"query": q})),
         404,
