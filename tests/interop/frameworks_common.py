@@ -145,10 +145,10 @@ def sparse_dot(a, b):
     return float(sum(np.float64(da[i]) * np.float64(db[i]) for i in common))
 
 
-def idf_query(qvec, doc_vecs):
+def idf_query(qvec, doc_vecs, n=None):
     """The query vector with each value times Qdrant's IDF over `doc_vecs`:
-    ln((N - df + 0.5) / (df + 0.5) + 1)."""
-    n = len(doc_vecs)
+    ln((N - df + 0.5) / (df + 0.5) + 1), N = len(doc_vecs) unless given."""
+    n = len(doc_vecs) if n is None else n
     values = []
     for idx, v in zip(*qvec):
         df = sum(1 for d in doc_vecs if idx in d[0])

@@ -442,6 +442,12 @@ def haystack_sparse_tests(target):
             plain = QdrantEmbeddingRetriever(document_store=store, top_k=3, group_by="meta.topic")
             check_groups(_got(plain.run(query_embedding=embed_fine(q))), want_dense, topic, 3, 3, f"dense groups default {q!r}")
             check_groups(_got(sparse.run(query_sparse_embedding=_hs_sparse_query(q))), _want_sparse(q, texts), topic, 2, 2, f"sparse groups {q!r}")
+            if target.local:
+                # qdrant-client 1.15.1's local query_points_groups replaces
+                # each prefetch by Prefetch(limit=N) with no query, `using`
+                # or filter (set_prefetch_limit_recursively), so it fuses
+                # two lists in id order: no reference for this one.
+                continue
             got = _got(hybrid.run(query_embedding=embed_fine(q), query_sparse_embedding=_hs_sparse_query(q)))
             check_groups(got, _want_rrf(q, texts), topic, 2, 3, f"hybrid groups {q!r}")
 
@@ -464,10 +470,15 @@ def haystack_idf_tests(target):
     def test_sparse_idf_after_delete():
         store.delete_documents(["s0", "s4"])
         left = [t for i, t in enumerate(texts) if i not in (0, 4)]
+        # Qdrant's IDF is of the points there are: N and the document
+        # frequencies both without the deleted ones. (qdrant-client 1.15.1's
+        # local mode forgets to take deleted points out of the document
+        # frequencies, N = the live points: checked as such there.)
         vecs = [sparse_embed(t) for t in left]
+        df_vecs = doc_vecs if target.local else vecs
         r = QdrantSparseEmbeddingRetriever(document_store=store, top_k=5)
         for q in SPARSE_QUERIES:
-            qv = idf_query(sparse_embed(q, query=True), vecs)
+            qv = idf_query(sparse_embed(q, query=True), df_vecs, n=len(left))
             check_scored(_got(r.run(query_sparse_embedding=_hs_sparse_query(q))), _want_sparse(q, left, qv), 5, f"idf after delete {q!r}")
 
     return [test_sparse_idf, test_sparse_idf_after_delete]
