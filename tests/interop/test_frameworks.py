@@ -13,8 +13,18 @@ against the same calls on the official client's local mode
 - Haystack `QdrantDocumentStore` and `QdrantEmbeddingRetriever` (dense
   mode): write, count, retrieval with and without filters,
   filter_documents, get_documents_by_id, overwrite, delete.
+- The other modes (frameworks_modes.py): LangChain MMR checked against an
+  exact MMR, RetrievalMode.SPARSE and HYBRID (RRF, DBSF); LlamaIndex
+  enable_hybrid (default, sparse and hybrid query modes); Haystack sparse,
+  hybrid, IDF and group_by retrievers.
 
 Run: .venv/bin/python tests/interop/test_frameworks.py [path/to/quiver]
+     .venv/bin/python tests/interop/test_frameworks.py --local
+         (the same checks against the official client's local mode: how
+         the expected values were confirmed to be Qdrant's)
+     -k SUBSTRING runs only the tests (or families) whose name has it;
+     QUIVER_INTEROP_TRACE=file.jsonl appends every HTTP request the
+     frameworks send (test, method, path, JSON body, status) to the file.
 Prints "N passed, M failed" last and exits non-zero on any failure.
 """
 
@@ -292,9 +302,6 @@ def main():
     started = time.monotonic()
     try:
         for family in FAMILIES:
-            names = [f"{family.__name__}.{t}" for t in getattr(family, "tests", [])]
-            if pattern and not (pattern in family.__name__ or any(pattern in n for n in names)):
-                continue
             trace_label(f"{family.__name__} (set-up)")
             try:
                 tests = family(target)
