@@ -181,6 +181,21 @@ def langchain_sparse_tests(target):
                 got = [(s, d.page_content) for d, s in store.similarity_search_with_score(q, k=3, filter=_topic_filter(topic))]
                 check_scored(got, want_sparse(q, sub), 3, f"sparse filtered {topic} {q!r}")
 
+    def test_reopen_validates_config():
+        from langchain_qdrant import QdrantVectorStore
+        from langchain_qdrant.qdrant import QdrantVectorStoreError
+
+        again = QdrantVectorStore(client=store.client, collection_name="lc_sparse", retrieval_mode=RetrievalMode.SPARSE,
+                                  sparse_embedding=HashedSparse())
+        q = SPARSE_QUERIES[2]
+        check_scored([(s, d.page_content) for d, s in again.similarity_search_with_score(q, k=4)], want_sparse(q, pool), 4, "reopened")
+        Hashed, _ = _lc_classes()
+        try:
+            QdrantVectorStore(client=store.client, collection_name="lc_sparse", retrieval_mode=RetrievalMode.DENSE, embedding=Hashed())
+        except QdrantVectorStoreError:
+            return
+        raise AssertionError("a sparse-only collection opened in DENSE mode")
+
     def test_sparse_no_overlap():
         assert want_sparse(NO_OVERLAP, pool) == {}
         assert store.similarity_search_with_score(NO_OVERLAP, k=5) == []
@@ -196,7 +211,7 @@ def langchain_sparse_tests(target):
             got = [(s, d.page_content) for d, s in store.similarity_search_with_score(q, k=20)]
             check_scored(got, want_sparse(q, left), 20, f"sparse after delete {q!r}")
 
-    return [test_sparse_search, test_sparse_filter, test_sparse_no_overlap, test_sparse_get_by_ids_and_delete]
+    return [test_sparse_search, test_sparse_filter, test_reopen_validates_config, test_sparse_no_overlap, test_sparse_get_by_ids_and_delete]
 
 
 def langchain_hybrid_tests(target):
@@ -229,6 +244,31 @@ def langchain_hybrid_tests(target):
         sub = [t for t in pool if TOPIC[t] == "pets"]
         check_hybrid(sub, "hybrid filtered", filter=_topic_filter("pets"))
 
+    def test_reopen_validates_config():
+        # A store over the existing collection validates it by its info:
+        # dense vector "" and sparse "langchain-sparse" must be listed.
+        from langchain_qdrant import QdrantVectorStore
+        from langchain_qdrant.qdrant import QdrantVectorStoreError
+
+        again = QdrantVectorStore(
+            client=store.client, collection_name="lc_hybrid", embedding=Hashed(),
+            sparse_embedding=HashedSparse(), retrieval_mode=RetrievalMode.HYBRID,
+        )
+        q = SPARSE_QUERIES[0]
+        want = rrf([dense_ranking(q, pool, 4, "reopened"), sparse_ranking(q, pool, 4, "reopened")])
+        check_scored([(s, d.page_content) for d, s in again.similarity_search_with_score(q, k=4)], want, 4, "reopened")
+        QdrantVectorStore(client=store.client, collection_name="lc_hybrid", retrieval_mode=RetrievalMode.DENSE, embedding=Hashed())
+        QdrantVectorStore(client=store.client, collection_name="lc_hybrid", retrieval_mode=RetrievalMode.SPARSE, sparse_embedding=HashedSparse())
+        for mode, kwargs in (
+            (RetrievalMode.SPARSE, {"sparse_embedding": HashedSparse(), "sparse_vector_name": "other"}),
+            (RetrievalMode.DENSE, {"embedding": Hashed(), "vector_name": "other"}),
+        ):
+            try:
+                QdrantVectorStore(client=store.client, collection_name="lc_hybrid", retrieval_mode=mode, **kwargs)
+            except QdrantVectorStoreError:
+                continue
+            raise AssertionError(f"lc_hybrid opened as {mode} {kwargs} without a QdrantVectorStoreError")
+
     def test_dense_by_vector_on_named():
         for q in QUERIES:
             got = [(s, d.page_content) for d, s in store.similarity_search_with_score_by_vector(embed_fine(q), k=4)]
@@ -245,7 +285,7 @@ def langchain_hybrid_tests(target):
         assert store.get_by_ids([ids[5], ids[13]]) == []
         check_hybrid([t for t in pool if t not in (TEXTS[5][0], EXTRA[1][0])], "hybrid after delete")
 
-    return [test_hybrid_rrf, test_hybrid_dbsf, test_hybrid_filter, test_dense_by_vector_on_named,
+    return [test_hybrid_rrf, test_hybrid_dbsf, test_hybrid_filter, test_reopen_validates_config, test_dense_by_vector_on_named,
             test_mmr_on_named_dense, test_hybrid_get_by_ids_and_delete]
 
 
@@ -320,6 +360,24 @@ def llamaindex_hybrid_tests(target):
         filters = MetadataFilters(filters=[ExactMatchFilter(key="topic", value="fruit")])
         check_modes([t for t in stored if TOPIC[t] == "fruit"], "filtered", filters)
 
+    def test_reopen():
+        # A store over the existing collection reads its vector names from
+        # the collection info (a dict of named vectors without "", and the
+        # sparse name): anything else switches it to legacy names.
+        again = QdrantVectorStore(
+            client=store.client, collection_name="li_hybrid", enable_hybrid=True,
+            sparse_doc_fn=sparse_docs, sparse_query_fn=sparse_query,
+        )
+        again._detect_vector_format("li_hybrid")
+        assert (again.dense_vector_name, again.sparse_vector_name) == ("text-dense", "text-sparse-new"), (
+            again.dense_vector_name, again.sparse_vector_name)
+        assert not again._legacy_vector_format
+        q = SPARSE_QUERIES[1]
+        want, n = relative_score_fusion(dense_ranking(q, stored, 4, "reopen"), sparse_ranking(q, stored, 4, "reopen"), 0.5, 3)
+        nodes = VectorStoreIndex.from_vector_store(again).as_retriever(
+            vector_store_query_mode="hybrid", similarity_top_k=4, sparse_top_k=4, hybrid_top_k=3).retrieve(q)
+        check_scored([(x.score, x.node.get_content()) for x in nodes], want, n, "reopened hybrid")
+
     def test_insert():
         for i, (t, topic) in enumerate(EXTRA):
             index.insert(document(t, topic, f"extra-{i}"))
@@ -333,7 +391,7 @@ def llamaindex_hybrid_tests(target):
         stored.remove(EXTRA[0][0])
         check_modes(stored, "after delete")
 
-    return [test_query_modes, test_metadata_filters, test_insert, test_delete_ref_doc]
+    return [test_query_modes, test_metadata_filters, test_reopen, test_insert, test_delete_ref_doc]
 
 
 # ---------------------------------------------------------------- Haystack
@@ -429,6 +487,37 @@ def haystack_sparse_tests(target):
         got = {d.id: (d.content, d.meta) for d in store.get_documents_by_id(["s1", "s9"])}
         assert got == {"s1": (texts[1], {"topic": "fruit", "n": 1}), "s9": (texts[9], {"topic": "code", "n": 9})}, got
 
+    def test_reopen_validates_collection():
+        # Haystack checks an existing collection by its info: named vectors
+        # with "text-dense" (size, distance) for a sparse store, one unnamed
+        # vector otherwise. Local mode cannot share a ":memory:" database
+        # between two stores: a server-only test.
+        from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
+        from haystack_integrations.components.retrievers.qdrant import QdrantHybridRetriever
+
+        if target.local:
+            return
+
+        def reopen(index, sparse):
+            return QdrantDocumentStore(
+                index=index, embedding_dim=DIM, similarity="cosine", recreate_index=False, progress_bar=False,
+                use_sparse_embeddings=sparse, **target.where(),
+            )
+
+        again = reopen("hs_sparse", True)
+        assert again.count_documents() == len(texts)
+        q = SPARSE_QUERIES[0]
+        got = _got(QdrantHybridRetriever(document_store=again, top_k=4).run(
+            query_embedding=embed_fine(q), query_sparse_embedding=_hs_sparse_query(q)))
+        check_scored(got, _want_rrf(q, texts), 4, "reopened hybrid")
+        for index, sparse in (("hs_sparse", False), ("hs_groups", True)):
+            try:
+                reopen(index, sparse).count_documents()
+            except Exception as e:
+                assert "already exists" in str(e), e
+                continue
+            raise AssertionError(f"{index} opened with use_sparse_embeddings={sparse}")
+
     def test_group_by():
         topic = TOPIC.__getitem__
         dense = QdrantEmbeddingRetriever(document_store=store, top_k=2, group_by="meta.topic", group_size=2)
@@ -451,7 +540,7 @@ def haystack_sparse_tests(target):
             got = _got(hybrid.run(query_embedding=embed_fine(q), query_sparse_embedding=_hs_sparse_query(q)))
             check_groups(got, _want_rrf(q, texts), topic, 2, 3, f"hybrid groups {q!r}")
 
-    return [test_count, test_dense_on_named, test_sparse_retriever, test_hybrid_retriever, test_return_embedding, test_group_by]
+    return [test_count, test_dense_on_named, test_sparse_retriever, test_hybrid_retriever, test_return_embedding, test_group_by, test_reopen_validates_collection]
 
 
 def haystack_idf_tests(target):

@@ -22,7 +22,8 @@ Run: .venv/bin/python tests/interop/test_frameworks.py [path/to/quiver]
      .venv/bin/python tests/interop/test_frameworks.py --local
          (the same checks against the official client's local mode: how
          the expected values were confirmed to be Qdrant's)
-     -k SUBSTRING runs only the tests (or families) whose name has it;
+     -k SUBSTRING runs only the tests whose family.test name has it (with
+         a dot, only the families whose name has the part before it);
      QUIVER_INTEROP_TRACE=file.jsonl appends every HTTP request the
      frameworks send (test, method, path, JSON body, status) to the file.
 Prints "N passed, M failed" last and exits non-zero on any failure.
@@ -302,6 +303,8 @@ def main():
     started = time.monotonic()
     try:
         for family in FAMILIES:
+            if pattern and "." in pattern and pattern.split(".")[0] not in family.__name__:
+                continue
             trace_label(f"{family.__name__} (set-up)")
             try:
                 tests = family(target)
