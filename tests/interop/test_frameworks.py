@@ -25,7 +25,9 @@ Run: .venv/bin/python tests/interop/test_frameworks.py [path/to/quiver]
      -k SUBSTRING runs only the tests whose family.test name has it (with
          a dot, only the families whose name has the part before it);
      QUIVER_INTEROP_TRACE=file.jsonl appends every HTTP request the
-     frameworks send (test, method, path, JSON body, status) to the file.
+         frameworks send (test, method, path, JSON body, status) to the file;
+     frameworks_shapes.py prints the requests of the sparse, hybrid, MMR
+         and grouped modes with no server at all.
 Prints "N passed, M failed" last and exits non-zero on any failure.
 """
 
