@@ -13,77 +13,40 @@ against the same calls on the official client's local mode
 - Haystack `QdrantDocumentStore` and `QdrantEmbeddingRetriever` (dense
   mode): write, count, retrieval with and without filters,
   filter_documents, get_documents_by_id, overwrite, delete.
+- The other modes (frameworks_modes.py): LangChain MMR checked against an
+  exact MMR, RetrievalMode.SPARSE and HYBRID (RRF, DBSF); LlamaIndex
+  enable_hybrid (default, sparse and hybrid query modes); Haystack sparse,
+  hybrid, IDF and group_by retrievers.
 
 Run: .venv/bin/python tests/interop/test_frameworks.py [path/to/quiver]
+     .venv/bin/python tests/interop/test_frameworks.py --local
+         (the same checks against the official client's local mode: how
+         the expected values were confirmed to be Qdrant's)
+     -k SUBSTRING runs only the tests whose family.test name has it (with
+         a dot, only the families whose name has the part before it);
+     QUIVER_INTEROP_TRACE=file.jsonl appends every HTTP request the
+         frameworks send (test, method, path, JSON body, status) to the file;
+     frameworks_shapes.py prints the requests of the sparse, hybrid, MMR
+         and grouped modes with no server at all.
 Prints "N passed, M failed" last and exits non-zero on any failure.
 """
 
-import hashlib
-import re
+import os
 import sys
+import time
 import traceback
 
-import numpy as np
-from qdrant_client import QdrantClient, models
+from qdrant_client import models
 
+from frameworks_common import DIM, EXTRA, QUERIES, TEXTS, Target, check_top, embed, trace_label
+from frameworks_modes import MODE_FAMILIES
 from harness import Server, find_binary
-
-DIM = 24
-
-TEXTS = [
-    ("apples and pears grow on fruit trees", "fruit"),
-    ("bananas are a yellow tropical fruit", "fruit"),
-    ("a ripe mango is a sweet fruit", "fruit"),
-    ("cherries and plums are stone fruit", "fruit"),
-    ("the cat sleeps on the warm sofa", "pets"),
-    ("a dog fetches the ball in the park", "pets"),
-    ("goldfish swim in a small glass bowl", "pets"),
-    ("the parrot repeats every word it hears", "pets"),
-    ("rust programs are compiled ahead of time", "code"),
-    ("python scripts run in an interpreter", "code"),
-    ("a compiler turns source code into machine code", "code"),
-    ("unit tests catch regressions in code", "code"),
-]
-EXTRA = [
-    ("oranges are a citrus fruit full of juice", "fruit"),
-    ("hamsters run all night on a wheel", "pets"),
-]
-QUERIES = ["sweet tropical fruit", "a pet that sleeps", "compiled code", "fruit trees in the park"]
-
-
-def embed(text):
-    """A unit vector from the hashed words of `text` (same text, same vector)."""
-    v = np.zeros(DIM, dtype=np.float64)
-    for word in re.findall(r"[a-z]+", text.lower()):
-        h = hashlib.sha256(word.encode()).digest()
-        for i in range(3):
-            v[h[i] % DIM] += 1.0 if h[3 + i] % 2 else -0.5
-    n = np.linalg.norm(v)
-    return (v / n if n > 0 else v).astype(np.float32).tolist()
-
-
-def cosine(query, text):
-    q = np.array(embed(query), dtype=np.float64)
-    v = np.array(embed(text), dtype=np.float64)
-    return float(q @ v / (np.linalg.norm(q) * np.linalg.norm(v)))
-
-
-def check_top(got, query, pool, k, label):
-    """`got`, a list of (score, text), is the exact top-k of `pool` for
-    `query` by cosine: the same scores in order, each text scored right,
-    none twice (texts with tied scores may come in either order)."""
-    want = sorted((cosine(query, t) for t in pool), reverse=True)[:k]
-    assert len(got) == len(want), f"{label}: {len(got)} hits, want {len(want)}"
-    for (score, text), w in zip(got, want):
-        assert abs(score - w) < 1e-4, f"{label}: score {score} for {text!r}, want {w}"
-        assert text in pool and abs(cosine(query, text) - score) < 1e-4, f"{label}: {text!r}"
-    assert len({t for _, t in got}) == len(got), f"{label}: a text twice in {got}"
 
 
 # ---------------------------------------------------------------- LangChain
 
 
-def langchain_tests(url):
+def langchain_tests(target):
     from langchain_core.documents import Document
     from langchain_core.embeddings import Embeddings
     from langchain_qdrant import QdrantVectorStore
@@ -101,8 +64,8 @@ def langchain_tests(url):
 
     def stores():
         remote = QdrantVectorStore.from_texts(
-            texts, Hashed(), metadatas=metadatas, ids=ids, url=url,
-            collection_name="lc", force_recreate=True, prefer_grpc=False,
+            texts, Hashed(), metadatas=metadatas, ids=ids, **target.where(),
+            collection_name="lc", force_recreate=True,
         )
         local = QdrantVectorStore.from_texts(
             texts, Hashed(), metadatas=metadatas, ids=ids, location=":memory:",
@@ -186,7 +149,7 @@ def langchain_tests(url):
 # ---------------------------------------------------------------- LlamaIndex
 
 
-def llamaindex_tests(url):
+def llamaindex_tests(target):
     from llama_index.core import Document, Settings, StorageContext, VectorStoreIndex
     from llama_index.core.embeddings import BaseEmbedding
     from llama_index.core.vector_stores import ExactMatchFilter, MetadataFilters
@@ -204,7 +167,7 @@ def llamaindex_tests(url):
 
     Settings.embed_model = Hashed()
     Settings.llm = None
-    client = QdrantClient(url=url, prefer_grpc=False, check_compatibility=False)
+    client = target.client()
     store = QdrantVectorStore(client=client, collection_name="li")
     def document(text, topic, doc_id):
         # LlamaIndex embeds the metadata with the text unless told not to;
@@ -252,7 +215,7 @@ def llamaindex_tests(url):
 # ---------------------------------------------------------------- Haystack
 
 
-def haystack_tests(url):
+def haystack_tests(target):
     from haystack import Document
     from haystack.document_stores.types import DuplicatePolicy
     from haystack_integrations.components.retrievers.qdrant import QdrantEmbeddingRetriever
@@ -264,7 +227,7 @@ def haystack_tests(url):
             progress_bar=False, wait_result_from_api=True, **where,
         )
 
-    remote, local = store_at(url=url, prefer_grpc=False), store_at(location=":memory:")
+    remote, local = store_at(**target.where()), store_at(location=":memory:")
     docs = [Document(id=f"d{i}", content=t, meta={"topic": topic, "n": i}, embedding=embed(t)) for i, (t, topic) in enumerate(TEXTS)]
     for store in (remote, local):
         store.write_documents(docs)
@@ -322,29 +285,51 @@ def haystack_tests(url):
     ]
 
 
+FAMILIES = [langchain_tests, llamaindex_tests, haystack_tests] + MODE_FAMILIES
+
+
 def main():
-    binary = find_binary()
+    args = sys.argv[1:]
+    local = "--local" in args or os.environ.get("QUIVER_INTEROP_LOCAL") == "1"
+    pattern = None
+    if "-k" in args:
+        i = args.index("-k")
+        pattern = args[i + 1]
+        del args[i : i + 2]
+    args = [a for a in args if a != "--local"]
+    sys.argv = sys.argv[:1] + args
     passed, failed = 0, 0
-    server = Server(binary)
+    server = None if local else Server(find_binary())
+    target = Target(None if local else server.url)
+    print(f"target: {'local mode (QdrantClient(:memory:))' if local else server.url}")
+    started = time.monotonic()
     try:
-        for family in (langchain_tests, llamaindex_tests, haystack_tests):
+        for family in FAMILIES:
+            if pattern and "." in pattern and pattern.split(".")[0] not in family.__name__:
+                continue
+            trace_label(f"{family.__name__} (set-up)")
             try:
-                tests = family(server.url)
+                tests = family(target)
             except Exception:
                 failed += 1
                 print(f"FAILED  {family.__name__} (set-up)\n{traceback.format_exc()}")
                 continue
             for test in tests:
+                name = f"{family.__name__}.{test.__name__}"
+                if pattern and pattern not in name:
+                    continue
+                trace_label(name)
                 try:
                     test()
                     passed += 1
-                    print(f"ok      {family.__name__}.{test.__name__}")
+                    print(f"ok      {name}")
                 except Exception:
                     failed += 1
-                    print(f"FAILED  {family.__name__}.{test.__name__}\n{traceback.format_exc()}")
+                    print(f"FAILED  {name}\n{traceback.format_exc()}")
     finally:
-        server.stop()
-    print(f"{passed} passed, {failed} failed")
+        if server is not None:
+            server.stop()
+    print(f"{passed} passed, {failed} failed ({time.monotonic() - started:.1f} s)")
     sys.exit(1 if failed else 0)
 
 
