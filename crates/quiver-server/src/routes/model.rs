@@ -464,7 +464,6 @@ pub struct SearchBatch {
 /// A stage of a universal query whose results feed the stage above it.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(no_recursion)]
 pub struct PrefetchQuery {
     /// Its own prefetches: one, or a list.
     #[schema(value_type = Option<Vec<Object>>)]
