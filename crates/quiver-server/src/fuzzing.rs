@@ -28,11 +28,9 @@ use crate::routes::model::{
     PointsSelector, QueryRequest, QueryRequestBatch, ScrollRequest, SearchBatch, SearchRequest,
     SetPayload,
 };
-use crate::routes::points::{dimensions_of, no_nested_key, points_of, records};
 use crate::routes::points::{no_nested_key, points_of, records, vectors_of};
 use crate::routes::query::{QueryPlan, check_answer, check_budget, results_of};
 use crate::routes::search::scroll_of;
-use crate::routes::search::{Plan, demand_of, scroll_of};
 use crate::routes::{collections, index, selector};
 
 /// Dimension of the fixed collection.

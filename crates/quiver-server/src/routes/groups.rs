@@ -481,6 +481,24 @@ mod tests {
     }
 
     #[test]
+    fn with_lookup_is_a_name_or_an_object_with_qdrant_defaults() {
+        let spec = |v: Value| -> Result<LookupSpec, String> {
+            serde_json::from_value::<WithLookup>(v)
+                .map(LookupSpec::from)
+                .map_err(|e| e.to_string())
+        };
+        let s = spec(json!("info")).unwrap();
+        assert_eq!(s.collection, "info");
+        assert!(s.with_payload.wanted() && !s.with_vector.wanted());
+        let s = spec(json!({"collection": "info", "with_vector": ["a"]})).unwrap();
+        assert!(s.with_payload.wanted() && s.with_vector.wanted());
+        let s = spec(json!({"collection": "info", "with_payload": false})).unwrap();
+        assert!(!s.with_payload.wanted());
+        let e = spec(json!({"collection": "info", "colour": 1})).unwrap_err();
+        assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
     fn group_shapes_out_of_range_are_refused() {
         assert!(
             check_shape("", 1, 1)

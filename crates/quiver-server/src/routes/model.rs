@@ -615,7 +615,6 @@ pub struct SearchBatch {
 /// A stage of a universal query whose results feed the stage above it.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(no_recursion)]
 pub struct PrefetchQuery {
     /// Its own prefetches: one, or a list.
     #[schema(value_type = Option<Vec<Object>>)]
@@ -793,13 +792,25 @@ pub struct QueryResponse {
 
 /// `with_lookup` of a groups request: a collection name, or the collection
 /// and what to return of each group's point there.
-#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[derive(Clone, Debug, ToSchema)]
 #[serde(untagged)]
 pub enum WithLookup {
     /// The collection; payloads are returned, vectors not.
     Collection(String),
     /// The collection and what to return.
     Detailed(WithLookupDetailed),
+}
+
+impl<'de> Deserialize<'de> for WithLookup {
+    // By hand, not untagged: an untagged enum's error names no field.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(name) => Ok(WithLookup::Collection(name)),
+            other => serde_json::from_value(other)
+                .map(WithLookup::Detailed)
+                .map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 /// The object form of [`WithLookup`].
@@ -810,7 +821,8 @@ pub struct WithLookupDetailed {
     pub collection: String,
     /// Default true.
     pub with_payload: Option<WithPayload>,
-    /// Default false.
+    /// Default false (`with_vector` is accepted too, as in Qdrant).
+    #[serde(alias = "with_vector")]
     pub with_vectors: Option<WithVector>,
 }
 

@@ -387,6 +387,20 @@ fn stage(wire: StageWire, at: &str, depth: usize, count: &mut usize) -> ApiResul
         )));
     }
     let using = wire.using.unwrap_or_default();
+    // A fusion, or a stage passing its prefetch on, searches no vector.
+    // Its `params` are accepted all the same: Qdrant defines them for
+    // stages without prefetches, and LangChain's hybrid search sends the
+    // same params to the fusion as to its prefetches.
+    if !using.is_empty() && !matches!(query, Some(StageQuery::Nearest { .. })) {
+        return Err(ApiError::bad_request(format!(
+            "{at}.using: `{using}` names a vector, but this stage searches none (it {})",
+            if query.is_some() {
+                "fuses its prefetches"
+            } else {
+                "passes its prefetch on"
+            }
+        )));
+    }
     // Without `vector`, the stage's `using` names the vector there too:
     // what Qdrant does (its client's docs say "the default vector", its
     // local mode and server take `using`).
@@ -788,6 +802,14 @@ mod tests {
                 "limit + offset",
             ),
             (json!({"query": [1.0], "bogus": true}), "bogus"),
+            (
+                json!({"query": {"fusion": "rrf"}, "using": "d", "prefetch": {"query": [1.0]}}),
+                "query.using: `d`",
+            ),
+            (
+                json!({"prefetch": {"query": [1.0], "prefetch": {"query": [1.0]}, "using": "d"}, "using": "e"}),
+                "passes its prefetch on",
+            ),
         ] {
             let m = err(body.clone());
             assert!(m.contains(needle), "{body}: {m} lacks {needle}");

@@ -807,7 +807,6 @@ fn sparse_vectors_returned_count_against_the_result_budget() {
 /// Needs named vectors written over HTTP (the write-side branch): the same
 /// hybrid query on a collection made with Qdrant's create body.
 #[test]
-#[ignore = "needs named-vector collection creation and upserts over HTTP from the write-side branch"]
 fn hybrid_query_on_a_collection_created_over_http() {
     let s = TestServer::start();
     let r = s.put(
