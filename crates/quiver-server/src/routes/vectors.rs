@@ -34,10 +34,7 @@ pub const DEFAULT_VECTOR: &str = "";
 pub const BM25_MODEL: &str = "qdrant/bm25";
 
 fn unknown_name(name: &str) -> String {
-    format!(
-        "vector `{name}`: only the default vector `\"\"` can be given to this route; \
-         use `using` and `/points/query` for named vectors"
-    )
+    format!("vector `{name}`: only the default vector `\"\"` can be searched by this route")
 }
 
 /// Checks that `name` is the default vector's.
