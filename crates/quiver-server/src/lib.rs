@@ -440,6 +440,7 @@ mod tests {
             ("GET", "/metrics"),
             ("GET", "/collections"),
             ("PUT", "/collections/{name}"),
+            ("PATCH", "/collections/{name}"),
             ("GET", "/collections/{name}"),
             ("DELETE", "/collections/{name}"),
             ("GET", "/collections/{name}/exists"),

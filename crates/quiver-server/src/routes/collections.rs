@@ -1,4 +1,5 @@
-//! Collections: create, describe, list, check, delete.
+//! Collections: create, update (settings are fixed: only no-change
+//! updates pass), describe, list, check, delete.
 
 use axum::extract::State;
 use std::collections::BTreeMap;
@@ -8,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::model::{
     CollectionDescription, CollectionExistence, CollectionsResponse, CreateCollection,
-    HnswConfigDiff, SparseVectorParams, VectorParams,
+    HnswConfigDiff, SparseVectorParams, UpdateCollection, VectorParams,
 };
 use super::vectors::DEFAULT_VECTOR;
 use super::{AppState, accept_only, blocking, with_collection};
@@ -401,16 +402,21 @@ fn sparse_json(config: &CollectionConfig) -> Value {
     )
 }
 
-/// Qdrant's `CollectionInfo` for an engine [`CollectionInfo`].
-pub fn info_json(info: &CollectionInfo) -> Value {
-    let config = &info.config;
-    // The collection's own HNSW settings are those of its default vector,
-    // else of its first: per-vector settings are reported where they differ.
-    let hnsw = config
+/// The collection's own HNSW settings, as info reports them: those of its
+/// default vector, else of its first (per-vector settings are reported
+/// where they differ).
+fn collection_hnsw(config: &CollectionConfig) -> HnswConfig {
+    config
         .default_vector()
         .or_else(|| config.vectors.values().next())
         .map(|v| v.hnsw)
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// Qdrant's `CollectionInfo` for an engine [`CollectionInfo`].
+pub fn info_json(info: &CollectionInfo) -> Value {
+    let config = &info.config;
+    let hnsw = collection_hnsw(config);
     let payload_schema: Map<String, Value> = info
         .payload_schema
         .iter()
@@ -450,6 +456,131 @@ pub fn info_json(info: &CollectionInfo) -> Value {
         },
         "payload_schema": payload_schema,
     })
+}
+
+/// Checks a `PATCH` body against the collection's configuration: it may
+/// only ask for what the collection is (settings are fixed at create).
+///
+/// # Errors
+/// 400 naming the first field that asks for a change or for what Quiver
+/// does not do, and vectors the collection does not have.
+pub(crate) fn check_update(body: &UpdateCollection, config: &CollectionConfig) -> ApiResult<()> {
+    let none = |_: &Value| false;
+    let unchanged = "a collection's settings are fixed when it is created";
+    accept_only(
+        "optimizers_config",
+        &body.optimizers_config,
+        none,
+        "there is no background optimizer",
+    )?;
+    accept_only(
+        "quantization_config",
+        &body.quantization_config,
+        none,
+        "vectors are stored unquantized",
+    )?;
+    refuse_strict_mode(body.strict_mode_config.as_ref())?;
+    if let Some(params) = &body.params {
+        let one = |n: &u64| *n == 1;
+        accept_only(
+            "params.replication_factor",
+            &params.replication_factor,
+            one,
+            "there is one replica",
+        )?;
+        accept_only(
+            "params.write_consistency_factor",
+            &params.write_consistency_factor,
+            one,
+            "there is one replica",
+        )?;
+        accept_only(
+            "params.read_fan_out_factor",
+            &params.read_fan_out_factor,
+            |n| *n <= 1,
+            "there is one replica",
+        )?;
+        accept_only(
+            "params.on_disk_payload",
+            &params.on_disk_payload,
+            |b| *b,
+            "payloads always live on disk",
+        )?;
+    }
+    let collection_hnsw = collection_hnsw(config);
+    let same_hnsw = |field: &str, current: HnswConfig, diff: Option<&HnswConfigDiff>| {
+        let asked = apply_hnsw(current, diff, field)?;
+        if (asked.m, asked.ef_construction) != (current.m, current.ef_construction) {
+            return Err(ApiError::bad_request(format!(
+                "`{field}` asks for m {} and ef_construct {}, the graph has {} and {}: {unchanged}",
+                asked.m, asked.ef_construction, current.m, current.ef_construction
+            )));
+        }
+        Ok(())
+    };
+    same_hnsw("hnsw_config", collection_hnsw, body.hnsw_config.as_ref())?;
+    for (name, diff) in body.vectors.iter().flatten() {
+        let field = vector_field(Some(name));
+        let Some(current) = config.vectors.get(name) else {
+            return Err(ApiError::bad_request(format!(
+                "{field}: {}",
+                super::model::unknown_vector(config, name)
+            )));
+        };
+        accept_only(
+            &format!("{field}.quantization_config"),
+            &diff.quantization_config,
+            none,
+            "vectors are stored unquantized",
+        )?;
+        accept_only(
+            &format!("{field}.on_disk"),
+            &diff.on_disk,
+            |b| !*b,
+            "every vector is held in memory, in its HNSW graph node",
+        )?;
+        same_hnsw(
+            &format!("{field}.hnsw_config"),
+            current.hnsw,
+            diff.hnsw_config.as_ref(),
+        )?;
+    }
+    for (name, params) in body.sparse_vectors.iter().flatten() {
+        let Some(current) = config.sparse_vectors.get(name) else {
+            return Err(ApiError::bad_request(format!(
+                "sparse_vectors.{}: the collection has no sparse vector named `{name}`",
+                quoted(name)
+            )));
+        };
+        let asked = sparse_params_of(name, params)?;
+        if params.modifier.is_some() && asked.modifier != current.modifier {
+            return Err(ApiError::bad_request(format!(
+                "`sparse_vectors.{}.modifier` asks for a change: {unchanged}",
+                quoted(name)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Update a collection's settings: Quiver's are fixed at create, so the
+/// body may only ask for what the collection already is (`true`); any
+/// change is a 400 naming the field, and nothing changes.
+#[utoipa::path(patch, path = "/collections/{name}", tag = "collections",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = UpdateCollection,
+    responses(
+        (status = 200, description = "Nothing to change", body = Envelope<bool>),
+        (status = 400, description = "A change asked for (nothing changed)"),
+        (status = 404, description = "No such collection"),
+    ))]
+pub async fn update(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(body): ApiJson<UpdateCollection>,
+) -> ApiResult<Envelope<bool>> {
+    with_collection(&state, name, move |c| check_update(&body, &c.config())).await?;
+    Ok(ok(true))
 }
 
 /// Describe a collection: status, counts, configuration, payload indexes.

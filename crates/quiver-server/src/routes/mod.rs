@@ -214,6 +214,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(collections::list))
         .routes(routes!(
             collections::create,
+            collections::update,
             collections::info,
             collections::delete
         ))

@@ -196,6 +196,58 @@ pub struct CreateCollection {
     pub strict_mode_config: Option<Map<String, Value>>,
 }
 
+/// Per-vector part of `PATCH /collections/{name}`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VectorParamsDiff {
+    /// Must ask for the vector's current HNSW settings.
+    pub hnsw_config: Option<HnswConfigDiff>,
+    /// Not supported (vectors are stored unquantized): null.
+    #[schema(value_type = Option<Object>)]
+    pub quantization_config: Option<Value>,
+    /// Null or false, as at create.
+    pub on_disk: Option<bool>,
+}
+
+/// `params` of `PATCH /collections/{name}`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionParamsDiff {
+    /// One replica: null or 1.
+    pub replication_factor: Option<u64>,
+    /// One replica: null or 1.
+    pub write_consistency_factor: Option<u64>,
+    /// One replica: null, 0 or 1.
+    pub read_fan_out_factor: Option<u64>,
+    /// Payloads always live on disk: null or true.
+    pub on_disk_payload: Option<bool>,
+}
+
+/// `PATCH /collections/{name}` body. A collection's settings are fixed
+/// when it is created, so every field must be null or ask for what the
+/// collection already is; anything else is a 400 naming it.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCollection {
+    /// Dense vectors by name (`""` the default vector).
+    pub vectors: Option<std::collections::BTreeMap<String, VectorParamsDiff>>,
+    /// Not supported (no background optimizer): null.
+    #[schema(value_type = Option<Object>)]
+    pub optimizers_config: Option<Value>,
+    /// Replication and payload storage.
+    pub params: Option<CollectionParamsDiff>,
+    /// Must ask for the collection's current HNSW settings.
+    pub hnsw_config: Option<HnswConfigDiff>,
+    /// Not supported yet: null.
+    #[schema(value_type = Option<Object>)]
+    pub quantization_config: Option<Value>,
+    /// Sparse vectors by name: each must exist and keep its modifier.
+    pub sparse_vectors: Option<std::collections::BTreeMap<String, SparseVectorParams>>,
+    /// As at create: null, `{}` or `{"enabled": false}`.
+    #[schema(value_type = Option<Object>)]
+    pub strict_mode_config: Option<Map<String, Value>>,
+}
+
 /// `shard_key` of point and search bodies: collections have one shard, so
 /// only null (not set) is accepted; any key is refused naming the field.
 #[derive(Debug)]

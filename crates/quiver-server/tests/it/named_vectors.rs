@@ -612,3 +612,78 @@ fn sparse_vectors_read_count_against_the_result_budget() {
     );
     assert!(msg.contains("max_result_bytes = 20000"), "{msg}");
 }
+
+#[test]
+fn update_collection_passes_only_when_it_asks_for_no_change() {
+    let s = TestServer::start();
+    named_collection(&s);
+    let patch = |body: Value| s.call(reqwest::Method::PATCH, "/collections/c", Some(body));
+    let before = s.ok(s.get("/collections/c"))["config"].clone();
+    // What the collection already is, or nothing at all.
+    for same in [
+        json!({}),
+        json!({"vectors": {"title": {"hnsw_config": {"m": 8}, "on_disk": false}, "": {"quantization_config": null}},
+               "hnsw_config": {"ef_construct": 50, "m": 16},
+               "params": {"replication_factor": 1, "on_disk_payload": true},
+               "sparse_vectors": {"kw": {"modifier": "idf"}},
+               "strict_mode_config": {"enabled": false},
+               "optimizers_config": null}),
+    ] {
+        assert_eq!(s.ok(patch(same.clone())), json!(true), "{same}");
+    }
+    for (body, field) in [
+        (
+            json!({"hnsw_config": {"m": 32}}),
+            "`hnsw_config` asks for m 32",
+        ),
+        (
+            json!({"vectors": {"title": {"hnsw_config": {"ef_construct": 10}}}}),
+            "vectors.title.hnsw_config",
+        ),
+        (
+            json!({"vectors": {"title": {"on_disk": true}}}),
+            "vectors.title.on_disk",
+        ),
+        (
+            json!({"vectors": {"body": {}}}),
+            "vectors.body: the collection has no vector named `body`",
+        ),
+        (
+            json!({"vectors": {"": {"quantization_config": {"scalar": {"type": "int8"}}}}}),
+            "vectors.\"\".quantization_config",
+        ),
+        (
+            json!({"sparse_vectors": {"kw": {"modifier": "none"}}}),
+            "sparse_vectors.kw.modifier",
+        ),
+        (
+            json!({"sparse_vectors": {"new": {}}}),
+            "no sparse vector named `new`",
+        ),
+        (
+            json!({"optimizers_config": {"indexing_threshold": 0}}),
+            "optimizers_config",
+        ),
+        (
+            json!({"quantization_config": {"binary": {}}}),
+            "quantization_config",
+        ),
+        (
+            json!({"params": {"replication_factor": 2}}),
+            "params.replication_factor",
+        ),
+        (
+            json!({"strict_mode_config": {"max_query_limit": 5}}),
+            "strict_mode_config.max_query_limit",
+        ),
+        (json!({"metadata": {"a": 1}}), "metadata"),
+    ] {
+        let msg = error_of(patch(body.clone()), 400);
+        assert!(msg.contains(field), "{body}: {msg}");
+    }
+    assert_eq!(s.ok(s.get("/collections/c"))["config"], before);
+    error_of(
+        s.call(reqwest::Method::PATCH, "/collections/none", Some(json!({}))),
+        404,
+    );
+}
