@@ -1,20 +1,20 @@
 //! Vectors as reads name them: the query inputs of the universal query
 //! (a dense list, a sparse `{"indices", "values"}`, a point id, a BM25
-//! `Document`), the vector of a legacy search (plain, or named dense or
-//! sparse), the `with_vector` selection of a read, and the vectors of a
-//! hit as Qdrant prints them.
+//! `Document`) and the vector of a legacy search (plain, or named dense or
+//! sparse). Sparse vectors and Documents are read as a point's are
+//! (`vectors`), Documents embedded as queries.
 //!
 //! Names are not checked here: whether the collection has the vector a
 //! query names, and of which kind, is the engine's check when the query
 //! runs, so the error names the collection's vectors.
 
-use quiver_core::{CollectionConfig, PointId, SparseVector, Vector};
+use quiver_core::{PointId, SparseVector, Vector};
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::vectors::{BM25_MODEL, Embedder};
+use super::vectors::{BM25_MODEL, Embedder, sparse};
 use crate::error::{ApiError, ApiResult};
 
 /// What a query stage ranks by, before point ids are resolved.
@@ -72,11 +72,6 @@ pub fn input(value: Value, at: &str) -> ApiResult<Input> {
             "expected a vector, a sparse vector, a point id or a Document, got {other}"
         ))),
     }
-}
-
-/// `{"indices": [...], "values": [...]}`, checked by the engine's rules.
-fn sparse(value: Value) -> Result<SparseVector, String> {
-    serde_json::from_value::<SparseVector>(value).map_err(|e| format!("sparse vector: {e}"))
 }
 
 /// A Document embedded as a BM25 query.
@@ -173,21 +168,6 @@ fn named_query_vector(value: Value) -> Result<NamedQueryVector, String> {
             name: String::new(),
             vector: dense(other)?,
         }),
-    }
-}
-
-/// The collection's vector names, for messages.
-pub fn vector_names(config: &CollectionConfig) -> String {
-    let names: Vec<String> = config
-        .vectors
-        .keys()
-        .chain(config.sparse_vectors.keys())
-        .map(|n| format!("`{n}`"))
-        .collect();
-    if names.is_empty() {
-        "none".into()
-    } else {
-        names.join(", ")
     }
 }
 

@@ -277,6 +277,17 @@ struct SparseWire {
     values: Vec<f32>,
 }
 
+/// `{"indices": [...], "values": [...]}`, checked by the engine's rules:
+/// equal lengths, no index twice, finite values, u32 indices.
+///
+/// # Errors
+/// A message saying what is wrong with it.
+pub fn sparse(value: Value) -> Result<SparseVector, String> {
+    let wire: SparseWire =
+        serde_json::from_value(value).map_err(|e| format!("sparse vector: {e}"))?;
+    SparseVector::new(wire.indices, wire.values)
+}
+
 /// A document to embed, as qdrant-client's `models.Document` sends it.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -310,9 +321,7 @@ impl Embedder {
         };
         match value {
             Value::Object(map) if map.contains_key("indices") || map.contains_key("values") => {
-                let wire: SparseWire = serde_json::from_value(Value::Object(map))
-                    .map_err(|e| format!("sparse vector: {e}"))?;
-                SparseVector::new(wire.indices, wire.values).map(Vector::Sparse)
+                sparse(Value::Object(map)).map(Vector::Sparse)
             }
             Value::Object(map) if map.contains_key("text") => {
                 let wire = document_wire(map)?;
